@@ -1,0 +1,39 @@
+"""One error type for user mistakes, so the CLI can print one line and choose the exit code."""
+
+from __future__ import annotations
+
+
+class SecliError(Exception):
+    """A problem the user can fix (bad name, bad file, impossible option).
+
+    ``exit_code`` follows the shell convention the CLI uses: 2 for usage mistakes, 1 for
+    runtime failures (a file that cannot be read, a model that does not run).
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class SecliUsageError(SecliError):
+    """The request itself is wrong (unknown name, impossible ratio, unsupported position)."""
+
+    exit_code = 2
+
+
+def closest_names(name: str, candidates: list[str], n: int = 3) -> list[str]:
+    """Names close to ``name``, best first, for "did you mean ..." hints."""
+    import difflib
+
+    return difflib.get_close_matches(name, candidates, n=n, cutoff=0.5)
+
+
+def did_you_mean(name: str, candidates: list[str]) -> str | None:
+    close = closest_names(name, candidates)
+    return f"did you mean {' or '.join(close)}?" if close else None
