@@ -1,0 +1,96 @@
+"""What every command shares: error handling, debug mode, and option parsing helpers.
+
+Nothing here imports torch: ``secli --help`` must stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Any, Callable, TypeVar
+
+import typer
+from rich.console import Console
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("SECLI_DEBUG", "") not in ("", "0")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one error line on stderr and give the Exit to raise."""
+    stderr.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Turn library errors into one line on stderr and an exit code; no tracebacks.
+
+    SecliError carries its own exit code (2 for usage mistakes, 1 for runtime failures).
+    Anything unexpected is still one line, with a pointer to SECLI_DEBUG=1 for the traceback.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from secli.errors import SecliError
+
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except SecliError as exc:
+            if debug_enabled():
+                raise
+            raise fail(_escape(str(exc)), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+        except MemoryError:
+            raise fail("out of memory; try a smaller batch or input size", 1) from None
+        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+            if debug_enabled():
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise fail(
+                _escape(f"{type(exc).__name__}: {first[:200]} (run with SECLI_DEBUG=1 for the traceback)"), 1
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def parse_int_list(text: str | None, what: str) -> tuple[int, ...] | None:
+    """``"3,4"`` -> (3, 4); a clear error for anything that is not a list of whole numbers."""
+    if text is None or text == "":
+        return None
+    from secli.errors import SecliUsageError
+
+    values = []
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            values.append(int(part))
+        except ValueError:
+            raise SecliUsageError(f"{what} must be whole numbers separated by commas, got {text!r}") from None
+    return tuple(values)
+
+
+def parse_str_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,125 @@
+"""``secli inject``: put SE or SK blocks into a named architecture and save the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from commands import options as opt
+from commands.common import handle_errors, stdout
+from commands.render import Table, emit
+
+
+@handle_errors
+def inject_command(
+    arch: Annotated[Optional[str], typer.Argument(help="Architecture (e.g. resnet50, vgg16_bn, timm:resnet50).", show_default=False)] = None,
+    block: opt.Block = None,
+    ratio: opt.Ratio = None,
+    min_hidden: opt.MinHidden = None,
+    position: opt.Position = None,
+    stages: opt.Stages = None,
+    squeeze: opt.Squeeze = None,
+    gate: opt.Gate = None,
+    bias: opt.Bias = None,
+    init: opt.Init = None,
+    paths: opt.Paths = None,
+    groups: opt.Groups = None,
+    weights: opt.Weights = None,
+    num_classes: opt.NumClasses = None,
+    spec: opt.SpecFile = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Save the injected model (spec + state dict) to this file.")] = None,
+    save_spec: Annotated[Optional[Path], typer.Option("--save-spec", help="Also write the spec as YAML to this file.")] = None,
+    force: opt.Force = False,
+    list_archs: Annotated[bool, typer.Option("--list", help="List the architectures and the positions each supports.")] = False,
+    fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
+) -> None:
+    """Put SE or SK blocks into a network at the paper's positions; report the sites."""
+    if list_archs:
+        _list_architectures(fmt.value)
+        return
+    model_spec = opt.model_spec_from_options(
+        arch, spec, weights, num_classes,
+        block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
+        squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
+    )
+    from secli.outputs import check_writable
+
+    for path in (out, save_spec):
+        if path is not None:
+            check_writable(path, force)  # fail before the slow part, not after it
+
+    from secli.checkpoint import save_checkpoint
+    from secli.models import build
+    from secli.outputs import atomic_write_text
+    from secli.spec import dump_spec_yaml
+
+    built = build(model_spec)
+    saved = []
+    if out is not None:
+        save_checkpoint(out, model_spec.to_dict(), built.model.state_dict(), force=force)
+        saved.append(str(out))
+    if save_spec is not None:
+        atomic_write_text(save_spec, dump_spec_yaml(model_spec), force=force)
+        saved.append(str(save_spec))
+    payload = {**built.report.to_dict(), "spec": model_spec.to_dict(), "saved": saved}
+    from secli.formula import se_formula
+
+    check = se_formula(built.sites, model_spec.block.ratio, model_spec.block.bias)
+    payload["formula"] = check.to_dict() if check else None
+    emit(fmt.value, [_sites_table(built, check, saved)], payload)
+
+
+def _sites_table(built: Any, check: Any, saved: list[str]) -> Table:
+    report = built.report
+    kind = report.block.kind
+    what = "existing SE modules" if kind == "none" else "sites"
+    table = Table(
+        title=f"{built.label}: {len(report.sites)} {what}",
+        columns=["site", "module", "C", "hidden", "params"],
+        rows=[[s.name, s.module_path, s.channels, s.hidden, s.params] for s in report.sites],
+        right_align={2, 3, 4},
+    )
+    pct = 100.0 * report.params_added / report.params_base if report.params_base else 0.0
+    table.notes.append(
+        f"params: baseline {report.params_base:,} -> injected {report.params_injected:,} "
+        f"({report.params_added:+,}, {pct:+.2f}%)"
+    )
+    if check is not None:
+        verdict = "matches" if check.exact else "differs: hidden widths rounded or floored"
+        bias_part = f" + biases {check.bias_terms:,}" if check.bias else ""
+        table.notes.append(
+            f"paper formula (2/r)·ΣN_s·C_s² = {check.weights_formula:,.0f}{bias_part} = "
+            f"{check.predicted:,.0f}; counted {check.measured:,} ({verdict})"
+        )
+    if kind == "none" and not report.sites:
+        table.notes.append("this network has no SE modules; add some with --block se")
+    for path in saved:
+        table.notes.append(f"saved {path}")
+    return table
+
+
+def _list_architectures(fmt: str) -> None:
+    from secli.architectures import ARCHITECTURES
+
+    rows = []
+    for info in ARCHITECTURES.values():
+        if info.family == "native-se":
+            positions, sk = "(has SE: --block none)", "no"
+        else:
+            positions, sk = ", ".join(info.positions), "yes" if info.supports_sk else "no"
+        rows.append([info.name, info.family, positions, sk, info.default_input])
+    rows.append(["timm:<name>", "timm (extra)", "ResNet-style: as resnet; SE nets: --block none", "ResNet-style", 224])
+    table = Table(
+        title="Architectures",
+        columns=["name", "family", "SE positions", "SK", "input"],
+        rows=rows,
+        right_align={4},
+    )
+    payload = [
+        {"name": r[0], "family": r[1], "positions": r[2], "sk": r[3], "default_input": r[4]} for r in rows
+    ]
+    emit(fmt, [table], payload)
+    if fmt == "table":
+        stdout.print("  stages use the paper's numbering (ResNet: 2..5 = layer1..layer4)", style="dim")

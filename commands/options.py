@@ -1,0 +1,82 @@
+"""Reusable option declarations, so every command spells the block options the same way.
+
+Block options default to None so that a value given on the command line can override the
+same key read from a ``--spec`` YAML file, and unset ones fall back to the paper's defaults.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class TableOrJson(str, Enum):
+    table = "table"
+    json = "json"
+
+
+BLOCK_PANEL = "Block"
+MODEL_PANEL = "Model"
+
+Block = Annotated[Optional[str], typer.Option("--block", help="se | sk | none (none: analyse the SE modules a network already has).", rich_help_panel=BLOCK_PANEL)]
+Ratio = Annotated[Optional[int], typer.Option("--ratio", "-r", help="Reduction ratio r (hidden width C // r). Default 16.", rich_help_panel=BLOCK_PANEL)]
+MinHidden = Annotated[Optional[int], typer.Option("--min-hidden", help="Floor on the hidden width (SE default 1; SK's L, default 32).", rich_help_panel=BLOCK_PANEL)]
+Position = Annotated[Optional[str], typer.Option("--position", help="SE position: standard | pre | post | identity | 3x3 (residual networks).", rich_help_panel=BLOCK_PANEL)]
+Stages = Annotated[Optional[str], typer.Option("--stages", help="Comma list of stages in the paper's numbering (ResNet: 2..5). Default: all.", rich_help_panel=BLOCK_PANEL)]
+Squeeze = Annotated[Optional[str], typer.Option("--squeeze", help="SE squeeze: avg | max | none (Table 11, Table 16).", rich_help_panel=BLOCK_PANEL)]
+Gate = Annotated[Optional[str], typer.Option("--gate", help="SE gate: sigmoid | tanh | relu | hardsigmoid (Table 12).", rich_help_panel=BLOCK_PANEL)]
+Bias = Annotated[Optional[bool], typer.Option("--bias/--no-bias", help="FC biases (on in the released models; off in the paper's ablations).", rich_help_panel=BLOCK_PANEL, show_default=False)]
+Init = Annotated[Optional[str], typer.Option("--init", help="SE gate init: default | identity (block starts as ~identity, for fine-tuning pretrained nets).", rich_help_panel=BLOCK_PANEL)]
+Paths = Annotated[Optional[int], typer.Option("--paths", help="SK paths M (path m: 3x3 conv, dilation m). Default 2.", rich_help_panel=BLOCK_PANEL)]
+Groups = Annotated[Optional[int], typer.Option("--groups", help="SK groups G. Default 32.", rich_help_panel=BLOCK_PANEL)]
+Weights = Annotated[Optional[str], typer.Option("--weights", help="Base weights: a local state-dict file, or a torchvision name such as IMAGENET1K_V2 (downloads).", rich_help_panel=MODEL_PANEL)]
+NumClasses = Annotated[Optional[int], typer.Option("--num-classes", help="Classifier width (default: 1000, or the weights' own).", rich_help_panel=MODEL_PANEL)]
+SpecFile = Annotated[Optional[Path], typer.Option("--spec", help="Read the model spec from a YAML file; options given here override it.", rich_help_panel=MODEL_PANEL)]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
+
+
+def block_overrides(**options: Any) -> dict[str, Any]:
+    """The block options the user actually gave, keyed by BlockSpec field names."""
+    from commands.common import parse_int_list
+
+    given = {key: value for key, value in options.items() if value is not None}
+    if "block" in given:
+        given["kind"] = given.pop("block")
+    if "stages" in given:
+        given["stages"] = parse_int_list(given["stages"], "--stages")
+    return given
+
+
+def model_spec_from_options(
+    arch: str | None,
+    spec_file: Path | None,
+    weights: str | None,
+    num_classes: int | None,
+    default_kind: str = "se",
+    **block_options: Any,
+):
+    """A ModelSpec from a YAML file (if any) overlaid with the options given on the command line."""
+    from secli.errors import SecliUsageError
+    from secli.spec import BlockSpec, ModelSpec, load_spec_yaml
+
+    base = load_spec_yaml(spec_file) if spec_file else None
+    if arch is None and base is None:
+        raise SecliUsageError("name an architecture (e.g. resnet50) or pass --spec FILE.yaml")
+    block_fields = base.block.__dict__.copy() if base else {"kind": default_kind}
+    block_fields.update(block_overrides(**block_options))
+    return ModelSpec(
+        arch=arch or base.arch,
+        block=BlockSpec(**block_fields),
+        weights=weights if weights is not None else (base.weights if base else None),
+        num_classes=num_classes if num_classes is not None else (base.num_classes if base else None),
+    )

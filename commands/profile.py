@@ -1,0 +1,16 @@
+"""`secli profile`: not implemented yet (see its issue)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from commands.common import fail
+
+
+def profile_command(
+    model: Annotated[Optional[str], typer.Argument(help="Architecture name or saved model.", show_default=False)] = None,
+) -> None:
+    """Not implemented yet."""
+    raise fail("secli profile is not implemented yet", 1)

@@ -1,0 +1,97 @@
+"""Showing results: Rich tables on a terminal, or JSON / CSV / Markdown for scripts and papers.
+
+Commands hand over plain data: ``Table`` objects for people and a JSON-ready payload for
+programs. JSON goes to stdout alone (no colour, no progress), so ``| jq`` always works.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from commands.common import stdout
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    right_align: set[int] | None = None  # column indexes; default: every column but the first
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def to_markdown(table: Table) -> str:
+    lines = [f"**{table.title}**", ""] if table.title else []
+    lines.append("| " + " | ".join(table.columns) + " |")
+    aligns = ["---:" if _is_right(table, i) else "---" for i in range(len(table.columns))]
+    lines.append("| " + " | ".join(aligns) + " |")
+    for row in table.rows:
+        lines.append("| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |")
+    lines += [""] + [f"_{note}_" for note in table.notes] if table.notes else []
+    return "\n".join(lines)
+
+
+def to_csv(table: Table) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return buffer.getvalue()
+
+
+def _is_right(table: Table, index: int) -> bool:
+    return index in table.right_align if table.right_align is not None else index > 0
+
+
+def print_rich(table: Table) -> None:
+    from rich.table import Table as RichTable
+
+    rich_table = RichTable(title=table.title, title_justify="left", header_style="bold")
+    for i, column in enumerate(table.columns):
+        rich_table.add_column(column, justify="right" if _is_right(table, i) else "left")
+    for row in table.rows:
+        rich_table.add_row(*[_cell(v) for v in row])
+    stdout.print(rich_table)
+    for note in table.notes:
+        stdout.print(f"  {note}", style="dim", highlight=False)
+
+
+def emit(fmt: str, tables: list[Table], payload: Any) -> None:
+    """Print ``tables`` (table/csv/markdown) or ``payload`` (json) to stdout."""
+    fmt = getattr(fmt, "value", fmt)
+    if fmt == "json":
+        print(json.dumps(payload, indent=2, default=_json_default))
+    elif fmt == "csv":
+        print("\n".join(to_csv(t) for t in tables), end="")
+    elif fmt == "markdown":
+        print("\n\n".join(to_markdown(t) for t in tables))
+    else:
+        for i, table in enumerate(tables):
+            if i:
+                stdout.print()
+            print_rich(table)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
