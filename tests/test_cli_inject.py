@@ -1,0 +1,124 @@
+"""The command line: help, inject's outputs, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from commands.app import app
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def assert_one_line_error(result, code: int, text: str) -> None:
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert text in lines[0]
+
+
+def test_help_lists_every_command() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("inject", "complexity", "profile", "visualize-excitation", "train"):
+        assert command in result.output
+
+
+def test_version() -> None:
+    from secli import __version__
+
+    assert run("--version").output.strip() == f"secli {__version__}"
+
+
+def test_cli_start_up_imports_no_torch() -> None:
+    """``secli --help`` stays fast because the command modules import torch lazily."""
+    code = "import sys, commands.app; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_inject_json_is_parseable_and_complete() -> None:
+    result = run("inject", "resnet18", "--block", "se", "--ratio", "8", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["params"]["baseline"] == 11_689_512
+    assert len(data["sites"]) == 8 and data["sites"][0]["name"] == "SE_2_1"
+    added = sum(2 * c * c // 8 + c // 8 + c for c in [64] * 2 + [128] * 2 + [256] * 2 + [512] * 2)
+    assert data["params"]["added"] == added
+    assert data["formula"]["exact"] is True
+    assert data["spec"]["block"]["ratio"] == 8
+
+
+def test_inject_table_names_sites_and_totals() -> None:
+    result = run("inject", "resnet50", "--block", "se", "--stages", "5")
+    assert result.exit_code == 0, result.output
+    assert "SE_5_3" in result.stdout and "SE_4_6" not in result.stdout
+    assert "25,557,032" in result.stdout and "matches" in result.stdout
+
+
+def test_inject_list_shows_positions() -> None:
+    result = run("inject", "--list", "--format", "json")
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert "3x3" in rows["resnet50"]["positions"] and rows["vgg16"]["positions"] == "standard"
+    assert rows["efficientnet_b0"]["family"] == "native-se"
+
+
+def test_inject_out_then_reload_and_refuse_to_clobber(tmp_path: Path) -> None:
+    out = tmp_path / "se_r18.pt"
+    spec_out = tmp_path / "se_r18.yaml"
+    args = ["inject", "resnet18", "--block", "se", "--position", "identity", "--stages", "3,4",
+            "--out", str(out), "--save-spec", str(spec_out)]
+    assert run(*args).exit_code == 0
+    from secli.models import load_model
+
+    loaded = load_model(str(out))
+    assert loaded.spec.block.position == "identity" and loaded.spec.block.stages == (3, 4)
+    assert_one_line_error(run(*args), 1, "already exists")
+    assert run(*args, "--force").exit_code == 0
+    # the saved YAML builds the same model, and options given on the command line override it
+    result = run("inject", "--spec", str(spec_out), "--ratio", "4", "--format", "json")
+    data = json.loads(result.stdout)
+    assert data["block"]["position"] == "identity" and data["block"]["ratio"] == 4
+
+
+@pytest.mark.parametrize(
+    "args,code,text",
+    [
+        (["inject", "resnet5O"], 2, "did you mean resnet50"),
+        (["inject", "resnet50", "--ratio", "0"], 2, "ratio must be"),
+        (["inject", "vgg11", "--ratio", "100"], 2, "larger than the 64 channels"),
+        (["inject", "resnet50", "--stages", "7"], 2, "unknown stage 7"),
+        (["inject", "resnet50", "--stages", "two"], 2, "whole numbers"),
+        (["inject", "vgg16", "--position", "post"], 2, "supported: standard"),
+        (["inject", "vgg16", "--block", "sk"], 2, "SK blocks replace"),
+        (["inject", "resnet50", "--block", "cbam"], 2, "unknown block 'cbam'"),
+        (["inject", "resnet50", "--gate", "softmax"], 2, "unknown gate"),
+        (["inject", "resnet50", "--no-bias", "--init", "identity"], 2, "needs FC biases"),
+        (["inject"], 2, "name an architecture"),
+        (["inject", "--spec", "missing.yaml"], 1, "spec file not found"),
+        (["inject", "resnet18", "--weights", "missing.pth"], 1, "file not found"),
+        (["inject", "resnet18", "--weights", "IMAGENET9K"], 2, "unknown weights"),
+    ],
+)
+def test_bad_input_is_one_line_and_non_zero(args: list[str], code: int, text: str) -> None:
+    assert_one_line_error(run(*args), code, text)
+
+
+def test_unreadable_yaml_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("arch: [resnet50\n")
+    assert_one_line_error(run("inject", "--spec", str(bad)), 1, "cannot parse YAML")
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("arch: resnet50\nratio: 4\n")
+    assert_one_line_error(run("inject", "--spec", str(unknown)), 2, "unknown key 'ratio'")
