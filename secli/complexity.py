@@ -15,7 +15,7 @@ from typing import Any, Callable
 from torch import nn
 
 from secli.architectures import ArchInfo
-from secli.complexity_input import run_or_explain
+from secli.complexity_input import example_input, run_or_explain
 from secli.errors import SecliError
 from secli.flops import FlopCountError, FlopReport, fvcore_count, torch_gemm_count
 from secli.formula import FormulaCheck, se_formula
@@ -131,15 +131,21 @@ def row_dict(result: ComplexityResult, row: Row) -> dict[str, Any]:
     }
 
 
-def count_model(model: nn.Module, size: int, label: str, upper: int, modules: list[str] | None = None) -> FlopReport:
+def count_model(
+    model: nn.Module,
+    size: int,
+    label: str,
+    upper: int,
+    modules: list[str] | None = None,
+    torch_gemm: int | None = None,
+) -> FlopReport:
     """fvcore's count, cross-checked against FlopCounterMode on the conv/linear part.
 
     The cross-check forward runs first: it is also where a too-small input is caught and
     explained (which layer fails, which size works).
     """
-    model.eval()
-    torch_gemm = run_or_explain(model, size, label, upper, action=lambda x: torch_gemm_count(model, x))
-    from secli.complexity_input import example_input
+    if torch_gemm is None:
+        torch_gemm = check_size(model, size, label, upper)
 
     report = fvcore_count(model, example_input(size), modules=modules)
     report.torch_gemm = int(torch_gemm)  # type: ignore[arg-type]
@@ -150,6 +156,12 @@ def count_model(model: nn.Module, size: int, label: str, upper: int, modules: li
             f"torch FlopCounterMode {report.torch_gemm:,} (its FLOPs / 2)",
         )
     return report
+
+
+def check_size(model: nn.Module, size: int, label: str, upper: int) -> int:
+    """The FlopCounterMode forward; a too-small input fails here with a one-line explanation."""
+    model.eval()
+    return int(run_or_explain(model, size, label, upper, action=lambda x: torch_gemm_count(model, x)))  # type: ignore[call-overload]
 
 
 def stage_costs(sites: list[Site], formula: FormulaCheck | None, flops: FlopReport | None) -> list[StageCost]:
@@ -195,6 +207,8 @@ def analyse(
 
     base_model, info = build_base(arch, None, num_classes)
     size = input_size or info.default_input
+    # The size check runs before any copy is made, so a bad --input-size fails fast.
+    base_gemm = check_size(base_model, size, arch, info.default_input) if flops else None
     models: list[tuple[Row, nn.Module, list[Site]]] = []
     base_params = count_params(base_model)
     for block in blocks:
@@ -205,7 +219,7 @@ def analyse(
         models.append((_row(spec, report, label, base_params), model, report.sites))
     result = ComplexityResult(arch=arch, input_size=size, params_baseline=base_params, baseline_flops=None, rows=[r for r, _, _ in models])
     if flops:
-        _count_all(result, base_model, models, info, progress)
+        _count_all(result, base_model, models, info, progress, base_gemm)
     return result
 
 
@@ -230,13 +244,14 @@ def _count_all(
     models: list[tuple[Row, nn.Module, list[Site]]],
     info: ArchInfo,
     progress: Progress | None,
+    base_gemm: int | None = None,
 ) -> None:
     total = 1 + len(models)
     size, upper = result.input_size, info.default_input
     if progress:
         progress(0, total, "baseline")
     try:
-        result.baseline_flops = count_model(base_model, size, result.arch, upper)
+        result.baseline_flops = count_model(base_model, size, result.arch, upper, torch_gemm=base_gemm)
         for i, (row, model, sites) in enumerate(models, start=1):
             if progress:
                 progress(i, total, row.label)

@@ -58,10 +58,20 @@ def _failing_layer(model: nn.Module, size: int) -> tuple[str, str, str]:
 
 
 def smallest_working_size(model: nn.Module, too_small: int, upper: int) -> int | None:
-    """Binary search in (too_small, upper] for the smallest square input the model accepts."""
-    if not _runs(model, upper):
-        return None
-    low, high = too_small, upper  # low fails, high works
+    """The smallest square input in (too_small, upper] the model accepts, found by trying.
+
+    Doubling first, then bisection, so that most tries run at small (cheap) sizes.
+    """
+    low, high = too_small, None  # low fails; high works
+    probe = max(2 * too_small, too_small + 1)
+    while high is None:
+        probe = min(probe, upper)
+        if _runs(model, probe):
+            high = probe
+        elif probe >= upper:
+            return None
+        else:
+            low, probe = probe, 2 * probe
     while high - low > 1:
         mid = (low + high) // 2
         if _runs(model, mid):
@@ -85,14 +95,13 @@ def run_or_explain(
             return action(inputs)
         with torch.no_grad():
             return model(inputs)
-    except (RuntimeError, ValueError) as exc:
-        if _runs(model, max(size, upper)) is False:
+    except (RuntimeError, ValueError):
+        minimum = smallest_working_size(model, size, max(size, upper))
+        if minimum is None:
             raise  # not a size problem: let the caller report it
-        del exc
     path, cls, message = _failing_layer(model, size)
-    minimum = smallest_working_size(model, size, max(size, upper))
-    need = f"; the smallest input that works is {minimum}x{minimum}" if minimum else ""
     raise SecliUsageError(
-        f"input {size}x{size} is too small for {label}: layer {path} ({cls}) fails ({message[:120]}){need}",
+        f"input {size}x{size} is too small for {label}: layer {path} ({cls}) fails ({message[:120]}); "
+        f"the smallest input that works is {minimum}x{minimum}",
         hint="raise --input-size",
     )
