@@ -110,7 +110,7 @@ def _sweep(model: str | None, spec: Path | None, single: dict[str, Any], lists: 
     base.update({k: v for k, v in single.items() if v is not None})
     if "kind" not in base:
         base["kind"] = "se"
-    grid = {k: v for k, v in sweep.grid.items() if single.get(k if k != "kind" else "kind") is None}
+    grid = {k: v for k, v in sweep.grid.items() if single.get(k) is None}
     for key, values in lists.items():
         if not values:
             continue
@@ -191,6 +191,10 @@ def params_table(result: Any, title: str | None) -> Table:
     rows: list[list[Any]] = [["baseline", "-", result.params_baseline, "-", "-", "-", "-", "-"]]
     for row in result.rows:
         if row.spec.block.kind == "none":
+            if row.sites:  # a network that has SE modules of its own: show their share
+                native = sum(s.params for s in row.site_list)
+                pct = f"{100.0 * native / result.params_baseline:.2f}%"
+                rows.append([f"its {row.sites} SE modules", row.sites, native, "-", pct, "-", "-", "-"])
             continue
         rows.append([row.label, row.sites, row.params_injected, row.params_added, f"{row.params_pct:+.2f}%", *_formula_cells(row)])
     table = Table(

@@ -51,6 +51,7 @@ class Row:
     formula: FormulaCheck | None
     flops: FlopReport | None = None
     stages: list[StageCost] = field(default_factory=list)
+    site_list: list[Site] = field(default_factory=list)
 
     @property
     def params_added(self) -> int:
@@ -190,7 +191,7 @@ def _row(spec: ModelSpec, report: InjectionReport, label: str, base_params: int)
     check = se_formula(report.sites, block.ratio, block.bias) if block.kind == "se" else None
     return Row(
         spec=spec, label=label, sites=len(report.sites), params_baseline=base_params,
-        params_injected=report.params_injected, formula=check,
+        params_injected=report.params_injected, formula=check, site_list=list(report.sites),
     )
 
 

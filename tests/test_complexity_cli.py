@@ -154,9 +154,36 @@ def test_fvcore_failure_still_prints_params(monkeypatch: pytest.MonkeyPatch) -> 
     assert f"{11_689_512 + se_added(16):,}" in result.stdout  # the parameter table came out
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
-def test_examples_are_valid_specs(path: Path) -> None:
+EXAMPLE_ROWS = {  # file -> number of rows it asks for (baseline not included)
+    "table10_ratio.yaml": 5,
+    "table13_stages.yaml": 4,
+    "table15_se3x3.yaml": 2,
+    "drop_last_stage.yaml": 2,
+    "sknet50_vs_resnext50.yaml": 2,
+    "sk_kernels.yaml": 2,
+}
+
+
+@pytest.mark.parametrize("name,rows", sorted(EXAMPLE_ROWS.items()))
+def test_examples_are_valid_specs(name: str, rows: int) -> None:
     from secli.complexity_sweep import load_sweep
 
-    sweep = load_sweep(path)
-    assert sweep.blocks()
+    assert len(load_sweep(EXAMPLES / name).blocks()) == rows
+
+
+def test_plain_model_spec_is_a_one_row_sweep(tmp_path: Path) -> None:
+    from secli.complexity_sweep import load_sweep
+
+    path = tmp_path / "model.yaml"
+    path.write_text("arch: resnet50\nblock:\n  kind: se\n  ratio: 8\nweights: null\n")
+    (block,) = load_sweep(path).blocks()
+    assert (block.kind, block.ratio) == ("se", 8)
+
+
+def test_crosscheck_mismatch_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import secli.complexity as complexity
+
+    real = complexity.torch_gemm_count
+    monkeypatch.setattr(complexity, "torch_gemm_count", lambda model, x: real(model, x) + 1)
+    line = one_line_error(invoke("resnet18", "--input-size", "32", "-f", "csv"), 1)
+    assert "(cross-check)" in line and "FlopCounterMode" in line
