@@ -215,6 +215,12 @@ def flops_table(result: Any, title: str | None) -> Table:
     rows: list[list[Any]] = [["baseline", _g(base.fc_only if base else None), "-", "-", _g(base.all_ops if base else None), "-", "-"]]
     for row in result.rows:
         if row.spec.block.kind == "none":
+            if row.sites and base is not None:  # the share of a network's own SE modules
+                fc_only, all_ops = (sum(x) for x in zip(*(base.module_split(s.module_path) for s in row.site_list)))
+                rows.append([
+                    f"its {row.sites} SE modules", _g(fc_only), "-", _pct(fc_only, base.fc_only).lstrip("+"),
+                    _g(all_ops), "-", _pct(all_ops, base.all_ops).lstrip("+"),
+                ])
             continue
         f = row.flops
         fc = f.fc_only - base.fc_only if f and base else None
@@ -242,7 +248,7 @@ def flops_notes(result: Any) -> list[str]:
         "all ops = plus mean/amax/sum (1 per input element), gates and ReLU, mul/add (1 per output element), "
         "softmax (3 per element), max pool (window x output)",
     ]
-    reports = [result.baseline_flops] + [r.flops for r in result.rows]
+    reports = [result.baseline_flops] + [r.flops for r in result.rows if r.flops is not result.baseline_flops]
     not_counted: dict[str, int] = {}
     for report in reports:
         for op, n in (report.not_counted if report else {}).items():
@@ -250,7 +256,10 @@ def flops_notes(result: Any) -> list[str]:
     if not_counted:
         notes.append("not counted (no arithmetic): " + ", ".join(f"{op} x{n}" for op, n in not_counted.items()))
     n_checked = sum(1 for r in reports if r is not None and r.crosscheck_ok)
-    notes.append(f"cross-check: conv/linear multiply-adds equal torch FlopCounterMode's FLOPs / 2 for all {n_checked} models")
+    notes.append(
+        f"cross-check: conv/linear multiply-adds equal torch FlopCounterMode's FLOPs / 2 "
+        f"({n_checked} model{'s' if n_checked != 1 else ''} counted)"
+    )
     return notes
 
 

@@ -214,7 +214,8 @@ def analyse(
     base_params = count_params(base_model)
     for block in blocks:
         spec = ModelSpec(arch=arch, block=block, num_classes=num_classes)
-        model = copy.deepcopy(base_model)
+        # kind "none" is the baseline itself (its own SE modules, if any, become sites): no copy
+        model = base_model if block.kind == "none" else copy.deepcopy(base_model)
         report = inject(model, info.adapter, block, arch)
         label = "baseline" if block.kind == "none" else block.label()
         models.append((_row(spec, report, label, base_params), model, report.sites))
@@ -251,11 +252,16 @@ def _count_all(
     size, upper = result.input_size, info.default_input
     if progress:
         progress(0, total, "baseline")
+    # rows that are the baseline itself share its count (with their native SE modules kept)
+    native = sorted({s.module_path for row, model, sites in models if model is base_model for s in sites})
     try:
-        result.baseline_flops = count_model(base_model, size, result.arch, upper, torch_gemm=base_gemm)
+        result.baseline_flops = count_model(base_model, size, result.arch, upper, native, torch_gemm=base_gemm)
         for i, (row, model, sites) in enumerate(models, start=1):
             if progress:
                 progress(i, total, row.label)
+            if model is base_model:
+                row.flops = result.baseline_flops
+                continue
             row.flops = count_model(model, size, f"{result.arch} + {row.label}", upper, [s.module_path for s in sites])
     except FlopCountError as exc:
         result.flops_error = str(exc)

@@ -45,7 +45,7 @@ GEMM_KEYS = ("conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum")
 ZERO_COST_OPS = (
     "aten::view", "aten::reshape", "aten::flatten", "aten::stack", "aten::cat", "aten::expand",
     "aten::contiguous", "aten::permute", "aten::transpose", "aten::squeeze", "aten::unsqueeze",
-    "aten::dropout", "aten::select", "aten::slice", "aten::chunk", "aten::split", "aten::to",
+    "aten::dropout", "aten::dropout_", "aten::select", "aten::slice", "aten::chunk", "aten::split", "aten::to",
     "aten::copy_", "aten::t", "aten::unbind", "aten::clone", "aten::zeros", "aten::zeros_like",
 )
 

@@ -75,7 +75,7 @@ def test_table_and_markdown_and_csv() -> None:
     table = invoke("resnet18", "--positions", "standard,post", "--input-size", "32")
     assert table.exit_code == 0, table.output
     assert "multiply-add" in table.stdout and "not counted" in table.stdout and "cross-check" in table.stdout
-    md = invoke("resnet18", "--gate", "sigmoid,tanh", "--input-size", "32", "-f", "markdown")
+    md = invoke("resnet18", "--gate", "tanh", "--input-size", "32", "-f", "markdown")
     assert md.exit_code == 0 and "| variant |" in md.stdout and "gate=tanh" in md.stdout
     out = invoke("resnet18", "--squeeze", "avg,max", "--input-size", "32", "-f", "csv")
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
@@ -187,3 +187,17 @@ def test_crosscheck_mismatch_is_an_error(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(complexity, "torch_gemm_count", lambda model, x: real(model, x) + 1)
     line = one_line_error(invoke("resnet18", "--input-size", "32", "-f", "csv"), 1)
     assert "(cross-check)" in line and "FlopCounterMode" in line
+
+
+def test_network_with_its_own_se_modules() -> None:
+    result = invoke("mobilenet_v3_small", "--block", "none", "--input-size", "32", "-f", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    from torchvision.models import mobilenet_v3_small
+    from torchvision.ops import SqueezeExcitation
+
+    se_modules = [m for m in mobilenet_v3_small().modules() if isinstance(m, SqueezeExcitation)]
+    assert data["params"]["added"] == 0 and data["sites"] == len(se_modules) == 9
+    assert data["gflops"]["added"] == 0
+    expected = sum(p.numel() for m in se_modules for p in m.parameters())
+    assert sum(s["block_params"] for s in data["by_stage"]) == expected
