@@ -98,7 +98,7 @@ def test_saved_model_file(tmp_path: Path) -> None:
 def test_spec_file_with_rows_and_sweep(tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
     spec.write_text("arch: resnet18\ninput_size: 32\nblock: {kind: se, bias: false}\nrows:\n  - {ratio: 4}\nsweep:\n  ratio: [8, 16]\n")
-    result = invoke("--spec", str(spec), "-f", "json")
+    result = invoke(str(spec), "-f", "json")  # a YAML file in place of the model means --spec
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     weights = {r: sum(2 * 2 * c * c / r for c in R18_WIDTHS.values()) for r in (4, 8, 16)}
