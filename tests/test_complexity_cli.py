@@ -1,0 +1,203 @@
+"""``secli complexity`` through Typer's CliRunner: formats, sweeps, files, and every bad input.
+
+Networks run at 32x32 (counts of parameters do not depend on the input size; FLOP checks that
+need published figures live in test_complexity.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from commands.app import app
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+runner = CliRunner()
+R18_WIDTHS = {2: 64, 3: 128, 4: 256, 5: 512}  # two basic blocks per stage
+
+
+def se_added(ratio: int, stages=(2, 3, 4, 5)) -> int:
+    """SE on resnet18's residual branches, weights and biases, by hand."""
+    return sum(2 * (2 * c * c // ratio + c // ratio + c) for s, c in R18_WIDTHS.items() if s in stages)
+
+
+def invoke(*args: str):
+    return runner.invoke(app, ["complexity", *args])
+
+
+def one_line_error(result, code: int) -> str:
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def json_sweep():
+    result = invoke("resnet18", "--ratios", "4,16", "--stages", "2", "--stages", "3,4", "--input-size", "32", "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_json_sweep_has_one_object_per_combination(json_sweep) -> None:
+    assert len(json_sweep) == 4
+    combos = [(d["spec"]["block"]["ratio"], tuple(d["spec"]["block"]["stages"])) for d in json_sweep]
+    assert combos == [(4, (2,)), (4, (3, 4)), (16, (2,)), (16, (3, 4))]
+    for item, (ratio, stages) in zip(json_sweep, combos):
+        params = item["params"]
+        assert params["baseline"] == 11_689_512  # torchvision resnet18
+        assert params["added"] == params["injected"] - params["baseline"] == se_added(ratio, stages)
+        assert params["formula"] == params["added"] and params["formula_matches"] is True
+        for key in ("baseline", "injected", "added"):
+            assert isinstance(item["gflops"][key], float) and isinstance(item["gflops_all_ops"][key], float)
+        assert item["crosscheck"]["agree"] is True
+        assert item["input_size"] == 32
+
+
+def test_single_run_json_is_an_object_with_by_stage() -> None:
+    result = invoke("resnet18", "--input-size", "32", "--by-stage", "-f", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["params"]["added"] == se_added(16)
+    stages = {s["stage"]: s for s in data["by_stage"]}
+    for stage, c in R18_WIDTHS.items():
+        assert stages[stage]["blocks"] == 2 and stages[stage]["channels"] == [c]
+        assert stages[stage]["formula"] == 2 * (2 * c * c / 16 + c // 16 + c)
+
+
+def test_table_and_markdown_and_csv() -> None:
+    table = invoke("resnet18", "--positions", "standard,post", "--input-size", "32")
+    assert table.exit_code == 0, table.output
+    assert "multiply-add" in table.stdout and "not counted" in table.stdout and "cross-check" in table.stdout
+    md = invoke("resnet18", "--gate", "tanh", "--input-size", "32", "-f", "markdown")
+    assert md.exit_code == 0 and "| variant |" in md.stdout and "gate=tanh" in md.stdout
+    out = invoke("resnet18", "--squeeze", "avg,max", "--input-size", "32", "-f", "csv")
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [r["variant"] for r in rows] == ["SE r=16 standard", "SE r=16 standard squeeze=max"]
+    assert all(int(r["params_added"]) == se_added(16) for r in rows)
+    assert int(rows[1]["flops_fc_only_injected"]) == int(rows[0]["flops_fc_only_injected"])
+
+
+def test_saved_model_file(tmp_path: Path) -> None:
+    path = tmp_path / "se_r18.pt"
+    saved = runner.invoke(app, ["inject", "resnet18", "--block", "se", "--ratio", "8", "--out", str(path)])
+    assert saved.exit_code == 0, saved.output
+    result = invoke(str(path), "--input-size", "32", "-f", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["params"]["added"] == se_added(8)
+    assert data["spec"]["block"]["ratio"] == 8
+
+
+def test_spec_file_with_rows_and_sweep(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("arch: resnet18\ninput_size: 32\nblock: {kind: se, bias: false}\nrows:\n  - {ratio: 4}\nsweep:\n  ratio: [8, 16]\n")
+    result = invoke(str(spec), "-f", "json")  # a YAML file in place of the model means --spec
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    weights = {r: sum(2 * 2 * c * c / r for c in R18_WIDTHS.values()) for r in (4, 8, 16)}
+    assert [d["params"]["added"] for d in data] == [weights[4], weights[8], weights[16]]
+
+
+@pytest.mark.parametrize("args,code,needle", [
+    (["resnet5"], 2, "unknown architecture 'resnet5'"),
+    (["no_such_model.pt"], 1, "no_such_model.pt"),
+    (["resnet18", "--ratios", "4,0,8"], 2, "--ratios must be whole numbers >= 1"),
+    (["resnet18", "--ratio", "4", "--ratios", "8,16"], 2, "either --ratio or --ratios"),
+    (["resnet18", "--stages", "2,x"], 2, "--stages must be whole numbers"),
+    (["resnet18", "--stages", "7"], 2, "unknown stage 7"),
+    (["resnet18", "--positions", "standard,sideways"], 2, "unknown position 'sideways'"),
+    ([], 2, "name an architecture"),
+])
+def test_bad_input_one_line(args: list[str], code: int, needle: str) -> None:
+    assert needle in one_line_error(invoke(*args), code)
+
+
+def test_unknown_yaml_keys(tmp_path: Path) -> None:
+    cases = {
+        "arch: resnet18\nblok: se\n": "unknown key 'blok'; allowed keys: arch,",
+        "arch: resnet18\nsweep: {ratios: [2, 4]}\n": "sweep: unknown key 'ratios'; allowed keys: kind, ratio,",
+        "arch: resnet18\nrows: [{kind: se, rato: 4}]\n": "rows[0]: unknown key 'rato'",
+    }
+    for i, (text, needle) in enumerate(cases.items()):
+        path = tmp_path / f"bad{i}.yaml"
+        path.write_text(text)
+        assert needle in one_line_error(invoke("--spec", str(path)), 2)
+
+
+def test_input_too_small_names_layer_and_minimum() -> None:
+    line = one_line_error(invoke("vgg11", "--input-size", "16", "--num-classes", "10"), 2)
+    assert "layer features.20 (MaxPool2d)" in line and "smallest input that works is 32x32" in line
+
+
+def test_fvcore_failure_still_prints_params(monkeypatch: pytest.MonkeyPatch) -> None:
+    import secli.flops as flops
+
+    real = flops.extra_handles
+
+    def broken_mean():
+        def handle(inputs, outputs):  # noqa: ANN001
+            raise RuntimeError("cannot count this")
+
+        return {**real(), "aten::mean": handle}
+
+    monkeypatch.setattr(flops, "extra_handles", broken_mean)
+    result = invoke("resnet18", "--input-size", "32", "-f", "markdown")
+    line = one_line_error(result, 1)
+    assert "fvcore failed on op aten::mean" in line
+    assert f"{11_689_512 + se_added(16):,}" in result.stdout  # the parameter table came out
+
+
+EXAMPLE_ROWS = {  # file -> number of rows it asks for (baseline not included)
+    "table10_ratio.yaml": 5,
+    "table13_stages.yaml": 4,
+    "table15_se3x3.yaml": 2,
+    "drop_last_stage.yaml": 2,
+    "sknet50_vs_resnext50.yaml": 2,
+    "sk_kernels.yaml": 2,
+}
+
+
+@pytest.mark.parametrize("name,rows", sorted(EXAMPLE_ROWS.items()))
+def test_examples_are_valid_specs(name: str, rows: int) -> None:
+    from secli.complexity_sweep import load_sweep
+
+    assert len(load_sweep(EXAMPLES / name).blocks()) == rows
+
+
+def test_plain_model_spec_is_a_one_row_sweep(tmp_path: Path) -> None:
+    from secli.complexity_sweep import load_sweep
+
+    path = tmp_path / "model.yaml"
+    path.write_text("arch: resnet50\nblock:\n  kind: se\n  ratio: 8\nweights: null\n")
+    (block,) = load_sweep(path).blocks()
+    assert (block.kind, block.ratio) == ("se", 8)
+
+
+def test_crosscheck_mismatch_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import secli.complexity as complexity
+
+    real = complexity.torch_gemm_count
+    monkeypatch.setattr(complexity, "torch_gemm_count", lambda model, x: real(model, x) + 1)
+    line = one_line_error(invoke("resnet18", "--input-size", "32", "-f", "csv"), 1)
+    assert "(cross-check)" in line and "FlopCounterMode" in line
+
+
+def test_network_with_its_own_se_modules() -> None:
+    result = invoke("mobilenet_v3_small", "--block", "none", "--input-size", "32", "-f", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    from torchvision.models import mobilenet_v3_small
+    from torchvision.ops import SqueezeExcitation
+
+    se_modules = [m for m in mobilenet_v3_small().modules() if isinstance(m, SqueezeExcitation)]
+    assert data["params"]["added"] == 0 and data["sites"] == len(se_modules) == 9
+    assert data["gflops"]["added"] == 0
+    expected = sum(p.numel() for m in se_modules for p in m.parameters())
+    assert sum(s["block_params"] for s in data["by_stage"]) == expected
