@@ -63,7 +63,16 @@ def print_rich(table: Table) -> None:
 
     rich_table = RichTable(title=table.title, title_justify="left", header_style="bold")
     for i, column in enumerate(table.columns):
-        rich_table.add_column(column, justify="right" if _is_right(table, i) else "left")
+        right = _is_right(table, i)
+        # numbers are never cut short on narrow terminals; names wrap, but not below a readable width
+        widest = max([len(column)] + [len(_cell(row[i])) for row in table.rows])
+        rich_table.add_column(
+            column,
+            justify="right" if right else "left",
+            no_wrap=right,
+            overflow="fold",
+            min_width=None if right else min(widest, 18),
+        )
     for row in table.rows:
         rich_table.add_row(*[_cell(v) for v in row])
     stdout.print(rich_table)
