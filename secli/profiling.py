@@ -284,11 +284,9 @@ class _Runner:
         self.amp = amp
         self.phase = "forward"
         self.marks: list[tuple[Any, ...]] = []
-        self.optimizer = (
-            torch.optim.SGD([p for p in train_module.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
-            if mode == "train"
-            else None
-        )
+        trainable = [p for p in train_module.parameters() if p.requires_grad]
+        # A model with nothing to train gets no optimizer; its backward then fails and is reported.
+        self.optimizer = torch.optim.SGD(trainable, lr=1e-4, momentum=0.9) if mode == "train" and trainable else None
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.amp is None:
@@ -303,9 +301,9 @@ class _Runner:
                 self.fn(self.x)
                 end = watch.mark()
             return (start, end)
-        assert self.optimizer is not None
         start = watch.mark()
-        self.optimizer.zero_grad(set_to_none=True)
+        if self.optimizer is not None:
+            self.optimizer.zero_grad(set_to_none=True)
         fwd_start = watch.mark()
         self.phase = "forward"
         with self._autocast():
@@ -319,7 +317,8 @@ class _Runner:
         loss.backward()
         bwd_end = watch.mark()
         self.phase = "optimizer"
-        self.optimizer.step()
+        if self.optimizer is not None:
+            self.optimizer.step()
         end = watch.mark()
         return (start, fwd_start, fwd_end, bwd_end, end)
 
