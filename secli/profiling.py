@@ -586,6 +586,11 @@ def profile_models(entries: Sequence[ModelEntry], config: ProfileConfig, progres
     watch = stopwatch_for(device)
     bandwidth = measure_copy_bandwidth(device, watch)
     warnings: list[str] = []
+    busy = _busy_cpu_warning(device)
+    if busy:
+        warnings.append(busy)
+    if config.compile_mode is not None and config.warmup == 0:
+        warnings.append("--compile with --warmup 0: compilation time falls into the first timed iteration")
     if config.amp == "fp16" and "train" in config.modes:
         warnings.append("fp16 training runs without a GradScaler (its inf check would sync the host each step)")
 
@@ -632,6 +637,29 @@ def profile_models(entries: Sequence[ModelEntry], config: ProfileConfig, progres
         warnings=warnings,
         world_size=dist_ctx.world_size if dist_ctx else 1,
         is_main=is_main,
+    )
+
+
+def _busy_cpu_warning(device: torch.device) -> str | None:
+    """Multi-threaded CPU timing on a loaded machine measures the scheduler, not the model.
+
+    Each parallel region waits for its slowest thread; when other processes hold the cores,
+    that thread waits a scheduler slice (milliseconds) for every op. Seen here: two 1x1 convs
+    on an (8, 256, 1, 1) tensor took 0.05 ms with one thread and 48 ms with two.
+    """
+    import os
+
+    cores = os.cpu_count() or 1
+    threads = torch.get_num_threads()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+    if device.type != "cpu" or threads <= 1 or load <= cores:
+        return None
+    return (
+        f"the machine is busy (load {load:.1f} on {cores} cores) and torch uses {threads} threads: "
+        "every parallel op waits for descheduled threads; --threads 1 measures the models more faithfully"
     )
 
 

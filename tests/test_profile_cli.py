@@ -13,6 +13,14 @@ from commands.app import app
 FAST = ["--device", "cpu", "--input-size", "32", "-b", "2", "--iters", "1", "--warmup", "0", "--threads", "1"]
 
 
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """--threads sets torch's thread count process-wide; give the next test what it had."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 def invoke(*args: str):
     return CliRunner().invoke(app, ["profile", *args])
 

@@ -24,6 +24,14 @@ from secli.traffic import Bandwidth, implied_passes, measure_site_traffic
 TINY = dict(device="cpu", batch_size=2, input_size=8, iters=3, warmup=1, threads=1)
 
 
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """--threads sets torch's thread count process-wide; give the next test what it had."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 class Sleeper(nn.Module):
     """Forward sleeps ``forward_s``; backward sleeps ``backward_s``; logs its calls in ``log``."""
 
@@ -290,3 +298,14 @@ def test_memory_reading_is_attached_per_mode() -> None:
     report = profile_models([ModelEntry("m", small())], ProfileConfig(modes=("inference", "train"), **TINY))
     for mode in ("inference", "train"):
         assert isinstance(report.models[0].timings[mode].memory, MemoryReading)
+
+
+def test_busy_machine_warns_against_several_cpu_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    entries = [ModelEntry("m", small())]
+    busy = profile_models(entries, ProfileConfig(**{**TINY, "threads": 2, "iters": 1, "warmup": 0}))
+    assert any("--threads 1" in w for w in busy.warnings)
+    quiet = profile_models(entries, ProfileConfig(**{**TINY, "iters": 1, "warmup": 0}))
+    assert not any("--threads 1" in w for w in quiet.warnings)
