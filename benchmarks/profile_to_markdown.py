@@ -2,7 +2,8 @@
 
 Usage:
     secli profile resnet50 --block se,sk --mode both --format json > run.json
-    python benchmarks/profile_to_markdown.py run.json
+    python benchmarks/profile_to_markdown.py run.json             # one table per mode
+    python benchmarks/profile_to_markdown.py --compact run.json   # one short table (README)
 
 It only reformats what secli measured (no numbers are computed here except unit changes), so
 the tables in the docs can be regenerated from the saved JSON.
@@ -64,11 +65,42 @@ def mode_table(run: dict[str, Any], mode: str) -> str:
     return "\n".join(lines)
 
 
+def compact_table(run: dict[str, Any]) -> str:
+    """Inference and training of every model in one table: medians, IQR, ratio, memory."""
+    head = ["model"]
+    for mode in run["modes"]:
+        short = "inference" if mode == "inference" else "train step"
+        head += [f"{short} ms (IQR)", "ratio"]
+    head += [f"{'train' if 'train' in run['modes'] else 'inference'} peak Δ MB", "block MB/pass", f"passes ({' / '.join(run['modes'])})"]
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+    for model in run["models"]:
+        row = [model["label"]]
+        for mode in run["modes"]:
+            timing = model["modes"].get(mode)
+            cmp = model["vs_baseline"].get(mode)
+            if timing is None:
+                row += ["-", "-"]
+                continue
+            row += [f"{_fmt(timing['step']['median_ms'], 0)} ({_fmt(timing['step']['iqr_ms'], 0)})", _fmt(cmp["throughput_ratio"], 3) if cmp else "-"]
+        last = model["modes"].get(run["modes"][-1])
+        row += [_fmt(last["memory"]["delta_bytes"] / 2**20, 0) if last and last.get("memory") else "-"]
+        traffic = model.get("block_traffic")
+        row += [_fmt(traffic["bytes_per_image"] * run["batch_size"] / 2**20, 1) if traffic else "-"]
+        row += [" / ".join(_fmt(model["vs_baseline"].get(m, {}).get("implied_passes"), 0) for m in run["modes"])]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
+    compact = "--compact" in argv
+    argv = [a for a in argv if a != "--compact"]
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
         return 2
     run = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    if compact:
+        print(compact_table(run))
+        return 0
     print(setting_line(run))
     for mode in run["modes"]:
         print(f"\n**{mode}**\n")
