@@ -123,3 +123,18 @@ def test_nothing_measured_exits_non_zero(monkeypatch: pytest.MonkeyPatch) -> Non
     result = invoke("resnet18", "--block", "se", "--compile", *FAST)
     assert result.exit_code == 1
     assert result.stderr.count("error:") == 2 and "Traceback" not in result.output
+
+
+def test_checkpoint_and_timm_references_side_by_side(tmp_path) -> None:
+    saved = tmp_path / "se_r18.pt"
+    made = CliRunner().invoke(app, ["inject", "resnet18", "--block", "se", "-o", str(saved), "-f", "json"])
+    assert made.exit_code == 0, made.output
+    result = invoke("resnet18", str(saved), "timm:seresnet50", "--format", "json", *FAST)
+    assert result.exit_code == 0, result.output
+    base, ckpt, timm_se = json.loads(result.stdout)["models"]
+    assert (base["label"], ckpt["label"], timm_se["label"]) == ("resnet18", "se_r18.pt", "timm:seresnet50")
+    assert ckpt["block_traffic"]["bytes_per_image"] == 2 * (64 * 64 + 128 * 16 + 256 * 4 + 512) * 4
+    # timm's own SE modules, found as sites: ResNet-50 stages at 32x32 are 8, 4, 2, 1 pixels wide
+    expected = 3 * 256 * 8 * 8 + 4 * 512 * 4 * 4 + 6 * 1024 * 2 * 2 + 3 * 2048 * 1 * 1
+    assert timm_se["sites"] == 16 and timm_se["block_traffic"]["bytes_per_image"] == expected * 4
+    assert ckpt["vs_baseline"]["inference"]["throughput_ratio"] > 0

@@ -309,3 +309,31 @@ def test_busy_machine_warns_against_several_cpu_threads(monkeypatch: pytest.Monk
     assert any("--threads 1" in w for w in busy.warnings)
     quiet = profile_models(entries, ProfileConfig(**{**TINY, "iters": 1, "warmup": 0}))
     assert not any("--threads 1" in w for w in quiet.warnings)
+
+
+def test_cuda_memory_reads_the_peak_above_the_start_after_a_reset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GPU here: a fake allocator checks the order of calls and the arithmetic."""
+    from secli.memory import cuda_step_memory
+
+    state = {"allocated": 100, "peak": 900, "calls": []}
+
+    def step() -> None:
+        state["calls"].append("step")
+        state["peak"] = max(state["peak"], state["allocated"] + 250)  # 250 bytes live at most
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: state["calls"].append("sync"))
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: state.update(peak=state["allocated"]) or state["calls"].append("reset"))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: state["allocated"])
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: state["peak"])
+    reading = cuda_step_memory(step, torch.device("cuda"))
+    assert reading.delta_bytes == 250 and reading.peak_bytes == 350 and reading.method == "cuda-allocator"
+    assert state["calls"] == ["sync", "reset", "step", "sync"]
+
+
+def test_progress_goes_through_a_plain_callback_and_reaches_its_total() -> None:
+    seen: list[tuple[int, int, str]] = []
+    profile_models([ModelEntry("a", small()), ModelEntry("b", small())], ProfileConfig(modes=("inference", "train"), **TINY), lambda d, t, w: seen.append((d, t, w)))
+    done = [d for d, _, _ in seen]
+    assert done == list(range(1, len(seen) + 1))
+    # per model: 1 preparation + per mode (1 warm-up + 3 timed + 1 memory)
+    assert seen[-1][0] == seen[-1][1] == 2 * (1 + 2 * (1 + 3 + 1))
