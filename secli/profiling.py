@@ -16,66 +16,31 @@ the others go on. The library reports progress only through a plain callback.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
 from secli.errors import SecliError, SecliUsageError
-from secli.memory import MemoryReading, step_memory
-from secli.sites import Site
-from secli.timing import HostStopwatch, Stats, Stopwatch, stopwatch_for
-from secli.traffic import Bandwidth, BlockTraffic, implied_passes, measure_copy_bandwidth, measure_site_traffic
-
-MODES = ("inference", "train")
-DEVICES = ("auto", "cpu", "cuda")
-AMP_DTYPES: dict[str, torch.dtype | None] = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-#: Progress callback: (steps done, steps in all, what is running now).
-Progress = Callable[[int, int, str], None]
-
-
-@dataclass(frozen=True)
-class ProfileConfig:
-    """What to measure and how. Validated on creation so bad values fail before any model is built."""
-
-    device: str = "auto"
-    batch_size: int = 8
-    input_size: int = 224
-    modes: tuple[str, ...] = ("inference",)
-    amp: str = "off"
-    channels_last: bool = False
-    compile_mode: str | None = None
-    iters: int = 20
-    warmup: int = 5
-    threads: int | None = None
-    auto_batch: bool = False
-    ddp: bool = False
-
-    def __post_init__(self) -> None:
-        if self.device not in DEVICES:
-            raise SecliUsageError(f"unknown device {self.device!r}; choose one of: {', '.join(DEVICES)}")
-        if self.batch_size < 1:
-            raise SecliUsageError(f"batch size must be >= 1, got {self.batch_size}")
-        if self.iters < 1:
-            raise SecliUsageError(f"--iters must be >= 1, got {self.iters}")
-        if self.warmup < 0:
-            raise SecliUsageError(f"--warmup must be >= 0, got {self.warmup}")
-        if self.input_size < 1:
-            raise SecliUsageError(f"input size must be >= 1, got {self.input_size}")
-        if self.threads is not None and self.threads < 1:
-            raise SecliUsageError(f"--threads must be >= 1, got {self.threads}")
-        if not self.modes or any(m not in MODES for m in self.modes):
-            raise SecliUsageError(f"unknown mode in {self.modes!r}; choose inference, train or both")
-        if self.amp not in AMP_DTYPES:
-            raise SecliUsageError(f"unknown --amp {self.amp!r}; choose one of: {', '.join(AMP_DTYPES)}")
-        if self.compile_mode is not None and self.compile_mode not in COMPILE_MODES:
-            raise SecliUsageError(
-                f"unknown compile mode {self.compile_mode!r}; choose one of: {', '.join(COMPILE_MODES)}"
-            )
-
+from secli.memory import step_memory
+from secli.profile_types import (  # noqa: F401 - re-exported: secli.profiling is the entry point
+    AMP_DTYPES,
+    COMPILE_MODES,
+    DEVICES,
+    MODES,
+    Comparison,
+    Failure,
+    ModelEntry,
+    ModelProfile,
+    ModeTiming,
+    ProfileConfig,
+    ProfileReport,
+    Progress,
+)
+from secli.steps import StepRunner, classify_failure, is_out_of_memory, logits_of
+from secli.timing import HostStopwatch, stopwatch_for
+from secli.traffic import Bandwidth, implied_passes, measure_copy_bandwidth, measure_site_traffic
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when present; asking for CUDA without it is a clear error."""
@@ -91,246 +56,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cuda") if available else torch.device("cpu")
 
 
-@dataclass
-class ModelEntry:
-    """One model to profile: a label for tables, the module, and its attention sites."""
-
-    label: str
-    model: nn.Module
-    sites: list[Site] = field(default_factory=list)
-    min_input: int = 1
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why a model has no figures: kind is oom, compile, backward or error."""
-
-    kind: str
-    message: str
-    mode: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "message": self.message, "mode": self.mode}
-
-
-@dataclass
-class ModeTiming:
-    """One model in one mode. In inference mode forward == step and backward is None."""
-
-    mode: str
-    forward: Stats
-    backward: Stats | None
-    step: Stats
-    batch_size: int
-    world_size: int = 1
-    memory: MemoryReading | None = None
-    slowest_rank: int | None = None
-    rank_step_ms: list[float] | None = None
-
-    @property
-    def images_per_s(self) -> float:
-        return self.batch_size * self.world_size / (self.step.median_ms / 1e3)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "forward": self.forward.to_dict(),
-            "backward": self.backward.to_dict() if self.backward else None,
-            "step": self.step.to_dict(),
-            "images_per_s": self.images_per_s,
-            "memory": self.memory.to_dict() if self.memory else None,
-            "slowest_rank": self.slowest_rank,
-            "rank_step_median_ms": self.rank_step_ms,
-        }
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """A model against the baseline in one mode, from the medians of the whole step."""
-
-    throughput_ratio: float
-    overhead_pct: float
-    overhead_us_per_image: float
-    implied_passes: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "throughput_ratio": self.throughput_ratio,
-            "overhead_pct": self.overhead_pct,
-            "overhead_us_per_image": self.overhead_us_per_image,
-            "implied_passes": self.implied_passes,
-        }
-
-
-@dataclass
-class ModelProfile:
-    label: str
-    params: int
-    sites: int
-    compiled: bool = False
-    traffic: BlockTraffic | None = None
-    failure: Failure | None = None
-    timings: dict[str, ModeTiming] = field(default_factory=dict)
-    comparisons: dict[str, Comparison] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.failure is None and bool(self.timings)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "params": self.params,
-            "sites": self.sites,
-            "compiled": self.compiled,
-            "block_traffic": self.traffic.to_dict() if self.traffic else None,
-            "failure": self.failure.to_dict() if self.failure else None,
-            "modes": {m: t.to_dict() for m, t in self.timings.items()},
-            "vs_baseline": {m: c.to_dict() for m, c in self.comparisons.items()},
-        }
-
-
-@dataclass
-class ProfileReport:
-    config: ProfileConfig
-    device: str
-    device_name: str
-    torch_version: str
-    threads: int
-    batch_size: int
-    bandwidth: Bandwidth | None
-    models: list[ModelProfile]
-    baseline: str | None
-    warnings: list[str] = field(default_factory=list)
-    world_size: int = 1
-    is_main: bool = True
-
-    @property
-    def measured(self) -> list[ModelProfile]:
-        return [m for m in self.models if m.ok]
-
-    def to_dict(self) -> dict[str, Any]:
-        c = self.config
-        return {
-            "device": self.device,
-            "device_name": self.device_name,
-            "torch": self.torch_version,
-            "threads": self.threads,
-            "batch_size": self.batch_size,
-            "requested_batch_size": c.batch_size,
-            "input_size": c.input_size,
-            "modes": list(c.modes),
-            "amp": c.amp,
-            "channels_last": c.channels_last,
-            "compile": c.compile_mode,
-            "iters": c.iters,
-            "warmup": c.warmup,
-            "world_size": self.world_size,
-            "ddp": c.ddp,
-            "baseline": self.baseline,
-            "bandwidth": self.bandwidth.to_dict() if self.bandwidth else None,
-            "models": [m.to_dict() for m in self.models],
-            "warnings": self.warnings,
-        }
-
-
 class _OutOfMemory(Exception):
     """Some model ran out of memory and --auto-batch asked to retry with a smaller batch."""
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
-
-
-def _is_compile_error(exc: BaseException) -> bool:
-    module = type(exc).__module__
-    return module.startswith(("torch._dynamo", "torch._inductor", "torch.fx"))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {line[:160]}" if line else type(exc).__name__
 
 
 def compile_model(model: nn.Module, mode: str) -> Any:
     """torch.compile, kept apart so that tests can make it fail for one model."""
     return torch.compile(model, mode=mode)
-
-
-def _logits(output: Any) -> torch.Tensor:
-    """The class scores of a forward: a tensor, or the first of a tuple (Inception's aux heads)."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    if isinstance(output, dict) and isinstance(output.get("logits"), torch.Tensor):
-        return output["logits"]
-    raise TypeError(f"the model returned {type(output).__name__}, not a tensor of class scores")
-
-
-class _Runner:
-    """One model's steps for one mode, with everything it needs already on the device."""
-
-    def __init__(self, entry: ModelEntry, fn: Any, mode: str, x: torch.Tensor, y: torch.Tensor, amp: torch.dtype | None, device: torch.device, train_module: nn.Module) -> None:
-        self.entry = entry
-        self.fn = fn
-        self.mode = mode
-        self.x = x
-        self.y = y
-        self.device = device
-        self.amp = amp
-        self.phase = "forward"
-        self.marks: list[tuple[Any, ...]] = []
-        trainable = [p for p in train_module.parameters() if p.requires_grad]
-        # A model with nothing to train gets no optimizer; its backward then fails and is reported.
-        self.optimizer = torch.optim.SGD(trainable, lr=1e-4, momentum=0.9) if mode == "train" and trainable else None
-
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.amp is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp)
-
-    def step(self, watch: Stopwatch) -> tuple[Any, ...]:
-        if self.mode == "inference":
-            self.phase = "forward"
-            with torch.inference_mode(), self._autocast():
-                start = watch.mark()
-                self.fn(self.x)
-                end = watch.mark()
-            return (start, end)
-        start = watch.mark()
-        if self.optimizer is not None:
-            self.optimizer.zero_grad(set_to_none=True)
-        fwd_start = watch.mark()
-        self.phase = "forward"
-        with self._autocast():
-            logits = _logits(self.fn(self.x))
-            if logits.dim() == 2:
-                loss = nn.functional.cross_entropy(logits.float(), self.y)
-            else:
-                loss = logits.float().mean()
-        fwd_end = watch.mark()
-        self.phase = "backward"
-        loss.backward()
-        bwd_end = watch.mark()
-        self.phase = "optimizer"
-        if self.optimizer is not None:
-            self.optimizer.step()
-        end = watch.mark()
-        return (start, fwd_start, fwd_end, bwd_end, end)
-
-    def stats(self, watch: Stopwatch) -> tuple[Stats, Stats | None, Stats]:
-        if self.mode == "inference":
-            times = [watch.elapsed_ms(m[0], m[1]) for m in self.marks]
-            stats = Stats.of(times)
-            return stats, None, stats
-        forward = Stats.of([watch.elapsed_ms(m[1], m[2]) for m in self.marks])
-        backward = Stats.of([watch.elapsed_ms(m[2], m[3]) for m in self.marks])
-        step = Stats.of([watch.elapsed_ms(m[0], m[4]) for m in self.marks])
-        return forward, backward, step
 
 
 @dataclass
@@ -340,17 +72,6 @@ class _Prepared:
     fn: Any  # the callable to time: the module, its DDP wrapper, or the compiled one
     train_module: nn.Module
     inference_fn: Any
-
-
-def _classify(exc: BaseException, entry: ModelEntry, runner_phase: str, mode: str, batch: int, compiled: bool) -> Failure:
-    if is_out_of_memory(exc):
-        hint = f"try -b {batch // 2} or --auto-batch" if batch > 1 else "try a smaller --input-size"
-        return Failure("oom", f"out of memory at batch size {batch} ({hint})", mode)
-    if compiled and _is_compile_error(exc):
-        return Failure("compile", f"torch.compile failed: {_first_line(exc)}", mode)
-    if mode == "train" and runner_phase == "backward":
-        return Failure("backward", f"cannot run backward: {_first_line(exc)}", mode)
-    return Failure("error", f"{mode} failed: {_first_line(exc)}", mode)
 
 
 class _Session:
@@ -366,7 +87,7 @@ class _Session:
         self.amp = AMP_DTYPES[config.amp]
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.done = 0
-        self.runners: dict[str, list[tuple[_Prepared, _Runner]]] = {}
+        self.runners: dict[str, list[tuple[_Prepared, StepRunner]]] = {}
         self.num_classes: int | None = None
         per_mode = config.warmup + config.iters + 1
         self.total = len(entries) * (1 + per_mode * len(config.modes))
@@ -377,7 +98,7 @@ class _Session:
             self.progress(self.done, self.total, what)
 
     def _fail(self, prepared: _Prepared, exc: BaseException, phase: str, mode: str) -> None:
-        failure = _classify(exc, prepared.entry, phase, mode, self.batch, prepared.profile.compiled)
+        failure = classify_failure(exc, phase, mode, self.batch, prepared.profile.compiled)
         if failure.kind == "oom":
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
@@ -406,7 +127,7 @@ class _Session:
 
                 def probe(model: nn.Module = model) -> None:
                     with torch.inference_mode(), amp:
-                        classes = int(_logits(model(probe_x)).shape[-1])
+                        classes = int(logits_of(model(probe_x)).shape[-1])
                         self.num_classes = min(classes, self.num_classes or classes)
 
                 if entry.sites:
@@ -439,13 +160,13 @@ class _Session:
     def run_mode(self, prepared: list[_Prepared], mode: str) -> None:
         x = self._input(self.batch)
         y = torch.randint(0, max(self.num_classes or 1, 1), (self.batch,), device=self.device)
-        runners: list[tuple[_Prepared, _Runner]] = []
+        runners: list[tuple[_Prepared, StepRunner]] = []
         for item in prepared:
             if item.profile.failure is not None:
                 continue
             item.entry.model.train(mode == "train")
             fn = item.fn if mode == "train" else item.inference_fn
-            runners.append((item, _Runner(item.entry, fn, mode, x, y, self.amp, self.device, item.train_module)))
+            runners.append((item, StepRunner(item.entry, fn, mode, x, y, self.amp, self.device, item.train_module)))
         watch = stopwatch_for(self.device)
         untimed = HostStopwatch()
         for _ in range(self.config.warmup):
@@ -474,7 +195,7 @@ class _Session:
                         self._fail(item, exc, runner.phase, mode)
                 self._tick(f"{item.profile.label} ({mode}, memory)")
 
-    def _each(self, runners: list[tuple[_Prepared, _Runner]], mode: str, action: Callable[[_Runner], Any], sync: bool = False) -> None:
+    def _each(self, runners: list[tuple[_Prepared, StepRunner]], mode: str, action: Callable[[StepRunner], Any], sync: bool = False) -> None:
         for item, runner in runners:
             if item.profile.failure is None:
                 try:
@@ -485,7 +206,7 @@ class _Session:
                     self._fail(item, exc, runner.phase, mode)
             self._tick(f"{item.profile.label} ({mode})")
 
-    def _sync_failures(self, runners: list[tuple[_Prepared, _Runner]]) -> None:
+    def _sync_failures(self, runners: list[tuple[_Prepared, StepRunner]]) -> None:
         """Under DDP every rank must drop the same models, or the next all-reduce would hang."""
         if self.dist is None:
             return

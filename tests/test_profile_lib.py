@@ -337,3 +337,9 @@ def test_progress_goes_through_a_plain_callback_and_reaches_its_total() -> None:
     assert done == list(range(1, len(seen) + 1))
     # per model: 1 preparation + per mode (1 warm-up + 3 timed + 1 memory)
     assert seen[-1][0] == seen[-1][1] == 2 * (1 + 2 * (1 + 3 + 1))
+
+
+def test_auto_batch_gives_up_below_one_image() -> None:
+    report = profile_models([ModelEntry("never", OomAbove(limit=0))], ProfileConfig(**{**TINY, "auto_batch": True}))
+    assert report.measured == []
+    assert report.models[0].failure is not None and "even at batch size 1" in report.models[0].failure.message
