@@ -1,0 +1,345 @@
+"""The profiling library: statistics, stopwatches, memory, block traffic, failures.
+
+Timings are checked with modules that sleep for known times (a lower bound the machine cannot
+beat), never against the code's own output; traffic against the closed-form feature-map sizes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from secli.errors import SecliError, SecliUsageError
+from secli.memory import MemoryReading, cpu_step_memory
+from secli.models import load_model
+from secli.profiling import ModelEntry, ProfileConfig, profile_models, resolve_device
+from secli.spec import BlockSpec
+from secli.timing import CudaStopwatch, HostStopwatch, Stats, percentile, stopwatch_for
+from secli.traffic import Bandwidth, implied_passes, measure_site_traffic
+
+TINY = dict(device="cpu", batch_size=2, input_size=8, iters=3, warmup=1, threads=1)
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """--threads sets torch's thread count process-wide; give the next test what it had."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+class Sleeper(nn.Module):
+    """Forward sleeps ``forward_s``; backward sleeps ``backward_s``; logs its calls in ``log``."""
+
+    def __init__(self, name: str, forward_s: float, backward_s: float = 0.0, log: list | None = None) -> None:
+        super().__init__()
+        self.name, self.forward_s, self.backward_s, self.log = name, forward_s, backward_s, log
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.log is not None:
+            self.log.append(self.name)
+        time.sleep(self.forward_s)
+        out = self.fc(x.mean(dim=(2, 3)))
+        return _SleepBackward.apply(out, self.backward_s)
+
+
+class _SleepBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, seconds):  # type: ignore[override]
+        ctx.seconds = seconds
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        time.sleep(ctx.seconds)
+        return grad, None
+
+
+class OomAbove(nn.Module):
+    """Raises torch.OutOfMemoryError for batches larger than ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > self.limit:
+            raise torch.OutOfMemoryError(f"pretend allocation of batch {x.shape[0]} failed")
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def frozen() -> nn.Module:
+    model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 4))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def small() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 5))
+
+
+# -- statistics and stopwatches ---------------------------------------------------------------
+
+
+def test_percentiles_match_numpy() -> None:
+    values = [5.0, 1.0, 9.0, 3.0, 7.0, 2.0]
+    for q in (0, 25, 50, 75, 100):
+        assert percentile(values, q) == pytest.approx(np.percentile(values, q))
+    stats = Stats.of(values)
+    assert stats.iqr_ms == pytest.approx(np.percentile(values, 75) - np.percentile(values, 25))
+    assert stats.noisy  # an IQR of ~4.5 around a median of 4 is far above 10%
+    assert not Stats.of([10.0, 10.1, 10.2, 10.0]).noisy
+
+
+def test_host_stopwatch_measures_at_least_the_sleep() -> None:
+    watch = HostStopwatch()
+    start = watch.mark()
+    time.sleep(0.02)
+    assert watch.elapsed_ms(start, watch.mark()) >= 20.0
+
+
+def test_cuda_devices_get_event_stopwatches_without_touching_cuda() -> None:
+    assert isinstance(stopwatch_for(torch.device("cuda")), CudaStopwatch)
+    assert isinstance(stopwatch_for(torch.device("cpu")), HostStopwatch)
+
+
+# -- devices and configuration ----------------------------------------------------------------
+
+
+def test_cuda_asked_for_and_absent_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SecliError, match="CUDA is not available"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
+
+
+def test_auto_picks_cuda_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto").type == "cuda"
+    assert resolve_device("cpu").type == "cpu"
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(batch_size=0), "batch size"),
+        (dict(iters=0), "--iters"),
+        (dict(warmup=-1), "--warmup"),
+        (dict(threads=0), "--threads"),
+        (dict(amp="fp8"), "--amp"),
+        (dict(compile_mode="fastest"), "compile mode"),
+        (dict(modes=("eval",)), "mode"),
+        (dict(device="tpu"), "device"),
+    ],
+)
+def test_bad_settings_are_usage_errors(bad: dict, message: str) -> None:
+    with pytest.raises(SecliUsageError, match=message):
+        ProfileConfig(**bad)
+
+
+# -- memory -----------------------------------------------------------------------------------
+
+
+def test_cpu_peak_rss_delta_sees_a_tensor_of_known_size() -> None:
+    size = 48 * 2**20
+
+    def step() -> None:
+        torch.empty(size // 4).fill_(1.0)
+
+    step()  # the same pages would be reused from the heap without the trim in cpu_step_memory
+    reading = cpu_step_memory(step)
+    assert reading.method in ("linux-vmhwm", "ru_maxrss-lower-bound")
+    if reading.method == "linux-vmhwm":
+        assert size * 0.95 <= reading.delta_bytes <= size + 16 * 2**20
+
+
+def test_cpu_memory_falls_back_to_a_labelled_lower_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    import secli.memory as memory
+
+    monkeypatch.setattr(memory, "_reset_hwm", lambda: False)
+    reading = cpu_step_memory(lambda: None)
+    assert reading.method == "ru_maxrss-lower-bound" and reading.delta_bytes >= 0
+
+
+# -- block traffic ----------------------------------------------------------------------------
+
+
+def test_se_resnet50_traffic_matches_the_published_element_count() -> None:
+    """PAPERS.md: SE's tensors hold 5.52M elements per image at 224 (16 sites of ResNet-50)."""
+    loaded = load_model("resnet50", BlockSpec(kind="se"))
+    built, sites = loaded.model.eval(), loaded.sites
+    x = torch.randn(1, 3, 224, 224)
+    closed_form = 3 * 256 * 56 * 56 + 4 * 512 * 28 * 28 + 6 * 1024 * 14 * 14 + 3 * 2048 * 7 * 7
+    assert closed_form == 5_519_360
+
+    def forward() -> None:
+        with torch.inference_mode():
+            built(x)
+
+    traffic = measure_site_traffic(built, sites, forward)
+    assert len(traffic.sites) == 16
+    assert traffic.bytes_per_image == closed_form * 4
+
+
+def test_traffic_uses_the_autocast_element_size() -> None:
+    built = load_model("resnet18", BlockSpec(kind="se"))
+    model = built.model.eval()
+    x = torch.randn(1, 3, 64, 64)
+
+    def forward() -> None:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            model(x)
+
+    traffic = measure_site_traffic(model, built.sites, forward)
+    # resnet18 at 64: two blocks per stage of 64@16x16, 128@8x8, 256@4x4, 512@2x2, in bf16
+    assert traffic.bytes_per_image == 2 * (64 * 256 + 128 * 64 + 256 * 16 + 512 * 4) * 2
+    assert {s.element_size for s in traffic.sites} == {2}
+
+
+def test_implied_passes_closed_form() -> None:
+    bandwidth = Bandwidth(bytes_per_s=2e9, buffer_bytes=1, method="test")
+    # 3 ms added at 2 GB/s moves 6 MB: 3 passes over 2 MB
+    assert implied_passes(3.0, bandwidth, 2e6) == pytest.approx(3.0)
+    assert implied_passes(-1.0, bandwidth, 2e6) is None
+    assert implied_passes(1.0, bandwidth, 0) is None
+
+
+# -- timing end to end ------------------------------------------------------------------------
+
+
+def test_inference_times_ratios_and_interleaving() -> None:
+    log: list[str] = []
+    entries = [ModelEntry("A", Sleeper("A", 0.01, log=log)), ModelEntry("B", Sleeper("B", 0.03, log=log))]
+    report = profile_models(entries, ProfileConfig(**TINY))
+    a, b = report.models
+    assert report.baseline == "A"
+    assert a.timings["inference"].step.median_ms >= 10.0
+    assert b.timings["inference"].step.median_ms >= 30.0
+    # 30 ms vs 10 ms of sleep: B runs at about a third of A's throughput
+    assert 0.2 < b.comparisons["inference"].throughput_ratio < 0.45
+    assert a.comparisons["inference"].throughput_ratio == 1.0
+    us = b.comparisons["inference"].overhead_us_per_image
+    assert 20e3 / 2 * 0.8 < us < 20e3 / 2 * 1.6  # ~20 ms more per batch of 2
+    # probe A, probe B, then A, B, A, B, ... for warm-up, timing and memory
+    assert log[2:] == ["A", "B"] * ((len(log) - 2) // 2)
+
+
+def test_train_separates_forward_and_backward() -> None:
+    entries = [ModelEntry("slow-backward", Sleeper("S", 0.005, backward_s=0.03))]
+    report = profile_models(entries, ProfileConfig(modes=("train",), **TINY))
+    timing = report.models[0].timings["train"]
+    assert 5.0 <= timing.forward.median_ms < 30.0
+    assert timing.backward.median_ms >= 30.0
+    assert timing.step.median_ms >= timing.forward.median_ms + timing.backward.median_ms
+    assert timing.memory is not None
+
+
+def test_out_of_memory_keeps_the_other_rows() -> None:
+    entries = [ModelEntry("fits", small()), ModelEntry("greedy", OomAbove(limit=2))]
+    report = profile_models(entries, ProfileConfig(**{**TINY, "batch_size": 4}))
+    fits, greedy = report.models
+    assert fits.ok and "inference" in fits.timings
+    assert greedy.failure is not None and greedy.failure.kind == "oom"
+    assert "batch size 4" in greedy.failure.message and "-b 2" in greedy.failure.message
+
+
+def test_auto_batch_halves_until_it_fits() -> None:
+    entries = [ModelEntry("fits", small()), ModelEntry("greedy", OomAbove(limit=2))]
+    report = profile_models(entries, ProfileConfig(**{**TINY, "batch_size": 8, "auto_batch": True}))
+    assert report.batch_size == 2
+    assert all(m.ok for m in report.models)
+    assert any("halved" in w for w in report.warnings)
+
+
+def test_a_model_without_backward_is_marked() -> None:
+    entries = [ModelEntry("trainable", small()), ModelEntry("frozen", frozen())]
+    report = profile_models(entries, ProfileConfig(modes=("train",), **TINY))
+    trainable, stuck = report.models
+    assert trainable.ok
+    assert stuck.failure is not None and stuck.failure.kind == "backward"
+
+
+def test_compile_failure_on_one_model_is_reported_and_others_continue(monkeypatch: pytest.MonkeyPatch) -> None:
+    import secli.profiling as profiling
+
+    def failing_backend(gm, example_inputs):  # noqa: ANN001 - torch.compile's backend signature
+        raise RuntimeError("this backend cannot compile anything")
+
+    good, bad = small(), small()
+
+    def fake_compile(model: nn.Module, mode: str):  # noqa: ANN202
+        if model is bad:
+            return torch.compile(model, backend=failing_backend)
+        return model  # stands in for a successful compile, without the minutes inductor takes
+
+    monkeypatch.setattr(profiling, "compile_model", fake_compile)
+    torch._dynamo.reset()
+    report = profile_models([ModelEntry("good", good), ModelEntry("bad", bad)], ProfileConfig(compile_mode="default", **TINY))
+    assert report.models[0].ok and report.models[0].compiled
+    assert report.models[1].failure is not None and report.models[1].failure.kind == "compile"
+    assert "torch.compile failed" in report.models[1].failure.message
+
+
+def test_ratios_are_against_the_first_model_that_ran() -> None:
+    entries = [ModelEntry("broken", OomAbove(limit=0)), ModelEntry("C", small())]
+    report = profile_models(entries, ProfileConfig(**TINY))
+    assert report.baseline == "C"
+    assert any("ratios are against C" in w for w in report.warnings)
+
+
+def test_memory_reading_is_attached_per_mode() -> None:
+    report = profile_models([ModelEntry("m", small())], ProfileConfig(modes=("inference", "train"), **TINY))
+    for mode in ("inference", "train"):
+        assert isinstance(report.models[0].timings[mode].memory, MemoryReading)
+
+
+def test_busy_machine_warns_against_several_cpu_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    entries = [ModelEntry("m", small())]
+    busy = profile_models(entries, ProfileConfig(**{**TINY, "threads": 2, "iters": 1, "warmup": 0}))
+    assert any("--threads 1" in w for w in busy.warnings)
+    quiet = profile_models(entries, ProfileConfig(**{**TINY, "iters": 1, "warmup": 0}))
+    assert not any("--threads 1" in w for w in quiet.warnings)
+
+
+def test_cuda_memory_reads_the_peak_above_the_start_after_a_reset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GPU here: a fake allocator checks the order of calls and the arithmetic."""
+    from secli.memory import cuda_step_memory
+
+    state = {"allocated": 100, "peak": 900, "calls": []}
+
+    def step() -> None:
+        state["calls"].append("step")
+        state["peak"] = max(state["peak"], state["allocated"] + 250)  # 250 bytes live at most
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: state["calls"].append("sync"))
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: state.update(peak=state["allocated"]) or state["calls"].append("reset"))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: state["allocated"])
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: state["peak"])
+    reading = cuda_step_memory(step, torch.device("cuda"))
+    assert reading.delta_bytes == 250 and reading.peak_bytes == 350 and reading.method == "cuda-allocator"
+    assert state["calls"] == ["sync", "reset", "step", "sync"]
+
+
+def test_progress_goes_through_a_plain_callback_and_reaches_its_total() -> None:
+    seen: list[tuple[int, int, str]] = []
+    profile_models([ModelEntry("a", small()), ModelEntry("b", small())], ProfileConfig(modes=("inference", "train"), **TINY), lambda d, t, w: seen.append((d, t, w)))
+    done = [d for d, _, _ in seen]
+    assert done == list(range(1, len(seen) + 1))
+    # per model: 1 preparation + per mode (1 warm-up + 3 timed + 1 memory)
+    assert seen[-1][0] == seen[-1][1] == 2 * (1 + 2 * (1 + 3 + 1))
+
+
+def test_auto_batch_gives_up_below_one_image() -> None:
+    report = profile_models([ModelEntry("never", OomAbove(limit=0))], ProfileConfig(**{**TINY, "auto_batch": True}))
+    assert report.measured == []
+    assert report.models[0].failure is not None and "even at batch size 1" in report.models[0].failure.message
