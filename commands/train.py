@@ -56,8 +56,8 @@ def train_command(
     optimizer: Annotated[str, typer.Option("--optimizer", help="sgd (Nesterov momentum 0.9) | adamw.", rich_help_panel=TRAIN_PANEL)] = "sgd",
     lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (cosine decay to 0). Default 0.05 SGD, 2e-3 AdamW.", rich_help_panel=TRAIN_PANEL)] = None,
     weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Default 5e-4 SGD, 0.05 AdamW.", rich_help_panel=TRAIN_PANEL)] = None,
-    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size in px. Default 64 for synthetic, the architecture's own for folders.", rich_help_panel=DATA_PANEL)] = None,
-    train_size: Annotated[int, typer.Option("--train-size", help="Synthetic: training images (10 classes, balanced).", rich_help_panel=DATA_PANEL)] = 2000,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size in px. Default 48 for synthetic, the architecture's own for folders.", rich_help_panel=DATA_PANEL)] = None,
+    train_size: Annotated[int, typer.Option("--train-size", help="Synthetic: training images (10 classes, balanced).", rich_help_panel=DATA_PANEL)] = 1500,
     val_size: Annotated[int, typer.Option("--val-size", help="Synthetic: validation images (a disjoint split).", rich_help_panel=DATA_PANEL)] = 500,
     val_fraction: Annotated[float, typer.Option("--val-fraction", help="Folders: fraction held out for validation (seeded).", rich_help_panel=DATA_PANEL)] = 0.2,
     workers: Annotated[int, typer.Option("--workers", help="Data loader worker processes.", rich_help_panel=DATA_PANEL)] = 0,
@@ -98,7 +98,7 @@ def train_command(
         built = None
         meta = {}
     if data == SYNTHETIC:
-        size = image_size or int(meta.get("input_size") or 64)
+        size = image_size or int(meta.get("input_size") or 48)
         pre = Preprocess(crop=size, resize=size, source="synthetic")
         train_set: Any = SyntheticShapes(train_size, size=size, seed=seed, split="train")
         val_set: Any = SyntheticShapes(val_size, size=size, seed=seed, split="val") if val_size > 0 else None
