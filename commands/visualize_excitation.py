@@ -77,7 +77,7 @@ def visualize_excitation_command(
     block: opt.Block = None,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
-    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size; default the checkpoint's, the weights' transforms, or 64 for synthetic.", rich_help_panel=DATA_PANEL)] = None,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size; default the checkpoint's, the weights' transforms, or 48 for synthetic.", rich_help_panel=DATA_PANEL)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per forward pass.", rich_help_panel=DATA_PANEL)] = 32,
     workers: Annotated[int, typer.Option("--workers", help="Data loader worker processes.", rich_help_panel=DATA_PANEL)] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --per-class sampling and of synthetic images.", rich_help_panel=DATA_PANEL)] = 0,
@@ -86,6 +86,7 @@ def visualize_excitation_command(
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")] = "auto",
     ddp: Annotated[bool, typer.Option("--ddp", help="Under torchrun: each rank takes a shard; sums are all-reduced.")] = False,
     from_stats: Annotated[Optional[Path], typer.Option("--from-stats", help="Re-plot the stats.npz + summary.json in this folder (no network).", rich_help_panel=OUT_PANEL)] = None,
+    save_raw: Annotated[bool, typer.Option("--save-raw", help="Also keep every image's gate vectors (raw.npz: '<scale>/<site>' (N, paths, C) and 'labels').", rich_help_panel=OUT_PANEL)] = False,
     svg: Annotated[bool, typer.Option("--svg", help="Also write SVG figures.", rich_help_panel=OUT_PANEL)] = False,
     force: opt.Force = False,
     fmt: Annotated[opt.TableOrJson, typer.Option("--format", "-f", help="Output format.")] = opt.TableOrJson.table,
@@ -142,7 +143,7 @@ def visualize_excitation_command(
                          mean=tuple(meta.get("mean") or (0.485, 0.456, 0.406)),
                          std=tuple(meta.get("std") or (0.229, 0.224, 0.225)), source="the checkpoint's meta")
     elif data == SYNTHETIC:
-        size = image_size or 64
+        size = image_size or 48
         pre = Preprocess(crop=size, resize=size, source="synthetic")
     else:
         pre = preprocess_for(arch, arch_weights, image_size)
@@ -157,7 +158,8 @@ def visualize_excitation_command(
     from commands.train import image_progress
 
     with image_progress(n_images, f"excitation of {built.label}", is_tty() and not quiet and rank == 0) as (advance, _):
-        result = collect_excitation(built.model, chosen_sites, loader, names, positions, scale_list, dev, bins, advance)
+        result = collect_excitation(built.model, chosen_sites, loader, names, positions, scale_list, dev, bins, advance,
+                                     keep_raw=save_raw)
     result.meta.update({"model": built.label, "data": data, "class_names_from": labelled.names_from,
                         "preprocess": f"{pre.crop} px, {pre.source}", "seed": seed, "per_class": per_class})
     if rank != 0:

@@ -41,6 +41,7 @@ SATURATION_THRESHOLD = 0.95
 FIELDS = ("count", "sum", "sumsq", "hist", "above")
 STATS_FILE = "stats.npz"
 SUMMARY_FILE = "summary.json"
+RAW_FILE = "raw.npz"
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class ExcitationResult:
     scales: list[float]
     arrays: dict[str, dict[str, dict[str, np.ndarray]]]  # scale key -> site -> field -> array
     meta: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, np.ndarray] | None = None  # per-image gates, only with keep_raw (--save-raw)
 
     @staticmethod
     def scale_key(scale: float) -> str:
@@ -219,7 +221,12 @@ class ExcitationResult:
         np.savez_compressed(buffer, **flat)
         npz = atomic_write(folder / STATS_FILE, lambda h: h.write(buffer.getvalue()), force)
         summary = atomic_write_text(folder / SUMMARY_FILE, json.dumps(self.summary(), indent=2) + "\n", force)
-        return [npz, summary]
+        written = [npz, summary]
+        if self.raw:
+            raw_buffer = io.BytesIO()
+            np.savez_compressed(raw_buffer, **self.raw)
+            written.append(atomic_write(folder / RAW_FILE, lambda h: h.write(raw_buffer.getvalue()), force))
+        return written
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -295,12 +302,14 @@ def collect_excitation(
     device: str | torch.device = "cpu",
     bins: int = 50,
     progress: Callable[[int], None] | None = None,
+    keep_raw: bool = False,
 ) -> ExcitationResult:
     """One pass over ``loader`` (batches of images, dataset labels, skipped count).
 
     ``label_positions`` maps a dataset label to its row in the statistics (the classes chosen);
-    ``progress`` is called with the number of images each batch added. Under an initialised
-    ``torch.distributed`` group, the sums of all ranks are added together before returning.
+    ``progress`` is called with the number of images each batch added. ``keep_raw`` also keeps
+    every image's gate vector (on the CPU, in ``result.raw``; under DDP this rank's shard only);
+    nothing per image is kept otherwise. Under an initialised ``torch.distributed`` group, the sums of all ranks are added together before returning.
     """
     from secli.data import zoom_center
 
@@ -326,10 +335,15 @@ def collect_excitation(
         lookup[label] = position
     lookup = lookup.to(device)
     state: dict[str, Any] = {}
+    raw: dict[str, list[torch.Tensor]] = {}
 
     def make_hook(info: SiteInfo) -> Callable[..., None]:
         def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
-            accs[state["scale"]][info.name].add(_as_npc(output.detach(), info.paths), state["labels"])
+            gates = _as_npc(output.detach(), info.paths)
+            accs[state["scale"]][info.name].add(gates, state["labels"])
+            if keep_raw:
+                key = f"{ExcitationResult.scale_key(state['scale'])}/{info.name}"
+                raw.setdefault(key, []).append(gates.float().cpu())
 
         return hook
 
@@ -351,6 +365,8 @@ def collect_excitation(
                 if bool((positions < 0).any()):
                     raise SecliError("a batch holds a class that was not chosen (internal error)")
                 state["labels"] = positions
+                if keep_raw:
+                    raw.setdefault("labels", []).append(positions.cpu())
                 for s in scales:
                     state["scale"] = s
                     model(zoom_center(images, s))
@@ -387,4 +403,7 @@ def collect_excitation(
         "ranks": ranks,
         "device": str(device),
     }
-    return ExcitationResult(infos, list(class_names), scales, arrays, meta)
+    result = ExcitationResult(infos, list(class_names), scales, arrays, meta)
+    if keep_raw:
+        result.raw = {key: torch.cat(parts).numpy() for key, parts in raw.items()}
+    return result

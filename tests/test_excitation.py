@@ -67,10 +67,12 @@ def se_model():
 def test_per_class_mean_std_hist_match_plain_hooks(se_model):
     dataset = _data()
     sites = choose_sites(se_model.sites, ["SE_2_2", "SE_5_1"], se_model.label)
-    result = _run(se_model, sites, dataset, 3)
+    result = _run(se_model, sites, dataset, 3, keep_raw=True)
     labels = np.array(dataset.targets)
+    np.testing.assert_array_equal(result.raw["labels"], labels)
     for site in sites:
         ref = _reference_se_gates(se_model.model, site, dataset)
+        np.testing.assert_allclose(result.raw[f"x1/{site.name}"][:, 0], ref, rtol=1e-5, atol=1e-6)
         a = result.get(site.name)
         for k in range(3):
             rows = ref[labels == k]

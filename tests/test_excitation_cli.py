@@ -49,7 +49,7 @@ def _err(result) -> str:
 def test_synthetic_run_writes_figures_stats_and_replots(ckpt, tmp_path):
     out = tmp_path / "figs"
     r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--per-class", "2",
-                            "--sites", "SE_5_2", "--out", str(out), "--svg", "--format", "json"])
+                            "--sites", "SE_5_2", "--out", str(out), "--svg", "--save-raw", "--format", "json"])
     assert r.exit_code == 0, _err(r)
     payload = json.loads(r.stdout)
     assert payload["counts"] == {name: 2 for name in payload["classes"]} and len(payload["classes"]) == 10
@@ -57,6 +57,8 @@ def test_synthetic_run_writes_figures_stats_and_replots(ckpt, tmp_path):
     for name in ("class_means.png", "class_means.svg", "SE_5_2_mean_std.png", "SE_5_2_hist.png", "stats.npz", "summary.json"):
         assert (out / name).is_file(), name
     assert (out / "class_means.png").read_bytes()[:4] == b"\x89PNG"
+    with np.load(out / "raw.npz") as raw:
+        assert raw["x1/SE_5_2"].shape == (20, 1, 512) and raw["labels"].shape == (20,)
     # re-plot a subset without the network
     again = tmp_path / "again"
     r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(out), "--classes", "disk,ring", "--out", str(again)])
