@@ -65,7 +65,7 @@ def train_command(
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N (AMP is used on CUDA).")] = "auto",
     no_amp: Annotated[bool, typer.Option("--no-amp", help="Train in float32 on CUDA too.")] = False,
     force: opt.Force = False,
-    fmt: Annotated[opt.TableOrJson, typer.Option("--format", "-f", help="Output format.")] = opt.TableOrJson.table,
+    fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
 ) -> None:
     """Train a network with SE/SK blocks (SGD or AdamW, cosine schedule); save a checkpoint.
 

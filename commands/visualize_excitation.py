@@ -89,7 +89,7 @@ def visualize_excitation_command(
     save_raw: Annotated[bool, typer.Option("--save-raw", help="Also keep every image's gate vectors (raw.npz: '<scale>/<site>' (N, paths, C) and 'labels').", rich_help_panel=OUT_PANEL)] = False,
     svg: Annotated[bool, typer.Option("--svg", help="Also write SVG figures.", rich_help_panel=OUT_PANEL)] = False,
     force: opt.Force = False,
-    fmt: Annotated[opt.TableOrJson, typer.Option("--format", "-f", help="Output format.")] = opt.TableOrJson.table,
+    fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
 ) -> None:
     """Per-class excitation statistics of SE/SK sites: scores, Fig. 6/7-style plots, SK vs scale.
 
@@ -100,7 +100,6 @@ def visualize_excitation_command(
     if out is None:
         raise SecliUsageError("say where to write figures and statistics with --out DIR")
     _check_out_dir(out, force)
-    quiet = fmt.value == "json"
     if from_stats is not None:
         from secli.excitation import ExcitationResult
 
@@ -116,23 +115,44 @@ def visualize_excitation_command(
         raise SecliUsageError("say which images to use with --data DIR (ImageFolder layout) or --data synthetic")
     scale_list = _parse_scales(scales)
 
-    import torch
-
-    from secli.data import SYNTHETIC, Preprocess, make_loader, open_data, preprocess_for, weight_categories
-    from secli.excitation import choose_sites, collect_excitation
-    from secli.models import build, load_model, looks_like_file
     from secli.training import pick_device
 
     dev = pick_device(device)
     rank, world = 0, 1
     if ddp:
         rank, world, dev = _init_ddp(dev)
+    try:
+        _run_and_report(model, data, out, classes, per_class, sites, scale_list, block, weights, num_classes,
+                        image_size, batch_size, workers, seed, bins, channels, dev, rank, world, save_raw, svg,
+                        force, fmt.value)
+    finally:
+        if ddp:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_class: int | None, sites: str | None,
+                    scale_list: list[float], block: str | None, weights: str | None, num_classes: int | None,
+                    image_size: int | None, batch_size: int, workers: int, seed: int, bins: int, channels: int,
+                    dev: str, rank: int, world: int, save_raw: bool, svg: bool, force: bool, fmt: str) -> None:
+    """Load the model and data, run the pass, and (on rank 0) write and print the results."""
+    from secli.data import SYNTHETIC, Preprocess, make_loader, open_data, preprocess_for, weight_categories
+    from secli.errors import SecliUsageError
+    from secli.excitation import choose_sites, collect_excitation
+    from secli.models import build, load_model, looks_like_file
+
+    quiet = fmt == "json"
     if looks_like_file(model):
         if block not in (None, "none"):
             raise SecliUsageError(f"{model} is a saved model; --block applies to architecture names only")
         built = load_model(model)
     else:
         spec = opt.model_spec_from_options(model, None, weights, num_classes, default_kind="none", block=block)
+        import torch
+
+        torch.manual_seed(seed)  # blocks injected here start from a reproducible initialisation
         built = build(spec)
     chosen_sites = choose_sites(built.sites, parse_str_list(sites), built.label)
     meta = built.meta
@@ -171,7 +191,7 @@ def visualize_excitation_command(
         from secli.errors import SecliError
 
         raise SecliError(f"no image in {data} could be read ({skipped} skipped)")
-    _finish(result, out, None, None, svg, force, channels, fmt.value, save_stats=True, source=built.label)
+    _finish(result, out, None, None, svg, force, channels, fmt, save_stats=True, source=built.label)
 
 
 def _finish(result: Any, out: Path, classes: str | None, sites: str | None, svg: bool, force: bool,
@@ -213,7 +233,7 @@ def _finish(result: Any, out: Path, classes: str | None, sites: str | None, svg:
     if meta.get("class_names_from"):
         table.notes.append(f"class names from {meta['class_names_from']}; preprocessing {meta.get('preprocess')}")
     if meta.get("images_per_second") and save_stats:
-        ranks = f" on each of {meta['ranks']} ranks" if meta.get("ranks", 1) > 1 else ""
+        ranks = f" over {meta['ranks']} ranks" if meta.get("ranks", 1) > 1 else ""
         table.notes.append(f"{meta['images']} images in {meta['seconds']:.1f} s: {meta['images_per_second']:.1f} images/s{ranks}")
     if meta.get("skipped"):
         table.notes.append(f"skipped {meta['skipped']} unreadable images")

@@ -14,6 +14,7 @@ mkdir -p "$OUT"
 "${SECLI[@]}" visualize-excitation "$OUT/se_r18_synth.pt" --data synthetic --per-class 50 \
     --out "$OUT/figs" --force
 
-# 3. the same figures again from the saved statistics, four classes only, no network needed
-"${SECLI[@]}" visualize-excitation --from-stats "$OUT/figs" --classes disk,ring,h_stripes,checker \
-    --out "$OUT/figs4" --force
+# 3. re-plot from the saved statistics (no network): three sites, four classes
+#    (this is docs/excitation_class_means.png, as $OUT/figs4/class_means.png)
+"${SECLI[@]}" visualize-excitation --from-stats "$OUT/figs" --sites SE_2_2,SE_3_2,SE_5_2 \
+    --classes disk,ring,h_stripes,checker --out "$OUT/figs4" --force --format markdown

@@ -399,7 +399,7 @@ def collect_excitation(
         "images": int(totals[0].item()),
         "skipped": int(totals[1].item()),
         "seconds": seconds,
-        "images_per_second": images_seen / seconds if seconds > 0 else None,
+        "images_per_second": float(totals[0].item()) / seconds if seconds > 0 else None,  # all ranks
         "ranks": ranks,
         "device": str(device),
     }
