@@ -220,13 +220,13 @@ def _finish(result: Any, out: Path, classes: str | None, sites: str | None, svg:
         if has_sk:
             cells += [row.get("sk_difference", {}).get(k) for k in scale_keys]
         rows.append(cells)
-    columns = ["site", "C", "class specificity", "chance", "saturation", "mean gate"]
+    columns = ["site", "C", "specificity", "chance", "saturation", "mean gate"]
     if has_sk:
         columns += [f"SK diff {k}" for k in scale_keys]
     meta = result.meta
     table = Table(title=f"Excitation of {meta.get('model', source)}: {int(result.counts().sum())} images, "
                         f"{len(result.class_names)} classes", columns=columns, rows=rows)
-    table.notes.append("class specificity = between-class / total sum of squares of the gate vectors (eta^2); "
+    table.notes.append("specificity = between-class / total sum of squares of the gate vectors (eta^2); "
                        "chance = its value for random labels, (K-1)/(N-1)")
     table.notes.append("saturation = fraction of gate values > 0.95" +
                        ("; SK diff = mean attention, largest-kernel path minus 3x3 path, per object scale" if has_sk else ""))
