@@ -339,6 +339,8 @@ def collect_excitation(
 
     def make_hook(info: SiteInfo) -> Callable[..., None]:
         def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+            if not state.get("active"):
+                return  # a forward pass that is not ours (e.g. the loader's own use of the model)
             gates = _as_npc(output.detach(), info.paths)
             accs[state["scale"]][info.name].add(gates, state["labels"])
             if keep_raw:
@@ -369,7 +371,11 @@ def collect_excitation(
                     raw.setdefault("labels", []).append(positions.cpu())
                 for s in scales:
                     state["scale"] = s
-                    model(zoom_center(images, s))
+                    state["active"] = True
+                    try:
+                        model(zoom_center(images, s))
+                    finally:
+                        state["active"] = False
                 images_seen += images.shape[0]
                 if progress:
                     progress(images.shape[0] + int(bad))
