@@ -88,3 +88,28 @@ def test_train_command_bad_input(tmp_path):
     assert r.exit_code != 0 and "data folder not found" in r.output
     r = runner.invoke(app, ["train", "resnet18", "--data", "synthetic"])
     assert r.exit_code == 2 and "--out" in r.output
+
+
+def test_train_on_an_image_folder_then_continue_from_the_checkpoint(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "imgs" / name / f"{i}.png")
+    (tmp_path / "imgs" / "a" / "broken.png").write_bytes(b"not a png")
+    first = tmp_path / "m.pt"
+    base = ["--data", str(tmp_path / "imgs"), "--epochs", "1", "--image-size", "32", "--batch-size", "4",
+            "--val-fraction", "0.25", "--format", "json"]
+    r = runner.invoke(app, ["train", "resnet18", "--block", "se", "--stages", "5", *base, "--out", str(first)])
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.stdout)
+    assert payload["class_names"] == ["a", "b"]
+    assert payload["train_images"] + payload["val_images"] == 8  # the broken file is skipped, not fatal
+    r = runner.invoke(app, ["train", str(first), *base, "--out", str(tmp_path / "m2.pt")])
+    assert r.exit_code == 0, r.output
+    from secli.models import load_model
+
+    assert load_model(str(tmp_path / "m2.pt")).model.fc.out_features == 2
