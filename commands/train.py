@@ -90,6 +90,13 @@ def train_command(
     )
     torch.manual_seed(seed)
     if model is not None and looks_like_file(model):
+        given = {k: v for k, v in dict(block=block, ratio=ratio, min_hidden=min_hidden, position=position,
+                 stages=stages, squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
+                 weights=weights, num_classes=num_classes, spec=spec).items() if v is not None}
+        if given:
+            raise SecliUsageError(
+                f"{model} is a saved model; --{next(iter(given)).replace('_', '-')} applies to architecture names only"
+            )
         built = load_model(model)
         spec_dict = built.spec.to_dict()
         arch, arch_weights = built.spec.arch, built.spec.weights

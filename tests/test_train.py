@@ -113,3 +113,5 @@ def test_train_on_an_image_folder_then_continue_from_the_checkpoint(tmp_path):
     from secli.models import load_model
 
     assert load_model(str(tmp_path / "m2.pt")).model.fc.out_features == 2
+    r = runner.invoke(app, ["train", str(first), "--block", "sk", *base, "--out", str(tmp_path / "m3.pt")])
+    assert r.exit_code == 2 and "is a saved model; --block applies to architecture names only" in " ".join(r.output.split())
