@@ -1,0 +1,117 @@
+"""``secli visualize-excitation`` through Typer's CliRunner: outputs, re-plotting, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from commands.app import app
+from secli.checkpoint import save_checkpoint
+from secli.models import build
+from secli.spec import BlockSpec, ModelSpec
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    """A tiny SE-ResNet-18 checkpoint (untrained) with synthetic class names and 32 px input."""
+    torch.manual_seed(0)
+    spec = ModelSpec(arch="resnet18", block=BlockSpec(kind="se", stages=(4, 5)), num_classes=10)
+    built = build(spec)
+    path = tmp_path_factory.mktemp("ckpt") / "se_r18.pt"
+    save_checkpoint(path, spec.to_dict(), built.model.state_dict(), meta={"input_size": 32, "resize": 32})
+    return path
+
+
+def _images(root: Path, counts: dict[str, int], corrupt: str | None = None) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, n in counts.items():
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (36, 36, 3), dtype=np.uint8)).save(root / name / f"{i}.png")
+    if corrupt:
+        (root / corrupt / "bad.png").write_bytes(b"\x89PNG truncated")
+    return root
+
+
+def _err(result) -> str:
+    return result.output + (result.stderr if hasattr(result, "stderr") else "")
+
+
+def test_synthetic_run_writes_figures_stats_and_replots(ckpt, tmp_path):
+    out = tmp_path / "figs"
+    r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--per-class", "2",
+                            "--sites", "SE_5_2", "--out", str(out), "--svg", "--save-raw", "--format", "json"])
+    assert r.exit_code == 0, _err(r)
+    payload = json.loads(r.stdout)
+    assert payload["counts"] == {name: 2 for name in payload["classes"]} and len(payload["classes"]) == 10
+    assert [s["name"] for s in payload["sites"]] == ["SE_5_2"]
+    for name in ("class_means.png", "class_means.svg", "SE_5_2_mean_std.png", "SE_5_2_hist.png", "stats.npz", "summary.json"):
+        assert (out / name).is_file(), name
+    assert (out / "class_means.png").read_bytes()[:4] == b"\x89PNG"
+    with np.load(out / "raw.npz") as raw:
+        assert raw["x1/SE_5_2"].shape == (20, 1, 512) and raw["labels"].shape == (20,)
+    # re-plot a subset without the network
+    again = tmp_path / "again"
+    r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(out), "--classes", "disk,ring", "--out", str(again)])
+    assert r.exit_code == 0, _err(r)
+    assert (again / "class_means.png").is_file() and not (again / "stats.npz").exists()
+
+
+def test_folder_with_corrupt_image_is_skipped_and_counted(ckpt, tmp_path):
+    data = _images(tmp_path / "imgs", {"a": 2, "b": 2}, corrupt="b")
+    r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", str(data), "--sites", "SE_4_1",
+                            "--out", str(tmp_path / "o"), "--format", "json"])
+    assert r.exit_code == 0, _err(r)
+    payload = json.loads(r.stdout)
+    assert payload["meta"]["skipped"] == 1
+    assert payload["counts"] == {"a": 2, "b": 2}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["resnet18", "--data", "synthetic"], "no excitation sites found in resnet18; inject some with secli inject"),
+        (["CKPT", "--data", "synthetic", "--sites", "SE_2_1"], "unknown site 'SE_2_1'; valid sites: SE_4_1, SE_4_2, SE_5_1, SE_5_2"),
+        (["CKPT", "--data", "synthetic", "--classes", "hexagon"], "unknown class 'hexagon'; valid classes: disk, square"),
+        (["CKPT", "--data", "EMPTY"], "no images found in"),
+        (["CKPT", "--data", "IMGS", "--per-class", "5"], "--per-class 5 is more than class 'a' has (2 images)"),
+        (["CKPT", "--data", "synthetic", "--ddp"], "--ddp needs torchrun"),
+        (["CKPT", "--data", "synthetic", "--scales", "0.5"], "enlargement factors >= 1.0"),
+        (["--from-stats", "NOSTATS"], "holds no excitation statistics"),
+    ],
+)
+def test_bad_input_is_one_line(ckpt, tmp_path, args, message):
+    (tmp_path / "empty" / "x").mkdir(parents=True)
+    imgs = _images(tmp_path / "imgs", {"a": 2, "b": 3})
+    subst = {"CKPT": str(ckpt), "EMPTY": str(tmp_path / "empty"), "IMGS": str(imgs), "NOSTATS": str(tmp_path / "empty")}
+    r = runner.invoke(app, ["visualize-excitation", *[subst.get(a, a) for a in args], "--out", str(tmp_path / "o")])
+    assert r.exit_code != 0
+    text = " ".join(_err(r).split())
+    assert message in text, text
+    assert "Traceback" not in text and len(_err(r).strip().splitlines()) <= 3
+
+
+def test_existing_output_folder_is_refused_without_force(ckpt, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--out", str(out)])
+    assert r.exit_code != 0 and "exists and is not empty" in _err(r)
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_all_images_unreadable_is_an_error(ckpt, tmp_path):
+    root = tmp_path / "bad"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "x.jpg").write_bytes(b"nope")
+    r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", str(root), "--sites", "SE_5_2", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1 and "could be read (1 skipped)" in " ".join(_err(r).split())
