@@ -127,3 +127,8 @@ def test_outputs_are_never_clobbered_without_force(tmp_path: Path) -> None:
     atomic_write_text(path, "second", force=True)
     assert path.read_text() == "second"
     assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]  # no temporary files left behind
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # like open(), not mkstemp's 0600
