@@ -29,6 +29,15 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def report_error(message: str) -> None:
+    """An error line for one part of a run that goes on (e.g. one model of several failed)."""
+    stderr.print(f"[bold red]error:[/] {escape_markup(message)}", highlight=False)
+
+
+def warn(message: str) -> None:
+    stderr.print(f"[yellow]warning:[/] {escape_markup(message)}", highlight=False)
+
+
 def handle_errors(func: F) -> F:
     """Turn library errors into one line on stderr and an exit code; no tracebacks.
 
@@ -47,7 +56,7 @@ def handle_errors(func: F) -> F:
         except SecliError as exc:
             if debug_enabled():
                 raise
-            raise fail(_escape(str(exc)), exc.exit_code) from None
+            raise fail(escape_markup(str(exc)), exc.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
         except MemoryError:
@@ -57,13 +66,14 @@ def handle_errors(func: F) -> F:
                 raise
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise fail(
-                _escape(f"{type(exc).__name__}: {first[:200]} (run with SECLI_DEBUG=1 for the traceback)"), 1
+                escape_markup(f"{type(exc).__name__}: {first[:200]} (run with SECLI_DEBUG=1 for the traceback)"), 1
             ) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def _escape(text: str) -> str:
+def escape_markup(text: str) -> str:
+    """Text shown through Rich exactly as written (file names may contain [brackets])."""
     from rich.markup import escape
 
     return escape(text)

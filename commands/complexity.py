@@ -8,7 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from commands import options as opt
-from commands.common import handle_errors, is_tty, parse_int_list, parse_str_list, stderr
+from commands.common import handle_errors, parse_int_list, parse_str_list
+from commands.progress import progress_bar
 from commands.render import Table, emit
 
 SWEEP_PANEL = "Sweep (one row per combination)"
@@ -72,8 +73,8 @@ def complexity_command(
     from secli.complexity import analyse, check_flops
 
     blocks = sweep.blocks()
-    with _progress(fmt.value, 1 + len(blocks)) as progress:
-        result = analyse(sweep.arch, blocks, sweep.input_size, sweep.num_classes, progress=progress)
+    with _progress(fmt.value, 1 + len(blocks)) as bar:
+        result = analyse(sweep.arch, blocks, sweep.input_size, sweep.num_classes, progress=bar.update)
     _emit(result, fmt.value, by_stage, sweep.title)
     check_flops(result)
 
@@ -134,37 +135,15 @@ def _run_file(path: str, input_size: int | None, by_stage: bool, fmt: str) -> No
     from secli.models import load_model
 
     built = load_model(path)
-    with _progress(fmt, 2) as progress:
-        result = analyse_built(built, input_size, progress=progress)
+    with _progress(fmt, 2) as bar:
+        result = analyse_built(built, input_size, progress=bar.update)
     _emit(result, fmt, by_stage, None)
     check_flops(result)
 
 
-class _progress:
-    """A Rich progress bar on stderr when it is a terminal and the output is not JSON."""
-
-    def __init__(self, fmt: str, total: int) -> None:
-        self.enabled = fmt != "json" and is_tty()
-        self.total = total
-        self.bar: Any = None
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(TextColumn("counting {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=stderr, transient=True)
-        self.bar.start()
-        task = self.bar.add_task("", total=self.total)
-
-        def update(done: int, total: int, what: str) -> None:
-            self.bar.update(task, completed=done, total=total, description=what)
-
-        return update
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+def _progress(fmt: str, total: int) -> Any:
+    """A bar over the models being counted; silent for JSON and off a terminal."""
+    return progress_bar("counting", total, enabled=fmt != "json")
 
 
 # ----------------------------------------------------------------------------- rendering

@@ -46,6 +46,10 @@ def inject_command(
     )
     from secli.outputs import check_writable
 
+    if out is not None and save_spec is not None and out.resolve() == save_spec.resolve():
+        from secli.errors import SecliUsageError
+
+        raise SecliUsageError("--out and --save-spec name the same file")
     for path in (out, save_spec):
         if path is not None:
             check_writable(path, force)  # fail before the slow part, not after it

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from commands import options as opt
-from commands.common import handle_errors, is_tty, stderr
+from commands.common import handle_errors, report_error, warn
+from commands.progress import progress_bar
 from commands.render import Table, emit
 
 TIMING_PANEL = "Timing"
@@ -99,19 +100,13 @@ def profile_command(
     if not report.is_main:
         return
     for warning in report.warnings:
-        stderr.print(f"[yellow]warning:[/] {_escape(warning)}", highlight=False)
+        warn(warning)
     failed = [m for m in report.models if m.failure is not None]
     for model in failed:
-        stderr.print(f"[bold red]error:[/] {_escape(model.label)}: {_escape(model.failure.message)}", highlight=False)
+        report_error(f"{model.label}: {model.failure.message}")
     emit(fmt.value, _tables(report), report.to_dict())
     if not report.measured:
         raise typer.Exit(1)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 def _load_entries(refs: list[str], block: str | None, **block_options: Any) -> tuple[list[Any], int]:
@@ -159,18 +154,8 @@ def _load_entries(refs: list[str], block: str | None, **block_options: Any) -> t
 def _run(entries: list[Any], config: Any, fmt: str) -> Any:
     from secli.profiling import distributed_session, profile_models
 
-    with distributed_session(config.ddp):
-        if fmt == "table" and is_tty():
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=stderr, transient=True) as bar:
-                task = bar.add_task("profiling", total=None)
-
-                def progress(done: int, total: int, what: str) -> None:
-                    bar.update(task, completed=done, total=total, description=what)
-
-                return profile_models(entries, config, progress)
-        return profile_models(entries, config)
+    with distributed_session(config.ddp), progress_bar("profiling", None, enabled=fmt == "table") as bar:
+        return profile_models(entries, config, bar.update)
 
 
 def _mb(value: int | None) -> float | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +85,7 @@ def emit(fmt: str, tables: list[Table], payload: Any) -> None:
     """Print ``tables`` (table/csv/markdown) or ``payload`` (json) to stdout."""
     fmt = getattr(fmt, "value", fmt)
     if fmt == "json":
-        print(json.dumps(payload, indent=2, default=_json_default))
+        print(json.dumps(_finite(payload), indent=2, default=_json_default, allow_nan=False))
     elif fmt == "csv":
         print("\n".join(to_csv(t) for t in tables), end="")
     elif fmt == "markdown":
@@ -94,6 +95,19 @@ def emit(fmt: str, tables: list[Table], payload: Any) -> None:
             if i:
                 stdout.print()
             print_rich(table)
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities become null: JSON has no spelling for them, and parsers reject NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "to_dict"):
+        return _finite(value.to_dict())
+    return value
 
 
 def _json_default(value: Any) -> Any:

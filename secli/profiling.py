@@ -38,7 +38,7 @@ from secli.profile_types import (  # noqa: F401 - re-exported: secli.profiling i
     ProfileReport,
     Progress,
 )
-from secli.steps import StepRunner, classify_failure, is_out_of_memory, logits_of
+from secli.steps import StepRunner, classify_failure, logits_of
 from secli.timing import HostStopwatch, stopwatch_for
 from secli.traffic import Bandwidth, implied_passes, measure_copy_bandwidth, measure_site_traffic
 

@@ -119,7 +119,8 @@ def measure_copy_bandwidth(device: torch.device, watch: Stopwatch, buffer_bytes:
     median_ms = median_time_ms(lambda: dst.copy_(src), repeats, watch)
     moved = 2 * numel * 4
     kind = "device-to-device copy" if device.type == "cuda" else "memory copy (torch copy_)"
-    del src, dst
+
+    median_ms = max(median_ms, 1e-6)  # a clock too coarse to see the copy must not divide by 0
     return Bandwidth(moved / (median_ms / 1e3), numel * 4, kind)
 
 

@@ -122,3 +122,22 @@ def test_unreadable_yaml_is_one_line(tmp_path: Path) -> None:
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text("arch: resnet50\nratio: 4\n")
     assert_one_line_error(run("inject", "--spec", str(unknown)), 2, "unknown key 'ratio'")
+
+
+def test_out_and_save_spec_must_differ(tmp_path: Path) -> None:
+    same = tmp_path / "model.pt"
+    result = run("inject", "resnet18", "--out", str(same), "--save-spec", str(same))
+    assert_one_line_error(result, 2, "same file")
+    assert not same.exists()
+
+
+def test_json_output_has_no_nan() -> None:
+    from commands.render import emit
+
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        emit("json", [], {"accuracy": float("nan"), "history": [1.0, float("inf")]})
+    assert json.loads(buffer.getvalue()) == {"accuracy": None, "history": [1.0, None]}

@@ -32,32 +32,63 @@ def _restore_threads():
     torch.set_num_threads(before)
 
 
-class Sleeper(nn.Module):
-    """Forward sleeps ``forward_s``; backward sleeps ``backward_s``; logs its calls in ``log``."""
+class VirtualClock:
+    """Time that passes only when a test model says so: timing tests that do not depend on load."""
 
-    def __init__(self, name: str, forward_s: float, backward_s: float = 0.0, log: list | None = None) -> None:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def mark(self) -> float:
+        return self.now
+
+    def elapsed_ms(self, start: float, end: float) -> float:
+        return (end - start) * 1e3
+
+    def finish(self) -> None:
+        return None
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
+    """Make the profiler read a virtual clock that only Sleeper models advance."""
+    import secli.profiling
+
+    virtual = VirtualClock()
+    monkeypatch.setattr(secli.profiling, "stopwatch_for", lambda device: virtual)
+    fixed = Bandwidth(bytes_per_s=1e9, buffer_bytes=1, method="test")
+    monkeypatch.setattr(secli.profiling, "measure_copy_bandwidth", lambda *args, **kwargs: fixed)
+    return virtual
+
+
+class Sleeper(nn.Module):
+    """Forward takes ``forward_s`` and backward ``backward_s`` of virtual time; logs its calls."""
+
+    def __init__(self, name: str, clock: VirtualClock, forward_s: float, backward_s: float = 0.0, log: list | None = None) -> None:
         super().__init__()
-        self.name, self.forward_s, self.backward_s, self.log = name, forward_s, backward_s, log
+        self.name, self.clock, self.forward_s, self.backward_s, self.log = name, clock, forward_s, backward_s, log
         self.fc = nn.Linear(3, 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.log is not None:
             self.log.append(self.name)
-        time.sleep(self.forward_s)
+        self.clock.sleep(self.forward_s)
         out = self.fc(x.mean(dim=(2, 3)))
-        return _SleepBackward.apply(out, self.backward_s)
+        return _SleepBackward.apply(out, self.clock, self.backward_s)
 
 
 class _SleepBackward(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, seconds):  # type: ignore[override]
-        ctx.seconds = seconds
+    def forward(ctx, x, clock, seconds):  # type: ignore[override]
+        ctx.clock, ctx.seconds = clock, seconds
         return x.view_as(x)
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        time.sleep(ctx.seconds)
-        return grad, None
+        ctx.clock.sleep(ctx.seconds)
+        return grad, None, None
 
 
 class OomAbove(nn.Module):
@@ -214,30 +245,30 @@ def test_implied_passes_closed_form() -> None:
 # -- timing end to end ------------------------------------------------------------------------
 
 
-def test_inference_times_ratios_and_interleaving() -> None:
+def test_inference_times_ratios_and_interleaving(clock: VirtualClock) -> None:
     log: list[str] = []
-    entries = [ModelEntry("A", Sleeper("A", 0.01, log=log)), ModelEntry("B", Sleeper("B", 0.03, log=log))]
+    entries = [ModelEntry("A", Sleeper("A", clock, 0.01, log=log)), ModelEntry("B", Sleeper("B", clock, 0.03, log=log))]
     report = profile_models(entries, ProfileConfig(**TINY))
     a, b = report.models
     assert report.baseline == "A"
-    assert a.timings["inference"].step.median_ms >= 10.0
-    assert b.timings["inference"].step.median_ms >= 30.0
-    # 30 ms vs 10 ms of sleep: B runs at about a third of A's throughput
-    assert 0.2 < b.comparisons["inference"].throughput_ratio < 0.45
+    assert a.timings["inference"].step.median_ms == pytest.approx(10.0)
+    assert b.timings["inference"].step.median_ms == pytest.approx(30.0)
+    # 30 ms vs 10 ms per batch: B runs at a third of A's throughput
+    assert b.comparisons["inference"].throughput_ratio == pytest.approx(1 / 3)
     assert a.comparisons["inference"].throughput_ratio == 1.0
-    us = b.comparisons["inference"].overhead_us_per_image
-    assert 20e3 / 2 * 0.8 < us < 20e3 / 2 * 1.6  # ~20 ms more per batch of 2
+    # 20 ms more per batch of 2 images: 10,000 µs per image
+    assert b.comparisons["inference"].overhead_us_per_image == pytest.approx(20e3 / TINY["batch_size"])
     # probe A, probe B, then A, B, A, B, ... for warm-up, timing and memory
     assert log[2:] == ["A", "B"] * ((len(log) - 2) // 2)
 
 
-def test_train_separates_forward_and_backward() -> None:
-    entries = [ModelEntry("slow-backward", Sleeper("S", 0.005, backward_s=0.03))]
+def test_train_separates_forward_and_backward(clock: VirtualClock) -> None:
+    entries = [ModelEntry("slow-backward", Sleeper("S", clock, 0.005, backward_s=0.03))]
     report = profile_models(entries, ProfileConfig(modes=("train",), **TINY))
     timing = report.models[0].timings["train"]
-    assert 5.0 <= timing.forward.median_ms < 30.0
-    assert timing.backward.median_ms >= 30.0
-    assert timing.step.median_ms >= timing.forward.median_ms + timing.backward.median_ms
+    assert timing.forward.median_ms == pytest.approx(5.0)
+    assert timing.backward.median_ms == pytest.approx(30.0)
+    assert timing.step.median_ms == pytest.approx(35.0)
     assert timing.memory is not None
 
 

@@ -6,8 +6,8 @@
 
 The FCs are 1x1 convolutions so that the same module also serves the "no squeeze" variant,
 where the excitation runs at every position of the full feature map with the same parameter
-count. The latest gate output is kept in ``last_gate`` only when a caller asks for it through a
-forward hook on ``gate_act``; nothing is stored by default.
+count. The gate is its own submodule, ``gate_act``, so analysis code reads the excitation with
+a forward hook there; the block itself stores nothing.
 """
 
 from __future__ import annotations
