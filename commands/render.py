@@ -64,19 +64,20 @@ def print_rich(table: Table) -> None:
 
     rich_table = RichTable(title=table.title, title_justify="left", header_style="bold")
     for i, column in enumerate(table.columns):
-        right = _is_right(table, i)
-        # numbers are never cut short on narrow terminals; names wrap, but not below a readable width
-        widest = max([len(column)] + [len(_cell(row[i])) for row in table.rows])
-        rich_table.add_column(
-            column,
-            justify="right" if right else "left",
-            no_wrap=right,
-            overflow="fold",
-            min_width=None if right else min(widest, 18),
-        )
+        rich_table.add_column(column, justify="right" if _is_right(table, i) else "left", no_wrap=True)
     for row in table.rows:
         rich_table.add_row(*[_cell(v) for v in row])
-    stdout.print(rich_table)
+    # Never squeeze cells into ellipses or zero-width columns: a table wider than the terminal
+    # (or than 80 columns when piped) is printed at its natural width instead.
+    from rich.measure import Measurement
+
+    natural = Measurement.get(stdout, stdout.options.update_width(10_000), rich_table).maximum
+    width = stdout.width
+    stdout.width = max(width, natural)
+    try:
+        stdout.print(rich_table)
+    finally:
+        stdout.width = width
     for note in table.notes:
         stdout.print(f"  {note}", style="dim", highlight=False)
 

@@ -130,14 +130,3 @@ def test_out_and_save_spec_must_differ(tmp_path: Path) -> None:
     assert_one_line_error(result, 2, "same file")
     assert not same.exists()
 
-
-def test_json_output_has_no_nan() -> None:
-    from commands.render import emit
-
-    import contextlib
-    import io
-
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        emit("json", [], {"accuracy": float("nan"), "history": [1.0, float("inf")]})
-    assert json.loads(buffer.getvalue()) == {"accuracy": None, "history": [1.0, None]}
