@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from secli.errors import SecliUsageError
+from secli.steps import logits_of
 
 OPTIMIZERS = ("sgd", "adamw")
 
@@ -139,7 +140,7 @@ def evaluate(model: nn.Module, loader: Any, device: torch.device, amp: torch.dty
                 continue
             images, labels = images.to(device), labels.to(device)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                logits = model(images)
+                logits = logits_of(model(images))
             loss_sum += float(nn.functional.cross_entropy(logits.float(), labels, reduction="sum"))
             correct += int((logits.argmax(dim=1) == labels).sum())
             seen += labels.numel()
@@ -180,7 +181,9 @@ def train_model(
                 continue
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                logits = model(images)
+                # GoogLeNet / Inception v3 return (logits, aux...) in train mode; only the main
+                # head is trained here (the auxiliary heads get no loss).
+                logits = logits_of(model(images))
                 loss = nn.functional.cross_entropy(logits.float(), labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -218,7 +221,7 @@ def check_head(model: nn.Module, sample: torch.Tensor, classes: int) -> None:
     """Refuse a network whose output is narrower than the number of classes in the data."""
     model.eval()
     with torch.inference_mode():
-        width = model(sample[:1]).shape[1]
+        width = logits_of(model(sample[:1])).shape[1]
     if width < classes:
         raise SecliUsageError(
             f"the model predicts {width} classes but the data has {classes}",

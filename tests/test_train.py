@@ -115,3 +115,14 @@ def test_train_on_an_image_folder_then_continue_from_the_checkpoint(tmp_path):
     assert load_model(str(tmp_path / "m2.pt")).model.fc.out_features == 2
     r = runner.invoke(app, ["train", str(first), "--block", "sk", *base, "--out", str(tmp_path / "m3.pt")])
     assert r.exit_code == 2 and "is a saved model; --block applies to architecture names only" in " ".join(r.output.split())
+
+
+def test_train_googlenet_whose_train_forward_returns_aux_outputs(tmp_path):
+    # In train mode torchvision's GoogLeNet returns GoogLeNetOutputs(logits, aux2, aux1), not a tensor.
+    out = tmp_path / "g.pt"
+    r = runner.invoke(app, ["train", "googlenet", "--data", "synthetic", "--epochs", "1", "--train-size", "4",
+                            "--val-size", "2", "--image-size", "32", "--batch-size", "4", "--out", str(out),
+                            "--format", "json"])
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.stdout)
+    assert payload["train_images"] == 4 and payload["val_images"] == 2
