@@ -40,10 +40,9 @@ def _parse_scales(text: str | None) -> list[float]:
             values.append(float(part))
         except ValueError:
             raise SecliUsageError(f"--scales must be numbers separated by commas, got {text!r}") from None
-    for v in values:
-        if v < 1.0:
-            raise SecliUsageError(f"--scales are enlargement factors >= 1.0, got {v:g}")
-    return values
+    from secli.excitation import unique_scales
+
+    return unique_scales(values)  # repeats dropped, values < 1 and clashing keys refused
 
 
 def _init_ddp(device: str) -> tuple[int, int, str]:

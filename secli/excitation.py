@@ -90,6 +90,21 @@ def gate_range(module: nn.Module) -> tuple[float, float]:
     return 0.0, 2.0
 
 
+def unique_scales(scales: Iterable[float]) -> list[float]:
+    """The scales in order with repeats dropped (a repeat would count every image twice);
+    refuses values below 1.0 and two values that print as the same key (``x1`` for 1 and 1.0000001)."""
+    values = list(dict.fromkeys(float(s) for s in scales)) or [1.0]
+    seen: dict[str, float] = {}
+    for s in values:
+        if s < 1.0:
+            raise SecliUsageError(f"scales are enlargement factors >= 1.0, got {s:g}")
+        key = ExcitationResult.scale_key(s)
+        if key in seen:
+            raise SecliUsageError(f"scales {seen[key]!r} and {s!r} are too close: both are saved as the same key {key!r}")
+        seen[key] = s
+    return values
+
+
 # --------------------------------------------------------------------------- accumulation
 class _Accumulator:
     """Running per-class sums for one site at one scale, as tensors on the model's device."""
@@ -314,10 +329,7 @@ def collect_excitation(
     from secli.data import zoom_center
 
     device = torch.device(device)
-    scales = [float(s) for s in scales] or [1.0]
-    for s in scales:
-        if s < 1.0:
-            raise SecliUsageError(f"scales must be >= 1.0 (enlargement factors), got {s:g}")
+    scales = unique_scales(scales)
     if bins < 1:
         raise SecliUsageError(f"bins must be >= 1, got {bins}")
     infos: list[SiteInfo] = []
