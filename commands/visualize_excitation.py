@@ -85,7 +85,7 @@ def visualize_excitation_command(
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")] = "auto",
     ddp: Annotated[bool, typer.Option("--ddp", help="Under torchrun: each rank takes a shard; sums are all-reduced.")] = False,
     from_stats: Annotated[Optional[Path], typer.Option("--from-stats", help="Re-plot the stats.npz + summary.json in this folder (no network).", rich_help_panel=OUT_PANEL)] = None,
-    save_raw: Annotated[bool, typer.Option("--save-raw", help="Also keep every image's gate vectors (raw.npz: '<scale>/<site>' (N, paths, C) and 'labels').", rich_help_panel=OUT_PANEL)] = False,
+    save_raw: Annotated[bool, typer.Option("--save-raw", help="Also keep every image's gate vectors (raw.npz: '<scale>/<site>' (N, paths, C) and 'labels'; with --ddp, gathered from all ranks).", rich_help_panel=OUT_PANEL)] = False,
     svg: Annotated[bool, typer.Option("--svg", help="Also write SVG figures.", rich_help_panel=OUT_PANEL)] = False,
     force: opt.Force = False,
     fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,

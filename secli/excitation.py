@@ -323,7 +323,8 @@ def collect_excitation(
 
     ``label_positions`` maps a dataset label to its row in the statistics (the classes chosen);
     ``progress`` is called with the number of images each batch added. ``keep_raw`` also keeps
-    every image's gate vector (on the CPU, in ``result.raw``; under DDP this rank's shard only);
+    every image's gate vector (on the CPU, in ``result.raw``; under DDP gathered from every rank
+onto rank 0);
     nothing per image is kept otherwise. Under an initialised ``torch.distributed`` group, the sums of all ranks are added together before returning.
     """
     from secli.data import zoom_center
@@ -424,4 +425,18 @@ def collect_excitation(
     result = ExcitationResult(infos, list(class_names), scales, arrays, meta)
     if keep_raw:
         result.raw = {key: torch.cat(parts).numpy() for key, parts in raw.items()}
+        if ranks > 1:
+            result.raw = _gather_raw(result.raw)
     return result
+
+
+def _gather_raw(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """Every rank's per-image gates on rank 0, concatenated in rank order (rows stay paired with
+    ``labels``); None on the other ranks, which write nothing."""
+    from secli.distributed import gather_to_main
+
+    gathered = gather_to_main(raw)
+    if gathered is None:
+        return None
+    keys = list(dict.fromkeys(key for part in gathered for key in part))
+    return {key: np.concatenate([part[key] for part in gathered if key in part]) for key in keys}
