@@ -82,7 +82,8 @@ def train_command(
 
     from secli.data import SYNTHETIC, Preprocess, SyntheticShapes, ImageFolderData, make_loader, preprocess_for
     from secli.models import load_model, looks_like_file
-    from secli.training import TrainConfig, check_head, pick_device, save_trained, split_indices, train_model
+    from secli.training import (TrainConfig, check_head, pick_device, replace_head, save_trained, split_indices,
+                                 train_model)
 
     config = TrainConfig(
         epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
@@ -127,15 +128,26 @@ def train_command(
         train_idx, val_idx = split_indices(len(train_set), val_fraction, seed)
         if not val_idx:
             val_set = None
+    new_head = None
     if built is None:
+        import dataclasses
+
         model_spec = opt.model_spec_from_options(
-            model, spec, weights, num_classes or len(class_names),
+            model, spec, weights, num_classes,
             block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
             squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
         )
         from secli.models import build
 
+        # Pretrained weights bring their own head: build with it, then swap in one for this data.
+        keep_weights_head = model_spec.weights is not None and num_classes is None
+        if not keep_weights_head and num_classes is None:
+            model_spec = dataclasses.replace(model_spec, num_classes=len(class_names))
         built = build(model_spec)
+        if keep_weights_head:
+            new_head = replace_head(built.model, len(class_names))
+            model_spec = dataclasses.replace(model_spec, num_classes=len(class_names))
+            built.spec = model_spec
         spec_dict = model_spec.to_dict()
     train_loader = make_loader(train_set, train_idx, config.batch_size, workers, shuffle=True, seed=seed,
                                pin_memory=config.device.startswith("cuda"))
@@ -171,6 +183,8 @@ def train_command(
     ips = config.epochs * result.train_images / result.seconds if result.seconds else 0.0
     table.notes.append(f"{result.train_images} training / {result.val_images} validation images; chance = {result.chance:.3f}")
     table.notes.append(f"{result.seconds:.0f} s in all on {config.device} ({ips:.1f} training images/s incl. validation)")
+    if new_head:
+        table.notes.append(f"the weights' classifier {new_head} was replaced by a fresh {len(class_names)}-class one")
     skipped = sum(e.skipped for e in result.epochs)
     if skipped:
         table.notes.append(f"skipped {skipped} unreadable images")

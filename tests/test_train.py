@@ -126,3 +126,41 @@ def test_train_googlenet_whose_train_forward_returns_aux_outputs(tmp_path):
     assert r.exit_code == 0, r.output
     payload = json.loads(r.stdout)
     assert payload["train_images"] == 4 and payload["val_images"] == 2
+
+
+def test_train_from_a_1000_class_state_dict_on_10_class_data_gets_a_new_head(tmp_path):
+    from torchvision.models import resnet18
+
+    torch.manual_seed(1)
+    base = resnet18()  # the weights' own 1000-class head
+    weights = tmp_path / "r18.pth"
+    torch.save(base.state_dict(), weights)
+    out = tmp_path / "m.pt"
+    r = runner.invoke(app, ["train", "resnet18", "--weights", str(weights), "--data", "synthetic", "--epochs", "1",
+                            "--train-size", "4", "--val-size", "2", "--image-size", "32", "--batch-size", "4",
+                            "--lr", "1e-7", "--out", str(out), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    from secli.models import load_model
+
+    built = load_model(str(out))
+    assert built.model.fc.out_features == 10 and built.spec.num_classes == 10
+    # the body is the file's (one step at lr 1e-7 barely moves it), not a fresh initialisation
+    torch.testing.assert_close(built.model.conv1.weight, base.conv1.weight, atol=1e-5, rtol=0)
+    torch.testing.assert_close(built.model.layer4[1].conv2.weight, base.layer4[1].conv2.weight, atol=1e-5, rtol=0)
+
+
+def test_replace_head_finds_torchvision_and_timm_classifiers():
+    from torchvision.models import efficientnet_b0, squeezenet1_0
+
+    from secli.training import replace_head
+
+    m = efficientnet_b0()
+    assert replace_head(m, 7) == "classifier.1" and m.classifier[1].out_features == 7
+    assert replace_head(m, 7) is None  # already the right width: kept
+    s = squeezenet1_0().eval()
+    assert replace_head(s, 5) == "classifier.1"
+    assert s(torch.zeros(1, 3, 64, 64)).shape == (1, 5)
+    import timm
+
+    t = timm.create_model("resnet10t", pretrained=False).eval()
+    assert replace_head(t, 3) is not None and t(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
