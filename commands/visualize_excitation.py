@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -43,25 +42,6 @@ def _parse_scales(text: str | None) -> list[float]:
     from secli.excitation import unique_scales
 
     return unique_scales(values)  # repeats dropped, values < 1 and clashing keys refused
-
-
-def _init_ddp(device: str) -> tuple[int, int, str]:
-    """(rank, world size, device) from torchrun's environment; gloo on CPU, NCCL on CUDA."""
-    import torch
-    import torch.distributed as dist
-
-    from secli.errors import SecliUsageError
-
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        raise SecliUsageError("--ddp needs torchrun (RANK and WORLD_SIZE are not set)",
-                              hint="torchrun --nproc-per-node N -m commands.app visualize-excitation ... --ddp")
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    if device.startswith("cuda"):
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        device = f"cuda:{local}"
-    return dist.get_rank(), dist.get_world_size(), device
 
 
 @handle_errors
@@ -119,17 +99,19 @@ def visualize_excitation_command(
     dev = pick_device(device)
     rank, world = 0, 1
     if ddp:
-        rank, world, dev = _init_ddp(dev)
+        from secli.distributed import init_distributed, shutdown
+
+        context = init_distributed("cuda" if dev.startswith("cuda") else "cpu", command="visualize-excitation")
+        rank, world = context.rank, context.world_size
+        if dev.startswith("cuda"):
+            dev = f"cuda:{context.local_rank}"
     try:
         _run_and_report(model, data, out, classes, per_class, sites, scale_list, block, weights, num_classes,
                         image_size, batch_size, workers, seed, bins, channels, dev, rank, world, save_raw, svg,
                         force, fmt.value)
     finally:
         if ddp:
-            import torch.distributed as dist
-
-            if dist.is_initialized():
-                dist.destroy_process_group()
+            shutdown()
 
 
 def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_class: int | None, sites: str | None,

@@ -84,7 +84,7 @@ def test_folder_with_corrupt_image_is_skipped_and_counted(ckpt, tmp_path):
         (["CKPT", "--data", "synthetic", "--classes", "hexagon"], "unknown class 'hexagon'; valid classes: disk, square"),
         (["CKPT", "--data", "EMPTY"], "no images found in"),
         (["CKPT", "--data", "IMGS", "--per-class", "5"], "--per-class 5 is more than class 'a' has (2 images)"),
-        (["CKPT", "--data", "synthetic", "--ddp"], "--ddp needs torchrun"),
+        (["CKPT", "--data", "synthetic", "--ddp"], "--ddp needs a torchrun launch"),
         (["CKPT", "--data", "synthetic", "--scales", "0.5"], "enlargement factors >= 1.0"),
         (["--from-stats", "NOSTATS"], "holds no excitation statistics"),
     ],
@@ -115,3 +115,26 @@ def test_all_images_unreadable_is_an_error(ckpt, tmp_path):
     (root / "a" / "x.jpg").write_bytes(b"nope")
     r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", str(root), "--sites", "SE_5_2", "--out", str(tmp_path / "o")])
     assert r.exit_code == 1 and "could be read (1 skipped)" in " ".join(_err(r).split())
+
+
+def test_ddp_joins_the_group_with_a_timeout(ckpt, tmp_path, monkeypatch):
+    # the shared secli.distributed set-up (with a timeout), not a bare init_process_group that can hang forever
+    import torch.distributed as dist
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_init(backend, **kwargs):
+        seen.update(kwargs, backend=backend)
+        raise Stop
+
+    monkeypatch.setattr(dist, "init_process_group", fake_init)
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    for name, value in dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT="29599").items():
+        monkeypatch.setenv(name, value)
+    r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--device", "cpu", "--ddp",
+                            "--out", str(tmp_path / "o")])
+    assert r.exit_code != 0
+    assert seen["backend"] == "gloo" and seen["timeout"].total_seconds() > 0
