@@ -56,7 +56,7 @@ def train_command(
     optimizer: Annotated[str, typer.Option("--optimizer", help="sgd (Nesterov momentum 0.9) | adamw.", rich_help_panel=TRAIN_PANEL)] = "sgd",
     lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (cosine decay to 0). Default 0.05 SGD, 2e-3 AdamW.", rich_help_panel=TRAIN_PANEL)] = None,
     weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Default 5e-4 SGD, 0.05 AdamW.", rich_help_panel=TRAIN_PANEL)] = None,
-    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size in px. Default 48 for synthetic, the architecture's own for folders.", rich_help_panel=DATA_PANEL)] = None,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size in px. Default: the checkpoint's, else 48 for synthetic, else the weights' transforms or the architecture's own.", rich_help_panel=DATA_PANEL)] = None,
     train_size: Annotated[int, typer.Option("--train-size", help="Synthetic: training images (10 classes, balanced).", rich_help_panel=DATA_PANEL)] = 1500,
     val_size: Annotated[int, typer.Option("--val-size", help="Synthetic: validation images (a disjoint split).", rich_help_panel=DATA_PANEL)] = 500,
     val_fraction: Annotated[float, typer.Option("--val-fraction", help="Folders: fraction held out for validation (seeded).", rich_help_panel=DATA_PANEL)] = 0.2,
@@ -80,7 +80,7 @@ def train_command(
 
     import torch
 
-    from secli.data import SYNTHETIC, Preprocess, SyntheticShapes, ImageFolderData, make_loader, preprocess_for
+    from secli.data import SYNTHETIC, ImageFolderData, SyntheticShapes, choose_preprocess, make_loader
     from secli.models import load_model, looks_like_file
     from secli.training import (TrainConfig, check_head, pick_device, replace_head, save_trained, split_indices,
                                  train_model)
@@ -90,6 +90,7 @@ def train_command(
         seed=seed, device=pick_device(device), amp=not no_amp, workers=workers,
     )
     torch.manual_seed(seed)
+    model_spec = None
     if model is not None and looks_like_file(model):
         given = {k: v for k, v in dict(block=block, ratio=ratio, min_hidden=min_hidden, position=position,
                  stages=stages, squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
@@ -100,28 +101,25 @@ def train_command(
             )
         built = load_model(model)
         spec_dict = built.spec.to_dict()
-        arch, arch_weights = built.spec.arch, built.spec.weights
-        meta = built.meta
+        arch, arch_weights, meta = built.spec.arch, built.spec.weights, built.meta
     else:
         built = None
-        meta = {}
+        model_spec = opt.model_spec_from_options(
+            model, spec, weights, num_classes,
+            block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
+            squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
+        )
+        arch, arch_weights, meta = model_spec.arch, model_spec.weights, {}
+    from secli.architectures import arch_info
+
+    pre = choose_preprocess(data, arch, arch_weights, image_size, meta, arch_info(arch).default_input)
     if data == SYNTHETIC:
-        size = image_size or int(meta.get("input_size") or 48)
-        pre = Preprocess(crop=size, resize=size, source="synthetic")
-        train_set: Any = SyntheticShapes(train_size, size=size, seed=seed, split="train")
-        val_set: Any = SyntheticShapes(val_size, size=size, seed=seed, split="val") if val_size > 0 else None
+        train_set: Any = SyntheticShapes(train_size, size=pre.crop, seed=seed, split="train", mean=pre.mean, std=pre.std)
+        val_set: Any = (SyntheticShapes(val_size, size=pre.crop, seed=seed, split="val", mean=pre.mean, std=pre.std)
+                        if val_size > 0 else None)
         class_names = list(SyntheticShapes.classes)
         train_idx, val_idx = list(range(train_size)), list(range(val_size))
     else:
-        if built is None:
-            from secli.architectures import arch_info
-
-            arch_name = model if model is not None else (opt.model_spec_from_options(None, spec, weights, None).arch)
-            size = image_size or arch_info(arch_name).default_input
-            pre = preprocess_for(arch_name, weights, image_size) if weights else Preprocess(crop=size, resize=round(size * 256 / 224))
-        else:
-            size = image_size or int(meta.get("input_size") or built.info.default_input)
-            pre = preprocess_for(arch, arch_weights, size)
         train_set = ImageFolderData(data, pre)
         val_set = train_set
         class_names = train_set.classes
@@ -129,14 +127,9 @@ def train_command(
         if not val_idx:
             val_set = None
     new_head = None
-    if built is None:
+    if model_spec is not None:
         import dataclasses
 
-        model_spec = opt.model_spec_from_options(
-            model, spec, weights, num_classes,
-            block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
-            squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
-        )
         from secli.models import build
 
         # Pretrained weights bring their own head: build with it, then swap in one for this data.

@@ -119,7 +119,7 @@ def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_c
                     image_size: int | None, batch_size: int, workers: int, seed: int, bins: int, channels: int,
                     dev: str, rank: int, world: int, save_raw: bool, svg: bool, force: bool, fmt: str) -> None:
     """Load the model and data, run the pass, and (on rank 0) write and print the results."""
-    from secli.data import SYNTHETIC, Preprocess, make_loader, open_data, preprocess_for, weight_categories
+    from secli.data import choose_preprocess, make_loader, open_data, weight_categories
     from secli.errors import SecliUsageError
     from secli.excitation import choose_sites, collect_excitation
     from secli.models import build, load_model, looks_like_file
@@ -138,16 +138,7 @@ def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_c
     chosen_sites = choose_sites(built.sites, parse_str_list(sites), built.label)
     meta = built.meta
     arch, arch_weights = built.spec.arch, built.spec.weights
-    if meta.get("input_size") and not image_size:
-        size = int(meta["input_size"])
-        pre = Preprocess(crop=size, resize=int(meta.get("resize") or size),
-                         mean=tuple(meta.get("mean") or (0.485, 0.456, 0.406)),
-                         std=tuple(meta.get("std") or (0.229, 0.224, 0.225)), source="the checkpoint's meta")
-    elif data == SYNTHETIC:
-        size = image_size or 48
-        pre = Preprocess(crop=size, resize=size, source="synthetic")
-    else:
-        pre = preprocess_for(arch, arch_weights, image_size)
+    pre = choose_preprocess(data, arch, arch_weights, image_size, meta, built.info.default_input)
     categories = list(meta.get("classes") or []) or weight_categories(arch, arch_weights)
     labelled = open_data(data, pre, parse_str_list(classes), per_class, seed, categories)
     names = [labelled.class_names[c] for c in labelled.selected]

@@ -164,3 +164,32 @@ def test_replace_head_finds_torchvision_and_timm_classifiers():
 
     t = timm.create_model("resnet10t", pretrained=False).eval()
     assert replace_head(t, 3) is not None and t(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
+
+
+def test_training_a_checkpoint_further_uses_its_own_preprocessing(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from secli.checkpoint import save_checkpoint
+    from secli.models import build
+    from secli.spec import BlockSpec, ModelSpec
+
+    spec = ModelSpec(arch="resnet18", block=BlockSpec(kind="se", stages=(5,)), num_classes=2)
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "c.pt", spec.to_dict(), build(spec).model.state_dict(),
+                           meta={"classes": ["a", "b"], "input_size": 32, "resize": 40,
+                                 "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]})
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(tmp_path / "imgs" / name / f"{i}.png")
+    out = tmp_path / "m.pt"
+    r = runner.invoke(app, ["train", str(ckpt), "--data", str(tmp_path / "imgs"), "--epochs", "1", "--batch-size", "2",
+                            "--val-fraction", "0", "--out", str(out), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    from secli.checkpoint import read_checkpoint
+
+    meta = read_checkpoint(out)["meta"]
+    assert (meta["input_size"], meta["resize"]) == (32, 40)
+    assert meta["mean"] == [0.5, 0.5, 0.5] and meta["std"] == [0.25, 0.25, 0.25]
