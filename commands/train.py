@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from commands import options as opt
-from commands.common import handle_errors, is_tty, stderr
+from commands.common import handle_errors, stderr
+from commands.progress import progress_bar
 from commands.render import Table, emit
 
 DATA_PANEL = "Data"
 TRAIN_PANEL = "Training"
-
-
-@contextlib.contextmanager
-def image_progress(total: int, description: str, enabled: bool) -> Iterator[tuple[Callable[[int], None], Any]]:
-    """A Rich progress bar over images on stderr (only on a terminal); yields (advance, bar)."""
-    if not enabled:
-        yield (lambda n: None), None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=total)
-        yield (lambda n: bar.advance(task, n)), (bar, task)
 
 
 @handle_errors
@@ -153,7 +137,7 @@ def train_command(
     total = config.epochs * len(train_idx)
     lines: list[str] = []
 
-    with image_progress(total, f"training {built.label}", is_tty() and not quiet) as (advance, bar):
+    with progress_bar(f"training {built.label}", total, enabled=not quiet, unit="images") as bar:
         def on_epoch(record: Any) -> None:
             val = f"{record.val_accuracy:.3f}" if record.val_accuracy is not None else "-"
             line = (f"epoch {record.epoch}/{config.epochs}: train loss {record.train_loss:.3f}, "
@@ -162,7 +146,7 @@ def train_command(
                 stderr.print(line, highlight=False)
             lines.append(line)
 
-        result = train_model(built.model, train_loader, val_loader, len(class_names), config, advance, on_epoch)
+        result = train_model(built.model, train_loader, val_loader, len(class_names), config, bar.advance, on_epoch)
     built.model.cpu()
     path = save_trained(out, spec_dict, built.model, class_names, pre, data, result, config, force)
     payload = {**result.to_dict(), "saved": str(path), "model": built.label, "class_names": class_names,

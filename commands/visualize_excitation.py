@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from commands import options as opt
-from commands.common import handle_errors, is_tty, parse_str_list, stderr
+from commands.common import handle_errors, parse_str_list, stderr
 from commands.render import Table, emit
 
 DATA_PANEL = "Data"
@@ -147,10 +147,10 @@ def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_c
                          pin_memory=dev.startswith("cuda"))
     n_images = len(labelled.indices[rank::world])
     built.model.to(dev)
-    from commands.train import image_progress
+    from commands.progress import progress_bar
 
-    with image_progress(n_images, f"excitation of {built.label}", is_tty() and not quiet and rank == 0) as (advance, _):
-        result = collect_excitation(built.model, chosen_sites, loader, names, positions, scale_list, dev, bins, advance,
+    with progress_bar(f"excitation of {built.label}", n_images, enabled=not quiet and rank == 0, unit="images") as bar:
+        result = collect_excitation(built.model, chosen_sites, loader, names, positions, scale_list, dev, bins, bar.advance,
                                      keep_raw=save_raw)
     result.meta.update({"model": built.label, "data": data, "class_names_from": labelled.names_from,
                         "preprocess": f"{pre.crop} px, {pre.source}", "seed": seed, "per_class": per_class})

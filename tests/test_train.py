@@ -193,3 +193,28 @@ def test_training_a_checkpoint_further_uses_its_own_preprocessing(tmp_path):
     meta = read_checkpoint(out)["meta"]
     assert (meta["input_size"], meta["resize"]) == (32, 40)
     assert meta["mean"] == [0.5, 0.5, 0.5] and meta["std"] == [0.25, 0.25, 0.25]
+
+
+def test_train_reports_progress_through_the_shared_bar(tmp_path, monkeypatch):
+    import contextlib
+
+    import commands.train
+
+    calls = []
+
+    class Handle:
+        def advance(self, n=1):
+            calls[-1]["done"] += n
+
+    @contextlib.contextmanager
+    def fake_bar(description, total, enabled=True, unit=""):
+        calls.append({"description": description, "total": total, "enabled": enabled, "unit": unit, "done": 0})
+        yield Handle()
+
+    monkeypatch.setattr(commands.train, "progress_bar", fake_bar)
+    r = runner.invoke(app, ["train", "resnet18", "--block", "se", "--stages", "5", "--data", "synthetic", "--epochs", "2",
+                            "--train-size", "6", "--val-size", "2", "--image-size", "32", "--batch-size", "3",
+                            "--out", str(tmp_path / "m.pt")])
+    assert r.exit_code == 0, r.output
+    assert len(calls) == 1 and calls[0]["unit"] == "images" and calls[0]["enabled"]
+    assert calls[0]["total"] == calls[0]["done"] == 2 * 6
