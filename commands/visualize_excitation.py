@@ -13,7 +13,7 @@ from commands.render import Table, emit
 
 DATA_PANEL = "Data"
 OUT_PANEL = "Output"
-MAX_PLOTTED_CLASSES = 12
+MAX_PLOTTED_CLASSES = 10  # one tab10 colour each; more is unreadable in one legend
 
 
 def _check_out_dir(out: Path, force: bool) -> None:
@@ -180,7 +180,7 @@ def _finish(result: Any, out: Path, classes: str | None, sites: str | None, svg:
     plot_classes = resolve_classes(parse_str_list(classes), result.class_names) if classes else None
     capped = False
     if plot_classes is None and len(result.class_names) > MAX_PLOTTED_CLASSES:
-        plot_classes, capped = list(range(10)), True
+        plot_classes, capped = list(range(MAX_PLOTTED_CLASSES)), True
     out.mkdir(parents=True, exist_ok=True)
     written = result.save(out, force=True) if save_stats else []
     written += write_figures(result, out, plot_classes, svg=svg, force=True, max_channels=channels)
@@ -210,7 +210,7 @@ def _finish(result: Any, out: Path, classes: str | None, sites: str | None, svg:
     if meta.get("skipped"):
         table.notes.append(f"skipped {meta['skipped']} unreadable images")
     if capped:
-        table.notes.append(f"figures show the first 10 of {len(result.class_names)} classes; choose with --classes")
+        table.notes.append(f"figures show the first {MAX_PLOTTED_CLASSES} of {len(result.class_names)} classes; choose with --classes")
     table.notes.append(f"wrote {len(written)} files to {out}")
     payload = {**result.summary(), "files": [str(p) for p in written]}
     emit(fmt, [table], payload)

@@ -161,3 +161,22 @@ def test_progress_goes_through_the_shared_bar_and_is_off_for_json(ckpt, tmp_path
                             "--out", str(tmp_path / "o"), "--format", "json"])
     assert r.exit_code == 0, r.output
     assert calls == [{"total": 10, "enabled": False, "unit": "images", "done": 10}]
+
+
+def test_more_classes_than_plotted_are_capped_at_the_constant(tmp_path, monkeypatch):
+    import secli.plots
+    from commands.visualize_excitation import MAX_PLOTTED_CLASSES
+    from secli.excitation import ExcitationResult, SiteInfo
+
+    k = MAX_PLOTTED_CLASSES + 1
+    rng = np.random.default_rng(0)
+    g = rng.random((k, 1, 4))
+    arrays = {"x1": {"SE_1": {"count": np.ones(k), "sum": g, "sumsq": g * g, "hist": np.ones((k, 1, 5)),
+                              "above": np.zeros((k, 1))}}}
+    ExcitationResult([SiteInfo("SE_1", "se", 4, 1, 0.0, 1.0, 5)], [f"c{i}" for i in range(k)], [1.0], arrays).save(tmp_path / "s")
+    seen = []
+    monkeypatch.setattr(secli.plots, "write_figures", lambda result, out, classes, **kw: seen.append(classes) or [])
+    r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(tmp_path / "s"), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert seen == [list(range(MAX_PLOTTED_CLASSES))]
+    assert f"first {MAX_PLOTTED_CLASSES} of {k} classes" in " ".join(r.output.split())
