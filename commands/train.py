@@ -64,10 +64,23 @@ def train_command(
 
     import torch
 
-    from secli.data import SYNTHETIC, ImageFolderData, SyntheticShapes, choose_preprocess, make_loader
+    from secli.data import (
+        SYNTHETIC,
+        ImageFolderData,
+        SyntheticShapes,
+        choose_preprocess,
+        make_loader,
+    )
     from secli.models import load_model, looks_like_file
-    from secli.training import (TrainConfig, check_head, pick_device, replace_head, save_trained, split_indices,
-                                 train_model)
+    from secli.training import (
+        TrainConfig,
+        check_head,
+        pick_device,
+        replace_head,
+        save_trained,
+        split_indices,
+        train_model,
+    )
 
     config = TrainConfig(
         epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,

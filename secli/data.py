@@ -91,10 +91,10 @@ def preprocess_for(arch: str, weights: str | None, size: int | None = None, defa
         tf = enum.transforms()
         crop0, resize0 = int(tf.crop_size[0]), int(tf.resize_size[0])
         crop = size or crop0
-        resize = resize0 if crop == crop0 else int(round(crop * resize0 / crop0))
+        resize = resize0 if crop == crop0 else round(crop * resize0 / crop0)
         return Preprocess(crop, resize, tuple(tf.mean), tuple(tf.std), f"{arch} {enum.name} transforms")
     crop = size or default_input
-    return Preprocess(crop=crop, resize=int(round(crop * 256 / 224)))
+    return Preprocess(crop=crop, resize=round(crop * 256 / 224))
 
 
 def choose_preprocess(
@@ -120,7 +120,7 @@ def choose_preprocess(
         crop0 = int(meta["input_size"])
         resize0 = int(meta.get("resize") or crop0)
         crop = image_size or crop0
-        resize = resize0 if crop == crop0 else int(round(crop * resize0 / crop0))
+        resize = resize0 if crop == crop0 else round(crop * resize0 / crop0)
         return Preprocess(crop, resize, tuple(meta.get("mean") or IMAGENET_MEAN),
                           tuple(meta.get("std") or IMAGENET_STD), "the checkpoint's meta")
     if data == SYNTHETIC:

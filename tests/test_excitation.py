@@ -9,7 +9,12 @@ import torch.nn.functional as F
 
 from secli.data import make_loader
 from secli.errors import SecliError, SecliUsageError
-from secli.excitation import ExcitationResult, choose_sites, collect_excitation, site_scores
+from secli.excitation import (
+    ExcitationResult,
+    choose_sites,
+    collect_excitation,
+    site_scores,
+)
 from secli.models import load_model
 from secli.spec import BlockSpec
 

@@ -132,7 +132,8 @@ def test_ddp_joins_the_group_with_a_timeout(ckpt, tmp_path, monkeypatch):
 
     monkeypatch.setattr(dist, "init_process_group", fake_init)
     monkeypatch.setattr(dist, "is_initialized", lambda: False)
-    for name, value in dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT="29599").items():
+    env = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29599"}
+    for name, value in env.items():
         monkeypatch.setenv(name, value)
     r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--device", "cpu", "--ddp",
                             "--out", str(tmp_path / "o")])
