@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from commands import options as opt
-from commands.common import handle_errors, is_tty, stderr
+from commands.common import handle_errors, stderr
+from commands.progress import progress_bar
 from commands.render import Table, emit
 
 DATA_PANEL = "Data"
 TRAIN_PANEL = "Training"
-
-
-@contextlib.contextmanager
-def image_progress(total: int, description: str, enabled: bool) -> Iterator[tuple[Callable[[int], None], Any]]:
-    """A Rich progress bar over images on stderr (only on a terminal); yields (advance, bar)."""
-    if not enabled:
-        yield (lambda n: None), None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=total)
-        yield (lambda n: bar.advance(task, n)), (bar, task)
 
 
 @handle_errors
@@ -56,7 +40,7 @@ def train_command(
     optimizer: Annotated[str, typer.Option("--optimizer", help="sgd (Nesterov momentum 0.9) | adamw.", rich_help_panel=TRAIN_PANEL)] = "sgd",
     lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (cosine decay to 0). Default 0.05 SGD, 2e-3 AdamW.", rich_help_panel=TRAIN_PANEL)] = None,
     weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Default 5e-4 SGD, 0.05 AdamW.", rich_help_panel=TRAIN_PANEL)] = None,
-    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size in px. Default 48 for synthetic, the architecture's own for folders.", rich_help_panel=DATA_PANEL)] = None,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size in px. Default: the checkpoint's, else 48 for synthetic, else the weights' transforms or the architecture's own.", rich_help_panel=DATA_PANEL)] = None,
     train_size: Annotated[int, typer.Option("--train-size", help="Synthetic: training images (10 classes, balanced).", rich_help_panel=DATA_PANEL)] = 1500,
     val_size: Annotated[int, typer.Option("--val-size", help="Synthetic: validation images (a disjoint split).", rich_help_panel=DATA_PANEL)] = 500,
     val_fraction: Annotated[float, typer.Option("--val-fraction", help="Folders: fraction held out for validation (seeded).", rich_help_panel=DATA_PANEL)] = 0.2,
@@ -80,15 +64,30 @@ def train_command(
 
     import torch
 
-    from secli.data import SYNTHETIC, Preprocess, SyntheticShapes, ImageFolderData, make_loader, preprocess_for
+    from secli.data import (
+        SYNTHETIC,
+        ImageFolderData,
+        SyntheticShapes,
+        choose_preprocess,
+        make_loader,
+    )
     from secli.models import load_model, looks_like_file
-    from secli.training import TrainConfig, check_head, pick_device, save_trained, split_indices, train_model
+    from secli.training import (
+        TrainConfig,
+        check_head,
+        pick_device,
+        replace_head,
+        save_trained,
+        split_indices,
+        train_model,
+    )
 
     config = TrainConfig(
         epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
         seed=seed, device=pick_device(device), amp=not no_amp, workers=workers,
     )
     torch.manual_seed(seed)
+    model_spec = None
     if model is not None and looks_like_file(model):
         given = {k: v for k, v in dict(block=block, ratio=ratio, min_hidden=min_hidden, position=position,
                  stages=stages, squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
@@ -99,43 +98,46 @@ def train_command(
             )
         built = load_model(model)
         spec_dict = built.spec.to_dict()
-        arch, arch_weights = built.spec.arch, built.spec.weights
-        meta = built.meta
+        arch, arch_weights, meta = built.spec.arch, built.spec.weights, built.meta
     else:
         built = None
-        meta = {}
+        model_spec = opt.model_spec_from_options(
+            model, spec, weights, num_classes,
+            block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
+            squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
+        )
+        arch, arch_weights, meta = model_spec.arch, model_spec.weights, {}
+    from secli.architectures import arch_info
+
+    pre = choose_preprocess(data, arch, arch_weights, image_size, meta, arch_info(arch).default_input)
     if data == SYNTHETIC:
-        size = image_size or int(meta.get("input_size") or 48)
-        pre = Preprocess(crop=size, resize=size, source="synthetic")
-        train_set: Any = SyntheticShapes(train_size, size=size, seed=seed, split="train")
-        val_set: Any = SyntheticShapes(val_size, size=size, seed=seed, split="val") if val_size > 0 else None
+        train_set: Any = SyntheticShapes(train_size, size=pre.crop, seed=seed, split="train", mean=pre.mean, std=pre.std)
+        val_set: Any = (SyntheticShapes(val_size, size=pre.crop, seed=seed, split="val", mean=pre.mean, std=pre.std)
+                        if val_size > 0 else None)
         class_names = list(SyntheticShapes.classes)
         train_idx, val_idx = list(range(train_size)), list(range(val_size))
     else:
-        if built is None:
-            from secli.architectures import arch_info
-
-            arch_name = model if model is not None else (opt.model_spec_from_options(None, spec, weights, None).arch)
-            size = image_size or arch_info(arch_name).default_input
-            pre = preprocess_for(arch_name, weights, image_size) if weights else Preprocess(crop=size, resize=round(size * 256 / 224))
-        else:
-            size = image_size or int(meta.get("input_size") or built.info.default_input)
-            pre = preprocess_for(arch, arch_weights, size)
         train_set = ImageFolderData(data, pre)
         val_set = train_set
         class_names = train_set.classes
         train_idx, val_idx = split_indices(len(train_set), val_fraction, seed)
         if not val_idx:
             val_set = None
-    if built is None:
-        model_spec = opt.model_spec_from_options(
-            model, spec, weights, num_classes or len(class_names),
-            block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
-            squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
-        )
+    new_head = None
+    if model_spec is not None:
+        import dataclasses
+
         from secli.models import build
 
+        # Pretrained weights bring their own head: build with it, then swap in one for this data.
+        keep_weights_head = model_spec.weights is not None and num_classes is None
+        if not keep_weights_head and num_classes is None:
+            model_spec = dataclasses.replace(model_spec, num_classes=len(class_names))
         built = build(model_spec)
+        if keep_weights_head:
+            new_head = replace_head(built.model, len(class_names))
+            model_spec = dataclasses.replace(model_spec, num_classes=len(class_names))
+            built.spec = model_spec
         spec_dict = model_spec.to_dict()
     train_loader = make_loader(train_set, train_idx, config.batch_size, workers, shuffle=True, seed=seed,
                                pin_memory=config.device.startswith("cuda"))
@@ -148,7 +150,7 @@ def train_command(
     total = config.epochs * len(train_idx)
     lines: list[str] = []
 
-    with image_progress(total, f"training {built.label}", is_tty() and not quiet) as (advance, bar):
+    with progress_bar(f"training {built.label}", total, enabled=not quiet, unit="images") as bar:
         def on_epoch(record: Any) -> None:
             val = f"{record.val_accuracy:.3f}" if record.val_accuracy is not None else "-"
             line = (f"epoch {record.epoch}/{config.epochs}: train loss {record.train_loss:.3f}, "
@@ -157,7 +159,7 @@ def train_command(
                 stderr.print(line, highlight=False)
             lines.append(line)
 
-        result = train_model(built.model, train_loader, val_loader, len(class_names), config, advance, on_epoch)
+        result = train_model(built.model, train_loader, val_loader, len(class_names), config, bar.advance, on_epoch)
     built.model.cpu()
     path = save_trained(out, spec_dict, built.model, class_names, pre, data, result, config, force)
     payload = {**result.to_dict(), "saved": str(path), "model": built.label, "class_names": class_names,
@@ -171,6 +173,8 @@ def train_command(
     ips = config.epochs * result.train_images / result.seconds if result.seconds else 0.0
     table.notes.append(f"{result.train_images} training / {result.val_images} validation images; chance = {result.chance:.3f}")
     table.notes.append(f"{result.seconds:.0f} s in all on {config.device} ({ips:.1f} training images/s incl. validation)")
+    if new_head:
+        table.notes.append(f"the weights' classifier {new_head} was replaced by a fresh {len(class_names)}-class one")
     skipped = sum(e.skipped for e in result.epochs)
     if skipped:
         table.notes.append(f"skipped {skipped} unreadable images")

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from commands import options as opt
-from commands.common import handle_errors, is_tty, parse_str_list, stderr
+from commands.common import handle_errors, parse_str_list, stderr
 from commands.render import Table, emit
 
 DATA_PANEL = "Data"
 OUT_PANEL = "Output"
-MAX_PLOTTED_CLASSES = 12
+MAX_PLOTTED_CLASSES = 10  # one tab10 colour each; more is unreadable in one legend
 
 
 def _check_out_dir(out: Path, force: bool) -> None:
@@ -40,29 +39,9 @@ def _parse_scales(text: str | None) -> list[float]:
             values.append(float(part))
         except ValueError:
             raise SecliUsageError(f"--scales must be numbers separated by commas, got {text!r}") from None
-    for v in values:
-        if v < 1.0:
-            raise SecliUsageError(f"--scales are enlargement factors >= 1.0, got {v:g}")
-    return values
+    from secli.excitation import unique_scales
 
-
-def _init_ddp(device: str) -> tuple[int, int, str]:
-    """(rank, world size, device) from torchrun's environment; gloo on CPU, NCCL on CUDA."""
-    import torch
-    import torch.distributed as dist
-
-    from secli.errors import SecliUsageError
-
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        raise SecliUsageError("--ddp needs torchrun (RANK and WORLD_SIZE are not set)",
-                              hint="torchrun --nproc-per-node N -m commands.app visualize-excitation ... --ddp")
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    if device.startswith("cuda"):
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        device = f"cuda:{local}"
-    return dist.get_rank(), dist.get_world_size(), device
+    return unique_scales(values)  # repeats dropped, values < 1 and clashing keys refused
 
 
 @handle_errors
@@ -86,7 +65,7 @@ def visualize_excitation_command(
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")] = "auto",
     ddp: Annotated[bool, typer.Option("--ddp", help="Under torchrun: each rank takes a shard; sums are all-reduced.")] = False,
     from_stats: Annotated[Optional[Path], typer.Option("--from-stats", help="Re-plot the stats.npz + summary.json in this folder (no network).", rich_help_panel=OUT_PANEL)] = None,
-    save_raw: Annotated[bool, typer.Option("--save-raw", help="Also keep every image's gate vectors (raw.npz: '<scale>/<site>' (N, paths, C) and 'labels').", rich_help_panel=OUT_PANEL)] = False,
+    save_raw: Annotated[bool, typer.Option("--save-raw", help="Also keep every image's gate vectors (raw.npz: '<scale>/<site>' (N, paths, C) and 'labels'; with --ddp, gathered from all ranks).", rich_help_panel=OUT_PANEL)] = False,
     svg: Annotated[bool, typer.Option("--svg", help="Also write SVG figures.", rich_help_panel=OUT_PANEL)] = False,
     force: opt.Force = False,
     fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
@@ -120,17 +99,19 @@ def visualize_excitation_command(
     dev = pick_device(device)
     rank, world = 0, 1
     if ddp:
-        rank, world, dev = _init_ddp(dev)
+        from secli.distributed import init_distributed, shutdown
+
+        context = init_distributed("cuda" if dev.startswith("cuda") else "cpu", command="visualize-excitation")
+        rank, world = context.rank, context.world_size
+        if dev.startswith("cuda"):
+            dev = f"cuda:{context.local_rank}"
     try:
         _run_and_report(model, data, out, classes, per_class, sites, scale_list, block, weights, num_classes,
                         image_size, batch_size, workers, seed, bins, channels, dev, rank, world, save_raw, svg,
                         force, fmt.value)
     finally:
         if ddp:
-            import torch.distributed as dist
-
-            if dist.is_initialized():
-                dist.destroy_process_group()
+            shutdown()
 
 
 def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_class: int | None, sites: str | None,
@@ -138,7 +119,7 @@ def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_c
                     image_size: int | None, batch_size: int, workers: int, seed: int, bins: int, channels: int,
                     dev: str, rank: int, world: int, save_raw: bool, svg: bool, force: bool, fmt: str) -> None:
     """Load the model and data, run the pass, and (on rank 0) write and print the results."""
-    from secli.data import SYNTHETIC, Preprocess, make_loader, open_data, preprocess_for, weight_categories
+    from secli.data import choose_preprocess, make_loader, open_data, weight_categories
     from secli.errors import SecliUsageError
     from secli.excitation import choose_sites, collect_excitation
     from secli.models import build, load_model, looks_like_file
@@ -157,16 +138,7 @@ def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_c
     chosen_sites = choose_sites(built.sites, parse_str_list(sites), built.label)
     meta = built.meta
     arch, arch_weights = built.spec.arch, built.spec.weights
-    if meta.get("input_size") and not image_size:
-        size = int(meta["input_size"])
-        pre = Preprocess(crop=size, resize=int(meta.get("resize") or size),
-                         mean=tuple(meta.get("mean") or (0.485, 0.456, 0.406)),
-                         std=tuple(meta.get("std") or (0.229, 0.224, 0.225)), source="the checkpoint's meta")
-    elif data == SYNTHETIC:
-        size = image_size or 48
-        pre = Preprocess(crop=size, resize=size, source="synthetic")
-    else:
-        pre = preprocess_for(arch, arch_weights, image_size)
+    pre = choose_preprocess(data, arch, arch_weights, image_size, meta, built.info.default_input)
     categories = list(meta.get("classes") or []) or weight_categories(arch, arch_weights)
     labelled = open_data(data, pre, parse_str_list(classes), per_class, seed, categories)
     names = [labelled.class_names[c] for c in labelled.selected]
@@ -175,10 +147,10 @@ def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_c
                          pin_memory=dev.startswith("cuda"))
     n_images = len(labelled.indices[rank::world])
     built.model.to(dev)
-    from commands.train import image_progress
+    from commands.progress import progress_bar
 
-    with image_progress(n_images, f"excitation of {built.label}", is_tty() and not quiet and rank == 0) as (advance, _):
-        result = collect_excitation(built.model, chosen_sites, loader, names, positions, scale_list, dev, bins, advance,
+    with progress_bar(f"excitation of {built.label}", n_images, enabled=not quiet and rank == 0, unit="images") as bar:
+        result = collect_excitation(built.model, chosen_sites, loader, names, positions, scale_list, dev, bins, bar.advance,
                                      keep_raw=save_raw)
     result.meta.update({"model": built.label, "data": data, "class_names_from": labelled.names_from,
                         "preprocess": f"{pre.crop} px, {pre.source}", "seed": seed, "per_class": per_class})
@@ -208,7 +180,7 @@ def _finish(result: Any, out: Path, classes: str | None, sites: str | None, svg:
     plot_classes = resolve_classes(parse_str_list(classes), result.class_names) if classes else None
     capped = False
     if plot_classes is None and len(result.class_names) > MAX_PLOTTED_CLASSES:
-        plot_classes, capped = list(range(10)), True
+        plot_classes, capped = list(range(MAX_PLOTTED_CLASSES)), True
     out.mkdir(parents=True, exist_ok=True)
     written = result.save(out, force=True) if save_stats else []
     written += write_figures(result, out, plot_classes, svg=svg, force=True, max_channels=channels)
@@ -238,7 +210,7 @@ def _finish(result: Any, out: Path, classes: str | None, sites: str | None, svg:
     if meta.get("skipped"):
         table.notes.append(f"skipped {meta['skipped']} unreadable images")
     if capped:
-        table.notes.append(f"figures show the first 10 of {len(result.class_names)} classes; choose with --classes")
+        table.notes.append(f"figures show the first {MAX_PLOTTED_CLASSES} of {len(result.class_names)} classes; choose with --classes")
     table.notes.append(f"wrote {len(written)} files to {out}")
     payload = {**result.summary(), "files": [str(p) for p in written]}
     emit(fmt, [table], payload)

@@ -30,6 +30,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 SYNTHETIC = "synthetic"
+SYNTHETIC_SIZE = 48  # px; small enough to train on a CPU in minutes
 SYNTHETIC_CLASSES = (
     "disk", "square", "triangle", "ring", "cross",
     "h_stripes", "v_stripes", "checker", "diag_stripes", "dots",
@@ -64,29 +65,68 @@ class Preprocess:
 
 
 def weights_enum(arch: str, name: str | None) -> Any:
-    """The torchvision weights enum member ``name`` of ``arch``, or None (never downloads)."""
+    """The torchvision weights enum member ``name`` of ``arch``, or None (never downloads).
+
+    The lookup is ``secli.models``' own; here every failure (a local state-dict file, a timm
+    model, an arch torchvision does not list, an unknown name) means "no transforms known",
+    because building the model is where a bad weights name is reported.
+    """
     if not name or arch.startswith("timm:"):
         return None
-    try:
-        from torchvision.models import get_model_weights
+    from secli.models import _torchvision_weights, looks_like_file
 
-        enum = get_model_weights(arch)
-        key = name.split(".")[-1]
-        return enum.DEFAULT if key == "DEFAULT" else enum[key]
-    except Exception:  # a local state-dict file, or an arch torchvision does not list
+    if looks_like_file(name):
+        return None
+    try:
+        return _torchvision_weights(arch, name)
+    except Exception:
         return None
 
 
-def preprocess_for(arch: str, weights: str | None, size: int | None = None) -> Preprocess:
-    """The weights' own preprocessing where known; ImageNet defaults at ``size`` otherwise."""
+def preprocess_for(arch: str, weights: str | None, size: int | None = None, default_input: int = 224) -> Preprocess:
+    """The weights' own preprocessing where known (at ``size``, keeping their resize ratio and
+    normalisation, when one is given); ImageNet defaults at ``size`` or ``default_input`` otherwise."""
     enum = weights_enum(arch, weights)
-    if enum is not None and size is None:
+    if enum is not None:
         tf = enum.transforms()
-        crop = int(tf.crop_size[0])
-        resize = int(tf.resize_size[0])
+        crop0, resize0 = int(tf.crop_size[0]), int(tf.resize_size[0])
+        crop = size or crop0
+        resize = resize0 if crop == crop0 else round(crop * resize0 / crop0)
         return Preprocess(crop, resize, tuple(tf.mean), tuple(tf.std), f"{arch} {enum.name} transforms")
-    crop = size or 224
-    return Preprocess(crop=crop, resize=int(round(crop * 256 / 224)))
+    crop = size or default_input
+    return Preprocess(crop=crop, resize=round(crop * 256 / 224))
+
+
+def choose_preprocess(
+    data: str,
+    arch: str,
+    weights: str | None,
+    image_size: int | None = None,
+    meta: dict[str, Any] | None = None,
+    default_input: int = 224,
+) -> Preprocess:
+    """The preprocessing a model expects, from the most specific source there is.
+
+    1. A secli checkpoint's ``meta`` (what ``secli train`` used: size, resize, mean, std), so a
+       trained model sees its images as it did in training, whatever command reads it.
+    2. ``--data synthetic``: images are drawn at the final size (no resize), 48 px by default.
+    3. The torchvision weights' transforms.
+    4. ImageNet defaults at the architecture's input size.
+
+    ``image_size`` overrides the size; the resize ratio and normalisation are kept.
+    """
+    meta = meta or {}
+    if meta.get("input_size"):
+        crop0 = int(meta["input_size"])
+        resize0 = int(meta.get("resize") or crop0)
+        crop = image_size or crop0
+        resize = resize0 if crop == crop0 else round(crop * resize0 / crop0)
+        return Preprocess(crop, resize, tuple(meta.get("mean") or IMAGENET_MEAN),
+                          tuple(meta.get("std") or IMAGENET_STD), "the checkpoint's meta")
+    if data == SYNTHETIC:
+        size = image_size or SYNTHETIC_SIZE
+        return Preprocess(crop=size, resize=size, source="synthetic")
+    return preprocess_for(arch, weights, image_size, default_input)
 
 
 def weight_categories(arch: str, weights: str | None) -> list[str] | None:

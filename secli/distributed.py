@@ -33,18 +33,19 @@ def launched_by_torchrun() -> bool:
     return all(name in os.environ for name in _TORCHRUN_VARS)
 
 
-def require_torchrun() -> None:
+def require_torchrun(command: str = "profile") -> None:
     if not launched_by_torchrun():
         missing = [name for name in _TORCHRUN_VARS if name not in os.environ]
         raise SecliUsageError(
             f"--ddp needs a torchrun launch ({', '.join(missing)} not set)",
-            hint="torchrun --nproc-per-node 2 --no-python secli profile ... --ddp",
+            hint=f"torchrun --nproc-per-node 2 --no-python secli {command} ... --ddp",
         )
 
 
-def init_distributed(device_type: str, timeout_s: float = 300.0) -> DistContext:
-    """Join the process group torchrun set up; a clear error when not launched by torchrun."""
-    require_torchrun()
+def init_distributed(device_type: str, timeout_s: float = 300.0, command: str = "profile") -> DistContext:
+    """Join the process group torchrun set up; a clear error (naming ``command``) when not
+    launched by torchrun."""
+    require_torchrun(command)
     import torch
     import torch.distributed as dist
 

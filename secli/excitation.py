@@ -90,6 +90,21 @@ def gate_range(module: nn.Module) -> tuple[float, float]:
     return 0.0, 2.0
 
 
+def unique_scales(scales: Iterable[float]) -> list[float]:
+    """The scales in order with repeats dropped (a repeat would count every image twice);
+    refuses values below 1.0 and two values that print as the same key (``x1`` for 1 and 1.0000001)."""
+    values = list(dict.fromkeys(float(s) for s in scales)) or [1.0]
+    seen: dict[str, float] = {}
+    for s in values:
+        if s < 1.0:
+            raise SecliUsageError(f"scales are enlargement factors >= 1.0, got {s:g}")
+        key = ExcitationResult.scale_key(s)
+        if key in seen:
+            raise SecliUsageError(f"scales {seen[key]!r} and {s!r} are too close: both are saved as the same key {key!r}")
+        seen[key] = s
+    return values
+
+
 # --------------------------------------------------------------------------- accumulation
 class _Accumulator:
     """Running per-class sums for one site at one scale, as tensors on the model's device."""
@@ -308,16 +323,14 @@ def collect_excitation(
 
     ``label_positions`` maps a dataset label to its row in the statistics (the classes chosen);
     ``progress`` is called with the number of images each batch added. ``keep_raw`` also keeps
-    every image's gate vector (on the CPU, in ``result.raw``; under DDP this rank's shard only);
+    every image's gate vector (on the CPU, in ``result.raw``; under DDP gathered from every rank
+onto rank 0);
     nothing per image is kept otherwise. Under an initialised ``torch.distributed`` group, the sums of all ranks are added together before returning.
     """
     from secli.data import zoom_center
 
     device = torch.device(device)
-    scales = [float(s) for s in scales] or [1.0]
-    for s in scales:
-        if s < 1.0:
-            raise SecliUsageError(f"scales must be >= 1.0 (enlargement factors), got {s:g}")
+    scales = unique_scales(scales)
     if bins < 1:
         raise SecliUsageError(f"bins must be >= 1, got {bins}")
     infos: list[SiteInfo] = []
@@ -412,4 +425,18 @@ def collect_excitation(
     result = ExcitationResult(infos, list(class_names), scales, arrays, meta)
     if keep_raw:
         result.raw = {key: torch.cat(parts).numpy() for key, parts in raw.items()}
+        if ranks > 1:
+            result.raw = _gather_raw(result.raw)
     return result
+
+
+def _gather_raw(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """Every rank's per-image gates on rank 0, concatenated in rank order (rows stay paired with
+    ``labels``); None on the other ranks, which write nothing."""
+    from secli.distributed import gather_to_main
+
+    gathered = gather_to_main(raw)
+    if gathered is None:
+        return None
+    keys = list(dict.fromkeys(key for part in gathered for key in part))
+    return {key: np.concatenate([part[key] for part in gathered if key in part]) for key in keys}

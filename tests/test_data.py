@@ -114,3 +114,35 @@ def test_zoom_center_halves_the_slope_of_a_ramp():
     assert torch.allclose(row[3:13].diff(), torch.full((9,), 0.5))
     assert abs(float(row[7:9].mean()) - 7.5) < 1e-5
     assert zoom_center(x, 1.0) is x
+
+
+def test_choose_preprocess_prefers_checkpoint_meta_then_synthetic_then_weights():
+    from secli.data import IMAGENET_MEAN, choose_preprocess
+
+    meta = {"input_size": 32, "resize": 40, "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.2, 0.2]}
+    p = choose_preprocess("some/dir", "resnet18", "IMAGENET1K_V1", None, meta)
+    assert (p.crop, p.resize, p.mean, p.std) == (32, 40, (0.5, 0.4, 0.3), (0.2, 0.2, 0.2))
+    p = choose_preprocess("synthetic", "resnet18", None, 64, meta)  # a new size keeps the meta's ratio and norm
+    assert (p.crop, p.resize, p.mean) == (64, 80, (0.5, 0.4, 0.3))
+    p = choose_preprocess("synthetic", "resnet18", None)
+    assert (p.crop, p.resize, p.mean) == (48, 48, IMAGENET_MEAN)
+    # torchvision's published transforms of these weights (no download: only the enum's metadata)
+    p = choose_preprocess("some/dir", "resnet50", "IMAGENET1K_V2")
+    assert (p.crop, p.resize) == (224, 232)
+    p = choose_preprocess("some/dir", "resnet50", "IMAGENET1K_V2", 112)
+    assert (p.crop, p.resize) == (112, 116)
+    p = choose_preprocess("some/dir", "inception_v3", None, None, None, default_input=299)
+    assert (p.crop, p.resize) == (299, round(299 * 256 / 224))
+
+
+def test_weights_enum_uses_the_models_lookup_and_never_raises(tmp_path):
+    from torchvision.models import ResNet18_Weights
+
+    from secli.data import weights_enum
+
+    assert weights_enum("resnet18", "IMAGENET1K_V1") is ResNet18_Weights.IMAGENET1K_V1
+    assert weights_enum("resnet18", "ResNet18_Weights.DEFAULT") is ResNet18_Weights.DEFAULT
+    assert weights_enum("resnet18", "NOPE") is None
+    f = tmp_path / "w.pth"
+    f.write_bytes(b"")
+    assert weights_enum("resnet18", str(f)) is None and weights_enum("timm:resnet10t", "x") is None

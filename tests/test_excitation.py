@@ -9,7 +9,12 @@ import torch.nn.functional as F
 
 from secli.data import make_loader
 from secli.errors import SecliError, SecliUsageError
-from secli.excitation import ExcitationResult, choose_sites, collect_excitation, site_scores
+from secli.excitation import (
+    ExcitationResult,
+    choose_sites,
+    collect_excitation,
+    site_scores,
+)
 from secli.models import load_model
 from secli.spec import BlockSpec
 
@@ -86,29 +91,51 @@ def test_per_class_mean_std_hist_match_plain_hooks(se_model):
     assert result.meta["images"] == 12 and result.meta["skipped"] == 0
 
 
-def test_sk_attention_matches_softmax_of_select_logits():
-    torch.manual_seed(0)
-    built = load_model("resnet18", BlockSpec(kind="sk", groups=1, stages=(3,)), num_classes=2)
-    dataset = _data(n=6, classes=2)
-    site = built.sites[0]
+def _sk_attention(built, site, images):
+    """Per-image SK attention (N, paths, C) from a plain hook on the select logits, softmax by hand."""
     block = built.model.get_submodule(site.module_path)
     logits = []
     handle = block.select.register_forward_hook(lambda m, i, o: logits.append(o.detach().clone()))
     built.model.eval()
     with torch.no_grad():
-        for i in range(len(dataset)):
-            built.model(dataset[i][0][None])
+        for x in images:
+            built.model(x[None])
     handle.remove()
-    attn = torch.cat([torch.softmax(z.view(1, 2, -1), dim=1) for z in logits]).double().numpy()  # (N, 2, C)
-    result = _run(built, [site], dataset, 2, scales=(1.0, 1.5))
+    return torch.cat([torch.softmax(z.view(1, 2, -1), dim=1) for z in logits]).double().numpy()
+
+
+def test_sk_attention_matches_softmax_of_select_logits():
+    torch.manual_seed(0)
+    built = load_model("resnet18", BlockSpec(kind="sk", groups=1, stages=(3,)), num_classes=2)
+    dataset = _data(n=6, classes=2)
+    site = built.sites[0]
+    attn = _sk_attention(built, site, [dataset[i][0] for i in range(len(dataset))])  # (N, 2, C)
+    # scale 1.5 by hand: the central round(32 / 1.5) = 21 px (rows/cols 5..25), resized back to 32
+    zoomed = [F.interpolate(dataset[i][0][None, :, 5:26, 5:26], size=(32, 32), mode="bilinear",
+                            align_corners=False)[0] for i in range(len(dataset))]
+    attn_zoomed = _sk_attention(built, site, zoomed)
+    # a repeated scale is analysed once (it used to be counted twice)
+    result = _run(built, [site], dataset, 2, scales=(1.0, 1.5, 1.5))
+    assert result.scales == [1.0, 1.5]
     labels = np.array(dataset.targets)
     for k in range(2):
         np.testing.assert_allclose(result.mean(site.name)[k], attn[labels == k].mean(axis=0), rtol=1e-5, atol=1e-7)
         diff = attn[labels == k, 1] - attn[labels == k, 0]
         np.testing.assert_allclose(result.sk_difference(site.name)[k], diff.mean(axis=0), rtol=1e-4, atol=1e-7)
-    # every image at the second scale is counted too, and attention sums to one over paths
+        np.testing.assert_allclose(result.mean(site.name, 1.5)[k], attn_zoomed[labels == k].mean(axis=0),
+                                   rtol=1e-5, atol=1e-7)
     assert result.get(site.name, 1.5)["count"].sum() == 6
-    np.testing.assert_allclose(result.mean(site.name, 1.5).sum(axis=1), 1.0, atol=1e-9)
+    assert not np.allclose(attn_zoomed, attn)  # the zoom really changes the input
+
+
+def test_scales_that_share_a_key_are_refused():
+    from secli.excitation import unique_scales
+
+    assert unique_scales([2.0, 1.0, 2.0, 1.5]) == [2.0, 1.0, 1.5]
+    with pytest.raises(SecliUsageError, match="same"):
+        unique_scales([1.0, 1.0000001])
+    with pytest.raises(SecliUsageError, match="enlargement factors >= 1.0"):
+        unique_scales([0.5])
 
 
 def test_specificity_is_eta_squared():

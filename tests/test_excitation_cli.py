@@ -84,7 +84,7 @@ def test_folder_with_corrupt_image_is_skipped_and_counted(ckpt, tmp_path):
         (["CKPT", "--data", "synthetic", "--classes", "hexagon"], "unknown class 'hexagon'; valid classes: disk, square"),
         (["CKPT", "--data", "EMPTY"], "no images found in"),
         (["CKPT", "--data", "IMGS", "--per-class", "5"], "--per-class 5 is more than class 'a' has (2 images)"),
-        (["CKPT", "--data", "synthetic", "--ddp"], "--ddp needs torchrun"),
+        (["CKPT", "--data", "synthetic", "--ddp"], "--ddp needs a torchrun launch"),
         (["CKPT", "--data", "synthetic", "--scales", "0.5"], "enlargement factors >= 1.0"),
         (["--from-stats", "NOSTATS"], "holds no excitation statistics"),
     ],
@@ -115,3 +115,69 @@ def test_all_images_unreadable_is_an_error(ckpt, tmp_path):
     (root / "a" / "x.jpg").write_bytes(b"nope")
     r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", str(root), "--sites", "SE_5_2", "--out", str(tmp_path / "o")])
     assert r.exit_code == 1 and "could be read (1 skipped)" in " ".join(_err(r).split())
+
+
+def test_ddp_joins_the_group_with_a_timeout(ckpt, tmp_path, monkeypatch):
+    # the shared secli.distributed set-up (with a timeout), not a bare init_process_group that can hang forever
+    import torch.distributed as dist
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_init(backend, **kwargs):
+        seen.update(kwargs, backend=backend)
+        raise Stop
+
+    monkeypatch.setattr(dist, "init_process_group", fake_init)
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    env = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29599"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--device", "cpu", "--ddp",
+                            "--out", str(tmp_path / "o")])
+    assert r.exit_code != 0
+    assert seen["backend"] == "gloo" and seen["timeout"].total_seconds() > 0
+
+
+def test_progress_goes_through_the_shared_bar_and_is_off_for_json(ckpt, tmp_path, monkeypatch):
+    import contextlib
+
+    import commands.progress
+
+    calls = []
+
+    class Handle:
+        def advance(self, n=1):
+            calls[-1]["done"] += n
+
+    @contextlib.contextmanager
+    def fake_bar(description, total, enabled=True, unit=""):
+        calls.append({"total": total, "enabled": enabled, "unit": unit, "done": 0})
+        yield Handle()
+
+    monkeypatch.setattr(commands.progress, "progress_bar", fake_bar)
+    r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--per-class", "1",
+                            "--out", str(tmp_path / "o"), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert calls == [{"total": 10, "enabled": False, "unit": "images", "done": 10}]
+
+
+def test_more_classes_than_plotted_are_capped_at_the_constant(tmp_path, monkeypatch):
+    import secli.plots
+    from commands.visualize_excitation import MAX_PLOTTED_CLASSES
+    from secli.excitation import ExcitationResult, SiteInfo
+
+    k = MAX_PLOTTED_CLASSES + 1
+    rng = np.random.default_rng(0)
+    g = rng.random((k, 1, 4))
+    arrays = {"x1": {"SE_1": {"count": np.ones(k), "sum": g, "sumsq": g * g, "hist": np.ones((k, 1, 5)),
+                              "above": np.zeros((k, 1))}}}
+    ExcitationResult([SiteInfo("SE_1", "se", 4, 1, 0.0, 1.0, 5)], [f"c{i}" for i in range(k)], [1.0], arrays).save(tmp_path / "s")
+    seen = []
+    monkeypatch.setattr(secli.plots, "write_figures", lambda result, out, classes, **kw: seen.append(classes) or [])
+    r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(tmp_path / "s"), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert seen == [list(range(MAX_PLOTTED_CLASSES))]
+    assert f"first {MAX_PLOTTED_CLASSES} of {k} classes" in " ".join(r.output.split())

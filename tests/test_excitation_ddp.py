@@ -24,12 +24,12 @@ def _model():
     return build(SPEC)
 
 
-def _collect(rank: int, world: int):
+def _collect(rank: int, world: int, keep_raw: bool = False):
     built = _model()
     dataset = SyntheticShapes(N_IMAGES, size=32, seed=0)
     loader = make_loader(dataset, list(range(N_IMAGES)), batch_size=3, rank=rank, world_size=world)
     names = list(SyntheticShapes.classes)
-    return collect_excitation(built.model, built.sites, loader, names, {k: k for k in range(10)})
+    return collect_excitation(built.model, built.sites, loader, names, {k: k for k in range(10)}, keep_raw=keep_raw)
 
 
 def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
@@ -37,7 +37,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        result = _collect(rank, world)
+        result = _collect(rank, world, keep_raw=True)
         if rank == 0:
             result.save(out_dir)
     finally:
@@ -64,3 +64,12 @@ def test_two_ranks_sum_to_one_process(tmp_path):
         assert a["hist"].sum() == b["hist"].sum() and np.abs(a["hist"] - b["hist"]).sum() <= 4
         np.testing.assert_allclose(a["sum"], b["sum"], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(a["sumsq"], b["sumsq"], rtol=1e-5, atol=1e-6)
+    # --save-raw under DDP: raw.npz holds every rank's images, not rank 0's shard only
+    with np.load(tmp_path / "raw.npz") as raw:
+        labels = raw["labels"]
+        assert sorted(labels.tolist()) == sorted(i % 10 for i in range(N_IMAGES))
+        for site in single.sites:
+            gates = raw[f"x1/{site.name}"]
+            assert gates.shape[0] == N_IMAGES
+            by_class = np.stack([gates[labels == k].sum(axis=0) for k in range(10)])
+            np.testing.assert_allclose(by_class, shared.get(site.name)["sum"], rtol=1e-5, atol=1e-5)

@@ -115,3 +115,106 @@ def test_train_on_an_image_folder_then_continue_from_the_checkpoint(tmp_path):
     assert load_model(str(tmp_path / "m2.pt")).model.fc.out_features == 2
     r = runner.invoke(app, ["train", str(first), "--block", "sk", *base, "--out", str(tmp_path / "m3.pt")])
     assert r.exit_code == 2 and "is a saved model; --block applies to architecture names only" in " ".join(r.output.split())
+
+
+def test_train_googlenet_whose_train_forward_returns_aux_outputs(tmp_path):
+    # In train mode torchvision's GoogLeNet returns GoogLeNetOutputs(logits, aux2, aux1), not a tensor.
+    out = tmp_path / "g.pt"
+    r = runner.invoke(app, ["train", "googlenet", "--data", "synthetic", "--epochs", "1", "--train-size", "4",
+                            "--val-size", "2", "--image-size", "32", "--batch-size", "4", "--out", str(out),
+                            "--format", "json"])
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.stdout)
+    assert payload["train_images"] == 4 and payload["val_images"] == 2
+
+
+def test_train_from_a_1000_class_state_dict_on_10_class_data_gets_a_new_head(tmp_path):
+    from torchvision.models import resnet18
+
+    torch.manual_seed(1)
+    base = resnet18()  # the weights' own 1000-class head
+    weights = tmp_path / "r18.pth"
+    torch.save(base.state_dict(), weights)
+    out = tmp_path / "m.pt"
+    r = runner.invoke(app, ["train", "resnet18", "--weights", str(weights), "--data", "synthetic", "--epochs", "1",
+                            "--train-size", "4", "--val-size", "2", "--image-size", "32", "--batch-size", "4",
+                            "--lr", "1e-7", "--out", str(out), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    from secli.models import load_model
+
+    built = load_model(str(out))
+    assert built.model.fc.out_features == 10 and built.spec.num_classes == 10
+    # the body is the file's (one step at lr 1e-7 barely moves it), not a fresh initialisation
+    torch.testing.assert_close(built.model.conv1.weight, base.conv1.weight, atol=1e-5, rtol=0)
+    torch.testing.assert_close(built.model.layer4[1].conv2.weight, base.layer4[1].conv2.weight, atol=1e-5, rtol=0)
+
+
+def test_replace_head_finds_torchvision_and_timm_classifiers():
+    from torchvision.models import efficientnet_b0, squeezenet1_0
+
+    from secli.training import replace_head
+
+    m = efficientnet_b0()
+    assert replace_head(m, 7) == "classifier.1" and m.classifier[1].out_features == 7
+    assert replace_head(m, 7) is None  # already the right width: kept
+    s = squeezenet1_0().eval()
+    assert replace_head(s, 5) == "classifier.1"
+    assert s(torch.zeros(1, 3, 64, 64)).shape == (1, 5)
+    import timm
+
+    t = timm.create_model("resnet10t", pretrained=False).eval()
+    assert replace_head(t, 3) is not None and t(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
+
+
+def test_training_a_checkpoint_further_uses_its_own_preprocessing(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from secli.checkpoint import save_checkpoint
+    from secli.models import build
+    from secli.spec import BlockSpec, ModelSpec
+
+    spec = ModelSpec(arch="resnet18", block=BlockSpec(kind="se", stages=(5,)), num_classes=2)
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "c.pt", spec.to_dict(), build(spec).model.state_dict(),
+                           meta={"classes": ["a", "b"], "input_size": 32, "resize": 40,
+                                 "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]})
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(tmp_path / "imgs" / name / f"{i}.png")
+    out = tmp_path / "m.pt"
+    r = runner.invoke(app, ["train", str(ckpt), "--data", str(tmp_path / "imgs"), "--epochs", "1", "--batch-size", "2",
+                            "--val-fraction", "0", "--out", str(out), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    from secli.checkpoint import read_checkpoint
+
+    meta = read_checkpoint(out)["meta"]
+    assert (meta["input_size"], meta["resize"]) == (32, 40)
+    assert meta["mean"] == [0.5, 0.5, 0.5] and meta["std"] == [0.25, 0.25, 0.25]
+
+
+def test_train_reports_progress_through_the_shared_bar(tmp_path, monkeypatch):
+    import contextlib
+
+    import commands.train
+
+    calls = []
+
+    class Handle:
+        def advance(self, n=1):
+            calls[-1]["done"] += n
+
+    @contextlib.contextmanager
+    def fake_bar(description, total, enabled=True, unit=""):
+        calls.append({"description": description, "total": total, "enabled": enabled, "unit": unit, "done": 0})
+        yield Handle()
+
+    monkeypatch.setattr(commands.train, "progress_bar", fake_bar)
+    r = runner.invoke(app, ["train", "resnet18", "--block", "se", "--stages", "5", "--data", "synthetic", "--epochs", "2",
+                            "--train-size", "6", "--val-size", "2", "--image-size", "32", "--batch-size", "3",
+                            "--out", str(tmp_path / "m.pt")])
+    assert r.exit_code == 0, r.output
+    assert len(calls) == 1 and calls[0]["unit"] == "images" and calls[0]["enabled"]
+    assert calls[0]["total"] == calls[0]["done"] == 2 * 6
