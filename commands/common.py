@@ -79,9 +79,9 @@ def escape_markup(text: str) -> str:
     return escape(text)
 
 
-def parse_int_list(text: str | None, what: str) -> tuple[int, ...] | None:
-    """``"3,4"`` -> (3, 4); a clear error for anything that is not a list of whole numbers."""
-    if text is None or text == "":
+def parse_number_list(text: str | None, what: str, kind: type = int) -> list | None:
+    """``"3,4"`` -> [3, 4] (``kind`` int or float); a one-line error for anything else."""
+    if text is None or text.strip() == "":
         return None
     from secli.errors import SecliUsageError
 
@@ -90,10 +90,17 @@ def parse_int_list(text: str | None, what: str) -> tuple[int, ...] | None:
         if not part:
             continue
         try:
-            values.append(int(part))
+            values.append(kind(part))
         except ValueError:
-            raise SecliUsageError(f"{what} must be whole numbers separated by commas, got {text!r}") from None
-    return tuple(values)
+            noun = "whole numbers" if kind is int else "numbers"
+            raise SecliUsageError(f"{what} must be {noun} separated by commas, got {text!r}") from None
+    return values
+
+
+def parse_int_list(text: str | None, what: str) -> tuple[int, ...] | None:
+    """``"3,4"`` -> (3, 4); a clear error for anything that is not a list of whole numbers."""
+    values = parse_number_list(text, what, int)
+    return None if values is None else tuple(values)
 
 
 def parse_str_list(text: str | None) -> list[str] | None:

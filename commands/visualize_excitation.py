@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from commands import options as opt
-from commands.common import handle_errors, parse_str_list, stderr
+from commands.common import handle_errors, parse_number_list, parse_str_list, stderr
 from commands.render import Table, emit
 
 DATA_PANEL = "Data"
@@ -26,21 +26,9 @@ def _check_out_dir(out: Path, force: bool) -> None:
 
 
 def _parse_scales(text: str | None) -> list[float]:
-    from secli.errors import SecliUsageError
-
-    if not text:
-        return [1.0]
-    values = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            values.append(float(part))
-        except ValueError:
-            raise SecliUsageError(f"--scales must be numbers separated by commas, got {text!r}") from None
     from secli.excitation import unique_scales
 
+    values = parse_number_list(text, "--scales", float) or [1.0]
     return unique_scales(values)  # repeats dropped, values < 1 and clashing keys refused
 
 

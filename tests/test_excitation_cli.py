@@ -141,27 +141,16 @@ def test_ddp_joins_the_group_with_a_timeout(ckpt, tmp_path, monkeypatch):
     assert seen["backend"] == "gloo" and seen["timeout"].total_seconds() > 0
 
 
-def test_progress_goes_through_the_shared_bar_and_is_off_for_json(ckpt, tmp_path, monkeypatch):
-    import contextlib
-
+def test_progress_goes_through_the_shared_bar_and_is_off_for_json(ckpt, tmp_path, record_progress):
     import commands.progress
 
-    calls = []
-
-    class Handle:
-        def advance(self, n=1):
-            calls[-1]["done"] += n
-
-    @contextlib.contextmanager
-    def fake_bar(description, total, enabled=True, unit=""):
-        calls.append({"total": total, "enabled": enabled, "unit": unit, "done": 0})
-        yield Handle()
-
-    monkeypatch.setattr(commands.progress, "progress_bar", fake_bar)
+    calls = record_progress(commands.progress)
     r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--per-class", "1",
                             "--out", str(tmp_path / "o"), "--format", "json"])
     assert r.exit_code == 0, r.output
-    assert calls == [{"total": 10, "enabled": False, "unit": "images", "done": 10}]
+    assert [{k: c[k] for k in ("total", "enabled", "unit", "done")} for c in calls] == [
+        {"total": 10, "enabled": False, "unit": "images", "done": 10}
+    ]
 
 
 def test_more_classes_than_plotted_are_capped_at_the_constant(tmp_path, monkeypatch):

@@ -195,23 +195,10 @@ def test_training_a_checkpoint_further_uses_its_own_preprocessing(tmp_path):
     assert meta["mean"] == [0.5, 0.5, 0.5] and meta["std"] == [0.25, 0.25, 0.25]
 
 
-def test_train_reports_progress_through_the_shared_bar(tmp_path, monkeypatch):
-    import contextlib
-
+def test_train_reports_progress_through_the_shared_bar(tmp_path, record_progress):
     import commands.train
 
-    calls = []
-
-    class Handle:
-        def advance(self, n=1):
-            calls[-1]["done"] += n
-
-    @contextlib.contextmanager
-    def fake_bar(description, total, enabled=True, unit=""):
-        calls.append({"description": description, "total": total, "enabled": enabled, "unit": unit, "done": 0})
-        yield Handle()
-
-    monkeypatch.setattr(commands.train, "progress_bar", fake_bar)
+    calls = record_progress(commands.train)
     r = runner.invoke(app, ["train", "resnet18", "--block", "se", "--stages", "5", "--data", "synthetic", "--epochs", "2",
                             "--train-size", "6", "--val-size", "2", "--image-size", "32", "--batch-size", "3",
                             "--out", str(tmp_path / "m.pt")])
