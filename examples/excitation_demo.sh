@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train SE-ResNet-18 on the built-in synthetic shapes, then look at its excitations.
-#   bash examples/excitation_demo.sh [OUT_DIR]      (default: demo_out/; about 10 CPU-minutes)
+#   bash examples/excitation_demo.sh [OUT_DIR]      (default: demo_out/; 2.5 min on 2 idle CPU cores)
 # Uses `secli` if it is installed, else `python -m commands.app` from this checkout.
 set -euo pipefail
 OUT=${1:-demo_out}
