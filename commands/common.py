@@ -47,7 +47,7 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from secli.errors import SecliError
+        from secli.errors import SecliError, describe_exception
 
         try:
             return func(*args, **kwargs)
@@ -64,9 +64,8 @@ def handle_errors(func: F) -> F:
         except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
             if debug_enabled():
                 raise
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise fail(
-                escape_markup(f"{type(exc).__name__}: {first[:200]} (run with SECLI_DEBUG=1 for the traceback)"), 1
+                escape_markup(f"{describe_exception(exc, 200)} (run with SECLI_DEBUG=1 for the traceback)"), 1
             ) from None
 
     return wrapper  # type: ignore[return-value]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from secli.errors import SecliError
+from secli.errors import SecliError, first_line
 from secli.outputs import atomic_write
 
 FORMAT = "secli-checkpoint"
@@ -48,7 +48,7 @@ def load_torch_file(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and torch all raise their own types
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         if len(reason) > 160:
             reason = reason[:157] + "..."
         raise SecliError(f"cannot read {path}: not a PyTorch file, corrupt or unsafe ({reason})") from None

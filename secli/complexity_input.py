@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from secli.errors import SecliUsageError
+from secli.errors import SecliUsageError, first_line
 
 
 def example_input(size: int) -> torch.Tensor:
@@ -48,7 +48,7 @@ def _failing_layer(model: nn.Module, size: int) -> tuple[str, str, str]:
         with torch.no_grad():
             model(example_input(size))
     except (RuntimeError, ValueError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
     finally:
         for handle in handles:
             handle.remove()

@@ -27,6 +27,21 @@ class SecliUsageError(SecliError):
     exit_code = 2
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none).
+
+    Library errors from torch, pickle or YAML can run to pages; a one-line CLI error needs one.
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def describe_exception(exc: BaseException, limit: int = 160) -> str:
+    """``Type: first line`` (cut to ``limit`` characters), or just ``Type`` without a message."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:limit]}" if text else type(exc).__name__
+
+
 def closest_names(name: str, candidates: list[str], n: int = 3) -> list[str]:
     """Names close to ``name``, best first, for "did you mean ..." hints."""
     import difflib

@@ -34,7 +34,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from secli.errors import SecliError
+from secli.errors import SecliError, describe_exception
 
 Handle = Callable[[list[Any], list[Any]], Any]
 
@@ -149,7 +149,7 @@ def _guarded(kind: str, handle: Handle) -> Handle:
         try:
             return handle(inputs, outputs)
         except Exception as exc:  # noqa: BLE001 - any handle failure is reported by op name
-            raise FlopCountError(kind, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+            raise FlopCountError(kind, describe_exception(exc, 200)) from None
 
     return guarded
 
@@ -212,7 +212,7 @@ def fvcore_count(
     except FlopCountError:
         raise
     except Exception as exc:  # noqa: BLE001 - a failed trace is a user-facing error
-        raise FlopCountError("(trace)", f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}") from None
+        raise FlopCountError("(trace)", describe_exception(exc, 200)) from None
     not_counted = Counter(seen)
     for kind, count in analysis.unsupported_ops().items():
         not_counted[kind] += count

@@ -14,7 +14,7 @@ from torch import nn
 
 from secli.architectures import TIMM_PREFIX, ArchInfo, arch_info, timm_adapter
 from secli.checkpoint import read_checkpoint, read_state_dict
-from secli.errors import SecliError, SecliUsageError
+from secli.errors import SecliError, SecliUsageError, describe_exception, did_you_mean
 from secli.inject import InjectionReport, inject
 from secli.sites import Site
 from secli.spec import BlockSpec, ModelSpec
@@ -58,19 +58,11 @@ def _build_timm(name: str, num_classes: int | None) -> nn.Module:
         raise SecliError(
             "timm models need the optional extra", hint="pip install 'secli[timm]'"
         ) from None
-    if name not in timm.list_models():
-        raise SecliUsageError(
-            f"unknown timm model {name!r}",
-            hint=_timm_hint(name, timm.list_models()),
-        )
+    known = timm.list_models()
+    if name not in known:
+        raise SecliUsageError(f"unknown timm model {name!r}", hint=did_you_mean(name, known))
     kwargs = {"num_classes": num_classes} if num_classes else {}
     return timm.create_model(name, pretrained=False, **kwargs)
-
-
-def _timm_hint(name: str, names: list[str]) -> str | None:
-    from secli.errors import did_you_mean
-
-    return did_you_mean(name, names)
 
 
 def _torchvision_weights(arch: str, name: str) -> Any:
@@ -107,7 +99,7 @@ def _build_torchvision(info: ArchInfo, weights: Any, num_classes: int | None) ->
         if weights is None:
             raise
         raise SecliError(
-            f"could not fetch weights {weights} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
+            f"could not fetch weights {weights} ({describe_exception(exc, 120)})",
             hint="download them where there is internet, or pass a local state-dict file",
         ) from None
 

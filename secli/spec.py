@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from secli.errors import SecliError, SecliUsageError
+from secli.errors import SecliError, SecliUsageError, first_line
 
 BLOCK_KINDS = ("se", "sk", "none")
 POSITIONS = ("standard", "pre", "post", "identity", "3x3")
@@ -156,8 +156,7 @@ def read_yaml(path: str | Path) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SecliError(f"cannot parse YAML in {path}: {first_line}") from None
+        raise SecliError(f"cannot parse YAML in {path}: {first_line(exc)}") from None
 
 
 def load_spec_yaml(path: str | Path) -> ModelSpec:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from secli.errors import describe_exception
 from secli.profile_types import Failure, ModelEntry
 from secli.timing import Stats, Stopwatch
 
@@ -27,12 +28,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
 def _is_compile_error(exc: BaseException) -> bool:
     module = type(exc).__module__
     return module.startswith(("torch._dynamo", "torch._inductor", "torch.fx"))
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {line[:160]}" if line else type(exc).__name__
 
 
 def logits_of(output: Any) -> torch.Tensor:
@@ -113,7 +108,7 @@ def classify_failure(exc: BaseException, runner_phase: str, mode: str, batch: in
         hint = f"try -b {batch // 2} or --auto-batch" if batch > 1 else "try a smaller --input-size"
         return Failure("oom", f"out of memory at batch size {batch} ({hint})", mode)
     if compiled and _is_compile_error(exc):
-        return Failure("compile", f"torch.compile failed: {first_line(exc)}", mode)
+        return Failure("compile", f"torch.compile failed: {describe_exception(exc)}", mode)
     if mode == "train" and runner_phase == "backward":
-        return Failure("backward", f"cannot run backward: {first_line(exc)}", mode)
-    return Failure("error", f"{mode} failed: {first_line(exc)}", mode)
+        return Failure("backward", f"cannot run backward: {describe_exception(exc)}", mode)
+    return Failure("error", f"{mode} failed: {describe_exception(exc)}", mode)
