@@ -47,7 +47,7 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from secli.errors import SecliError, describe_exception
+        from secli.util.errors import SecliError, describe_exception
 
         try:
             return func(*args, **kwargs)
@@ -82,7 +82,7 @@ def parse_number_list(text: str | None, what: str, kind: type = int) -> list | N
     """``"3,4"`` -> [3, 4] (``kind`` int or float); a one-line error for anything else."""
     if text is None or text.strip() == "":
         return None
-    from secli.errors import SecliUsageError
+    from secli.util.errors import SecliUsageError
 
     values = []
     for part in text.replace(" ", "").split(","):

@@ -60,7 +60,7 @@ def complexity_command(
     if position is not None and positions is not None:
         raise _usage("give either --position or --positions, not both")
 
-    from secli.models import looks_like_file
+    from secli.build.models import looks_like_file
 
     if model is not None and model.endswith((".yaml", ".yml")) and spec is None:
         model, spec = None, Path(model)  # a sweep file given where a model was expected
@@ -70,7 +70,7 @@ def complexity_command(
         _run_file(model, input_size, by_stage, fmt.value)
         return
     sweep = _sweep(model, spec, single, lists, num_classes, input_size)
-    from secli.complexity import analyse, check_flops
+    from secli.complexity.count import analyse, check_flops
 
     blocks = sweep.blocks()
     with _progress(fmt.value, 1 + len(blocks)) as bar:
@@ -80,7 +80,7 @@ def complexity_command(
 
 
 def _usage(message: str) -> Exception:
-    from secli.errors import SecliUsageError
+    from secli.util.errors import SecliUsageError
 
     return SecliUsageError(message)
 
@@ -104,7 +104,7 @@ def _stage_rows(values: list[str] | None) -> list[tuple[int, ...]] | None:
 def _sweep(model: str | None, spec: Path | None, single: dict[str, Any], lists: dict[str, Any], num_classes: int | None, input_size: int | None) -> Any:
     from dataclasses import replace
 
-    from secli.complexity_sweep import Sweep, load_sweep
+    from secli.complexity.sweep import Sweep, load_sweep
 
     if model is None and spec is None:
         raise _usage("name an architecture (e.g. resnet50), a saved model file, or pass --spec FILE.yaml")
@@ -131,8 +131,8 @@ def _sweep(model: str | None, spec: Path | None, single: dict[str, Any], lists: 
 
 
 def _run_file(path: str, input_size: int | None, by_stage: bool, fmt: str) -> None:
-    from secli.complexity import analyse_built, check_flops
-    from secli.models import load_model
+    from secli.complexity.count import analyse_built, check_flops
+    from secli.build.models import load_model
 
     built = load_model(path)
     with _progress(fmt, 2) as bar:

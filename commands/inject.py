@@ -44,20 +44,20 @@ def inject_command(
         block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
         squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
     )
-    from secli.outputs import check_writable
+    from secli.util.outputs import check_writable
 
     if out is not None and save_spec is not None and out.resolve() == save_spec.resolve():
-        from secli.errors import SecliUsageError
+        from secli.util.errors import SecliUsageError
 
         raise SecliUsageError("--out and --save-spec name the same file")
     for path in (out, save_spec):
         if path is not None:
             check_writable(path, force)  # fail before the slow part, not after it
 
-    from secli.checkpoint import save_checkpoint
-    from secli.models import build
-    from secli.outputs import atomic_write_text
-    from secli.spec import dump_spec_yaml
+    from secli.build.checkpoint import save_checkpoint
+    from secli.build.models import build
+    from secli.util.outputs import atomic_write_text
+    from secli.build.spec import dump_spec_yaml
 
     built = build(model_spec)
     saved = []
@@ -68,7 +68,7 @@ def inject_command(
         atomic_write_text(save_spec, dump_spec_yaml(model_spec), force=force)
         saved.append(str(save_spec))
     payload = {**built.report.to_dict(), "spec": model_spec.to_dict(), "saved": saved}
-    from secli.formula import se_formula
+    from secli.complexity.formula import se_formula
 
     check = se_formula(built.sites, model_spec.block.ratio, model_spec.block.bias)
     payload["formula"] = check.to_dict() if check else None
@@ -105,7 +105,7 @@ def _sites_table(built: Any, check: Any, saved: list[str]) -> Table:
 
 
 def _list_architectures(fmt: str) -> None:
-    from secli.architectures import ARCHITECTURES
+    from secli.build.architectures import ARCHITECTURES
 
     rows = []
     for info in ARCHITECTURES.values():

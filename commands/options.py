@@ -66,8 +66,8 @@ def model_spec_from_options(
     **block_options: Any,
 ):
     """A ModelSpec from a YAML file (if any) overlaid with the options given on the command line."""
-    from secli.errors import SecliUsageError
-    from secli.spec import BlockSpec, ModelSpec, load_spec_yaml
+    from secli.util.errors import SecliUsageError
+    from secli.build.spec import BlockSpec, ModelSpec, load_spec_yaml
 
     base = load_spec_yaml(spec_file) if spec_file else None
     if arch is None and base is None:

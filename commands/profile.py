@@ -63,7 +63,7 @@ def profile_command(
     throughput ratios to the baseline, the step's peak memory, and for SE/SK models the bytes
     their blocks must move with the implied passes at the measured copy bandwidth.
     """
-    from secli.profiling import ProfileConfig
+    from secli.profiling.profiling import ProfileConfig
 
     modes = ("inference", "train") if mode == Mode.both else (mode.value,)
     config = ProfileConfig(
@@ -82,14 +82,14 @@ def profile_command(
     )
     refs = list(models or [])
     if not refs:
-        from secli.errors import SecliUsageError
+        from secli.util.errors import SecliUsageError
 
         raise SecliUsageError("name at least one model, e.g. 'secli profile resnet50 --block se'")
-    from secli.profiling import resolve_device
+    from secli.profiling.profiling import resolve_device
 
     resolve_device(config.device)  # CUDA asked for and absent: fail before building anything
     if ddp:
-        from secli.distributed import require_torchrun
+        from secli.util.distributed import require_torchrun
 
         require_torchrun()
     entries, default_input = _load_entries(refs, block, ratio=ratio, position=position, stages=stages, paths=paths, groups=groups)
@@ -114,10 +114,10 @@ def _load_entries(refs: list[str], block: str | None, **block_options: Any) -> t
     import torch
 
     from commands.common import parse_str_list
-    from secli.errors import SecliUsageError
-    from secli.models import load_model
-    from secli.profiling import ModelEntry
-    from secli.spec import BlockSpec
+    from secli.util.errors import SecliUsageError
+    from secli.build.models import load_model
+    from secli.profiling.profiling import ModelEntry
+    from secli.build.spec import BlockSpec
 
     given = {k: v for k, v in block_options.items() if v is not None}
     kinds = parse_str_list(block) or []
@@ -152,7 +152,7 @@ def _load_entries(refs: list[str], block: str | None, **block_options: Any) -> t
 
 
 def _run(entries: list[Any], config: Any, fmt: str) -> Any:
-    from secli.profiling import distributed_session, profile_models
+    from secli.profiling.profiling import distributed_session, profile_models
 
     with distributed_session(config.ddp), progress_bar("profiling", None, enabled=fmt == "table") as bar:
         return profile_models(entries, config, bar.update)

@@ -55,8 +55,8 @@ def train_command(
 
     Example: secli train resnet18 --block se --data synthetic --epochs 5 --out se_r18_synth.pt
     """
-    from secli.errors import SecliUsageError
-    from secli.outputs import check_writable
+    from secli.util.errors import SecliUsageError
+    from secli.util.outputs import check_writable
 
     if out is None:
         raise SecliUsageError("say where to save the trained model with --out FILE.pt")
@@ -64,15 +64,15 @@ def train_command(
 
     import torch
 
-    from secli.data import (
+    from secli.data.data import (
         SYNTHETIC,
         ImageFolderData,
         SyntheticShapes,
         choose_preprocess,
         make_loader,
     )
-    from secli.models import load_model, looks_like_file
-    from secli.training import (
+    from secli.build.models import load_model, looks_like_file
+    from secli.training.training import (
         TrainConfig,
         check_head,
         pick_device,
@@ -107,7 +107,7 @@ def train_command(
             squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
         )
         arch, arch_weights, meta = model_spec.arch, model_spec.weights, {}
-    from secli.architectures import arch_info
+    from secli.build.architectures import arch_info
 
     pre = choose_preprocess(data, arch, arch_weights, image_size, meta, arch_info(arch).default_input)
     if data == SYNTHETIC:
@@ -127,7 +127,7 @@ def train_command(
     if model_spec is not None:
         import dataclasses
 
-        from secli.models import build
+        from secli.build.models import build
 
         # Pretrained weights bring their own head: build with it, then swap in one for this data.
         keep_weights_head = model_spec.weights is not None and num_classes is None

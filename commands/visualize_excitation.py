@@ -17,7 +17,7 @@ MAX_PLOTTED_CLASSES = 10  # one tab10 colour each; more is unreadable in one leg
 
 
 def _check_out_dir(out: Path, force: bool) -> None:
-    from secli.errors import SecliError
+    from secli.util.errors import SecliError
 
     if out.exists() and not out.is_dir():
         raise SecliError(f"--out {out} is a file, not a folder")
@@ -26,7 +26,7 @@ def _check_out_dir(out: Path, force: bool) -> None:
 
 
 def _parse_scales(text: str | None) -> list[float]:
-    from secli.excitation import unique_scales
+    from secli.excitation.excitation import unique_scales
 
     values = parse_number_list(text, "--scales", float) or [1.0]
     return unique_scales(values)  # repeats dropped, values < 1 and clashing keys refused
@@ -62,13 +62,13 @@ def visualize_excitation_command(
 
     Example: secli visualize-excitation se_r18_synth.pt --data synthetic --out figs/
     """
-    from secli.errors import SecliUsageError
+    from secli.util.errors import SecliUsageError
 
     if out is None:
         raise SecliUsageError("say where to write figures and statistics with --out DIR")
     _check_out_dir(out, force)
     if from_stats is not None:
-        from secli.excitation import ExcitationResult
+        from secli.excitation.excitation import ExcitationResult
 
         if model is not None or data is not None:
             raise SecliUsageError("--from-stats re-plots saved statistics; give no model and no --data")
@@ -82,12 +82,12 @@ def visualize_excitation_command(
         raise SecliUsageError("say which images to use with --data DIR (ImageFolder layout) or --data synthetic")
     scale_list = _parse_scales(scales)
 
-    from secli.training import pick_device
+    from secli.training.training import pick_device
 
     dev = pick_device(device)
     rank, world = 0, 1
     if ddp:
-        from secli.distributed import init_distributed, shutdown
+        from secli.util.distributed import init_distributed, shutdown
 
         context = init_distributed("cuda" if dev.startswith("cuda") else "cpu", command="visualize-excitation")
         rank, world = context.rank, context.world_size
@@ -107,10 +107,10 @@ def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_c
                     image_size: int | None, batch_size: int, workers: int, seed: int, bins: int, channels: int,
                     dev: str, rank: int, world: int, save_raw: bool, svg: bool, force: bool, fmt: str) -> None:
     """Load the model and data, run the pass, and (on rank 0) write and print the results."""
-    from secli.data import choose_preprocess, make_loader, open_data, weight_categories
-    from secli.errors import SecliUsageError
-    from secli.excitation import choose_sites, collect_excitation
-    from secli.models import build, load_model, looks_like_file
+    from secli.data.data import choose_preprocess, make_loader, open_data, weight_categories
+    from secli.util.errors import SecliUsageError
+    from secli.excitation.excitation import choose_sites, collect_excitation
+    from secli.build.models import build, load_model, looks_like_file
 
     quiet = fmt == "json"
     if looks_like_file(model):
@@ -148,7 +148,7 @@ def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_c
     if skipped and not quiet:
         stderr.print(f"[yellow]warning:[/] skipped {skipped} unreadable images", highlight=False)
     if result.meta["images"] == 0:
-        from secli.errors import SecliError
+        from secli.util.errors import SecliError
 
         raise SecliError(f"no image in {data} could be read ({skipped} skipped)")
     _finish(result, out, None, None, svg, force, channels, fmt, save_stats=True, source=built.label)
@@ -157,8 +157,8 @@ def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_c
 def _finish(result: Any, out: Path, classes: str | None, sites: str | None, svg: bool, force: bool,
             channels: int, fmt: str, save_stats: bool, source: str) -> None:
     """Write stats (when computed here) and figures; print the score table."""
-    from secli.data import resolve_classes
-    from secli.plots import write_figures
+    from secli.data.data import resolve_classes
+    from secli.excitation.plots import write_figures
 
     if sites:
         wanted = parse_str_list(sites) or []

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from secli.blocks import SelectiveKernel, SqueezeExcitation
-from secli.blocks.se import IDENTITY_GATE_VALUE
-from secli.errors import SecliUsageError
+from secli.build.blocks import SelectiveKernel, SqueezeExcitation
+from secli.build.blocks.se import IDENTITY_GATE_VALUE
+from secli.util.errors import SecliUsageError
 
 GATES = {
     "sigmoid": torch.sigmoid,

@@ -9,11 +9,11 @@ import pytest
 import torch
 import torchvision
 
-from secli.checkpoint import read_checkpoint, save_checkpoint
-from secli.errors import SecliError, SecliUsageError
-from secli.models import build, load_model
-from secli.outputs import atomic_write_text
-from secli.spec import BlockSpec, ModelSpec, dump_spec_yaml, load_spec_yaml
+from secli.build.checkpoint import read_checkpoint, save_checkpoint
+from secli.util.errors import SecliError, SecliUsageError
+from secli.build.models import build, load_model
+from secli.util.outputs import atomic_write_text
+from secli.build.spec import BlockSpec, ModelSpec, dump_spec_yaml, load_spec_yaml
 
 
 def _save(tmp_path: Path, spec: ModelSpec) -> tuple[Path, torch.nn.Module]:

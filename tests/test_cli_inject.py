@@ -80,7 +80,7 @@ def test_inject_out_then_reload_and_refuse_to_clobber(tmp_path: Path) -> None:
     args = ["inject", "resnet18", "--block", "se", "--position", "identity", "--stages", "3,4",
             "--out", str(out), "--save-spec", str(spec_out)]
     assert run(*args).exit_code == 0
-    from secli.models import load_model
+    from secli.build.models import load_model
 
     loaded = load_model(str(out))
     assert loaded.spec.block.position == "identity" and loaded.spec.block.stages == (3, 4)

@@ -1,4 +1,4 @@
-"""secli.complexity / secli.flops against independent numbers.
+"""secli.complexity.count / secli.complexity.flops against independent numbers.
 
 Expected values come from closed forms written out here, from fvcore's own default count, from
 PyTorch's FlopCounterMode, and from published figures (SE and SK papers; timm 1.0.31 + fvcore
@@ -13,12 +13,12 @@ import pytest
 import torch
 from torch import nn
 
-from secli.blocks import SelectiveKernel, SqueezeExcitation
-from secli.complexity import analyse
-from secli.complexity_input import run_or_explain, smallest_working_size
-from secli.errors import SecliUsageError
-from secli.flops import FlopCountError, extra_handles, fvcore_count, torch_gemm_count
-from secli.spec import BlockSpec
+from secli.build.blocks import SelectiveKernel, SqueezeExcitation
+from secli.complexity.count import analyse
+from secli.complexity.input_size import run_or_explain, smallest_working_size
+from secli.util.errors import SecliUsageError
+from secli.complexity.flops import FlopCountError, extra_handles, fvcore_count, torch_gemm_count
+from secli.build.spec import BlockSpec
 
 # ResNet-50: (stage, blocks N_s, output channels C_s, bottleneck width, feature side at 224)
 R50_STAGES = [(2, 3, 256, 64, 56), (3, 4, 512, 128, 28), (4, 6, 1024, 256, 14), (5, 3, 2048, 512, 7)]
@@ -128,7 +128,7 @@ def r18_sweep():
 
 
 def test_fc_only_is_fvcores_default(r18_sweep) -> None:
-    from secli.models import build_base
+    from secli.build.models import build_base
 
     model, _ = build_base("resnet18")
     assert r18_sweep.baseline_flops.fc_only == plain_fvcore_total(model, torch.zeros(1, 3, 64, 64))
@@ -149,8 +149,8 @@ def test_r18_params_and_formula_by_hand(r18_sweep) -> None:
 
 
 def test_sweep_builds_and_counts_baseline_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    import secli.complexity as complexity
-    import secli.models as models
+    import secli.complexity.count as complexity
+    import secli.build.models as models
 
     calls = {"build": 0, "count": 0}
     real_build, real_count = models.build_base, complexity.fvcore_count

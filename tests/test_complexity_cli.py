@@ -137,7 +137,7 @@ def test_input_too_small_names_layer_and_minimum() -> None:
 
 
 def test_fvcore_failure_still_prints_params(monkeypatch: pytest.MonkeyPatch) -> None:
-    import secli.flops as flops
+    import secli.complexity.flops as flops
 
     real = flops.extra_handles
 
@@ -166,13 +166,13 @@ EXAMPLE_ROWS = {  # file -> number of rows it asks for (baseline not included)
 
 @pytest.mark.parametrize("name,rows", sorted(EXAMPLE_ROWS.items()))
 def test_examples_are_valid_specs(name: str, rows: int) -> None:
-    from secli.complexity_sweep import load_sweep
+    from secli.complexity.sweep import load_sweep
 
     assert len(load_sweep(EXAMPLES / name).blocks()) == rows
 
 
 def test_plain_model_spec_is_a_one_row_sweep(tmp_path: Path) -> None:
-    from secli.complexity_sweep import load_sweep
+    from secli.complexity.sweep import load_sweep
 
     path = tmp_path / "model.yaml"
     path.write_text("arch: resnet50\nblock:\n  kind: se\n  ratio: 8\nweights: null\n")
@@ -181,7 +181,7 @@ def test_plain_model_spec_is_a_one_row_sweep(tmp_path: Path) -> None:
 
 
 def test_crosscheck_mismatch_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import secli.complexity as complexity
+    import secli.complexity.count as complexity
 
     real = complexity.torch_gemm_count
     monkeypatch.setattr(complexity, "torch_gemm_count", lambda model, x: real(model, x) + 1)

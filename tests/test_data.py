@@ -1,4 +1,4 @@
-"""secli.data: synthetic images, image folders with corrupt files, class choice, sampling, zoom."""
+"""secli.data.data: synthetic images, image folders with corrupt files, class choice, sampling, zoom."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from secli.data import (
+from secli.data.data import (
     Preprocess,
     SyntheticShapes,
     collate_skipping,
@@ -20,7 +20,7 @@ from secli.data import (
     select_indices,
     zoom_center,
 )
-from secli.errors import SecliError, SecliUsageError
+from secli.util.errors import SecliError, SecliUsageError
 
 
 def _folder(root: Path, counts: dict[str, int], corrupt: str | None = None) -> Path:
@@ -117,7 +117,7 @@ def test_zoom_center_halves_the_slope_of_a_ramp():
 
 
 def test_choose_preprocess_prefers_checkpoint_meta_then_synthetic_then_weights():
-    from secli.data import IMAGENET_MEAN, choose_preprocess
+    from secli.data.data import IMAGENET_MEAN, choose_preprocess
 
     meta = {"input_size": 32, "resize": 40, "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.2, 0.2]}
     p = choose_preprocess("some/dir", "resnet18", "IMAGENET1K_V1", None, meta)
@@ -138,7 +138,7 @@ def test_choose_preprocess_prefers_checkpoint_meta_then_synthetic_then_weights()
 def test_weights_enum_uses_the_models_lookup_and_never_raises(tmp_path):
     from torchvision.models import ResNet18_Weights
 
-    from secli.data import weights_enum
+    from secli.data.data import weights_enum
 
     assert weights_enum("resnet18", "IMAGENET1K_V1") is ResNet18_Weights.IMAGENET1K_V1
     assert weights_enum("resnet18", "ResNet18_Weights.DEFAULT") is ResNet18_Weights.DEFAULT

@@ -11,9 +11,9 @@ import torch
 from typer.testing import CliRunner
 
 from commands.app import app
-from secli.checkpoint import save_checkpoint
-from secli.models import build
-from secli.spec import BlockSpec, ModelSpec
+from secli.build.checkpoint import save_checkpoint
+from secli.build.models import build
+from secli.build.spec import BlockSpec, ModelSpec
 
 runner = CliRunner()
 
@@ -118,7 +118,7 @@ def test_all_images_unreadable_is_an_error(ckpt, tmp_path):
 
 
 def test_ddp_joins_the_group_with_a_timeout(ckpt, tmp_path, monkeypatch):
-    # the shared secli.distributed set-up (with a timeout), not a bare init_process_group that can hang forever
+    # the shared secli.util.distributed set-up (with a timeout), not a bare init_process_group that can hang forever
     import torch.distributed as dist
 
     seen = {}
@@ -154,9 +154,9 @@ def test_progress_goes_through_the_shared_bar_and_is_off_for_json(ckpt, tmp_path
 
 
 def test_more_classes_than_plotted_are_capped_at_the_constant(tmp_path, monkeypatch):
-    import secli.plots
+    import secli.excitation.plots
     from commands.visualize_excitation import MAX_PLOTTED_CLASSES
-    from secli.excitation import ExcitationResult, SiteInfo
+    from secli.excitation.excitation import ExcitationResult, SiteInfo
 
     k = MAX_PLOTTED_CLASSES + 1
     rng = np.random.default_rng(0)
@@ -165,7 +165,7 @@ def test_more_classes_than_plotted_are_capped_at_the_constant(tmp_path, monkeypa
                               "above": np.zeros((k, 1))}}}
     ExcitationResult([SiteInfo("SE_1", "se", 4, 1, 0.0, 1.0, 5)], [f"c{i}" for i in range(k)], [1.0], arrays).save(tmp_path / "s")
     seen = []
-    monkeypatch.setattr(secli.plots, "write_figures", lambda result, out, classes, **kw: seen.append(classes) or [])
+    monkeypatch.setattr(secli.excitation.plots, "write_figures", lambda result, out, classes, **kw: seen.append(classes) or [])
     r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(tmp_path / "s"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     assert seen == [list(range(MAX_PLOTTED_CLASSES))]

@@ -94,7 +94,7 @@ def test_bad_requests_are_one_line_errors(args: list[str], code: int, text: str,
 
 
 def test_compile_failure_marks_the_model_and_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
-    import secli.profiling as profiling
+    import secli.profiling.profiling as profiling
 
     calls: list[int] = []
 
@@ -114,7 +114,7 @@ def test_compile_failure_marks_the_model_and_keeps_the_others(monkeypatch: pytes
 
 
 def test_nothing_measured_exits_non_zero(monkeypatch: pytest.MonkeyPatch) -> None:
-    import secli.profiling as profiling
+    import secli.profiling.profiling as profiling
 
     def always_fails(model, mode):  # noqa: ANN001, ANN202
         raise RuntimeError("no compiler")

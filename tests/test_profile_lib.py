@@ -13,13 +13,13 @@ import pytest
 import torch
 from torch import nn
 
-from secli.errors import SecliError, SecliUsageError
-from secli.memory import MemoryReading, cpu_step_memory
-from secli.models import load_model
-from secli.profiling import ModelEntry, ProfileConfig, profile_models, resolve_device
-from secli.spec import BlockSpec
-from secli.timing import CudaStopwatch, HostStopwatch, Stats, percentile, stopwatch_for
-from secli.traffic import Bandwidth, implied_passes, measure_site_traffic
+from secli.util.errors import SecliError, SecliUsageError
+from secli.profiling.memory import MemoryReading, cpu_step_memory
+from secli.build.models import load_model
+from secli.profiling.profiling import ModelEntry, ProfileConfig, profile_models, resolve_device
+from secli.build.spec import BlockSpec
+from secli.profiling.timing import CudaStopwatch, HostStopwatch, Stats, percentile, stopwatch_for
+from secli.profiling.traffic import Bandwidth, implied_passes, measure_site_traffic
 
 TINY = dict(device="cpu", batch_size=2, input_size=8, iters=3, warmup=1, threads=1)
 
@@ -54,12 +54,12 @@ class VirtualClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
     """Make the profiler read a virtual clock that only Sleeper models advance."""
-    import secli.profiling
+    import secli.profiling.profiling
 
     virtual = VirtualClock()
-    monkeypatch.setattr(secli.profiling, "stopwatch_for", lambda device: virtual)
+    monkeypatch.setattr(secli.profiling.profiling, "stopwatch_for", lambda device: virtual)
     fixed = Bandwidth(bytes_per_s=1e9, buffer_bytes=1, method="test")
-    monkeypatch.setattr(secli.profiling, "measure_copy_bandwidth", lambda *args, **kwargs: fixed)
+    monkeypatch.setattr(secli.profiling.profiling, "measure_copy_bandwidth", lambda *args, **kwargs: fixed)
     return virtual
 
 
@@ -192,7 +192,7 @@ def test_cpu_peak_rss_delta_sees_a_tensor_of_known_size() -> None:
 
 
 def test_cpu_memory_falls_back_to_a_labelled_lower_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    import secli.memory as memory
+    import secli.profiling.memory as memory
 
     monkeypatch.setattr(memory, "_reset_hwm", lambda: False)
     reading = cpu_step_memory(lambda: None)
@@ -298,7 +298,7 @@ def test_a_model_without_backward_is_marked() -> None:
 
 
 def test_compile_failure_on_one_model_is_reported_and_others_continue(monkeypatch: pytest.MonkeyPatch) -> None:
-    import secli.profiling as profiling
+    import secli.profiling.profiling as profiling
 
     def failing_backend(gm, example_inputs):  # noqa: ANN001 - torch.compile's backend signature
         raise RuntimeError("this backend cannot compile anything")
@@ -344,7 +344,7 @@ def test_busy_machine_warns_against_several_cpu_threads(monkeypatch: pytest.Monk
 
 def test_cuda_memory_reads_the_peak_above_the_start_after_a_reset(monkeypatch: pytest.MonkeyPatch) -> None:
     """No GPU here: a fake allocator checks the order of calls and the arithmetic."""
-    from secli.memory import cuda_step_memory
+    from secli.profiling.memory import cuda_step_memory
 
     state = {"allocated": 100, "peak": 900, "calls": []}
 

@@ -1,4 +1,4 @@
-"""secli.training and ``secli train``: the loop learns what is learnable; checkpoints round-trip."""
+"""secli.training.training and ``secli train``: the loop learns what is learnable; checkpoints round-trip."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from torch import nn
 from typer.testing import CliRunner
 
 from commands.app import app
-from secli.errors import SecliUsageError
-from secli.training import TrainConfig, check_head, split_indices, train_model
+from secli.util.errors import SecliUsageError
+from secli.training.training import TrainConfig, check_head, split_indices, train_model
 
 runner = CliRunner()
 
@@ -65,15 +65,15 @@ def test_train_command_saves_a_checkpoint_other_commands_read(tmp_path):
     assert r.exit_code == 0, r.output
     payload = json.loads(r.stdout)
     assert payload["train_images"] == 20 and payload["val_images"] == 10 and len(payload["epochs"]) == 1
-    from secli.models import load_model
+    from secli.build.models import load_model
 
     built = load_model(str(out))
     assert built.meta["classes"][:2] == ["disk", "square"] and built.meta["input_size"] == 32
     assert [s.name for s in built.sites] == ["SE_5_1", "SE_5_2"]
     assert built.model.fc.out_features == 10
     # the saved weights are the trained ones: evaluation reproduces the reported accuracy
-    from secli.data import SyntheticShapes, make_loader
-    from secli.training import evaluate
+    from secli.data.data import SyntheticShapes, make_loader
+    from secli.training.training import evaluate
 
     val = SyntheticShapes(10, size=32, seed=0, split="val")
     _, acc, n = evaluate(built.model, make_loader(val, list(range(10)), 10), torch.device("cpu"))
@@ -110,7 +110,7 @@ def test_train_on_an_image_folder_then_continue_from_the_checkpoint(tmp_path):
     assert payload["train_images"] + payload["val_images"] == 8  # the broken file is skipped, not fatal
     r = runner.invoke(app, ["train", str(first), *base, "--out", str(tmp_path / "m2.pt")])
     assert r.exit_code == 0, r.output
-    from secli.models import load_model
+    from secli.build.models import load_model
 
     assert load_model(str(tmp_path / "m2.pt")).model.fc.out_features == 2
     r = runner.invoke(app, ["train", str(first), "--block", "sk", *base, "--out", str(tmp_path / "m3.pt")])
@@ -140,7 +140,7 @@ def test_train_from_a_1000_class_state_dict_on_10_class_data_gets_a_new_head(tmp
                             "--train-size", "4", "--val-size", "2", "--image-size", "32", "--batch-size", "4",
                             "--lr", "1e-7", "--out", str(out), "--format", "json"])
     assert r.exit_code == 0, r.output
-    from secli.models import load_model
+    from secli.build.models import load_model
 
     built = load_model(str(out))
     assert built.model.fc.out_features == 10 and built.spec.num_classes == 10
@@ -152,7 +152,7 @@ def test_train_from_a_1000_class_state_dict_on_10_class_data_gets_a_new_head(tmp
 def test_replace_head_finds_torchvision_and_timm_classifiers():
     from torchvision.models import efficientnet_b0, squeezenet1_0
 
-    from secli.training import replace_head
+    from secli.training.training import replace_head
 
     m = efficientnet_b0()
     assert replace_head(m, 7) == "classifier.1" and m.classifier[1].out_features == 7
@@ -170,9 +170,9 @@ def test_training_a_checkpoint_further_uses_its_own_preprocessing(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from secli.checkpoint import save_checkpoint
-    from secli.models import build
-    from secli.spec import BlockSpec, ModelSpec
+    from secli.build.checkpoint import save_checkpoint
+    from secli.build.models import build
+    from secli.build.spec import BlockSpec, ModelSpec
 
     spec = ModelSpec(arch="resnet18", block=BlockSpec(kind="se", stages=(5,)), num_classes=2)
     torch.manual_seed(0)
@@ -188,7 +188,7 @@ def test_training_a_checkpoint_further_uses_its_own_preprocessing(tmp_path):
     r = runner.invoke(app, ["train", str(ckpt), "--data", str(tmp_path / "imgs"), "--epochs", "1", "--batch-size", "2",
                             "--val-fraction", "0", "--out", str(out), "--format", "json"])
     assert r.exit_code == 0, r.output
-    from secli.checkpoint import read_checkpoint
+    from secli.build.checkpoint import read_checkpoint
 
     meta = read_checkpoint(out)["meta"]
     assert (meta["input_size"], meta["resize"]) == (32, 40)

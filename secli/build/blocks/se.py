@@ -1,0 +1,113 @@
+"""Squeeze-and-Excitation (Hu et al.), with the variants the paper's ablations use.
+
+    z = squeeze(U)                      avg or max over H x W (Table 11), or none (Table 16)
+    s = gate(W2 . ReLU(W1 . z))         W1: C -> C/r, W2: C/r -> C; sigmoid/tanh/relu (Table 12)
+    out = s * U                         channel-wise scale
+
+The FCs are 1x1 convolutions so that the same module also serves the "no squeeze" variant,
+where the excitation runs at every position of the full feature map with the same parameter
+count. The gate is its own submodule, ``gate_act``, so analysis code reads the excitation with
+a forward hook there; the block itself stores nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from secli.util.errors import SecliUsageError
+
+#: Gate value an ``init="identity"`` block starts at: close enough to 1 that a pretrained
+#: network keeps its outputs (see tests), far enough from saturation that gradients still flow.
+IDENTITY_GATE_VALUE = 0.999
+
+
+def _gate_module(name: str) -> nn.Module:
+    gates: dict[str, type[nn.Module]] = {
+        "sigmoid": nn.Sigmoid,
+        "tanh": nn.Tanh,
+        "relu": nn.ReLU,
+        "hardsigmoid": nn.Hardsigmoid,
+    }
+    if name not in gates:
+        raise SecliUsageError(f"unknown gate {name!r}; choose one of: {', '.join(gates)}")
+    return gates[name]()
+
+
+def _gate_inverse(name: str, value: float) -> float:
+    """The pre-activation that makes ``gate`` output ``value`` (for the identity init)."""
+    if name == "sigmoid":
+        return math.log(value / (1.0 - value))
+    if name == "tanh":
+        return math.atanh(value)
+    if name == "hardsigmoid":
+        return (value - 0.5) * 6.0
+    return value  # relu
+
+
+def hidden_width(channels: int, ratio: int, floor: int = 1) -> int:
+    """C // r with a floor; an impossible ratio is a user error, not a zero-width layer."""
+    if ratio < 1:
+        raise SecliUsageError(f"ratio must be >= 1, got {ratio}")
+    if ratio > channels:
+        raise SecliUsageError(
+            f"ratio {ratio} is larger than the {channels} channels of a site",
+            hint=f"use a ratio <= {channels}",
+        )
+    return max(channels // ratio, floor)
+
+
+class SqueezeExcitation(nn.Module):
+    """An SE block for a (N, C, H, W) tensor; returns a tensor of the same shape."""
+
+    def __init__(
+        self,
+        channels: int,
+        ratio: int = 16,
+        min_hidden: int = 1,
+        squeeze: str = "avg",
+        gate: str = "sigmoid",
+        bias: bool = True,
+        init: str = "default",
+    ) -> None:
+        super().__init__()
+        if squeeze not in ("avg", "max", "none"):
+            raise SecliUsageError(f"unknown squeeze {squeeze!r}; choose one of: avg, max, none")
+        self.channels = channels
+        self.hidden = hidden_width(channels, ratio, min_hidden)
+        self.squeeze = squeeze
+        self.gate_name = gate
+        self.fc1 = nn.Conv2d(channels, self.hidden, kernel_size=1, bias=bias)
+        self.act = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(self.hidden, channels, kernel_size=1, bias=bias)
+        self.gate_act = _gate_module(gate)
+        if init == "identity":
+            self.init_identity()
+        elif init != "default":
+            raise SecliUsageError(f"unknown init {init!r}; choose one of: default, identity")
+
+    def init_identity(self, value: float = IDENTITY_GATE_VALUE) -> None:
+        """Start with every gate at ``value`` for every input, so the block is ~the identity."""
+        if self.fc2.bias is None:
+            raise SecliUsageError("identity init needs FC biases")
+        with torch.no_grad():
+            self.fc2.weight.zero_()
+            self.fc2.bias.fill_(_gate_inverse(self.gate_name, value))
+
+    def excitation(self, x: torch.Tensor) -> torch.Tensor:
+        """The gate values s, shape (N, C, 1, 1), or (N, C, H, W) without a squeeze."""
+        if self.squeeze == "avg":
+            z = x.mean(dim=(2, 3), keepdim=True)
+        elif self.squeeze == "max":
+            z = x.amax(dim=(2, 3), keepdim=True)
+        else:
+            z = x
+        return self.gate_act(self.fc2(self.act(self.fc1(z))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.excitation(x)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, hidden={self.hidden}, squeeze={self.squeeze}, gate={self.gate_name}"

@@ -1,0 +1,53 @@
+"""Sites: the places in a network where an attention block sits.
+
+Every command reads sites: ``inject`` fills them, ``complexity`` groups their parameters by
+stage, ``profile`` counts the bytes their blocks move, ``visualize-excitation`` hooks their
+gates. A site records where its block lives (``module_path``) and which submodule's output is
+the gate (``gate_path``), so analysis code never needs to know the architecture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Site:
+    """One block in a network, named in the paper's style (``SE_3_4`` = stage 3, 4th block)."""
+
+    name: str
+    kind: str  # "se", "sk" (secli's own blocks) or "native-se" (found in a model as built)
+    module_path: str
+    gate_path: str | None
+    channels: int
+    hidden: int | None
+    stage: int
+    index: int
+    position: str
+    params: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def site_name(kind: str, stage: int, index: int) -> str:
+    prefix = "SK" if kind == "sk" else "SE"
+    return f"{prefix}_{stage}_{index}"
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def get_module(model: nn.Module, path: str) -> nn.Module:
+    return model.get_submodule(path) if path else model
+
+
+def set_module(model: nn.Module, path: str, new: nn.Module) -> None:
+    """Replace the submodule at dotted ``path`` (works for Sequential indices too)."""
+    parent_path, _, name = path.rpartition(".")
+    parent = get_module(model, parent_path)
+    setattr(parent, name, new)

@@ -1,0 +1,169 @@
+"""What to build: a base architecture and the block to put into it.
+
+Specs are plain frozen dataclasses so that every command, a YAML file, a checkpoint and a
+notebook describe a model the same way, and so a spec can be saved next to the weights and
+rebuilt exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from secli.util.errors import SecliError, SecliUsageError, first_line
+
+BLOCK_KINDS = ("se", "sk", "none")
+POSITIONS = ("standard", "pre", "post", "identity", "3x3")
+SQUEEZES = ("avg", "max", "none")
+GATES = ("sigmoid", "tanh", "relu", "hardsigmoid")
+INITS = ("default", "identity")
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One kind of block and where it goes.
+
+    ``min_hidden`` is the floor on the hidden width (SE: ``max(C // r, min_hidden)``, default 1;
+    SK: the paper's L, default 32). ``stages`` uses the paper's numbering (ResNet: 2..5 =
+    torchvision ``layer1``..``layer4``); ``None`` means every stage.
+    """
+
+    kind: str = "se"
+    ratio: int = 16
+    min_hidden: int | None = None
+    position: str = "standard"
+    stages: tuple[int, ...] | None = None
+    squeeze: str = "avg"
+    gate: str = "sigmoid"
+    bias: bool = True
+    init: str = "default"
+    paths: int = 2
+    groups: int = 32
+
+    def __post_init__(self) -> None:
+        _check_choice("block", self.kind, BLOCK_KINDS)
+        _check_choice("position", self.position, POSITIONS)
+        _check_choice("squeeze", self.squeeze, SQUEEZES)
+        _check_choice("gate", self.gate, GATES)
+        _check_choice("init", self.init, INITS)
+        if isinstance(self.ratio, bool) or not isinstance(self.ratio, int) or self.ratio < 1:
+            raise SecliUsageError(f"ratio must be a whole number >= 1, got {self.ratio!r}")
+        if self.min_hidden is not None and self.min_hidden < 1:
+            raise SecliUsageError(f"min-hidden must be >= 1, got {self.min_hidden}")
+        if self.paths < 1:
+            raise SecliUsageError(f"paths must be >= 1, got {self.paths}")
+        if self.groups < 1:
+            raise SecliUsageError(f"groups must be >= 1, got {self.groups}")
+        if self.stages is not None:
+            object.__setattr__(self, "stages", tuple(sorted(set(int(s) for s in self.stages))))
+        if self.init == "identity" and self.kind == "se" and not self.bias:
+            raise SecliUsageError(
+                "--init identity needs FC biases: without them the gate starts at gate(0)",
+                hint="drop --no-bias",
+            )
+
+    @property
+    def hidden_floor(self) -> int:
+        if self.min_hidden is not None:
+            return self.min_hidden
+        return 32 if self.kind == "sk" else 1
+
+    def label(self) -> str:
+        """A short human name such as ``SE r=16 standard`` for tables and plot titles."""
+        if self.kind == "none":
+            return "baseline"
+        parts = [self.kind.upper(), f"r={self.ratio}"]
+        if self.kind == "se":
+            parts.append(self.position)
+            if self.squeeze != "avg":
+                parts.append(f"squeeze={self.squeeze}")
+            if self.gate != "sigmoid":
+                parts.append(f"gate={self.gate}")
+            if not self.bias:
+                parts.append("no-bias")
+        else:
+            parts += [f"M={self.paths}", f"G={self.groups}", f"L={self.hidden_floor}"]
+        if self.stages:
+            parts.append("stages=" + ",".join(map(str, self.stages)))
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named base architecture, optional base weights, and the block injected into it."""
+
+    arch: str
+    block: BlockSpec = field(default_factory=BlockSpec)
+    weights: str | None = None
+    num_classes: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        if data["block"]["stages"] is not None:
+            data["block"]["stages"] = list(data["block"]["stages"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "spec") -> "ModelSpec":
+        if not isinstance(data, dict):
+            raise SecliUsageError(f"{source}: expected a mapping with at least 'arch', got {type(data).__name__}")
+        _reject_unknown_keys(data, cls, source)
+        if "arch" not in data:
+            raise SecliUsageError(f"{source}: missing required key 'arch'")
+        block_data = data.get("block") or {}
+        if isinstance(block_data, str):
+            block_data = {"kind": block_data}
+        if not isinstance(block_data, dict):
+            raise SecliUsageError(f"{source}: 'block' must be a mapping or a block kind")
+        _reject_unknown_keys(block_data, BlockSpec, f"{source}: block")
+        if block_data.get("stages") is not None:
+            block_data = {**block_data, "stages": tuple(block_data["stages"])}
+        try:
+            block = BlockSpec(**block_data)
+        except TypeError as exc:  # wrong value types from YAML
+            raise SecliUsageError(f"{source}: {exc}") from None
+        return cls(
+            arch=str(data["arch"]),
+            block=block,
+            weights=data.get("weights"),
+            num_classes=data.get("num_classes"),
+        )
+
+
+def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SecliUsageError(f"unknown {what} {value!r}; choose one of: {', '.join(allowed)}")
+
+
+def _reject_unknown_keys(data: dict, cls: type, source: str) -> None:
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in allowed]
+    if unknown:
+        raise SecliUsageError(
+            f"{source}: unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}"
+        )
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML file with ``safe_load``, turning every failure into a one-line error."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise SecliError(f"spec file not found: {path}")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SecliError(f"cannot parse YAML in {path}: {first_line(exc)}") from None
+
+
+def load_spec_yaml(path: str | Path) -> ModelSpec:
+    return ModelSpec.from_dict(read_yaml(path), source=str(path))
+
+
+def dump_spec_yaml(spec: ModelSpec) -> str:
+    import yaml
+
+    return yaml.safe_dump(spec.to_dict(), sort_keys=False)

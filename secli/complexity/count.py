@@ -1,0 +1,280 @@
+"""What blocks cost: parameters and FLOPs of a network with and without them.
+
+The baseline is built and counted once; each variant is a deep copy of it with blocks injected
+(copying is ~20x cheaper than building and initialising a ResNet-50 again), so a sweep of k
+variants costs one baseline plus k injected counts. Parameters are checked against the SE
+paper's closed form; FLOPs come from fvcore in two flavours (see ``secli.complexity.flops``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from torch import nn
+
+from secli.build.architectures import ArchInfo
+from secli.complexity.input_size import example_input, run_or_explain
+from secli.util.errors import SecliError
+from secli.complexity.flops import FlopCountError, FlopReport, fvcore_count, torch_gemm_count
+from secli.complexity.formula import FormulaCheck, se_formula
+from secli.build.inject import InjectionReport, inject
+from secli.build.sites import Site, count_params
+from secli.build.spec import BlockSpec, ModelSpec
+
+Progress = Callable[[int, int, str], None]  # (done, total, what is being counted now)
+
+
+@dataclass
+class StageCost:
+    """One stage of one variant: its blocks, their parameters and the paper's formula."""
+
+    stage: int
+    blocks: int  # N_s
+    channels: tuple[int, ...]  # C_s (several for positions where widths differ)
+    block_params: int  # parameters of the stage's blocks, counted
+    formula: float | None  # (2/r) N_s C_s^2 (+ biases) for SE, else None
+    flops_fc_only: int | None = None  # the stage's blocks, fvcore default handles
+    flops_all_ops: int | None = None  # the stage's blocks, every op counted
+
+
+@dataclass
+class Row:
+    """One variant next to the baseline."""
+
+    spec: ModelSpec
+    label: str
+    sites: int
+    params_baseline: int
+    params_injected: int
+    formula: FormulaCheck | None
+    flops: FlopReport | None = None
+    stages: list[StageCost] = field(default_factory=list)
+    site_list: list[Site] = field(default_factory=list)
+
+    @property
+    def params_added(self) -> int:
+        return self.params_injected - self.params_baseline
+
+    @property
+    def params_pct(self) -> float:
+        return 100.0 * self.params_added / self.params_baseline if self.params_baseline else 0.0
+
+
+@dataclass
+class ComplexityResult:
+    arch: str
+    input_size: int
+    params_baseline: int
+    baseline_flops: FlopReport | None
+    rows: list[Row]
+    flops_error: str | None = None  # set when fvcore failed; the parameter part still stands
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [row_dict(self, row) for row in self.rows]
+
+
+def _gflops(report: FlopReport | None, attr: str) -> float | None:
+    return None if report is None else getattr(report, attr) / 1e9
+
+
+def _flop_part(base: FlopReport | None, inj: FlopReport | None, attr: str) -> dict[str, Any]:
+    if base is None or inj is None:
+        return {"baseline": None, "injected": None, "added": None, "relative_pct": None, "flops_added": None}
+    b, i = getattr(base, attr), getattr(inj, attr)
+    return {
+        "baseline": b / 1e9,
+        "injected": i / 1e9,
+        "added": (i - b) / 1e9,
+        "relative_pct": 100.0 * (i - b) / b if b else None,
+        "flops_added": i - b,
+    }
+
+
+def row_dict(result: ComplexityResult, row: Row) -> dict[str, Any]:
+    """The JSON object of one row (keys named in the issue: params.*, gflops.*)."""
+    check = row.formula
+    base, inj = result.baseline_flops, row.flops
+    return {
+        "label": row.label,
+        "spec": row.spec.to_dict(),
+        "input_size": result.input_size,
+        "sites": row.sites,
+        "params": {
+            "baseline": row.params_baseline,
+            "injected": row.params_injected,
+            "added": row.params_added,
+            "added_pct": row.params_pct,
+            "formula": check.predicted if check else None,
+            "formula_weights": check.weights_formula if check else None,
+            "formula_bias_terms": check.bias_terms if check else None,
+            "formula_matches": check.exact if check else None,
+        },
+        "gflops": _flop_part(base, inj, "fc_only"),
+        "gflops_all_ops": _flop_part(base, inj, "all_ops"),
+        "flops_unit": "fvcore: one multiply-add = one FLOP; batch 1",
+        "crosscheck": None if inj is None else {
+            "fvcore_conv_linear": inj.gemm,
+            "flopcountermode_conv_linear_halved": inj.torch_gemm,
+            "agree": inj.crosscheck_ok,
+        },
+        "not_counted": None if inj is None else inj.not_counted,
+        "by_operator": None if inj is None else inj.by_operator,
+        "by_stage": [
+            {
+                "stage": s.stage, "blocks": s.blocks, "channels": list(s.channels),
+                "block_params": s.block_params, "formula": s.formula,
+                "block_flops_fc_only": s.flops_fc_only, "block_flops_all_ops": s.flops_all_ops,
+            }
+            for s in row.stages
+        ],
+    }
+
+
+def count_model(
+    model: nn.Module,
+    size: int,
+    label: str,
+    upper: int,
+    modules: list[str] | None = None,
+    torch_gemm: int | None = None,
+) -> FlopReport:
+    """fvcore's count, cross-checked against FlopCounterMode on the conv/linear part.
+
+    The cross-check forward runs first: it is also where a too-small input is caught and
+    explained (which layer fails, which size works).
+    """
+    if torch_gemm is None:
+        torch_gemm = check_size(model, size, label, upper)
+
+    report = fvcore_count(model, example_input(size), modules=modules)
+    report.torch_gemm = int(torch_gemm)  # type: ignore[arg-type]
+    if not report.crosscheck_ok:
+        raise FlopCountError(
+            "(cross-check)",
+            f"{label}: fvcore counts {report.gemm:,} conv/linear multiply-adds, "
+            f"torch FlopCounterMode {report.torch_gemm:,} (its FLOPs / 2)",
+        )
+    return report
+
+
+def check_size(model: nn.Module, size: int, label: str, upper: int) -> int:
+    """The FlopCounterMode forward; a too-small input fails here with a one-line explanation."""
+    model.eval()
+    return int(run_or_explain(model, size, label, upper, action=lambda x: torch_gemm_count(model, x)))  # type: ignore[call-overload]
+
+
+def stage_costs(sites: list[Site], formula: FormulaCheck | None, flops: FlopReport | None) -> list[StageCost]:
+    by_formula = {s.stage: s for s in formula.stages} if formula else {}
+    costs = []
+    for stage in sorted({s.stage for s in sites}):
+        members = [s for s in sites if s.stage == stage]
+        f = by_formula.get(stage)
+        cost = StageCost(
+            stage=stage,
+            blocks=len(members),
+            channels=tuple(sorted({s.channels for s in members})),
+            block_params=sum(s.params for s in members),
+            formula=(f.weights_formula + f.bias_terms) if f else None,
+        )
+        if flops is not None:
+            splits = [flops.module_split(s.module_path) for s in members]
+            cost.flops_fc_only = sum(a for a, _ in splits)
+            cost.flops_all_ops = sum(b for _, b in splits)
+        costs.append(cost)
+    return costs
+
+
+def _row(spec: ModelSpec, report: InjectionReport, label: str, base_params: int) -> Row:
+    block = spec.block
+    check = se_formula(report.sites, block.ratio, block.bias) if block.kind == "se" else None
+    return Row(
+        spec=spec, label=label, sites=len(report.sites), params_baseline=base_params,
+        params_injected=report.params_injected, formula=check, site_list=list(report.sites),
+    )
+
+
+def analyse(
+    arch: str,
+    blocks: list[BlockSpec],
+    input_size: int | None = None,
+    num_classes: int | None = None,
+    flops: bool = True,
+    progress: Progress | None = None,
+) -> ComplexityResult:
+    """Count the baseline once, then every block variant as one row."""
+    from secli.build.models import build_base
+
+    base_model, info = build_base(arch, None, num_classes)
+    size = input_size or info.default_input
+    # The size check runs before any copy is made, so a bad --input-size fails fast.
+    base_gemm = check_size(base_model, size, arch, info.default_input) if flops else None
+    models: list[tuple[Row, nn.Module, list[Site]]] = []
+    base_params = count_params(base_model)
+    for block in blocks:
+        spec = ModelSpec(arch=arch, block=block, num_classes=num_classes)
+        # kind "none" is the baseline itself (its own SE modules, if any, become sites): no copy
+        model = base_model if block.kind == "none" else copy.deepcopy(base_model)
+        report = inject(model, info.adapter, block, arch)
+        label = "baseline" if block.kind == "none" else block.label()
+        models.append((_row(spec, report, label, base_params), model, report.sites))
+    result = ComplexityResult(arch=arch, input_size=size, params_baseline=base_params, baseline_flops=None, rows=[r for r, _, _ in models])
+    if flops:
+        _count_all(result, base_model, models, info, progress, base_gemm)
+    return result
+
+
+def analyse_built(built: Any, input_size: int | None = None, flops: bool = True, progress: Progress | None = None) -> ComplexityResult:
+    """A model loaded from a file (``secli inject --out``) against its own base architecture."""
+    from secli.build.models import build_base
+
+    base_model, info = build_base(built.spec.arch, None, built.spec.num_classes)
+    size = input_size or info.default_input
+    base_params = count_params(base_model)
+    row = _row(built.spec, built.report, built.label, base_params)
+    row.params_injected = count_params(built.model)
+    result = ComplexityResult(arch=built.spec.arch, input_size=size, params_baseline=base_params, baseline_flops=None, rows=[row])
+    if flops:
+        _count_all(result, base_model, [(row, built.model, built.sites)], info, progress)
+    return result
+
+
+def _count_all(
+    result: ComplexityResult,
+    base_model: nn.Module,
+    models: list[tuple[Row, nn.Module, list[Site]]],
+    info: ArchInfo,
+    progress: Progress | None,
+    base_gemm: int | None = None,
+) -> None:
+    total = 1 + len(models)
+    size, upper = result.input_size, info.default_input
+    if progress:
+        progress(0, total, "baseline")
+    # rows that are the baseline itself share its count (with their native SE modules kept)
+    native = sorted({s.module_path for row, model, sites in models if model is base_model for s in sites})
+    try:
+        result.baseline_flops = count_model(base_model, size, result.arch, upper, native, torch_gemm=base_gemm)
+        for i, (row, model, sites) in enumerate(models, start=1):
+            if progress:
+                progress(i, total, row.label)
+            if model is base_model:
+                row.flops = result.baseline_flops
+                continue
+            row.flops = count_model(model, size, f"{result.arch} + {row.label}", upper, [s.module_path for s in sites])
+    except FlopCountError as exc:
+        result.flops_error = str(exc)
+        result.baseline_flops = None
+        for row, _, _ in models:
+            row.flops = None
+    for row, _, sites in models:
+        row.stages = stage_costs(sites, row.formula, row.flops)
+    if progress:
+        progress(total, total, "done")
+
+
+def check_flops(result: ComplexityResult) -> None:
+    """Raise the FLOP failure (after the caller has shown the parameter part)."""
+    if result.flops_error:
+        raise SecliError(result.flops_error + " (the parameter counts above are unaffected)")

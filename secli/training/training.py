@@ -1,0 +1,320 @@
+"""A small, honest training loop, so ``visualize-excitation`` has a trained SE/SK network to read.
+
+Nothing clever: cross-entropy, SGD (momentum, weight decay) or AdamW, a cosine learning-rate
+schedule over all steps, automatic mixed precision on CUDA only, accuracy on a held-out split
+after every epoch. The model is checkpointed through ``secli.build.checkpoint.save_checkpoint`` in the
+format ``secli inject --out`` writes, with the class names and preprocessing in ``meta``, so
+every other command can read it back.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from secli.util.errors import SecliUsageError
+from secli.profiling.steps import logits_of
+
+OPTIMIZERS = ("sgd", "adamw")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 5
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float | None = None  # default: 0.05 for SGD, 2e-3 for AdamW
+    weight_decay: float | None = None  # default: 5e-4 for SGD, 0.05 for AdamW
+    momentum: float = 0.9
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = True  # only ever used on CUDA
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise SecliUsageError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+        if self.epochs < 1:
+            raise SecliUsageError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise SecliUsageError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.lr is not None and not self.lr > 0:
+            raise SecliUsageError(f"--lr must be > 0, got {self.lr}")
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else (0.05 if self.optimizer == "sgd" else 2e-3)
+
+    @property
+    def decay(self) -> float:
+        if self.weight_decay is not None:
+            return self.weight_decay
+        return 5e-4 if self.optimizer == "sgd" else 0.05
+
+
+@dataclass
+class EpochResult:
+    epoch: int
+    lr: float
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    seconds: float
+    skipped: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    epochs: list[EpochResult] = field(default_factory=list)
+    classes: int = 0
+    train_images: int = 0
+    val_images: int = 0
+    seconds: float = 0.0
+
+    @property
+    def chance(self) -> float:
+        return 1.0 / self.classes if self.classes else 0.0
+
+    @property
+    def final_val_accuracy(self) -> float | None:
+        return self.epochs[-1].val_accuracy if self.epochs else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epochs": [e.to_dict() for e in self.epochs],
+            "classes": self.classes,
+            "chance": self.chance,
+            "train_images": self.train_images,
+            "val_images": self.val_images,
+            "seconds": self.seconds,
+            "final_val_accuracy": self.final_val_accuracy,
+        }
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """A seeded random train/validation split of ``range(n)``."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise SecliUsageError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    n_val = int(round(n * val_fraction))
+    if n - n_val < 1:
+        raise SecliUsageError(f"no images left to train on ({n} images, validation fraction {val_fraction})")
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    # No weight decay on BN and bias parameters (1-D tensors), as is usual.
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1]
+    groups = [{"params": decay, "weight_decay": config.decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=config.learning_rate)
+
+
+def _amp_dtype(device: torch.device, wanted: bool) -> torch.dtype | None:
+    if not wanted or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def evaluate(model: nn.Module, loader: Any, device: torch.device, amp: torch.dtype | None = None) -> tuple[float, float, int]:
+    """(mean loss, accuracy, images) over ``loader``; batches are (images, labels, skipped)."""
+    model.eval()
+    loss_sum, correct, seen = 0.0, 0, 0
+    with torch.inference_mode():
+        for images, labels, _ in loader:
+            if images is None:
+                continue
+            images, labels = images.to(device), labels.to(device)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                logits = logits_of(model(images))
+            loss_sum += float(nn.functional.cross_entropy(logits.float(), labels, reduction="sum"))
+            correct += int((logits.argmax(dim=1) == labels).sum())
+            seen += labels.numel()
+    return (loss_sum / seen if seen else math.nan), (correct / seen if seen else math.nan), seen
+
+
+def train_model(
+    model: nn.Module,
+    train_loader: Any,
+    val_loader: Any | None,
+    classes: int,
+    config: TrainConfig,
+    progress: Callable[[int], None] | None = None,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+) -> TrainResult:
+    """Train in place; ``progress`` gets the number of images of each step, ``on_epoch`` each
+    epoch's losses and accuracies."""
+    torch.manual_seed(config.seed)
+    device = torch.device(config.device)
+    model.to(device)
+    amp = _amp_dtype(device, config.amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
+    optimizer = _optimizer(model, config)
+    steps = config.epochs * max(1, len(train_loader))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / steps))
+    )
+    result = TrainResult(classes=classes)
+    start = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        loss_sum, correct, seen, skipped = 0.0, 0, 0, 0
+        for images, labels, bad in train_loader:
+            skipped += int(bad)
+            if images is None:
+                continue
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                # GoogLeNet / Inception v3 return (logits, aux...) in train mode; only the main
+                # head is trained here (the auxiliary heads get no loss).
+                logits = logits_of(model(images))
+                loss = nn.functional.cross_entropy(logits.float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            schedule.step()
+            loss_sum += float(loss.detach()) * labels.numel()
+            correct += int((logits.detach().argmax(dim=1) == labels).sum())
+            seen += labels.numel()
+            if progress:
+                progress(labels.numel())
+        val_loss = val_acc = None
+        if val_loader is not None:
+            val_loss, val_acc, result.val_images = evaluate(model, val_loader, device, amp)
+        record = EpochResult(
+            epoch=epoch,
+            lr=lr,
+            train_loss=loss_sum / seen if seen else math.nan,
+            train_accuracy=correct / seen if seen else math.nan,
+            val_loss=val_loss,
+            val_accuracy=val_acc,
+            seconds=time.perf_counter() - t0,
+            skipped=skipped,
+        )
+        result.train_images = seen
+        result.epochs.append(record)
+        if on_epoch:
+            on_epoch(record)
+    result.seconds = time.perf_counter() - start
+    model.eval()
+    return result
+
+
+def check_head(model: nn.Module, sample: torch.Tensor, classes: int) -> None:
+    """Refuse a network whose output is narrower than the number of classes in the data."""
+    model.eval()
+    with torch.inference_mode():
+        width = logits_of(model(sample[:1])).shape[1]
+    if width < classes:
+        raise SecliUsageError(
+            f"the model predicts {width} classes but the data has {classes}",
+            hint=f"pass --num-classes {classes}",
+        )
+
+
+def _last_layer(module: nn.Module, prefix: str) -> tuple[str, nn.Module] | None:
+    """The last Linear (or Conv2d, as in SqueezeNet) at or under ``module``, with its path."""
+    found = None
+    for name, child in module.named_modules():
+        if isinstance(child, (nn.Linear, nn.Conv2d)):
+            found = (f"{prefix}.{name}" if name else prefix, child)
+    return found
+
+
+def replace_head(model: nn.Module, classes: int) -> str | None:
+    """Give a pretrained network a fresh final classifier for ``classes`` classes.
+
+    Pretrained weights come with their own head (1000 ImageNet classes); to train them on other
+    data the body is kept and only the last layer is replaced: timm's ``reset_classifier``
+    where the model has one, else the last Linear/Conv2d of ``fc``, ``classifier``, ``heads``
+    or ``head`` (torchvision's names). A head that already has ``classes`` outputs is kept (an
+    ImageNet folder on ImageNet weights). Returns the replaced layer's path, or None when kept.
+    """
+    from secli.build.sites import set_module
+
+    if hasattr(model, "reset_classifier") and hasattr(model, "get_classifier"):  # timm models
+        current = model.get_classifier()
+        if getattr(current, "out_features", None) == classes:
+            return None
+        model.reset_classifier(classes)
+        return "classifier (timm reset_classifier)"
+    for attr in ("fc", "classifier", "heads", "head"):
+        module = getattr(model, attr, None)
+        if not isinstance(module, nn.Module):
+            continue
+        found = _last_layer(module, attr)
+        if found is None:
+            continue
+        path, layer = found
+        if isinstance(layer, nn.Linear):
+            if layer.out_features == classes:
+                return None
+            new: nn.Module = nn.Linear(layer.in_features, classes, bias=layer.bias is not None)
+        else:
+            if layer.out_channels == classes:
+                return None
+            new = nn.Conv2d(layer.in_channels, classes, kernel_size=layer.kernel_size, stride=layer.stride,
+                            padding=layer.padding, bias=layer.bias is not None)
+        set_module(model, path, new.to(next(layer.parameters()).device))
+        return path
+    raise SecliUsageError(
+        f"cannot find the final classifier of {type(model).__name__} to replace",
+        hint="pass --num-classes N matching the weights' own head",
+    )
+
+
+def save_trained(
+    path: str | Path,
+    spec_dict: dict[str, Any],
+    model: nn.Module,
+    class_names: Sequence[str],
+    preprocess: Any,
+    data: str,
+    result: TrainResult,
+    config: TrainConfig,
+    force: bool = False,
+) -> Path:
+    from secli.build.checkpoint import save_checkpoint
+
+    meta = {
+        "classes": list(class_names),
+        "input_size": preprocess.crop,
+        "resize": preprocess.resize,
+        "mean": list(preprocess.mean),
+        "std": list(preprocess.std),
+        "data": data,
+        "trained_by": "secli train",
+        "config": {k: v for k, v in asdict(config).items()},
+        "history": result.to_dict(),
+    }
+    return save_checkpoint(path, spec_dict, model.state_dict(), meta=meta, force=force)
+
+
+def pick_device(name: str | None) -> str:
+    """``auto`` (or None): CUDA when there is one, else CPU; otherwise the name, checked."""
+    if name in (None, "", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SecliUsageError(f"--device {name}: no CUDA device is available here", hint="use --device cpu")
+    try:
+        torch.device(name)
+    except RuntimeError:
+        raise SecliUsageError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    return name
