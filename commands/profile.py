@@ -85,7 +85,7 @@ def profile_command(
         from secli.util.errors import SecliUsageError
 
         raise SecliUsageError("name at least one model, e.g. 'secli profile resnet50 --block se'")
-    from secli.profiling.profiling import resolve_device
+    from secli.util.device import resolve_device
 
     resolve_device(config.device)  # CUDA asked for and absent: fail before building anything
     if ddp:
@@ -152,9 +152,12 @@ def _load_entries(refs: list[str], block: str | None, **block_options: Any) -> t
 
 
 def _run(entries: list[Any], config: Any, fmt: str) -> Any:
-    from secli.profiling.profiling import distributed_session, profile_models
+    from secli.profiling.profiling import profile_models
+    from secli.util.device import resolve_device
+    from secli.util.distributed import distributed_session
 
-    with distributed_session(config.ddp), progress_bar("profiling", None, enabled=fmt == "table") as bar:
+    device_type = resolve_device(config.device).type
+    with distributed_session(config.ddp, device_type, "profile"), progress_bar("profiling", None, enabled=fmt == "table") as bar:
         return profile_models(entries, config, bar.update)
 
 

@@ -72,10 +72,10 @@ def train_command(
         make_loader,
     )
     from secli.build.models import load_model, looks_like_file
+    from secli.util.device import resolve_device
     from secli.training.training import (
         TrainConfig,
         check_head,
-        pick_device,
         replace_head,
         save_trained,
         split_indices,
@@ -84,7 +84,7 @@ def train_command(
 
     config = TrainConfig(
         epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
-        seed=seed, device=pick_device(device), amp=not no_amp, workers=workers,
+        seed=seed, device=str(resolve_device(device)), amp=not no_amp, workers=workers,
     )
     torch.manual_seed(seed)
     model_spec = None

@@ -82,24 +82,18 @@ def visualize_excitation_command(
         raise SecliUsageError("say which images to use with --data DIR (ImageFolder layout) or --data synthetic")
     scale_list = _parse_scales(scales)
 
-    from secli.training.training import pick_device
+    from secli.util.device import resolve_device
+    from secli.util.distributed import distributed_session
 
-    dev = pick_device(device)
-    rank, world = 0, 1
-    if ddp:
-        from secli.util.distributed import init_distributed, shutdown
-
-        context = init_distributed("cuda" if dev.startswith("cuda") else "cpu", command="visualize-excitation")
-        rank, world = context.rank, context.world_size
-        if dev.startswith("cuda"):
+    device_obj = resolve_device(device)
+    dev = str(device_obj)
+    with distributed_session(ddp, device_obj.type, "visualize-excitation") as context:
+        rank, world = (context.rank, context.world_size) if context else (0, 1)
+        if context and device_obj.type == "cuda":
             dev = f"cuda:{context.local_rank}"
-    try:
         _run_and_report(model, data, out, classes, per_class, sites, scale_list, block, weights, num_classes,
                         image_size, batch_size, workers, seed, bins, channels, dev, rank, world, save_raw, svg,
                         force, fmt.value)
-    finally:
-        if ddp:
-            shutdown()
 
 
 def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_class: int | None, sites: str | None,

@@ -16,7 +16,8 @@ from torch import nn
 from secli.util.errors import SecliError, SecliUsageError
 from secli.profiling.memory import MemoryReading, cpu_step_memory
 from secli.build.models import load_model
-from secli.profiling.profiling import ModelEntry, ProfileConfig, profile_models, resolve_device
+from secli.profiling.profiling import ModelEntry, ProfileConfig, profile_models
+from secli.util.device import resolve_device
 from secli.build.spec import BlockSpec
 from secli.profiling.timing import CudaStopwatch, HostStopwatch, Stats, percentile, stopwatch_for
 from secli.profiling.traffic import Bandwidth, implied_passes, measure_site_traffic

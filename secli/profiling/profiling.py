@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
-from secli.util.errors import SecliError, SecliUsageError
+from secli.util.errors import SecliUsageError
 from secli.profiling.memory import step_memory
 from secli.profiling.results import (  # noqa: F401 - re-exported: secli.profiling.profiling is the entry point
     AMP_DTYPES,
@@ -38,23 +38,11 @@ from secli.profiling.results import (  # noqa: F401 - re-exported: secli.profili
     ProfileReport,
     Progress,
 )
-from secli.profiling.steps import StepRunner, classify_failure, logits_of
+from secli.profiling.steps import StepRunner, classify_failure
+from secli.util.device import resolve_device
+from secli.util.tensors import logits_of
 from secli.profiling.timing import HostStopwatch, stopwatch_for
 from secli.profiling.traffic import Bandwidth, implied_passes, measure_copy_bandwidth, measure_site_traffic
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA without it is a clear error."""
-    if name == "cpu":
-        return torch.device("cpu")
-    available = torch.cuda.is_available()
-    if name == "cuda" and not available:
-        build = f"torch {torch.__version__}" + (", built without CUDA" if torch.version.cuda is None else ", no GPU visible")
-        raise SecliError(
-            f"--device cuda was asked for, but CUDA is not available ({build})",
-            hint="use --device cpu or --device auto",
-        )
-    return torch.device("cuda") if available else torch.device("cpu")
-
 
 class _OutOfMemory(Exception):
     """Some model ran out of memory and --auto-batch asked to retry with a smaller batch."""
@@ -399,15 +387,3 @@ def _device_name(device: torch.device) -> str:
     except OSError:
         pass
     return name
-
-
-@contextlib.contextmanager
-def distributed_session(enabled: bool) -> Iterator[None]:
-    """Tear the process group down however the run ends."""
-    try:
-        yield
-    finally:
-        if enabled:
-            from secli.util.distributed import shutdown
-
-            shutdown()

@@ -16,6 +16,7 @@ from torch import nn
 from secli.util.errors import describe_exception
 from secli.profiling.results import Failure, ModelEntry
 from secli.profiling.timing import Stats, Stopwatch
+from secli.util.tensors import logits_of
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -28,17 +29,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
 def _is_compile_error(exc: BaseException) -> bool:
     module = type(exc).__module__
     return module.startswith(("torch._dynamo", "torch._inductor", "torch.fx"))
-
-
-def logits_of(output: Any) -> torch.Tensor:
-    """The class scores of a forward: a tensor, or the first of a tuple (Inception's aux heads)."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    if isinstance(output, dict) and isinstance(output.get("logits"), torch.Tensor):
-        return output["logits"]
-    raise TypeError(f"the model returned {type(output).__name__}, not a tensor of class scores")
 
 
 class StepRunner:

@@ -22,6 +22,7 @@ from torch import nn
 
 from secli.build.sites import Site, get_module
 from secli.profiling.timing import Stopwatch, median_time_ms
+from secli.util.tensors import first_tensor
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,6 @@ class BlockTraffic:
         }
 
 
-def _first_tensor(output: Any) -> torch.Tensor | None:
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    return None
-
-
 def measure_site_traffic(model: nn.Module, sites: Sequence[Site], run_forward: Callable[[], Any]) -> BlockTraffic:
     """Hook every site's module, call ``run_forward`` once, and record each output's shape."""
     seen: dict[str, SiteTraffic] = {}
@@ -74,7 +67,7 @@ def measure_site_traffic(model: nn.Module, sites: Sequence[Site], run_forward: C
         module = get_module(model, site.module_path)
 
         def hook(_module: nn.Module, _inputs: Any, output: Any, site: Site = site) -> None:
-            tensor = _first_tensor(output)
+            tensor = first_tensor(output)
             if tensor is not None and tensor.dim() >= 2:
                 seen[site.name] = SiteTraffic(site.name, tuple(tensor.shape[1:]), tensor.element_size())
 

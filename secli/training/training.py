@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from secli.util.errors import SecliUsageError
-from secli.profiling.steps import logits_of
+from secli.util.tensors import logits_of
 
 OPTIMIZERS = ("sgd", "adamw")
 
@@ -305,16 +305,3 @@ def save_trained(
         "history": result.to_dict(),
     }
     return save_checkpoint(path, spec_dict, model.state_dict(), meta=meta, force=force)
-
-
-def pick_device(name: str | None) -> str:
-    """``auto`` (or None): CUDA when there is one, else CPU; otherwise the name, checked."""
-    if name in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SecliUsageError(f"--device {name}: no CUDA device is available here", hint="use --device cpu")
-    try:
-        torch.device(name)
-    except RuntimeError:
-        raise SecliUsageError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    return name

@@ -1,4 +1,4 @@
-"""``torch.distributed`` for ``secli profile --ddp``: set-up from torchrun's environment, gather.
+"""``torch.distributed`` for ``--ddp`` runs: one lifecycle (join from torchrun's environment, gather, leave).
 
 Each rank times its own DDP steps; rank 0 gathers every rank's medians and reports the
 slowest, because a synchronous data-parallel step is only as fast as its slowest rank. CUDA
@@ -7,10 +7,11 @@ uses NCCL with one GPU per local rank; CPU uses gloo, which is how the tests run
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Iterator
 
 from secli.util.errors import SecliError, SecliUsageError
 
@@ -87,3 +88,19 @@ def shutdown() -> None:
 
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def distributed_session(enabled: bool, device_type: str, command: str) -> Iterator[DistContext | None]:
+    """The one DDP lifecycle every command uses: join the group, and leave it however the run ends.
+
+    Yields None when ``enabled`` is false, so callers need no second code path.
+    """
+    if not enabled:
+        yield None
+        return
+    context = init_distributed(device_type, command=command)
+    try:
+        yield context
+    finally:
+        shutdown()
