@@ -1,0 +1,71 @@
+"""The shared helpers under secli/util: one device resolver, one DDP lifecycle, one tensor reader."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from secli.util.device import resolve_device
+from secli.util.distributed import distributed_session
+from secli.util.errors import SecliError, SecliUsageError
+from secli.util.tensors import first_tensor, logits_of
+
+
+@pytest.mark.parametrize("name", [None, "", "auto"])
+def test_auto_without_cuda_is_the_cpu(name: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device(name) == torch.device("cpu")
+
+
+def test_cuda_index_is_kept_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(SecliUsageError, match="only 2 CUDA devices"):
+        resolve_device("cuda:2")
+
+
+def test_cuda_index_without_cuda_is_a_runtime_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SecliError, match="CUDA is not available") as caught:
+        resolve_device("cuda:0")
+    assert caught.value.exit_code == 1
+
+
+@pytest.mark.parametrize("name", ["gpu", "tpu:0", "mps"])
+def test_unknown_or_unsupported_device_is_a_usage_error(name: str) -> None:
+    with pytest.raises(SecliUsageError) as caught:
+        resolve_device(name)
+    assert caught.value.exit_code == 2 and "cuda:N" in str(caught.value)
+
+
+def test_distributed_session_disabled_joins_nothing() -> None:
+    with distributed_session(False, "cpu", "profile") as context:
+        assert context is None
+    assert not torch.distributed.is_initialized()
+
+
+def test_distributed_session_outside_torchrun_names_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SecliUsageError, match="torchrun") as caught:
+        with distributed_session(True, "cpu", "visualize-excitation"):
+            pass
+    assert "visualize-excitation" in str(caught.value)
+
+
+def test_first_tensor_reads_tuples_lists_and_logits_dicts() -> None:
+    t = torch.zeros(2, 3)
+    aux = torch.ones(2, 3)
+    assert first_tensor(t) is t
+    assert first_tensor((t, aux)) is t
+    assert first_tensor([t]) is t
+    assert first_tensor({"logits": t, "aux": aux}) is t
+    assert first_tensor({"aux": aux}) is None
+    assert first_tensor(()) is None
+    assert first_tensor("text") is None
+
+
+def test_logits_of_refuses_what_is_not_a_tensor() -> None:
+    with pytest.raises(TypeError, match="not a tensor of class scores"):
+        logits_of({"features": 1})
