@@ -8,8 +8,9 @@ of callback the library uses are offered: ``advance(n)`` (n more items done) and
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from commands.common import is_tty, stderr
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, IO
+from typing import IO
 
 from secli.util.errors import SecliError
 
@@ -24,7 +25,7 @@ def check_writable(path: str | Path, force: bool = False) -> Path:
     return path
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], force: bool = False) -> Path:
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object], force: bool = False) -> Path:
     """Write through a temporary file in the same folder, then rename it over ``path``.
 
     The rename is atomic on POSIX, so readers see either the old file or the complete new one,
