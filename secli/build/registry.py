@@ -53,16 +53,16 @@ class BlockKind:
     name: str
     prefix: str
     label: str
-    build: Callable[["BlockSpec", "Target"], "nn.Module"]
+    build: Callable[[BlockSpec, Target], nn.Module]
     gate: str
     options: tuple[str, ...]
     targets: TargetKind = "output"
-    params: Callable[[int, int | None, "BlockSpec"], int] | None = None
+    params: Callable[[int, int | None, BlockSpec], int] | None = None
     params_formula: str | None = None  # the closed form in words, for reports ("k per site")
     default_min_hidden: int | None = None
     paths_attr: str | None = None
-    describe: Callable[["BlockSpec"], list[str]] | None = None
-    check: Callable[["BlockSpec"], None] | None = None
+    describe: Callable[[BlockSpec], list[str]] | None = None
+    check: Callable[[BlockSpec], None] | None = None
     refusals: Mapping[str, str] = field(default_factory=dict)
     help: str = ""
 

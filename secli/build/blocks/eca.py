@@ -78,20 +78,20 @@ class EfficientChannelAttention(nn.Module):
 
 
 # --------------------------------------------------------------------------- registration
-def _build(spec: "BlockSpec", target: "Target") -> nn.Module:
+def _build(spec: BlockSpec, target: Target) -> nn.Module:
     return EfficientChannelAttention(target.channels, kernel_size=spec.kernel_size)
 
 
-def eca_params(channels: int, hidden: int | None, spec: "BlockSpec") -> int:
+def eca_params(channels: int, hidden: int | None, spec: BlockSpec) -> int:
     """k weights per site: one shared 1-D filter, no bias."""
     return eca_kernel_size(channels) if spec.kernel_size is None else spec.kernel_size
 
 
-def _describe(spec: "BlockSpec") -> list[str]:
+def _describe(spec: BlockSpec) -> list[str]:
     return [f"k={spec.kernel_size}" if spec.kernel_size is not None else "k=adaptive", spec.position]
 
 
-def _check(spec: "BlockSpec") -> None:
+def _check(spec: BlockSpec) -> None:
     if spec.kernel_size is not None:
         check_kernel_size(spec.kernel_size)
 

@@ -120,7 +120,7 @@ class SqueezeExcitation(nn.Module):
 
 
 # --------------------------------------------------------------------------- registration
-def _build(spec: "BlockSpec", target: "Target") -> nn.Module:
+def _build(spec: BlockSpec, target: Target) -> nn.Module:
     return SqueezeExcitation(
         target.channels,
         ratio=spec.ratio,
@@ -132,13 +132,13 @@ def _build(spec: "BlockSpec", target: "Target") -> nn.Module:
     )
 
 
-def se_params(channels: int, hidden: int | None, spec: "BlockSpec") -> int:
+def se_params(channels: int, hidden: int | None, spec: BlockSpec) -> int:
     """Two 1x1 convs C -> h -> C (2·C·h weights) plus h + C biases when they are on."""
     h = hidden if hidden is not None else hidden_width(channels, spec.ratio, spec.hidden_floor)
     return 2 * channels * h + ((h + channels) if spec.bias else 0)
 
 
-def _describe(spec: "BlockSpec") -> list[str]:
+def _describe(spec: BlockSpec) -> list[str]:
     parts = [f"r={spec.ratio}", spec.position]
     if spec.squeeze != "avg":
         parts.append(f"squeeze={spec.squeeze}")
@@ -149,7 +149,7 @@ def _describe(spec: "BlockSpec") -> list[str]:
     return parts
 
 
-def _check(spec: "BlockSpec") -> None:
+def _check(spec: BlockSpec) -> None:
     if spec.init == "identity" and not spec.bias:
         raise SecliUsageError(
             "--init identity needs FC biases: without them the gate starts at gate(0)",

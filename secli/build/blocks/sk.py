@@ -92,7 +92,7 @@ class SelectiveKernel(nn.Module):
 
 
 # --------------------------------------------------------------------------- registration
-def _build(spec: "BlockSpec", target: "Target") -> nn.Module:
+def _build(spec: BlockSpec, target: Target) -> nn.Module:
     return SelectiveKernel(
         target.in_channels or target.channels,
         target.channels,
@@ -104,7 +104,7 @@ def _build(spec: "BlockSpec", target: "Target") -> nn.Module:
     )
 
 
-def _describe(spec: "BlockSpec") -> list[str]:
+def _describe(spec: BlockSpec) -> list[str]:
     return [f"r={spec.ratio}", f"M={spec.paths}", f"G={spec.groups}", f"L={spec.hidden_floor}"]
 
 
