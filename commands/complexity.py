@@ -39,13 +39,14 @@ def complexity_command(
     bias: opt.Bias = None,
     paths: PathsList = None,
     groups: opt.Groups = None,
+    kernel_size: opt.KernelSize = None,
     num_classes: opt.NumClasses = None,
     spec: Annotated[Optional[Path], typer.Option("--spec", help="A complexity experiment (YAML; see examples/) or a model spec; options given here override it.", rich_help_panel=opt.MODEL_PANEL)] = None,
     input_size: Annotated[Optional[int], typer.Option("--input-size", help="Square input side (default: the architecture's, 224; Inception v3 299).")] = None,
     by_stage: Annotated[bool, typer.Option("--by-stage", help="Also show each stage: N_s, C_s, block params, the paper's formula, block FLOPs.")] = False,
     fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
 ) -> None:
-    """Count parameters and GFLOPs of a network with and without SE/SK blocks; sweep variants."""
+    """Count parameters and GFLOPs of a network with and without SE/SK/ECA blocks; sweep variants."""
     lists = {
         "ratio": _ints(ratios, "--ratios"),
         "position": parse_str_list(positions),
@@ -54,7 +55,7 @@ def complexity_command(
         "gate": parse_str_list(gate),
         "paths": _ints(paths, "--paths"),
     }
-    single = {"kind": block, "ratio": ratio, "min_hidden": min_hidden, "position": position, "bias": bias, "groups": groups}
+    single = {"kind": block, "ratio": ratio, "min_hidden": min_hidden, "position": position, "bias": bias, "groups": groups, "kernel_size": kernel_size}
     if ratio is not None and ratios is not None:
         raise _usage("give either --ratio or --ratios, not both")
     if position is not None and positions is not None:
@@ -186,8 +187,11 @@ def params_table(result: Any, title: str | None) -> Table:
     )
     table.notes.append(
         "(2/r)ΣN·C² = the SE paper's closed form for the FC weights; biases (C/r + C per block) apart; "
-        "match: formula + biases = added exactly (no: a hidden width was rounded or floored; n/a: not SE)"
+        "match: formula + biases = added exactly (no: a hidden width was rounded or floored; n/a: no closed form, e.g. SK)"
     )
+    for row in result.rows:
+        if row.formula is not None and hasattr(row.formula, "expression"):  # not SE's: say which form it is
+            table.notes.append(f"{row.label}: the formula column holds its own closed form, {row.formula.expression}")
     return table
 
 

@@ -1,4 +1,4 @@
-"""``secli inject``: put SE or SK blocks into a named architecture and save the result."""
+"""``secli inject``: put SE, SK or ECA blocks into a named architecture and save the result."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def inject_command(
     init: opt.Init = None,
     paths: opt.Paths = None,
     groups: opt.Groups = None,
+    kernel_size: opt.KernelSize = None,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
     spec: opt.SpecFile = None,
@@ -42,7 +43,7 @@ def inject_command(
     model_spec = opt.model_spec_from_options(
         arch, spec, weights, num_classes,
         block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
-        squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
+        squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups, kernel_size=kernel_size,
     )
     from secli.util.outputs import check_writable
 
@@ -68,9 +69,9 @@ def inject_command(
         atomic_write_text(save_spec, dump_spec_yaml(model_spec), force=force)
         saved.append(str(save_spec))
     payload = {**built.report.to_dict(), "spec": model_spec.to_dict(), "saved": saved}
-    from secli.complexity.formula import se_formula
+    from secli.complexity.formula import closed_form
 
-    check = se_formula(built.sites, model_spec.block.ratio, model_spec.block.bias)
+    check = closed_form(built.sites, model_spec.block)
     payload["formula"] = check.to_dict() if check else None
     emit(fmt.value, [_sites_table(built, check, saved)], payload)
 
@@ -90,7 +91,12 @@ def _sites_table(built: Any, check: Any, saved: list[str]) -> Table:
         f"params: baseline {report.params_base:,} -> injected {report.params_injected:,} "
         f"({report.params_added:+,}, {pct:+.2f}%)"
     )
-    if check is not None:
+    if check is not None and hasattr(check, "expression"):  # a kind's registered per-site form
+        verdict = "matches" if check.exact else "differs"
+        table.notes.append(
+            f"closed form ({check.expression}) = {check.predicted:,.0f}; counted {check.measured:,} ({verdict})"
+        )
+    elif check is not None:
         verdict = "matches" if check.exact else "differs: hidden widths rounded or floored"
         bias_part = f" + biases {check.bias_terms:,}" if check.bias else ""
         table.notes.append(

@@ -36,12 +36,13 @@ class Amp(str, Enum):
 @handle_errors
 def profile_command(
     models: Annotated[Optional[list[str]], typer.Argument(help="Models, baseline first: architecture names, timm:<name>, or saved .pt files.", show_default=False)] = None,
-    block: Annotated[Optional[str], typer.Option("--block", help="With one architecture: compare it with itself injected (se, sk, or se,sk for both).", rich_help_panel=opt.BLOCK_PANEL)] = None,
+    block: Annotated[Optional[str], typer.Option("--block", help="With one architecture: compare it with itself injected (se, sk, eca, or a comma list such as se,sk).", rich_help_panel=opt.BLOCK_PANEL)] = None,
     ratio: opt.Ratio = None,
     position: opt.Position = None,
     stages: opt.Stages = None,
     paths: opt.Paths = None,
     groups: opt.Groups = None,
+    kernel_size: opt.KernelSize = None,
     mode: Annotated[Mode, typer.Option("--mode", "-m", help="inference (forward under inference_mode), train (zero_grad, forward, loss, backward, SGD step) or both.", rich_help_panel=TIMING_PANEL)] = Mode.inference,
     device: Annotated[Device, typer.Option("--device", help="auto picks CUDA when available.", rich_help_panel=TIMING_PANEL)] = Device.auto,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per step.", rich_help_panel=TIMING_PANEL)] = 8,
@@ -60,7 +61,7 @@ def profile_command(
     """Time forward, backward and whole steps of models side by side; the first is the baseline.
 
     Models run interleaved (A, B, A, B, ...) after warm-up; medians and IQRs are reported with
-    throughput ratios to the baseline, the step's peak memory, and for SE/SK models the bytes
+    throughput ratios to the baseline, the step's peak memory, and for SE/SK/ECA models the bytes
     their blocks must move with the implied passes at the measured copy bandwidth.
     """
     from secli.profiling.profiling import ProfileConfig
@@ -92,7 +93,7 @@ def profile_command(
         from secli.util.distributed import require_torchrun
 
         require_torchrun()
-    entries, default_input = _load_entries(refs, block, ratio=ratio, position=position, stages=stages, paths=paths, groups=groups)
+    entries, default_input = _load_entries(refs, block, ratio=ratio, position=position, stages=stages, paths=paths, groups=groups, kernel_size=kernel_size)
     from dataclasses import replace
 
     config = replace(config, input_size=input_size if input_size is not None else default_input)
@@ -116,34 +117,45 @@ def _load_entries(refs: list[str], block: str | None, **block_options: Any) -> t
     from commands.common import parse_str_list
     from secli.util.errors import SecliUsageError
     from secli.build.models import load_model
+    from secli.build.registry import NO_BLOCK, get_kind, kind_names
     from secli.profiling.profiling import ModelEntry
     from secli.build.spec import BlockSpec
 
     given = {k: v for k, v in block_options.items() if v is not None}
     kinds = parse_str_list(block) or []
+    names = kind_names()
+    choices = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
     if kinds and len(refs) != 1:
         raise SecliUsageError(
             "--block compares one architecture with its injected version",
             hint="to compare several models, name them all: secli profile resnet50 se_r50.pt timm:seresnet50",
         )
     if given and not kinds:
-        raise SecliUsageError(f"--{next(iter(given))} needs --block se or sk")
+        raise SecliUsageError(f"--{next(iter(given)).replace('_', '-')} needs --block {choices.replace(', ', ' or ')}")
     for kind in kinds:
-        if kind not in ("se", "sk"):
-            raise SecliUsageError(f"--block must be se, sk or se,sk for profile, got {kind!r}")
+        if kind == NO_BLOCK:
+            raise SecliUsageError(f"--block must be {', '.join(names)} or a comma list such as se,sk for profile, got {kind!r}")
+    entries_of = [get_kind(kind) for kind in kinds]  # refuses unknown kinds
+
+    def takes(entry: Any, option: str) -> bool:
+        return option == "stages" or option in entry.options
+
     torch.manual_seed(0)  # identical weights on every rank under --ddp
     loaded = []
     if kinds:
         loaded.append(load_model(refs[0], BlockSpec(kind="none")))
-        for kind in kinds:
-            spec = opt.model_spec_from_options(refs[0], None, None, None, block=kind, **given)
+        for kind, entry in zip(kinds, entries_of):
+            # with several kinds, an option goes to the kinds that take it (--ratio: SE and SK,
+            # --kernel-size: ECA); one that no listed kind takes is passed on and refused
+            own = {k: v for k, v in given.items() if takes(entry, k) or not any(takes(e, k) for e in entries_of)}
+            spec = opt.model_spec_from_options(refs[0], None, None, None, block=kind, **own)
             loaded.append(load_model(refs[0], spec.block))
     else:
         loaded = [load_model(ref) for ref in refs]
     entries, seen = [], {}
     for index, built in enumerate(loaded):
         short = index > 0 and kinds and not given
-        label = f"{refs[0]} + {kinds[index - 1].upper()}" if short else built.label
+        label = f"{refs[0]} + {entries_of[index - 1].prefix}" if short else built.label
         seen[label] = seen.get(label, 0) + 1
         if seen[label] > 1:
             label = f"{label} #{seen[label]}"

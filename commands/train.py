@@ -32,6 +32,7 @@ def train_command(
     init: opt.Init = None,
     paths: opt.Paths = None,
     groups: opt.Groups = None,
+    kernel_size: opt.KernelSize = None,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
     spec: opt.SpecFile = None,
@@ -90,7 +91,7 @@ def train_command(
     model_spec = None
     if model is not None and looks_like_file(model):
         given = {k: v for k, v in dict(block=block, ratio=ratio, min_hidden=min_hidden, position=position,
-                 stages=stages, squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
+                 stages=stages, squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups, kernel_size=kernel_size,
                  weights=weights, num_classes=num_classes, spec=spec).items() if v is not None}
         if given:
             raise SecliUsageError(
@@ -104,7 +105,7 @@ def train_command(
         model_spec = opt.model_spec_from_options(
             model, spec, weights, num_classes,
             block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
-            squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
+            squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups, kernel_size=kernel_size,
         )
         arch, arch_weights, meta = model_spec.arch, model_spec.weights, {}
     from secli.build.architectures import arch_info

@@ -42,6 +42,7 @@ def visualize_excitation_command(
     sites: Annotated[Optional[str], typer.Option("--sites", help="Comma list of sites (e.g. SE_2_3,SE_5_2); default all.")] = None,
     scales: Annotated[Optional[str], typer.Option("--scales", help="Object scales for the SK test, e.g. 1.0,1.5,2.0 (centre crop 1/s, resize back).")] = None,
     block: opt.Block = None,
+    kernel_size: opt.KernelSize = None,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
     image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size; default the checkpoint's, the weights' transforms, or 48 for synthetic.", rich_help_panel=DATA_PANEL)] = None,
@@ -58,7 +59,7 @@ def visualize_excitation_command(
     force: opt.Force = False,
     fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
 ) -> None:
-    """Per-class excitation statistics of SE/SK sites: scores, Fig. 6/7-style plots, SK vs scale.
+    """Per-class excitation statistics of SE/SK/ECA sites: scores, Fig. 6/7-style plots, SK vs scale.
 
     Example: secli visualize-excitation se_r18_synth.pt --data synthetic --out figs/
     """
@@ -93,13 +94,14 @@ def visualize_excitation_command(
             dev = f"cuda:{context.local_rank}"
         _run_and_report(model, data, out, classes, per_class, sites, scale_list, block, weights, num_classes,
                         image_size, batch_size, workers, seed, bins, channels, dev, rank, world, save_raw, svg,
-                        force, fmt.value)
+                        force, fmt.value, kernel_size=kernel_size)
 
 
 def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_class: int | None, sites: str | None,
                     scale_list: list[float], block: str | None, weights: str | None, num_classes: int | None,
                     image_size: int | None, batch_size: int, workers: int, seed: int, bins: int, channels: int,
-                    dev: str, rank: int, world: int, save_raw: bool, svg: bool, force: bool, fmt: str) -> None:
+                    dev: str, rank: int, world: int, save_raw: bool, svg: bool, force: bool, fmt: str,
+                    kernel_size: int | None = None) -> None:
     """Load the model and data, run the pass, and (on rank 0) write and print the results."""
     from secli.data.data import choose_preprocess, make_loader, open_data, weight_categories
     from secli.util.errors import SecliUsageError
@@ -108,11 +110,15 @@ def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_c
 
     quiet = fmt == "json"
     if looks_like_file(model):
-        if block not in (None, "none"):
-            raise SecliUsageError(f"{model} is a saved model; --block applies to architecture names only")
+        if block not in (None, "none") or kernel_size is not None:
+            option = "--block" if block not in (None, "none") else "--kernel-size"
+            raise SecliUsageError(f"{model} is a saved model; {option} applies to architecture names only")
         built = load_model(model)
     else:
-        spec = opt.model_spec_from_options(model, None, weights, num_classes, default_kind="none", block=block)
+        if kernel_size is not None and block in (None, "none"):
+            raise SecliUsageError("--kernel-size is an ECA option; add --block eca")
+        spec = opt.model_spec_from_options(model, None, weights, num_classes, default_kind="none", block=block,
+                                           kernel_size=kernel_size)
         import torch
 
         torch.manual_seed(seed)  # blocks injected here start from a reproducible initialisation

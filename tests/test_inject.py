@@ -179,12 +179,17 @@ def test_native_se_networks_list_their_sites_and_refuse_a_second_se() -> None:
         ("resnet18", BlockSpec(kind="se", position="3x3"), "bottleneck"),
         ("resnet50", BlockSpec(kind="se", stages=(6,)), "stages are 2, 3, 4, 5"),
         ("vgg11", BlockSpec(kind="se", ratio=128), "larger than the 64 channels"),
-        ("resnet50", BlockSpec(kind="sk", position="pre"), "SK always replaces"),
     ],
 )
 def test_impossible_requests_are_clear_errors(arch: str, block: BlockSpec, message: str) -> None:
     with pytest.raises(SecliUsageError, match=message):
         build(ModelSpec(arch, block))
+
+
+def test_an_option_the_kind_does_not_take_is_refused_by_the_spec() -> None:
+    # refused when the spec is made (BlockSpec validation), before any network is built
+    with pytest.raises(SecliUsageError, match="SK always replaces"):
+        build(ModelSpec("resnet50", BlockSpec(kind="sk", position="pre")))
 
 
 def test_unknown_architecture_suggests_close_names() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 from torch import nn
 
 from secli.build.architectures.base import Adapter, Target
-from secli.build.blocks import SelectiveKernel, SqueezeExcitation
-from secli.util.errors import SecliUsageError
 from secli.build.native_se import discover_native_sites
+from secli.build.registry import NO_BLOCK, get_kind
+from secli.util.errors import SecliUsageError
 from secli.build.sites import Site, count_params, site_name
 from secli.build.spec import BlockSpec
 
@@ -51,25 +51,8 @@ class InjectionReport:
 
 
 def make_block(spec: BlockSpec, target: Target) -> nn.Module:
-    if spec.kind == "se":
-        return SqueezeExcitation(
-            target.channels,
-            ratio=spec.ratio,
-            min_hidden=spec.hidden_floor,
-            squeeze=spec.squeeze,
-            gate=spec.gate,
-            bias=spec.bias,
-            init=spec.init,
-        )
-    return SelectiveKernel(
-        target.in_channels or target.channels,
-        target.channels,
-        stride=target.stride,
-        paths=spec.paths,
-        groups=spec.groups,
-        ratio=spec.ratio,
-        min_hidden=spec.hidden_floor,
-    )
+    """The block of ``spec``'s registered kind for one target (an unknown kind is refused)."""
+    return get_kind(spec.kind).build(spec, target)
 
 
 def _select_stages(targets: list[Target], stages: tuple[int, ...] | None) -> list[Target]:
@@ -92,7 +75,7 @@ def inject(model: nn.Module, adapter: Adapter | None, spec: BlockSpec, arch: str
     """
     report = InjectionReport(arch=arch, block=spec, params_base=count_params(model))
     native = discover_native_sites(model)
-    if spec.kind == "none":
+    if spec.kind == NO_BLOCK:
         report.sites = native
         report.params_injected = report.params_base
         return report
@@ -103,9 +86,8 @@ def inject(model: nn.Module, adapter: Adapter | None, spec: BlockSpec, arch: str
         )
     if adapter is None:
         raise SecliUsageError(f"secli does not know where blocks go in {arch}")
-    if spec.kind == "sk":
-        if spec.position != "standard":
-            raise SecliUsageError("--position applies to SE; SK always replaces the 3x3 convolutions")
+    kind = get_kind(spec.kind)
+    if kind.targets == "conv3x3":
         targets = adapter.sk_targets(model)  # adapters without 3x3 residual convs refuse here
     else:
         targets = adapter.se_targets(model, spec.position)
@@ -118,9 +100,9 @@ def inject(model: nn.Module, adapter: Adapter | None, spec: BlockSpec, arch: str
                 name=site_name(spec.kind, target.stage, target.index),
                 kind=spec.kind,
                 module_path=path,
-                gate_path=f"{path}.{'gate_act' if spec.kind == 'se' else 'attn_softmax'}",
+                gate_path=f"{path}.{kind.gate}",
                 channels=target.channels,
-                hidden=block.hidden,
+                hidden=getattr(block, "hidden", None),
                 stage=target.stage,
                 index=target.index,
                 position=spec.position,

@@ -19,7 +19,7 @@ class Site:
     """One block in a network, named in the paper's style (``SE_3_4`` = stage 3, 4th block)."""
 
     name: str
-    kind: str  # "se", "sk" (secli's own blocks) or "native-se" (found in a model as built)
+    kind: str  # a registered block kind ("se", "sk", "eca", ...) or "native-se" (found in a model as built)
     module_path: str
     gate_path: str | None
     channels: int
@@ -34,8 +34,10 @@ class Site:
 
 
 def site_name(kind: str, stage: int, index: int) -> str:
-    prefix = "SK" if kind == "sk" else "SE"
-    return f"{prefix}_{stage}_{index}"
+    """``<prefix>_<stage>_<index>`` with the kind's registered prefix (SE_3_4, SK_3_4, ECA_3_4)."""
+    from secli.build.registry import get_kind
+
+    return f"{get_kind(kind).prefix}_{stage}_{index}"
 
 
 def count_params(module: nn.Module) -> int:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from secli.build.registry import KIND_OPTIONS, NO_BLOCK, get_kind, kind_names
 from secli.util.errors import SecliError, SecliUsageError, first_line
 
-BLOCK_KINDS = ("se", "sk", "none")
 POSITIONS = ("standard", "pre", "post", "identity", "3x3")
 SQUEEZES = ("avg", "max", "none")
 GATES = ("sigmoid", "tanh", "relu", "hardsigmoid")
@@ -25,9 +25,13 @@ INITS = ("default", "identity")
 class BlockSpec:
     """One kind of block and where it goes.
 
-    ``min_hidden`` is the floor on the hidden width (SE: ``max(C // r, min_hidden)``, default 1;
-    SK: the paper's L, default 32). ``stages`` uses the paper's numbering (ResNet: 2..5 =
-    torchvision ``layer1``..``layer4``); ``None`` means every stage.
+    ``kind`` is a registered block kind (``secli.build.registry``: se, sk, eca, ...) or
+    ``"none"`` (the network's own SE modules). Each kind takes some of the option fields; one it
+    does not take must stay at its default, so a spec never carries a setting that silently does
+    nothing. ``min_hidden`` is the floor on the hidden width (SE: ``max(C // r, min_hidden)``,
+    default 1; SK: the paper's L, default 32). ``kernel_size`` is ECA's fixed 1-D kernel (None:
+    the paper's adaptive k). ``stages`` uses the paper's numbering (ResNet: 2..5 = torchvision
+    ``layer1``..``layer4``); ``None`` means every stage.
     """
 
     kind: str = "se"
@@ -41,9 +45,11 @@ class BlockSpec:
     init: str = "default"
     paths: int = 2
     groups: int = 32
+    kernel_size: int | None = None
 
     def __post_init__(self) -> None:
-        _check_choice("block", self.kind, BLOCK_KINDS)
+        if self.kind != NO_BLOCK:
+            get_kind(self.kind)  # refuses an unknown kind, with a did-you-mean hint
         _check_choice("position", self.position, POSITIONS)
         _check_choice("squeeze", self.squeeze, SQUEEZES)
         _check_choice("gate", self.gate, GATES)
@@ -58,33 +64,39 @@ class BlockSpec:
             raise SecliUsageError(f"groups must be >= 1, got {self.groups}")
         if self.stages is not None:
             object.__setattr__(self, "stages", tuple(sorted(set(int(s) for s in self.stages))))
-        if self.init == "identity" and self.kind == "se" and not self.bias:
+        if self.kind != NO_BLOCK:
+            self._check_kind_options()
+
+    def _check_kind_options(self) -> None:
+        """Refuse options the kind does not take (set away from their defaults), then run the
+        kind's own checks (SE: identity init needs biases; ECA: odd kernel size)."""
+        kind = get_kind(self.kind)
+        for name in KIND_OPTIONS:
+            if name in kind.options or getattr(self, name) == _DEFAULTS[name]:
+                continue
+            reason = kind.refusals.get(name)
+            takes = ", ".join(f"--{o.replace('_', '-')}" for o in (*kind.options, "stages"))
             raise SecliUsageError(
-                "--init identity needs FC biases: without them the gate starts at gate(0)",
-                hint="drop --no-bias",
+                f"--{name.replace('_', '-')} does not apply to {kind.prefix} blocks" + (f": {reason}" if reason else ""),
+                hint=f"{kind.name} takes {takes}",
             )
+        if kind.check is not None:
+            kind.check(self)
 
     @property
     def hidden_floor(self) -> int:
+        """``min_hidden`` if given, else the kind's default floor (SE 1, SK's L = 32)."""
         if self.min_hidden is not None:
             return self.min_hidden
-        return 32 if self.kind == "sk" else 1
+        kind = None if self.kind == NO_BLOCK else get_kind(self.kind)
+        return kind.default_min_hidden if kind and kind.default_min_hidden is not None else 1
 
     def label(self) -> str:
         """A short human name such as ``SE r=16 standard`` for tables and plot titles."""
-        if self.kind == "none":
+        if self.kind == NO_BLOCK:
             return "baseline"
-        parts = [self.kind.upper(), f"r={self.ratio}"]
-        if self.kind == "se":
-            parts.append(self.position)
-            if self.squeeze != "avg":
-                parts.append(f"squeeze={self.squeeze}")
-            if self.gate != "sigmoid":
-                parts.append(f"gate={self.gate}")
-            if not self.bias:
-                parts.append("no-bias")
-        else:
-            parts += [f"M={self.paths}", f"G={self.groups}", f"L={self.hidden_floor}"]
+        kind = get_kind(self.kind)
+        parts = [kind.prefix, *(kind.describe(self) if kind.describe else [])]
         if self.stages:
             parts.append("stages=" + ",".join(map(str, self.stages)))
         return " ".join(parts)
@@ -132,6 +144,11 @@ class ModelSpec:
         )
 
 
+def block_kinds() -> tuple[str, ...]:
+    """Every value ``kind`` takes: the registered kinds, then ``"none"``."""
+    return (*kind_names(), NO_BLOCK)
+
+
 def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise SecliUsageError(f"unknown {what} {value!r}; choose one of: {', '.join(allowed)}")
@@ -167,3 +184,6 @@ def dump_spec_yaml(spec: ModelSpec) -> str:
     import yaml
 
     return yaml.safe_dump(spec.to_dict(), sort_keys=False)
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(BlockSpec)}

@@ -18,7 +18,7 @@ from secli.build.architectures import ArchInfo
 from secli.complexity.input_size import example_input, run_or_explain
 from secli.util.errors import SecliError
 from secli.complexity.flops import FlopCountError, FlopReport, fvcore_count, torch_gemm_count
-from secli.complexity.formula import FormulaCheck, se_formula
+from secli.complexity.formula import Check, closed_form
 from secli.build.inject import InjectionReport, inject
 from secli.build.sites import Site, count_params
 from secli.build.spec import BlockSpec, ModelSpec
@@ -34,7 +34,7 @@ class StageCost:
     blocks: int  # N_s
     channels: tuple[int, ...]  # C_s (several for positions where widths differ)
     block_params: int  # parameters of the stage's blocks, counted
-    formula: float | None  # (2/r) N_s C_s^2 (+ biases) for SE, else None
+    formula: float | None  # (2/r) N_s C_s^2 (+ biases) for SE, the kind's closed form (ECA: sum k), else None
     flops_fc_only: int | None = None  # the stage's blocks, fvcore default handles
     flops_all_ops: int | None = None  # the stage's blocks, every op counted
 
@@ -48,7 +48,7 @@ class Row:
     sites: int
     params_baseline: int
     params_injected: int
-    formula: FormulaCheck | None
+    formula: Check | None
     flops: FlopReport | None = None
     stages: list[StageCost] = field(default_factory=list)
     site_list: list[Site] = field(default_factory=list)
@@ -165,7 +165,7 @@ def check_size(model: nn.Module, size: int, label: str, upper: int) -> int:
     return int(run_or_explain(model, size, label, upper, action=lambda x: torch_gemm_count(model, x)))  # type: ignore[call-overload]
 
 
-def stage_costs(sites: list[Site], formula: FormulaCheck | None, flops: FlopReport | None) -> list[StageCost]:
+def stage_costs(sites: list[Site], formula: Check | None, flops: FlopReport | None) -> list[StageCost]:
     by_formula = {s.stage: s for s in formula.stages} if formula else {}
     costs = []
     for stage in sorted({s.stage for s in sites}):
@@ -187,8 +187,7 @@ def stage_costs(sites: list[Site], formula: FormulaCheck | None, flops: FlopRepo
 
 
 def _row(spec: ModelSpec, report: InjectionReport, label: str, base_params: int) -> Row:
-    block = spec.block
-    check = se_formula(report.sites, block.ratio, block.bias) if block.kind == "se" else None
+    check = closed_form(report.sites, spec.block)
     return Row(
         spec=spec, label=label, sites=len(report.sites), params_baseline=base_params,
         params_injected=report.params_injected, formula=check, site_list=list(report.sites),

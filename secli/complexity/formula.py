@@ -1,18 +1,26 @@
-"""The SE paper's closed form for the parameters SE blocks add, next to what was counted.
+"""Closed forms for the parameters blocks add, next to what was counted.
+
+SE has the paper's own form:
 
     added weights = (2 / r) * sum_s N_s * C_s**2        (SE paper, section 4)
 
 The released models also have FC biases: C/r + C more per block. The formula assumes the hidden
 width is exactly C / r; where secli had to round it down or raise it to ``--min-hidden``, the
 measured count differs and ``exact`` says so instead of hiding it.
+
+Every other registered kind with a per-site closed form (``BlockKind.params``; ECA: k) gets a
+``ClosedFormCheck`` of the same layout, so reports treat them alike; kinds without one (SK,
+whose count depends on the replaced conv's input width) get None.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable, Union
 
+from secli.build.registry import NO_BLOCK, find_kind
 from secli.build.sites import Site
+from secli.build.spec import BlockSpec
 
 
 @dataclass(frozen=True)
@@ -74,3 +82,80 @@ def se_formula(sites: list[Site], ratio: int, bias: bool) -> FormulaCheck | None
         measured=sum(st.measured for st in stages),
         stages=stages,
     )
+
+
+@dataclass(frozen=True)
+class ClosedFormCheck:
+    """A kind's per-site closed form (``BlockKind.params``) summed, next to what was counted.
+
+    Same fields as ``FormulaCheck`` where they mean the same (``weights_formula`` holds the whole
+    closed form, ``bias_terms`` is 0), plus the kind and the form in words.
+    """
+
+    kind: str
+    expression: str
+    weights_formula: float
+    bias_terms: int
+    measured: int
+    stages: list[StageFormula] = field(default_factory=list)
+
+    @property
+    def predicted(self) -> float:
+        return self.weights_formula + self.bias_terms
+
+    @property
+    def exact(self) -> bool:
+        return abs(self.predicted - self.measured) < 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(predicted=self.predicted, exact=self.exact)
+        return data
+
+
+Check = Union[FormulaCheck, ClosedFormCheck]
+
+#: Kinds whose paper gives its own closed form, used instead of the per-site one.
+PAPER_FORMULAS: dict[str, Callable[[list[Site], BlockSpec], Check | None]] = {
+    "se": lambda sites, spec: se_formula(sites, spec.ratio, spec.bias),
+}
+
+
+def per_site_formula(sites: list[Site], spec: BlockSpec) -> ClosedFormCheck | None:
+    """Sum the kind's registered per-site closed form over its sites; None without one."""
+    kind = find_kind(spec.kind)
+    if kind is None or kind.params is None:
+        return None
+    own = [s for s in sites if s.kind == kind.name]
+    if not own:
+        return None
+    stages = []
+    for stage in sorted({s.stage for s in own}):
+        members = [s for s in own if s.stage == stage]
+        stages.append(
+            StageFormula(
+                stage=stage,
+                blocks=len(members),
+                channels=tuple(sorted({s.channels for s in members})),
+                weights_formula=sum(kind.params(s.channels, s.hidden, spec) for s in members),
+                bias_terms=0,
+                measured=sum(s.params for s in members),
+            )
+        )
+    return ClosedFormCheck(
+        kind=kind.name,
+        expression=kind.params_formula or "per-site closed form",
+        weights_formula=sum(st.weights_formula for st in stages),
+        bias_terms=0,
+        measured=sum(st.measured for st in stages),
+        stages=stages,
+    )
+
+
+def closed_form(sites: list[Site], spec: BlockSpec) -> Check | None:
+    """The closed form for ``spec``'s kind: the paper's where it has one (SE), else the
+    registered per-site form (ECA), else None (SK, and ``none``: a network's own modules)."""
+    if spec.kind == NO_BLOCK:
+        return None
+    paper = PAPER_FORMULAS.get(spec.kind)
+    return paper(sites, spec) if paper else per_site_formula(sites, spec)

@@ -36,6 +36,7 @@ from torch import nn
 
 from secli.util.errors import SecliError, SecliUsageError
 from secli.build.sites import Site, get_module
+from secli.build.registry import find_kind
 
 SATURATION_THRESHOLD = 0.95
 FIELDS = ("count", "sum", "sumsq", "hist", "above")
@@ -338,7 +339,9 @@ onto rank 0);
     for site in sites:
         module = get_module(model, site.gate_path or "")
         low, high = gate_range(module)
-        paths = int(getattr(get_module(model, site.module_path), "num_paths", 1)) if site.kind == "sk" else 1
+        kind = find_kind(site.kind)  # None for a network's own SE modules ("native-se")
+        attr = kind.paths_attr if kind is not None else None
+        paths = int(getattr(get_module(model, site.module_path), attr)) if attr else 1
         infos.append(SiteInfo(site.name, site.kind, site.channels, paths, low, high, bins))
         gate_modules.append(module)
     n_classes = len(class_names)

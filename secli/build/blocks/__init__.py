@@ -1,6 +1,11 @@
-"""The attention blocks secli injects: Squeeze-and-Excitation and Selective Kernel."""
+"""The attention blocks secli injects: Squeeze-and-Excitation, Selective Kernel, ECA.
+
+Importing this package registers every built-in kind (each module calls
+``secli.build.registry.register``); a new kind is one more module and one more import here.
+"""
 
 from secli.build.blocks.se import SqueezeExcitation
 from secli.build.blocks.sk import SelectiveKernel
+from secli.build.blocks.eca import EfficientChannelAttention
 
-__all__ = ["SqueezeExcitation", "SelectiveKernel"]
+__all__ = ["SqueezeExcitation", "SelectiveKernel", "EfficientChannelAttention"]

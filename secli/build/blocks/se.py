@@ -13,11 +13,17 @@ a forward hook there; the block itself stores nothing.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from secli.build.registry import BlockKind, register
 from secli.util.errors import SecliUsageError
+
+if TYPE_CHECKING:
+    from secli.build.architectures.base import Target
+    from secli.build.spec import BlockSpec
 
 #: Gate value an ``init="identity"`` block starts at: close enough to 1 that a pretrained
 #: network keeps its outputs (see tests), far enough from saturation that gradients still flow.
@@ -111,3 +117,60 @@ class SqueezeExcitation(nn.Module):
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, hidden={self.hidden}, squeeze={self.squeeze}, gate={self.gate_name}"
+
+
+# --------------------------------------------------------------------------- registration
+def _build(spec: BlockSpec, target: Target) -> nn.Module:
+    return SqueezeExcitation(
+        target.channels,
+        ratio=spec.ratio,
+        min_hidden=spec.hidden_floor,
+        squeeze=spec.squeeze,
+        gate=spec.gate,
+        bias=spec.bias,
+        init=spec.init,
+    )
+
+
+def se_params(channels: int, hidden: int | None, spec: BlockSpec) -> int:
+    """Two 1x1 convs C -> h -> C (2·C·h weights) plus h + C biases when they are on."""
+    h = hidden if hidden is not None else hidden_width(channels, spec.ratio, spec.hidden_floor)
+    return 2 * channels * h + ((h + channels) if spec.bias else 0)
+
+
+def _describe(spec: BlockSpec) -> list[str]:
+    parts = [f"r={spec.ratio}", spec.position]
+    if spec.squeeze != "avg":
+        parts.append(f"squeeze={spec.squeeze}")
+    if spec.gate != "sigmoid":
+        parts.append(f"gate={spec.gate}")
+    if not spec.bias:
+        parts.append("no-bias")
+    return parts
+
+
+def _check(spec: BlockSpec) -> None:
+    if spec.init == "identity" and not spec.bias:
+        raise SecliUsageError(
+            "--init identity needs FC biases: without them the gate starts at gate(0)",
+            hint="drop --no-bias",
+        )
+
+
+register(
+    BlockKind(
+        name="se",
+        prefix="SE",
+        label="Squeeze-and-Excitation",
+        build=_build,
+        gate="gate_act",
+        options=("ratio", "min_hidden", "position", "squeeze", "gate", "bias", "init"),
+        targets="output",
+        params=se_params,
+        params_formula="2·C·h (+ h + C biases) per site",
+        default_min_hidden=1,
+        describe=_describe,
+        check=_check,
+        help="Squeeze-and-Excitation (Hu et al.)",
+    )
+)

@@ -11,11 +11,18 @@ The per-path attention goes through ``attn_softmax`` so analysis code can hook i
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from secli.build.blocks.se import hidden_width
+from secli.build.registry import BlockKind, register
 from secli.util.errors import SecliUsageError
+
+if TYPE_CHECKING:
+    from secli.build.architectures.base import Target
+    from secli.build.spec import BlockSpec
 
 
 class SelectiveKernel(nn.Module):
@@ -82,3 +89,39 @@ class SelectiveKernel(nn.Module):
 
     def extra_repr(self) -> str:
         return f"paths={self.num_paths}, groups={self.groups}, hidden={self.hidden}"
+
+
+# --------------------------------------------------------------------------- registration
+def _build(spec: BlockSpec, target: Target) -> nn.Module:
+    return SelectiveKernel(
+        target.in_channels or target.channels,
+        target.channels,
+        stride=target.stride,
+        paths=spec.paths,
+        groups=spec.groups,
+        ratio=spec.ratio,
+        min_hidden=spec.hidden_floor,
+    )
+
+
+def _describe(spec: BlockSpec) -> list[str]:
+    return [f"r={spec.ratio}", f"M={spec.paths}", f"G={spec.groups}", f"L={spec.hidden_floor}"]
+
+
+register(
+    BlockKind(
+        name="sk",
+        prefix="SK",
+        label="Selective Kernel",
+        build=_build,
+        gate="attn_softmax",
+        options=("ratio", "min_hidden", "paths", "groups"),
+        targets="conv3x3",
+        params=None,  # depends on the replaced conv's input width, which sites do not record
+        default_min_hidden=32,  # the paper's L
+        paths_attr="num_paths",
+        describe=_describe,
+        refusals={"position": "SK always replaces the 3x3 convolutions"},
+        help="Selective Kernel (Li et al.); replaces 3x3 convs",
+    )
+)
