@@ -13,11 +13,14 @@ from typing import Annotated, Any, Optional
 import typer
 
 
-class OutputFormat(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    markdown = "markdown"
+from secli.util.vocabulary import GATES, INITS, OUTPUT_FORMATS, POSITIONS, SQUEEZES
+
+#: table | json | csv | markdown, from the one vocabulary module.
+OutputFormat = Enum("OutputFormat", {name: name for name in OUTPUT_FORMATS}, type=str)  # type: ignore[misc]
+
+
+def _choices(values: tuple[str, ...]) -> str:
+    return " | ".join(values)
 
 
 class TableOrJson(str, Enum):
@@ -34,12 +37,12 @@ BLOCK_HELP = "se | sk | eca | none (none: analyse the SE modules a network alrea
 Block = Annotated[Optional[str], typer.Option("--block", help=BLOCK_HELP, rich_help_panel=BLOCK_PANEL)]
 Ratio = Annotated[Optional[int], typer.Option("--ratio", "-r", help="Reduction ratio r (hidden width C // r). Default 16.", rich_help_panel=BLOCK_PANEL)]
 MinHidden = Annotated[Optional[int], typer.Option("--min-hidden", help="Floor on the hidden width (SE default 1; SK's L, default 32).", rich_help_panel=BLOCK_PANEL)]
-Position = Annotated[Optional[str], typer.Option("--position", help="SE/ECA position: standard | pre | post | identity | 3x3 (residual networks).", rich_help_panel=BLOCK_PANEL)]
+Position = Annotated[Optional[str], typer.Option("--position", help=f"SE/ECA position: {_choices(POSITIONS)} (residual networks).", rich_help_panel=BLOCK_PANEL)]
 Stages = Annotated[Optional[str], typer.Option("--stages", help="Comma list of stages in the paper's numbering (ResNet: 2..5). Default: all.", rich_help_panel=BLOCK_PANEL)]
-Squeeze = Annotated[Optional[str], typer.Option("--squeeze", help="SE squeeze: avg | max | none (Table 11, Table 16).", rich_help_panel=BLOCK_PANEL)]
-Gate = Annotated[Optional[str], typer.Option("--gate", help="SE gate: sigmoid | tanh | relu | hardsigmoid (Table 12).", rich_help_panel=BLOCK_PANEL)]
+Squeeze = Annotated[Optional[str], typer.Option("--squeeze", help=f"SE squeeze: {_choices(SQUEEZES)} (Table 11, Table 16).", rich_help_panel=BLOCK_PANEL)]
+Gate = Annotated[Optional[str], typer.Option("--gate", help=f"SE gate: {_choices(GATES)} (Table 12).", rich_help_panel=BLOCK_PANEL)]
 Bias = Annotated[Optional[bool], typer.Option("--bias/--no-bias", help="FC biases (on in the released models; off in the paper's ablations).", rich_help_panel=BLOCK_PANEL, show_default=False)]
-Init = Annotated[Optional[str], typer.Option("--init", help="SE gate init: default | identity (block starts as ~identity, for fine-tuning pretrained nets).", rich_help_panel=BLOCK_PANEL)]
+Init = Annotated[Optional[str], typer.Option("--init", help=f"SE gate init: {_choices(INITS)} (block starts as ~identity, for fine-tuning pretrained nets).", rich_help_panel=BLOCK_PANEL)]
 Paths = Annotated[Optional[int], typer.Option("--paths", help="SK paths M (path m: 3x3 conv, dilation m). Default 2.", rich_help_panel=BLOCK_PANEL)]
 Groups = Annotated[Optional[int], typer.Option("--groups", help="SK groups G. Default 32.", rich_help_panel=BLOCK_PANEL)]
 KernelSize = Annotated[Optional[int], typer.Option("--kernel-size", help="ECA 1-D kernel size k (odd). Default: the paper's adaptive k from C.", rich_help_panel=BLOCK_PANEL)]

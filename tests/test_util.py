@@ -69,3 +69,13 @@ def test_first_tensor_reads_tuples_lists_and_logits_dicts() -> None:
 def test_logits_of_refuses_what_is_not_a_tensor() -> None:
     with pytest.raises(TypeError, match="not a tensor of class scores"):
         logits_of({"features": 1})
+
+
+def test_vocabulary_is_what_blocks_and_help_use() -> None:
+    from secli.build.blocks.se import GATE_MODULES
+    from secli.util.vocabulary import GATES, OUTPUT_FORMATS
+
+    from commands.options import OutputFormat
+
+    assert tuple(GATE_MODULES) == GATES
+    assert tuple(f.value for f in OutputFormat) == OUTPUT_FORMATS

@@ -14,11 +14,8 @@ from typing import Any
 
 from secli.build.registry import KIND_OPTIONS, NO_BLOCK, get_kind, kind_names
 from secli.util.errors import SecliError, SecliUsageError, first_line
+from secli.util.vocabulary import GATES, INITS, POSITIONS, SQUEEZES
 
-POSITIONS = ("standard", "pre", "post", "identity", "3x3")
-SQUEEZES = ("avg", "max", "none")
-GATES = ("sigmoid", "tanh", "relu", "hardsigmoid")
-INITS = ("default", "identity")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from torch import nn
 from secli.build.architectures.base import Target, unsupported_position, wrap_after, wrap_before
 from secli.util.errors import SecliUsageError
 from secli.build.sites import set_module
+from secli.util.vocabulary import POSITIONS
 
 STAGE_OFFSET = 1  # layer1 is the paper's stage 2 (conv2_x)
 
@@ -51,7 +52,7 @@ def _out_channels(block: nn.Module) -> int:
 
 class ResNetAdapter:
     family = "resnet"
-    se_positions = ("standard", "pre", "post", "identity", "3x3")
+    se_positions = POSITIONS
     supports_sk = True
 
     def se_targets(self, model: nn.Module, position: str) -> list[Target]:

@@ -20,6 +20,7 @@ from torch import nn
 
 from secli.build.registry import BlockKind, register
 from secli.util.errors import SecliUsageError
+from secli.util.vocabulary import GATES, SQUEEZES
 
 if TYPE_CHECKING:
     from secli.build.architectures.base import Target
@@ -30,16 +31,19 @@ if TYPE_CHECKING:
 IDENTITY_GATE_VALUE = 0.999
 
 
+#: The module behind each gate name of ``secli.util.vocabulary.GATES`` (a test checks both agree).
+GATE_MODULES: dict[str, type[nn.Module]] = {
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "hardsigmoid": nn.Hardsigmoid,
+}
+
+
 def _gate_module(name: str) -> nn.Module:
-    gates: dict[str, type[nn.Module]] = {
-        "sigmoid": nn.Sigmoid,
-        "tanh": nn.Tanh,
-        "relu": nn.ReLU,
-        "hardsigmoid": nn.Hardsigmoid,
-    }
-    if name not in gates:
-        raise SecliUsageError(f"unknown gate {name!r}; choose one of: {', '.join(gates)}")
-    return gates[name]()
+    if name not in GATE_MODULES:
+        raise SecliUsageError(f"unknown gate {name!r}; choose one of: {', '.join(GATES)}")
+    return GATE_MODULES[name]()
 
 
 def _gate_inverse(name: str, value: float) -> float:
@@ -79,8 +83,8 @@ class SqueezeExcitation(nn.Module):
         init: str = "default",
     ) -> None:
         super().__init__()
-        if squeeze not in ("avg", "max", "none"):
-            raise SecliUsageError(f"unknown squeeze {squeeze!r}; choose one of: avg, max, none")
+        if squeeze not in SQUEEZES:
+            raise SecliUsageError(f"unknown squeeze {squeeze!r}; choose one of: {', '.join(SQUEEZES)}")
         self.channels = channels
         self.hidden = hidden_width(channels, ratio, min_hidden)
         self.squeeze = squeeze
