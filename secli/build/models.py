@@ -6,13 +6,13 @@ Every command accepts the same model references, so they all go through ``load_m
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from secli.build.architectures import TIMM_PREFIX, ArchInfo, arch_info, timm_adapter
+from secli.build.architectures import TIMM_PREFIX, ArchInfo, arch_info, timm_info
 from secli.build.checkpoint import read_checkpoint, read_state_dict
 from secli.util.errors import SecliError, SecliUsageError, describe_exception, did_you_mean
 from secli.build.inject import InjectionReport, inject
@@ -133,7 +133,7 @@ def build_base(arch: str, weights: str | None = None, num_classes: int | None = 
     info = arch_info(arch)
     if info.family == "timm":
         model = _build_timm(arch[len(TIMM_PREFIX):], num_classes)
-        info = replace(info, adapter=timm_adapter(model))
+        info = timm_info(info, model)
         if weights:
             load_state_dict_into(model, read_state_dict(weights), weights)
         return model, info

@@ -1,17 +1,19 @@
 """Named architectures: which builder makes each one and which adapter knows its sites.
 
 torchvision names are used as they are (``resnet50``, ``vgg16_bn``...); timm models are named
-``timm:<name>`` and need the optional ``timm`` extra.
+``timm:<name>`` and need the optional ``timm`` extra; which adapter a timm model takes is decided
+from the built model (``timm_info``), since timm has hundreds of names.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import nn
 
 from secli.build.architectures.base import Adapter
 from secli.build.architectures.inception import InceptionAdapter
+from secli.build.architectures.inception_resnet import InceptionResNetV2Adapter, is_inception_resnet_v2
 from secli.build.architectures.mobile import MobileNetV2Adapter, ShuffleNetV2Adapter
 from secli.build.architectures.resnet import ResNetAdapter
 from secli.build.architectures.vgg import VGGAdapter
@@ -85,8 +87,23 @@ def arch_info(name: str) -> ArchInfo:
     return info
 
 
+_INCEPTION_RESNET_V2 = InceptionResNetV2Adapter()
+
+
 def timm_adapter(model: nn.Module) -> Adapter | None:
-    """timm networks with ResNet-style stages take the ResNet adapter; others only native sites."""
+    """timm networks with ResNet-style stages take the ResNet adapter, Inception-ResNet-v2 its own;
+    others only native sites."""
     if all(hasattr(model, f"layer{i}") for i in range(1, 5)):
         return _RESNET
+    if is_inception_resnet_v2(model):
+        return _INCEPTION_RESNET_V2
     return None
+
+
+def timm_info(info: ArchInfo, model: nn.Module) -> ArchInfo:
+    """``info`` for a built timm model: its adapter, and for Inception-ResNet-v2 the input sizes
+    of Inception v3 (299 by default; below 75 px its reduction modules have nothing to pool)."""
+    adapter = timm_adapter(model)
+    if adapter is _INCEPTION_RESNET_V2:
+        return replace(info, adapter=adapter, default_input=299, min_input=75)
+    return replace(info, adapter=adapter)
