@@ -12,7 +12,6 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-
 from secli.util.vocabulary import GATES, INITS, OUTPUT_FORMATS, POSITIONS, SQUEEZES
 
 #: table | json | csv | markdown, from the one vocabulary module.
@@ -73,8 +72,8 @@ def model_spec_from_options(
     **block_options: Any,
 ):
     """A ModelSpec from a YAML file (if any) overlaid with the options given on the command line."""
-    from secli.util.errors import SecliUsageError
     from secli.build.spec import BlockSpec, ModelSpec, load_spec_yaml
+    from secli.util.errors import SecliUsageError
 
     base = load_spec_yaml(spec_file) if spec_file else None
     if arch is None and base is None:

@@ -10,9 +10,9 @@ from torch import nn
 from secli.build.architectures.base import Adapter, Target
 from secli.build.native_se import discover_native_sites
 from secli.build.registry import NO_BLOCK, get_kind
-from secli.util.errors import SecliUsageError
 from secli.build.sites import Site, count_params, site_name
 from secli.build.spec import BlockSpec
+from secli.util.errors import SecliUsageError
 
 
 @dataclass
@@ -93,7 +93,7 @@ def inject(model: nn.Module, adapter: Adapter | None, spec: BlockSpec, arch: str
         targets = adapter.se_targets(model, spec.position)
     targets = _select_stages(targets, spec.stages)
     blocks = [make_block(spec, target) for target in targets]  # validate every site before changing the model
-    for target, block in zip(targets, blocks):
+    for target, block in zip(targets, blocks, strict=True):
         path = target.attach(block)
         report.sites.append(
             Site(

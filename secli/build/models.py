@@ -14,10 +14,10 @@ from torch import nn
 
 from secli.build.architectures import TIMM_PREFIX, ArchInfo, arch_info, timm_info
 from secli.build.checkpoint import read_checkpoint, read_state_dict
-from secli.util.errors import SecliError, SecliUsageError, describe_exception, did_you_mean
 from secli.build.inject import InjectionReport, inject
 from secli.build.sites import Site
 from secli.build.spec import BlockSpec, ModelSpec
+from secli.util.errors import SecliError, SecliUsageError, describe_exception, did_you_mean
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 
@@ -61,7 +61,7 @@ def _build_timm(name: str, num_classes: int | None) -> nn.Module:
     known = timm.list_models()
     if name not in known:
         raise SecliUsageError(f"unknown timm model {name!r}", hint=did_you_mean(name, known))
-    kwargs = {"num_classes": num_classes} if num_classes else {}
+    kwargs: dict[str, Any] = {"num_classes": num_classes} if num_classes else {}
     return timm.create_model(name, pretrained=False, **kwargs)
 
 

@@ -13,8 +13,9 @@ handled by ``inject`` itself (see ``NO_BLOCK``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Literal, Mapping
+from typing import TYPE_CHECKING, Literal
 
 from secli.util.errors import SecliUsageError, did_you_mean
 

@@ -17,7 +17,6 @@ from secli.util.errors import SecliError, SecliUsageError, first_line
 from secli.util.vocabulary import GATES, INITS, POSITIONS, SQUEEZES
 
 
-
 @dataclass(frozen=True)
 class BlockSpec:
     """One kind of block and where it goes.
@@ -115,7 +114,7 @@ class ModelSpec:
         return data
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "spec") -> "ModelSpec":
+    def from_dict(cls, data: Any, source: str = "spec") -> ModelSpec:
         if not isinstance(data, dict):
             raise SecliUsageError(f"{source}: expected a mapping with at least 'arch', got {type(data).__name__}")
         _reject_unknown_keys(data, cls, source)

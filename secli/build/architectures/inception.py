@@ -49,7 +49,9 @@ class InceptionAdapter(StandardOnlyAdapter):
         targets: list[Target] = []
         per_stage: dict[int, int] = {}
         for name in names:
-            stage = int(_MODULE_NAME.match(name).group(1))
+            match = _MODULE_NAME.match(name)
+            assert match is not None  # names were chosen by this pattern above
+            stage = int(match.group(1))
             per_stage[stage] = per_stage.get(stage, 0) + 1
             targets.append(Target(stage, per_stage[stage], widths[name], wrap_after(model, name)))
         return targets

@@ -15,6 +15,8 @@ residual branch and get no block, as in the paper.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from secli.build.architectures.base import StandardOnlyAdapter, Target, wrap_after
@@ -29,9 +31,9 @@ def is_inception_resnet_v2(model: nn.Module) -> bool:
     return all(hasattr(model, name) for name, _ in _CONTAINERS) and hasattr(model, "mixed_5b")
 
 
-def _modules(model: nn.Module) -> list[tuple[int, str, nn.Module]]:
+def _modules(model: nn.Module) -> list[tuple[int, str, Any]]:
     """(stage, path, module) for every Inception-ResNet module with a residual branch."""
-    found: list[tuple[int, str, nn.Module]] = []
+    found: list[tuple[int, str, Any]] = []
     for name, stage in _CONTAINERS:
         container = getattr(model, name)
         members = [(f"{name}.{i}", m) for i, m in enumerate(container)] if isinstance(container, nn.Sequential) else [(name, container)]

@@ -10,10 +10,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from secli.build.architectures.base import StandardOnlyAdapter, Target, wrap_after
 from secli.util.errors import SecliUsageError
+
+
+def _is_depthwise_unit(layer: Any) -> bool:
+    """A Sequential that starts with a depthwise convolution (conv + BN + ReLU6 in torchvision)."""
+    if not isinstance(layer, nn.Sequential) or not isinstance(layer[0], nn.Conv2d):
+        return False
+    conv = layer[0]
+    return conv.groups > 1 and conv.groups == conv.in_channels
 
 
 class MobileNetV2Adapter(StandardOnlyAdapter):
@@ -22,20 +32,14 @@ class MobileNetV2Adapter(StandardOnlyAdapter):
     def standard_targets(self, model: nn.Module) -> list[Target]:
         targets: list[Target] = []
         stage, index, last_width = 0, 0, None
-        for i, block in enumerate(model.features):
+        features: Any = model.features  # duck-typed: torchvision's InvertedResidual blocks
+        for i, block in enumerate(features):
             if not hasattr(block, "use_res_connect"):
                 continue  # the stem and the final 1x1 conv
             if block.out_channels != last_width:
                 stage, index, last_width = stage + 1, 0, block.out_channels
             index += 1
-            depthwise = [
-                j
-                for j, layer in enumerate(block.conv)
-                if isinstance(layer[0] if isinstance(layer, nn.Sequential) else layer, nn.Conv2d)
-                and isinstance(layer, nn.Sequential)
-                and layer[0].groups > 1
-                and layer[0].groups == layer[0].in_channels
-            ]
+            depthwise = [j for j, layer in enumerate(block.conv) if _is_depthwise_unit(layer)]
             if not depthwise:
                 raise SecliUsageError(f"features.{i} has no depthwise convolution to follow")
             j = depthwise[0]

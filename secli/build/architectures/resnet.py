@@ -16,19 +16,20 @@ of a bottleneck, ``conv1`` of a basic block (as timm's SKNet-18/34 do).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
 from secli.build.architectures.base import Target, unsupported_position, wrap_after, wrap_before
-from secli.util.errors import SecliUsageError
 from secli.build.sites import set_module
+from secli.util.errors import SecliUsageError
 from secli.util.vocabulary import POSITIONS
 
 STAGE_OFFSET = 1  # layer1 is the paper's stage 2 (conv2_x)
 
 
-def _blocks(model: nn.Module) -> list[tuple[int, int, str, nn.Module]]:
+def _blocks(model: nn.Module) -> list[tuple[int, int, str, Any]]:
     """(stage, index, path, block) for every residual block, index counted from 1."""
     found = []
     for layer_number in range(1, 5):
@@ -42,11 +43,11 @@ def _blocks(model: nn.Module) -> list[tuple[int, int, str, nn.Module]]:
     return found
 
 
-def _is_bottleneck(block: nn.Module) -> bool:
+def _is_bottleneck(block: Any) -> bool:
     return hasattr(block, "conv3") and hasattr(block, "bn3")
 
 
-def _out_channels(block: nn.Module) -> int:
+def _out_channels(block: Any) -> int:
     return (block.bn3 if _is_bottleneck(block) else block.bn2).num_features
 
 

@@ -5,6 +5,8 @@ Stages are the paper's conv1_x..conv5_x: a new stage starts after each max-pooli
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from secli.build.architectures.base import StandardOnlyAdapter, Target, wrap_after
@@ -16,7 +18,8 @@ class VGGAdapter(StandardOnlyAdapter):
     def standard_targets(self, model: nn.Module) -> list[Target]:
         targets: list[Target] = []
         stage, index, channels = 1, 0, 0
-        for i, layer in enumerate(model.features):
+        features: Any = model.features  # torchvision's VGG: a Sequential of layers
+        for i, layer in enumerate(features):
             if isinstance(layer, nn.Conv2d):
                 channels = layer.out_channels
             elif isinstance(layer, nn.ReLU):
