@@ -64,13 +64,10 @@ def train_command(
 
     import torch
 
-    from secli.data.data import (
-        SYNTHETIC,
-        ImageFolderData,
-        SyntheticShapes,
-        choose_preprocess,
-        make_loader,
-    )
+    from secli.data.classes import split_indices
+    from secli.data.folders import ImageFolderData, make_loader
+    from secli.data.sources import choose_preprocess
+    from secli.data.synthetic import SYNTHETIC, SyntheticShapes
     from secli.build.models import load_model, looks_like_file
     from secli.util.device import resolve_device
     from secli.training.training import (
@@ -78,7 +75,6 @@ def train_command(
         check_head,
         replace_head,
         save_trained,
-        split_indices,
         train_model,
     )
 

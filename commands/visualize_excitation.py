@@ -26,7 +26,7 @@ def _check_out_dir(out: Path, force: bool) -> None:
 
 
 def _parse_scales(text: str | None) -> list[float]:
-    from secli.excitation.excitation import unique_scales
+    from secli.excitation.scales import unique_scales
 
     values = parse_number_list(text, "--scales", float) or [1.0]
     return unique_scales(values)  # repeats dropped, values < 1 and clashing keys refused
@@ -68,7 +68,7 @@ def visualize_excitation_command(
         raise SecliUsageError("say where to write figures and statistics with --out DIR")
     _check_out_dir(out, force)
     if from_stats is not None:
-        from secli.excitation.excitation import ExcitationResult
+        from secli.excitation.result import ExcitationResult
 
         if model is not None or data is not None:
             raise SecliUsageError("--from-stats re-plots saved statistics; give no model and no --data")
@@ -101,9 +101,11 @@ def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_c
                     image_size: int | None, batch_size: int, workers: int, seed: int, bins: int, channels: int,
                     dev: str, rank: int, world: int, save_raw: bool, svg: bool, force: bool, fmt: str) -> None:
     """Load the model and data, run the pass, and (on rank 0) write and print the results."""
-    from secli.data.data import choose_preprocess, make_loader, open_data, weight_categories
+    from secli.data.folders import make_loader
+    from secli.data.preprocess import weight_categories
+    from secli.data.sources import choose_preprocess, open_data
     from secli.util.errors import SecliUsageError
-    from secli.excitation.excitation import choose_sites, collect_excitation
+    from secli.excitation.collect import choose_sites, collect_excitation
     from secli.build.models import build, load_model, looks_like_file
 
     quiet = fmt == "json"
@@ -151,7 +153,7 @@ def _run_and_report(model: str, data: str, out: Path, classes: str | None, per_c
 def _finish(result: Any, out: Path, classes: str | None, sites: str | None, svg: bool, force: bool,
             channels: int, fmt: str, save_stats: bool, source: str) -> None:
     """Write stats (when computed here) and figures; print the score table."""
-    from secli.data.data import resolve_classes
+    from secli.data.classes import resolve_classes
     from secli.excitation.plots import write_figures
 
     if sites:

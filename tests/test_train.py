@@ -10,8 +10,9 @@ from torch import nn
 from typer.testing import CliRunner
 
 from commands.app import app
+from secli.data.classes import split_indices
+from secli.training.training import TrainConfig, check_head, train_model
 from secli.util.errors import SecliUsageError
-from secli.training.training import TrainConfig, check_head, split_indices, train_model
 
 runner = CliRunner()
 
@@ -72,7 +73,8 @@ def test_train_command_saves_a_checkpoint_other_commands_read(tmp_path):
     assert [s.name for s in built.sites] == ["SE_5_1", "SE_5_2"]
     assert built.model.fc.out_features == 10
     # the saved weights are the trained ones: evaluation reproduces the reported accuracy
-    from secli.data.data import SyntheticShapes, make_loader
+    from secli.data.folders import make_loader
+    from secli.data.synthetic import SyntheticShapes
     from secli.training.training import evaluate
 
     val = SyntheticShapes(10, size=32, seed=0, split="val")

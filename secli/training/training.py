@@ -10,7 +10,6 @@ every other command can read it back.
 from __future__ import annotations
 
 import math
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -100,18 +99,6 @@ class TrainResult:
             "seconds": self.seconds,
             "final_val_accuracy": self.final_val_accuracy,
         }
-
-
-def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """A seeded random train/validation split of ``range(n)``."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise SecliUsageError(f"--val-fraction must be in [0, 1), got {val_fraction}")
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    n_val = int(round(n * val_fraction))
-    if n - n_val < 1:
-        raise SecliUsageError(f"no images left to train on ({n} images, validation fraction {val_fraction})")
-    return sorted(order[n_val:]), sorted(order[:n_val])
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
