@@ -2,7 +2,7 @@
 
 Measures, in one run and over the same DataLoader, images/s of
   (a) a plain forward pass of the model (eval, inference mode), and
-  (b) ``secli.excitation.excitation.collect_excitation`` (hooks at every site + batched per-class sums),
+  (b) ``secli.excitation.collect.collect_excitation`` (hooks at every site + batched per-class sums),
 alternating a and b for several rounds and reporting the medians and their ratio b / a; and,
 robust to a busy machine, both passes on each batch back to back ("paired").
 
@@ -34,15 +34,16 @@ def main() -> None:
     parser.add_argument("--in-memory", action="store_true", help="render the images once, keep them in memory")
     args = parser.parse_args()
 
-    from secli.data.data import SyntheticShapes, make_loader
-    from secli.excitation.excitation import choose_sites, collect_excitation
     from secli.build.models import load_model, looks_like_file
     from secli.build.spec import BlockSpec
-    from secli.training.training import pick_device
+    from secli.data.folders import make_loader
+    from secli.data.synthetic import SyntheticShapes
+    from secli.excitation.collect import choose_sites, collect_excitation
+    from secli.util.device import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = str(resolve_device(args.device))
     if looks_like_file(args.model):
         built = load_model(args.model)
     else:

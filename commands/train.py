@@ -1,16 +1,25 @@
-"""``secli train``: train an injected network on an image folder or the built-in synthetic set."""
+"""``secli train``: train an injected network on an image folder or the built-in synthetic set.
+
+Parses the options, calls ``secli.training.workflow.train`` and renders what it returns; the
+run itself is the library's.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from commands import options as opt
+from commands.bar_callback import BarCallback
 from commands.common import handle_errors, stderr
 from commands.progress import progress_bar
 from commands.render import Table, emit
+
+if TYPE_CHECKING:
+    from secli.training.loop import EpochResult
+    from secli.training.workflow import TrainRun
 
 DATA_PANEL = "Data"
 TRAIN_PANEL = "Training"
@@ -56,128 +65,45 @@ def train_command(
 
     Example: secli train resnet18 --block se --data synthetic --epochs 5 --out se_r18_synth.pt
     """
-    from secli.util.errors import SecliUsageError
-    from secli.util.outputs import check_writable
-
-    if out is None:
-        raise SecliUsageError("say where to save the trained model with --out FILE.pt")
-    check_writable(out, force)  # fail before the slow part
-
-    import torch
-
-    from secli.data.data import (
-        SYNTHETIC,
-        ImageFolderData,
-        SyntheticShapes,
-        choose_preprocess,
-        make_loader,
-    )
-    from secli.build.models import load_model, looks_like_file
-    from secli.util.device import resolve_device
-    from secli.training.training import (
-        TrainConfig,
-        check_head,
-        replace_head,
-        save_trained,
-        split_indices,
-        train_model,
-    )
-
-    config = TrainConfig(
-        epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
-        seed=seed, device=str(resolve_device(device)), amp=not no_amp, workers=workers,
-    )
-    torch.manual_seed(seed)
-    model_spec = None
-    if model is not None and looks_like_file(model):
-        given = {k: v for k, v in dict(block=block, ratio=ratio, min_hidden=min_hidden, position=position,
-                 stages=stages, squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups, kernel_size=kernel_size,
-                 weights=weights, num_classes=num_classes, spec=spec).items() if v is not None}
-        if given:
-            raise SecliUsageError(
-                f"{model} is a saved model; --{next(iter(given)).replace('_', '-')} applies to architecture names only"
-            )
-        built = load_model(model)
-        spec_dict = built.spec.to_dict()
-        arch, arch_weights, meta = built.spec.arch, built.spec.weights, built.meta
-    else:
-        built = None
-        model_spec = opt.model_spec_from_options(
-            model, spec, weights, num_classes,
-            block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
-            squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups, kernel_size=kernel_size,
-        )
-        arch, arch_weights, meta = model_spec.arch, model_spec.weights, {}
-    from secli.build.architectures import arch_info
-
-    pre = choose_preprocess(data, arch, arch_weights, image_size, meta, arch_info(arch).default_input)
-    if data == SYNTHETIC:
-        train_set: Any = SyntheticShapes(train_size, size=pre.crop, seed=seed, split="train", mean=pre.mean, std=pre.std)
-        val_set: Any = (SyntheticShapes(val_size, size=pre.crop, seed=seed, split="val", mean=pre.mean, std=pre.std)
-                        if val_size > 0 else None)
-        class_names = list(SyntheticShapes.classes)
-        train_idx, val_idx = list(range(train_size)), list(range(val_size))
-    else:
-        train_set = ImageFolderData(data, pre)
-        val_set = train_set
-        class_names = train_set.classes
-        train_idx, val_idx = split_indices(len(train_set), val_fraction, seed)
-        if not val_idx:
-            val_set = None
-    new_head = None
-    if model_spec is not None:
-        import dataclasses
-
-        from secli.build.models import build
-
-        # Pretrained weights bring their own head: build with it, then swap in one for this data.
-        keep_weights_head = model_spec.weights is not None and num_classes is None
-        if not keep_weights_head and num_classes is None:
-            model_spec = dataclasses.replace(model_spec, num_classes=len(class_names))
-        built = build(model_spec)
-        if keep_weights_head:
-            new_head = replace_head(built.model, len(class_names))
-            model_spec = dataclasses.replace(model_spec, num_classes=len(class_names))
-            built.spec = model_spec
-        spec_dict = model_spec.to_dict()
-    train_loader = make_loader(train_set, train_idx, config.batch_size, workers, shuffle=True, seed=seed,
-                               pin_memory=config.device.startswith("cuda"))
-    val_loader = make_loader(val_set, val_idx, 2 * config.batch_size, workers) if val_set is not None else None
-    first = next(iter(make_loader(train_set, train_idx[:1], 1)))[0]
-    if first is not None:
-        check_head(built.model, first, len(class_names))
+    from secli.training.workflow import train
 
     quiet = fmt.value == "json"
-    total = config.epochs * len(train_idx)
-    lines: list[str] = []
 
-    with progress_bar(f"training {built.label}", total, enabled=not quiet, unit="images") as bar:
-        def on_epoch(record: Any) -> None:
+    def on_epoch(record: EpochResult) -> None:
+        if not quiet:
             val = f"{record.val_accuracy:.3f}" if record.val_accuracy is not None else "-"
-            line = (f"epoch {record.epoch}/{config.epochs}: train loss {record.train_loss:.3f}, "
-                    f"train acc {record.train_accuracy:.3f}, val acc {val} ({record.seconds:.0f} s)")
-            if not quiet:
-                stderr.print(line, highlight=False)
-            lines.append(line)
+            stderr.print(f"epoch {record.epoch}/{epochs}: train loss {record.train_loss:.3f}, "
+                         f"train acc {record.train_accuracy:.3f}, val acc {val} ({record.seconds:.0f} s)",
+                         highlight=False)
 
-        result = train_model(built.model, train_loader, val_loader, len(class_names), config, bar.advance, on_epoch)
-    built.model.cpu()
-    path = save_trained(out, spec_dict, built.model, class_names, pre, data, result, config, force)
-    payload = {**result.to_dict(), "saved": str(path), "model": built.label, "class_names": class_names,
-               "input_size": pre.crop, "device": config.device}
+    block_options = opt.block_overrides(block=block, ratio=ratio, min_hidden=min_hidden, position=position,
+                                        stages=stages, squeeze=squeeze, gate=gate, bias=bias, init=init,
+                                        paths=paths, groups=groups, kernel_size=kernel_size)
+    with BarCallback(lambda what, total: progress_bar(what, total, enabled=not quiet, unit="images")) as bar:
+        run: TrainRun = train(
+            model, data=data, out=out, block=block_options or None, weights=weights, num_classes=num_classes,
+            spec=spec, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+            image_size=image_size, train_size=train_size, val_size=val_size, val_fraction=val_fraction,
+            workers=workers, seed=seed, device=device, no_amp=no_amp, force=force, progress=bar, on_epoch=on_epoch,
+        )
+    emit(fmt.value, [history_table(run)], run.to_dict())
+
+
+def history_table(run: TrainRun) -> Table:
+    """One row per epoch, with notes on the data, the speed, the head and the saved file."""
+    result = run.history
     table = Table(
-        title=f"{built.label} on {data}: {len(class_names)} classes, {pre.crop} px",
+        title=f"{run.model} on {run.data}: {len(run.class_names)} classes, {run.input_size} px",
         columns=["epoch", "lr", "train loss", "train acc", "val loss", "val acc", "s"],
         rows=[[e.epoch, e.lr, e.train_loss, e.train_accuracy, e.val_loss, e.val_accuracy, round(e.seconds, 1)]
               for e in result.epochs],
     )
-    ips = config.epochs * result.train_images / result.seconds if result.seconds else 0.0
+    ips = len(result.epochs) * result.train_images / result.seconds if result.seconds else 0.0
     table.notes.append(f"{result.train_images} training / {result.val_images} validation images; chance = {result.chance:.3f}")
-    table.notes.append(f"{result.seconds:.0f} s in all on {config.device} ({ips:.1f} training images/s incl. validation)")
-    if new_head:
-        table.notes.append(f"the weights' classifier {new_head} was replaced by a fresh {len(class_names)}-class one")
-    skipped = sum(e.skipped for e in result.epochs)
-    if skipped:
-        table.notes.append(f"skipped {skipped} unreadable images")
-    table.notes.append(f"saved {path}")
-    emit(fmt.value, [table], payload)
+    table.notes.append(f"{result.seconds:.0f} s in all on {run.device} ({ips:.1f} training images/s incl. validation)")
+    if run.new_head:
+        table.notes.append(f"the weights' classifier {run.new_head} was replaced by a fresh {len(run.class_names)}-class one")
+    if run.skipped:
+        table.notes.append(f"skipped {run.skipped} unreadable images")
+    table.notes.append(f"saved {run.saved}")
+    return table

@@ -1,4 +1,4 @@
-"""secli.data.data: synthetic images, image folders with corrupt files, class choice, sampling, zoom."""
+"""secli.data: synthetic images, image folders with corrupt files, class choice, sampling, zoom."""
 
 from __future__ import annotations
 
@@ -8,18 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from secli.data.data import (
-    Preprocess,
-    SyntheticShapes,
-    collate_skipping,
-    display_names,
-    make_loader,
-    open_data,
-    render_synthetic,
-    resolve_classes,
-    select_indices,
-    zoom_center,
-)
+from secli.data.classes import display_names, resolve_classes, select_indices
+from secli.data.folders import collate_skipping, make_loader
+from secli.data.preprocess import Preprocess
+from secli.data.sources import open_data
+from secli.data.synthetic import SyntheticShapes, render_synthetic
+from secli.excitation.scales import zoom_center
 from secli.util.errors import SecliError, SecliUsageError
 
 
@@ -117,7 +111,8 @@ def test_zoom_center_halves_the_slope_of_a_ramp():
 
 
 def test_choose_preprocess_prefers_checkpoint_meta_then_synthetic_then_weights():
-    from secli.data.data import IMAGENET_MEAN, choose_preprocess
+    from secli.data.preprocess import IMAGENET_MEAN
+    from secli.data.sources import choose_preprocess
 
     meta = {"input_size": 32, "resize": 40, "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.2, 0.2]}
     p = choose_preprocess("some/dir", "resnet18", "IMAGENET1K_V1", None, meta)
@@ -138,7 +133,7 @@ def test_choose_preprocess_prefers_checkpoint_meta_then_synthetic_then_weights()
 def test_weights_enum_uses_the_models_lookup_and_never_raises(tmp_path):
     from torchvision.models import ResNet18_Weights
 
-    from secli.data.data import weights_enum
+    from secli.data.preprocess import weights_enum
 
     assert weights_enum("resnet18", "IMAGENET1K_V1") is ResNet18_Weights.IMAGENET1K_V1
     assert weights_enum("resnet18", "ResNet18_Weights.DEFAULT") is ResNet18_Weights.DEFAULT

@@ -1,4 +1,4 @@
-"""secli.excitation.excitation against independent computations: plain hooks, numpy loops, ANOVA by hand."""
+"""secli.excitation against independent computations: plain hooks, numpy loops, ANOVA by hand."""
 
 from __future__ import annotations
 
@@ -7,16 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from secli.data.data import make_loader
-from secli.util.errors import SecliError, SecliUsageError
-from secli.excitation.excitation import (
-    ExcitationResult,
-    choose_sites,
-    collect_excitation,
-    site_scores,
-)
 from secli.build.models import load_model
 from secli.build.spec import BlockSpec
+from secli.data.folders import make_loader
+from secli.excitation.collect import choose_sites, collect_excitation
+from secli.excitation.result import ExcitationResult
+from secli.excitation.scores import site_scores
+from secli.util.errors import SecliError, SecliUsageError
 
 
 class _Tensors(torch.utils.data.Dataset):
@@ -129,7 +126,7 @@ def test_sk_attention_matches_softmax_of_select_logits():
 
 
 def test_scales_that_share_a_key_are_refused():
-    from secli.excitation.excitation import unique_scales
+    from secli.excitation.scales import unique_scales
 
     assert unique_scales([2.0, 1.0, 2.0, 1.5]) == [2.0, 1.0, 1.5]
     with pytest.raises(SecliUsageError, match="same"):

@@ -156,7 +156,7 @@ def test_progress_goes_through_the_shared_bar_and_is_off_for_json(ckpt, tmp_path
 def test_more_classes_than_plotted_are_capped_at_the_constant(tmp_path, monkeypatch):
     import secli.excitation.plots
     from commands.visualize_excitation import MAX_PLOTTED_CLASSES
-    from secli.excitation.excitation import ExcitationResult, SiteInfo
+    from secli.excitation.result import ExcitationResult, SiteInfo
 
     k = MAX_PLOTTED_CLASSES + 1
     rng = np.random.default_rng(0)

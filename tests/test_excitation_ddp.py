@@ -10,10 +10,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from secli.data.data import SyntheticShapes, make_loader
-from secli.excitation.excitation import collect_excitation
 from secli.build.models import build
 from secli.build.spec import BlockSpec, ModelSpec
+from secli.data.folders import make_loader
+from secli.data.synthetic import SyntheticShapes
+from secli.excitation.collect import collect_excitation
 
 SPEC = ModelSpec(arch="resnet18", block=BlockSpec(kind="se", stages=(5,)), num_classes=10)
 N_IMAGES = 10
@@ -51,7 +52,7 @@ def _free_port() -> int:
 
 
 def test_two_ranks_sum_to_one_process(tmp_path):
-    from secli.excitation.excitation import ExcitationResult
+    from secli.excitation.result import ExcitationResult
 
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     shared = ExcitationResult.load(tmp_path)

@@ -1,4 +1,4 @@
-"""secli.training.training and ``secli train``: the loop learns what is learnable; checkpoints round-trip."""
+"""secli.training and ``secli train``: the loop learns what is learnable; checkpoints round-trip."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from torch import nn
 from typer.testing import CliRunner
 
 from commands.app import app
+from secli.data.classes import split_indices
+from secli.training.heads import check_head
+from secli.training.loop import TrainConfig, train_model
 from secli.util.errors import SecliUsageError
-from secli.training.training import TrainConfig, check_head, split_indices, train_model
 
 runner = CliRunner()
 
@@ -72,8 +74,9 @@ def test_train_command_saves_a_checkpoint_other_commands_read(tmp_path):
     assert [s.name for s in built.sites] == ["SE_5_1", "SE_5_2"]
     assert built.model.fc.out_features == 10
     # the saved weights are the trained ones: evaluation reproduces the reported accuracy
-    from secli.data.data import SyntheticShapes, make_loader
-    from secli.training.training import evaluate
+    from secli.data.folders import make_loader
+    from secli.data.synthetic import SyntheticShapes
+    from secli.training.loop import evaluate
 
     val = SyntheticShapes(10, size=32, seed=0, split="val")
     _, acc, n = evaluate(built.model, make_loader(val, list(range(10)), 10), torch.device("cpu"))
@@ -152,7 +155,7 @@ def test_train_from_a_1000_class_state_dict_on_10_class_data_gets_a_new_head(tmp
 def test_replace_head_finds_torchvision_and_timm_classifiers():
     from torchvision.models import efficientnet_b0, squeezenet1_0
 
-    from secli.training.training import replace_head
+    from secli.training.heads import replace_head
 
     m = efficientnet_b0()
     assert replace_head(m, 7) == "classifier.1" and m.classifier[1].out_features == 7

@@ -65,7 +65,7 @@ def _build_timm(name: str, num_classes: int | None) -> nn.Module:
     return timm.create_model(name, pretrained=False, **kwargs)
 
 
-def _torchvision_weights(arch: str, name: str) -> Any:
+def torchvision_weights(arch: str, name: str) -> Any:
     from torchvision.models import get_model_weights
 
     enum = get_model_weights(arch)
@@ -141,7 +141,7 @@ def build_base(arch: str, weights: str | None = None, num_classes: int | None = 
         model = _build_torchvision(info, None, num_classes)
         load_state_dict_into(model, read_state_dict(weights), weights)
         return model, info
-    enum_weights = _torchvision_weights(arch, weights) if weights else None
+    enum_weights = torchvision_weights(arch, weights) if weights else None
     return _build_torchvision(info, enum_weights, num_classes), info
 
 

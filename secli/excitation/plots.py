@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from secli.excitation.excitation import ExcitationResult, SiteInfo
+from secli.excitation.result import ExcitationResult, SiteInfo
 
 MAX_CHANNELS = 50
 

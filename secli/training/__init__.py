@@ -1,1 +1,2 @@
-"""secli.training"""
+"""Training an injected network: ``loop`` (config, loop, evaluation), ``heads`` (classifier
+width checks and replacement) and ``workflow`` (``train``, the whole of ``secli train``)."""

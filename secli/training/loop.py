@@ -1,20 +1,18 @@
 """A small, honest training loop, so ``visualize-excitation`` has a trained SE/SK network to read.
 
-Nothing clever: cross-entropy, SGD (momentum, weight decay) or AdamW, a cosine learning-rate
-schedule over all steps, automatic mixed precision on CUDA only, accuracy on a held-out split
-after every epoch. The model is checkpointed through ``secli.build.checkpoint.save_checkpoint`` in the
-format ``secli inject --out`` writes, with the class names and preprocessing in ``meta``, so
-every other command can read it back.
+Nothing clever: cross-entropy, SGD (Nesterov momentum, weight decay) or AdamW, a cosine
+learning-rate schedule over all steps, automatic mixed precision on CUDA only, accuracy on a
+held-out split after every epoch. Batches are ``(images, labels, skipped)`` as
+``secli.data.folders.make_loader`` gives them; setting up the data, the model and the
+checkpoint is ``secli.training.workflow``'s job.
 """
 
 from __future__ import annotations
 
 import math
-import random
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -27,6 +25,8 @@ OPTIMIZERS = ("sgd", "adamw")
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """How to train (not what on): saved in the checkpoint's meta so a run can be repeated."""
+
     epochs: int = 5
     batch_size: int = 64
     optimizer: str = "sgd"
@@ -36,7 +36,6 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     amp: bool = True  # only ever used on CUDA
-    workers: int = 0
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -61,6 +60,8 @@ class TrainConfig:
 
 @dataclass
 class EpochResult:
+    """One epoch's learning rate (at its start), losses, accuracies, time and skipped images."""
+
     epoch: int
     lr: float
     train_loss: float
@@ -76,6 +77,8 @@ class EpochResult:
 
 @dataclass
 class TrainResult:
+    """The whole run: every epoch, the data sizes and the wall time."""
+
     epochs: list[EpochResult] = field(default_factory=list)
     classes: int = 0
     train_images: int = 0
@@ -100,18 +103,6 @@ class TrainResult:
             "seconds": self.seconds,
             "final_val_accuracy": self.final_val_accuracy,
         }
-
-
-def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """A seeded random train/validation split of ``range(n)``."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise SecliUsageError(f"--val-fraction must be in [0, 1), got {val_fraction}")
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    n_val = int(round(n * val_fraction))
-    if n - n_val < 1:
-        raise SecliUsageError(f"no images left to train on ({n} images, validation fraction {val_fraction})")
-    return sorted(order[n_val:]), sorted(order[:n_val])
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -215,93 +206,3 @@ def train_model(
     result.seconds = time.perf_counter() - start
     model.eval()
     return result
-
-
-def check_head(model: nn.Module, sample: torch.Tensor, classes: int) -> None:
-    """Refuse a network whose output is narrower than the number of classes in the data."""
-    model.eval()
-    with torch.inference_mode():
-        width = logits_of(model(sample[:1])).shape[1]
-    if width < classes:
-        raise SecliUsageError(
-            f"the model predicts {width} classes but the data has {classes}",
-            hint=f"pass --num-classes {classes}",
-        )
-
-
-def _last_layer(module: nn.Module, prefix: str) -> tuple[str, nn.Module] | None:
-    """The last Linear (or Conv2d, as in SqueezeNet) at or under ``module``, with its path."""
-    found = None
-    for name, child in module.named_modules():
-        if isinstance(child, (nn.Linear, nn.Conv2d)):
-            found = (f"{prefix}.{name}" if name else prefix, child)
-    return found
-
-
-def replace_head(model: nn.Module, classes: int) -> str | None:
-    """Give a pretrained network a fresh final classifier for ``classes`` classes.
-
-    Pretrained weights come with their own head (1000 ImageNet classes); to train them on other
-    data the body is kept and only the last layer is replaced: timm's ``reset_classifier``
-    where the model has one, else the last Linear/Conv2d of ``fc``, ``classifier``, ``heads``
-    or ``head`` (torchvision's names). A head that already has ``classes`` outputs is kept (an
-    ImageNet folder on ImageNet weights). Returns the replaced layer's path, or None when kept.
-    """
-    from secli.build.sites import set_module
-
-    if hasattr(model, "reset_classifier") and hasattr(model, "get_classifier"):  # timm models
-        current = model.get_classifier()
-        if getattr(current, "out_features", None) == classes:
-            return None
-        model.reset_classifier(classes)
-        return "classifier (timm reset_classifier)"
-    for attr in ("fc", "classifier", "heads", "head"):
-        module = getattr(model, attr, None)
-        if not isinstance(module, nn.Module):
-            continue
-        found = _last_layer(module, attr)
-        if found is None:
-            continue
-        path, layer = found
-        if isinstance(layer, nn.Linear):
-            if layer.out_features == classes:
-                return None
-            new: nn.Module = nn.Linear(layer.in_features, classes, bias=layer.bias is not None)
-        else:
-            if layer.out_channels == classes:
-                return None
-            new = nn.Conv2d(layer.in_channels, classes, kernel_size=layer.kernel_size, stride=layer.stride,
-                            padding=layer.padding, bias=layer.bias is not None)
-        set_module(model, path, new.to(next(layer.parameters()).device))
-        return path
-    raise SecliUsageError(
-        f"cannot find the final classifier of {type(model).__name__} to replace",
-        hint="pass --num-classes N matching the weights' own head",
-    )
-
-
-def save_trained(
-    path: str | Path,
-    spec_dict: dict[str, Any],
-    model: nn.Module,
-    class_names: Sequence[str],
-    preprocess: Any,
-    data: str,
-    result: TrainResult,
-    config: TrainConfig,
-    force: bool = False,
-) -> Path:
-    from secli.build.checkpoint import save_checkpoint
-
-    meta = {
-        "classes": list(class_names),
-        "input_size": preprocess.crop,
-        "resize": preprocess.resize,
-        "mean": list(preprocess.mean),
-        "std": list(preprocess.std),
-        "data": data,
-        "trained_by": "secli train",
-        "config": {k: v for k, v in asdict(config).items()},
-        "history": result.to_dict(),
-    }
-    return save_checkpoint(path, spec_dict, model.state_dict(), meta=meta, force=force)

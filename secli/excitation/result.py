@@ -1,0 +1,175 @@
+"""Excitation statistics as numpy arrays: per-class reads (mean, std, SK difference, scores)
+and the files they are kept in (``stats.npz`` + ``summary.json``, optionally ``raw.npz``).
+
+Every figure and every re-plot (``--from-stats``) reads an ``ExcitationResult`` only, so the
+network is needed once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from secli.excitation.scales import scale_key
+from secli.excitation.scores import site_scores
+from secli.util.errors import SecliError, SecliUsageError
+
+FIELDS = ("count", "sum", "sumsq", "hist", "above")
+STATS_FILE = "stats.npz"
+SUMMARY_FILE = "summary.json"
+RAW_FILE = "raw.npz"
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """What the plots need to know about a hooked site."""
+
+    name: str
+    kind: str
+    channels: int
+    paths: int
+    low: float
+    high: float
+    bins: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ExcitationResult:
+    """Per (scale, site) sums as numpy arrays, the class names, and how the run went."""
+
+    sites: list[SiteInfo]
+    class_names: list[str]
+    scales: list[float]
+    arrays: dict[str, dict[str, dict[str, np.ndarray]]]  # scale key -> site -> field -> array
+    meta: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, np.ndarray] | None = None  # per-image gates, only with keep_raw (--save-raw)
+
+    @staticmethod
+    def scale_key(scale: float) -> str:
+        """The key of ``scale`` in ``arrays`` (``x1``, ``x1.5``)."""
+        return scale_key(scale)
+
+    def site(self, name: str) -> SiteInfo:
+        for info in self.sites:
+            if info.name == name:
+                return info
+        raise SecliUsageError(f"unknown site {name!r}; valid sites: {', '.join(s.name for s in self.sites)}")
+
+    def get(self, site: str, scale: float | None = None) -> dict[str, np.ndarray]:
+        key = self.scale_key(self.scales[0] if scale is None else scale)
+        return self.arrays[key][site]
+
+    def counts(self, scale: float | None = None) -> np.ndarray:
+        return self.get(self.sites[0].name, scale)["count"] if self.sites else np.zeros(0)
+
+    def mean(self, site: str, scale: float | None = None) -> np.ndarray:
+        """(K, P, C) per-class mean gate value; NaN for a class with no images."""
+        a = self.get(site, scale)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return a["sum"] / a["count"][:, None, None]
+
+    def std(self, site: str, scale: float | None = None) -> np.ndarray:
+        """(K, P, C) per-class standard deviation across images (population, ddof 0)."""
+        a = self.get(site, scale)
+        n = a["count"][:, None, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = a["sumsq"] / n - (a["sum"] / n) ** 2
+        return np.sqrt(np.clip(var, 0.0, None))
+
+    def mean_all(self, site: str, scale: float | None = None) -> np.ndarray:
+        """(P, C) mean over every image of every class analysed (the figures' reference)."""
+        a = self.get(site, scale)
+        total = a["count"].sum()
+        return a["sum"].sum(axis=0) / total if total else np.full(a["sum"].shape[1:], np.nan)
+
+    def sk_difference(self, site: str, scale: float | None = None) -> np.ndarray:
+        """(K, C) mean attention of the largest-kernel path minus the 3x3 path, per class."""
+        m = self.mean(site, scale)
+        if m.shape[1] < 2:
+            raise SecliUsageError(f"{site} is not an SK site with two or more paths")
+        return m[:, -1, :] - m[:, 0, :]
+
+    def scores(self, scale: float | None = None) -> list[dict[str, Any]]:
+        rows = []
+        for info in self.sites:
+            a = self.get(info.name, scale)
+            rows.append({"site": info.name, "kind": info.kind, "channels": info.channels, **site_scores(a)})
+            if info.paths >= 2:
+                diffs = {}
+                for s in self.scales:
+                    d = self.sk_difference(info.name, s)
+                    diffs[self.scale_key(s)] = float(np.nanmean(d))
+                rows[-1]["sk_difference"] = diffs
+        return rows
+
+    # ------------------------------------------------------------------ files
+    def save(self, folder: str | Path, force: bool = False) -> list[Path]:
+        """``stats.npz`` (every sum) and ``summary.json`` (sites, classes, counts, scores)."""
+        import io
+
+        from secli.util.outputs import atomic_write, atomic_write_text
+
+        folder = Path(folder)
+        flat = {
+            f"{scale}/{site}/{name}": value
+            for scale, by_site in self.arrays.items()
+            for site, fields in by_site.items()
+            for name, value in fields.items()
+        }
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **flat)
+        npz = atomic_write(folder / STATS_FILE, lambda h: h.write(buffer.getvalue()), force)
+        summary = atomic_write_text(folder / SUMMARY_FILE, json.dumps(self.summary(), indent=2) + "\n", force)
+        written = [npz, summary]
+        if self.raw:
+            raw_buffer = io.BytesIO()
+            np.savez_compressed(raw_buffer, **self.raw)
+            written.append(atomic_write(folder / RAW_FILE, lambda h: h.write(raw_buffer.getvalue()), force))
+        return written
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "format": "secli-excitation",
+            "version": 1,
+            "sites": [s.to_dict() for s in self.sites],
+            "classes": self.class_names,
+            "scales": self.scales,
+            "counts": {name: int(c) for name, c in zip(self.class_names, self.counts())},
+            "scores": self.scores(),
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "ExcitationResult":
+        folder = Path(folder)
+        summary_path, npz_path = folder / SUMMARY_FILE, folder / STATS_FILE
+        if not summary_path.is_file() or not npz_path.is_file():
+            raise SecliError(
+                f"{folder} holds no excitation statistics (needs {SUMMARY_FILE} and {STATS_FILE})",
+                hint="write them with secli visualize-excitation ... --out DIR",
+            )
+        try:
+            summary = json.loads(summary_path.read_text())
+            sites = [SiteInfo(**s) for s in summary["sites"]]
+            scales = [float(s) for s in summary["scales"]]
+            arrays: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+            with np.load(npz_path, allow_pickle=False) as data:
+                for key in data.files:
+                    scale, site, name = key.split("/")
+                    arrays.setdefault(scale, {}).setdefault(site, {})[name] = data[key]
+            result = cls(sites, list(summary["classes"]), scales, arrays, dict(summary.get("meta") or {}))
+            for s in scales:
+                for info in sites:
+                    missing = [f for f in FIELDS if f not in result.get(info.name, s)]
+                    if missing:
+                        raise KeyError(missing[0])
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            raise SecliError(f"damaged excitation statistics in {folder} ({type(exc).__name__}: {exc})") from None
+        return result

@@ -1,0 +1,295 @@
+"""``train``: the whole of ``secli train`` as one Python call.
+
+The command parses options, calls :func:`train` and renders what it returns; everything in
+between (which model, which images, a new classifier for pretrained weights, the loop, the
+checkpoint) happens here, so a notebook gets exactly what the command line gets.
+
+Heavy modules (torch, torchvision) are imported inside the functions: importing this module
+must stay cheap, because ``secli --help`` and ``secli.api`` import it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from secli.util.errors import SecliUsageError
+
+if TYPE_CHECKING:
+    from torch import nn
+    from torch.utils.data import Dataset
+
+    from secli.build.models import BuiltModel
+    from secli.build.spec import BlockSpec, ModelSpec
+    from secli.data.preprocess import Preprocess
+    from secli.training.loop import EpochResult, TrainConfig, TrainResult
+
+#: ``progress(done, total, what)``: images trained so far, images in all epochs, what is running.
+ProgressCallback = Callable[[int, int, str], None]
+
+
+@dataclass
+class TrainRun:
+    """What one :func:`train` call did; ``to_dict()`` is what ``secli train --format json`` prints."""
+
+    history: TrainResult
+    saved: Path
+    model: str  # the model's label, e.g. "resnet18 + SE r=16 standard"
+    class_names: list[str]
+    input_size: int
+    device: str
+    data: str
+    new_head: str | None = None  # the pretrained classifier that was replaced, if one was
+
+    @property
+    def skipped(self) -> int:
+        """Unreadable images skipped, summed over the epochs."""
+        return sum(e.skipped for e in self.history.epochs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.history.to_dict(), "saved": str(self.saved), "model": self.model,
+                "class_names": self.class_names, "input_size": self.input_size, "device": self.device}
+
+
+@dataclass
+class TrainingData:
+    """The training and validation images of one run, with the class names."""
+
+    train_set: Dataset
+    val_set: Dataset | None
+    train_idx: list[int]
+    val_idx: list[int]
+    class_names: list[str]
+
+
+def train(
+    model: str | None = None,
+    *,
+    data: str = "synthetic",
+    out: str | Path | None = None,
+    block: BlockSpec | Mapping[str, Any] | None = None,
+    weights: str | None = None,
+    num_classes: int | None = None,
+    spec: str | Path | ModelSpec | None = None,
+    epochs: int = 5,
+    batch_size: int = 32,
+    optimizer: str = "sgd",
+    lr: float | None = None,
+    weight_decay: float | None = None,
+    image_size: int | None = None,
+    train_size: int = 1500,
+    val_size: int = 500,
+    val_fraction: float = 0.2,
+    workers: int = 0,
+    seed: int = 0,
+    device: str = "auto",
+    no_amp: bool = False,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+) -> TrainRun:
+    """Train a network with SE/SK blocks (SGD or AdamW, cosine schedule) and save a checkpoint.
+
+    model: an architecture name (``resnet18``), or a secli checkpoint to train further (then
+        ``block``, ``weights``, ``num_classes`` and ``spec`` must not be given: the checkpoint
+        says what the model is). None takes the architecture from ``spec``.
+    data: ``"synthetic"`` (built in: ``train_size`` + ``val_size`` images of 10 classes) or an
+        ImageFolder root (``root/<class>/<image>``; ``val_fraction`` of it held out, seeded).
+    out: where to save the trained model (a secli checkpoint, as ``inject --out`` writes);
+        required, and an existing file is refused unless ``force``. Checked before the slow part.
+    block: a ``BlockSpec``, or a mapping of ``BlockSpec`` fields that override the block of
+        ``spec`` field by field (the command line's ``--ratio`` over a YAML file's ratio). None:
+        the spec's block, or SE with the paper's defaults.
+    weights, num_classes: base weights (a local state-dict file or a torchvision name) and the
+        classifier width. Without ``num_classes`` the head matches the data: pretrained weights
+        keep their body and get a fresh classifier for the data's classes.
+    spec: a ``ModelSpec`` or a YAML file of one; ``model``, ``weights`` and ``num_classes`` given
+        here override it.
+    epochs, batch_size, optimizer (``sgd`` | ``adamw``), lr, weight_decay: the loop; ``lr`` and
+        ``weight_decay`` default to 0.05 / 5e-4 for SGD, 2e-3 / 0.05 for AdamW.
+    image_size: input size in px; default the checkpoint's, else 48 for synthetic, else the
+        weights' transforms or the architecture's own.
+    workers: data loader worker processes. seed: data, split, initialisation and order.
+    device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``; mixed precision on CUDA unless ``no_amp``.
+    progress: called as ``progress(done, total, what)`` with images trained so far.
+    on_epoch: called with each epoch's ``EpochResult`` as soon as it ends.
+
+    Raises ``SecliUsageError`` (a mistake in the request) or ``SecliError`` (a run that failed).
+    """
+    import torch
+
+    from secli.build.architectures import arch_info
+    from secli.build.models import load_model, looks_like_file
+    from secli.data.sources import choose_preprocess
+    from secli.training.loop import TrainConfig
+    from secli.util.device import resolve_device
+    from secli.util.outputs import check_writable
+
+    if out is None:
+        raise SecliUsageError("say where to save the trained model with --out FILE.pt")
+    out = Path(out)
+    check_writable(out, force)  # fail before the slow part
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+                         weight_decay=weight_decay, seed=seed, device=str(resolve_device(device)), amp=not no_amp)
+    torch.manual_seed(seed)
+    built: BuiltModel | None = None
+    model_spec: ModelSpec | None = None
+    if model is not None and looks_like_file(model):
+        _refuse_model_options(model, block, weights, num_classes, spec)
+        built = load_model(model)
+        arch, arch_weights, meta = built.spec.arch, built.spec.weights, built.meta
+    else:
+        model_spec = merged_spec(model, spec, block, weights, num_classes)
+        arch, arch_weights, meta = model_spec.arch, model_spec.weights, {}
+    pre = choose_preprocess(data, arch, arch_weights, image_size, meta, arch_info(arch).default_input)
+    sets = open_training_data(data, pre, train_size, val_size, val_fraction, seed)
+    new_head = None
+    if model_spec is not None:
+        built, new_head = _build_for_classes(model_spec, len(sets.class_names), num_classes is None)
+    assert built is not None
+    history = _fit(built.model, built.label, sets, config, workers, progress, on_epoch)
+    built.model.cpu()
+    path = save_trained(out, built.spec.to_dict(), built.model, sets.class_names, pre, data, history, config, force)
+    return TrainRun(history, path, built.label, sets.class_names, pre.crop, config.device, data, new_head)
+
+
+def _refuse_model_options(model: str, block: Any, weights: str | None, num_classes: int | None, spec: Any) -> None:
+    """A checkpoint says what the model is: options that would say otherwise are mistakes."""
+    given: list[str] = []
+    if isinstance(block, Mapping):
+        given += (["block"] if "kind" in block else []) + [k for k in block if k != "kind"]
+    elif block is not None:
+        given.append("block")
+    given += [name for name, value in (("weights", weights), ("num_classes", num_classes), ("spec", spec))
+              if value is not None]
+    if given:
+        raise SecliUsageError(f"{model} is a saved model; --{given[0].replace('_', '-')} applies to architecture names only")
+
+
+def merged_spec(
+    arch: str | None,
+    spec: str | Path | ModelSpec | None,
+    block: BlockSpec | Mapping[str, Any] | None,
+    weights: str | None,
+    num_classes: int | None,
+) -> ModelSpec:
+    """A ModelSpec from ``spec`` (a ModelSpec or YAML file), overlaid with what is given here.
+
+    A mapping ``block`` overrides the spec's block field by field; a ``BlockSpec`` replaces it.
+    Without a spec the block is SE with the paper's defaults.
+    """
+    from secli.build.spec import BlockSpec, ModelSpec, load_spec_yaml
+
+    base = load_spec_yaml(spec) if isinstance(spec, (str, Path)) else spec
+    if arch is None and base is None:
+        raise SecliUsageError("name an architecture (e.g. resnet50) or pass --spec FILE.yaml")
+    if isinstance(block, BlockSpec):
+        block_spec = block
+    else:
+        fields = base.block.__dict__.copy() if base else {"kind": "se"}
+        fields.update(block or {})
+        block_spec = BlockSpec(**fields)
+    return ModelSpec(
+        arch=arch or base.arch,  # type: ignore[union-attr]
+        block=block_spec,
+        weights=weights if weights is not None else (base.weights if base else None),
+        num_classes=num_classes if num_classes is not None else (base.num_classes if base else None),
+    )
+
+
+def open_training_data(data: str, pre: Preprocess, train_size: int, val_size: int, val_fraction: float,
+                       seed: int) -> TrainingData:
+    """Synthetic: two disjoint generated splits. A folder: one set, split by ``val_fraction``."""
+    from secli.data.classes import split_indices
+    from secli.data.folders import ImageFolderData
+    from secli.data.synthetic import SYNTHETIC, SyntheticShapes
+
+    if data == SYNTHETIC:
+        train_set = SyntheticShapes(train_size, size=pre.crop, seed=seed, split="train", mean=pre.mean, std=pre.std)
+        val_set = (SyntheticShapes(val_size, size=pre.crop, seed=seed, split="val", mean=pre.mean, std=pre.std)
+                   if val_size > 0 else None)
+        return TrainingData(train_set, val_set, list(range(train_size)), list(range(val_size)),
+                            list(SyntheticShapes.classes))
+    folder = ImageFolderData(data, pre)
+    train_idx, val_idx = split_indices(len(folder), val_fraction, seed)
+    return TrainingData(folder, folder if val_idx else None, train_idx, val_idx, folder.classes)
+
+
+def _build_for_classes(model_spec: ModelSpec, classes: int, width_from_data: bool) -> tuple[BuiltModel, str | None]:
+    """Build ``model_spec`` with a classifier for ``classes`` classes (unless its width is given).
+
+    Pretrained weights bring their own head: the model is built with it (so the weights load),
+    then the head is swapped for a fresh one for this data. Returns the model and the path of
+    the replaced head (None when nothing was replaced).
+    """
+    from secli.build.models import build
+    from secli.training.heads import replace_head
+
+    keep_weights_head = model_spec.weights is not None and width_from_data
+    if width_from_data and not keep_weights_head:
+        model_spec = dataclasses.replace(model_spec, num_classes=classes)
+    built = build(model_spec)
+    new_head = None
+    if keep_weights_head:
+        new_head = replace_head(built.model, classes)
+        built.spec = dataclasses.replace(model_spec, num_classes=classes)
+    return built, new_head
+
+
+def _fit(model: nn.Module, label: str, sets: TrainingData, config: TrainConfig, workers: int,
+         progress: ProgressCallback | None, on_epoch: Callable[[EpochResult], None] | None) -> TrainResult:
+    """Loaders, a check that the head is wide enough, and the loop, with progress as (done, total, what)."""
+    from secli.data.folders import make_loader
+    from secli.training.heads import check_head
+    from secli.training.loop import train_model
+
+    classes = len(sets.class_names)
+    train_loader = make_loader(sets.train_set, sets.train_idx, config.batch_size, workers, shuffle=True,
+                               seed=config.seed, pin_memory=config.device.startswith("cuda"))
+    val_loader = (make_loader(sets.val_set, sets.val_idx, 2 * config.batch_size, workers)
+                  if sets.val_set is not None else None)
+    first = next(iter(make_loader(sets.train_set, sets.train_idx[:1], 1)))[0]
+    if first is not None:
+        check_head(model, first, classes)
+    advance = None
+    if progress is not None:
+        total, what, done = config.epochs * len(sets.train_idx), f"training {label}", 0
+        progress(0, total, what)
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            progress(done, total, what)
+
+    return train_model(model, train_loader, val_loader, classes, config, advance, on_epoch)
+
+
+def save_trained(
+    path: str | Path,
+    spec_dict: dict[str, Any],
+    model: nn.Module,
+    class_names: Sequence[str],
+    preprocess: Preprocess,
+    data: str,
+    result: TrainResult,
+    config: TrainConfig,
+    force: bool = False,
+) -> Path:
+    """A secli checkpoint with the class names, preprocessing, config and history in ``meta``,
+    so every other command reads the trained model back and sees its images as in training."""
+    from secli.build.checkpoint import save_checkpoint
+
+    meta = {
+        "classes": list(class_names),
+        "input_size": preprocess.crop,
+        "resize": preprocess.resize,
+        "mean": list(preprocess.mean),
+        "std": list(preprocess.std),
+        "data": data,
+        "trained_by": "secli train",
+        "config": dataclasses.asdict(config),
+        "history": result.to_dict(),
+    }
+    return save_checkpoint(path, spec_dict, model.state_dict(), meta=meta, force=force)

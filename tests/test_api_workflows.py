@@ -1,0 +1,97 @@
+"""The Python calls equal the commands: ``visualize_excitation(...)`` and ``train(...)`` return
+results whose ``to_dict()`` is the JSON the CLI prints for the same options."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from commands.app import app
+from secli.excitation.workflow import visualize_excitation
+from secli.training.workflow import train
+
+runner = CliRunner()
+TIMINGS = {"seconds", "images_per_second"}
+
+
+def _without_timings(value: Any) -> Any:
+    """The same structure with wall-clock times blanked: they differ between any two runs."""
+    if isinstance(value, dict):
+        return {k: None if k in TIMINGS else _without_timings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
+def _cli_json(args: list[str]) -> dict:
+    r = runner.invoke(app, [*args, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_visualize_excitation_equals_the_command(tmp_path):
+    from secli.build.checkpoint import save_checkpoint
+    from secli.build.models import build
+    from secli.build.spec import BlockSpec, ModelSpec
+
+    spec = ModelSpec(arch="resnet18", block=BlockSpec(kind="se", stages=(5,)), num_classes=10)
+    ckpt = save_checkpoint(tmp_path / "m.pt", spec.to_dict(), build(spec).model.state_dict(),
+                           meta={"input_size": 32, "resize": 32})
+    out = tmp_path / "figs"
+    payload = _cli_json(["visualize-excitation", str(ckpt), "--data", "synthetic", "--per-class", "1",
+                         "--classes", "disk,ring,dots", "--sites", "SE_5_2", "--out", str(out), "--save-raw"])
+    seen: list[tuple[int, int, str]] = []
+    run = visualize_excitation(str(ckpt), data="synthetic", per_class=1, classes=["disk", "ring", "dots"],
+                               sites="SE_5_2", out=out, save_raw=True, force=True,
+                               progress=lambda *report: seen.append(report))
+    assert _without_timings(run.to_dict()) == _without_timings(payload)
+    assert run.to_dict()["files"] == payload["files"] and (out / "raw.npz").is_file()
+    assert seen[0] == (0, 3, f"excitation of {run.source}") and seen[-1][:2] == (3, 3)
+    # re-plotting saved statistics: identical, timings included (nothing is recomputed)
+    again = _cli_json(["visualize-excitation", "--from-stats", str(out), "--out", str(tmp_path / "a")])
+    assert visualize_excitation(from_stats=out, out=tmp_path / "b").to_dict() == json.loads(
+        json.dumps(again).replace(str(tmp_path / "a"), str(tmp_path / "b")))
+
+
+def test_train_equals_the_command(tmp_path):
+    out = tmp_path / "m.pt"
+    payload = _cli_json(["train", "resnet18", "--block", "se", "--stages", "5", "--ratio", "8", "--data", "synthetic",
+                         "--epochs", "2", "--train-size", "8", "--val-size", "4", "--image-size", "32",
+                         "--batch-size", "4", "--out", str(out)])
+    seen: list[tuple[int, int, str]] = []
+    epochs: list[int] = []
+    from secli.build.spec import BlockSpec
+
+    torch.manual_seed(123)  # the call seeds itself, like the command: earlier random draws do not matter
+    run = train("resnet18", block=BlockSpec(kind="se", stages=(5,), ratio=8), data="synthetic", epochs=2,
+                train_size=8, val_size=4, image_size=32, batch_size=4, out=out, force=True,
+                progress=lambda *report: seen.append(report), on_epoch=lambda e: epochs.append(e.epoch))
+    assert _without_timings(run.to_dict()) == _without_timings(payload)
+    assert epochs == [1, 2] and seen[0] == (0, 16, f"training {run.model}") and seen[-1][:2] == (16, 16)
+    # a checkpoint says what the model is: a block option given with one names itself
+    from secli.util.errors import SecliUsageError
+
+    with pytest.raises(SecliUsageError, match="saved model; --ratio applies to architecture names only"):
+        train(str(out), block={"ratio": 8}, out=tmp_path / "again.pt")
+
+
+def test_train_block_options_override_a_spec_file_field_by_field(tmp_path):
+    from secli.training.workflow import merged_spec
+
+    path = tmp_path / "s.yaml"
+    path.write_text("arch: resnet18\nblock: {kind: se, ratio: 4, stages: [4, 5]}\n")
+    spec = merged_spec(None, path, {"ratio": 8}, None, 3)
+    assert (spec.arch, spec.block.ratio, spec.block.stages, spec.num_classes) == ("resnet18", 8, (4, 5), 3)
+
+
+def test_workflow_errors_are_the_commands(tmp_path):
+    from secli.util.errors import SecliUsageError
+
+    with pytest.raises(SecliUsageError, match="--out"):
+        visualize_excitation("resnet18", data="synthetic")
+    with pytest.raises(SecliUsageError, match="--out FILE.pt"):
+        train("resnet18")
