@@ -24,7 +24,7 @@ import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from secli.build.spec import BlockSpec
 from secli.util.errors import SecliUsageError
@@ -130,7 +130,7 @@ def override(
     sweep: Sweep,
     arch: str | None = None,
     single: dict[str, Any] | None = None,
-    lists: dict[str, Sequence[Any] | None] | None = None,
+    lists: Mapping[str, Sequence[Any] | None] | None = None,
     input_size: int | None = None,
     num_classes: int | None = None,
 ) -> Sweep:

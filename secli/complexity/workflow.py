@@ -74,7 +74,7 @@ def complexity(
     from secli.build.models import looks_like_file
 
     if model is not None and model.endswith((".yaml", ".yml")) and spec is None:
-        model, spec = None, Path(model)  # a sweep file given where a model was expected
+        spec, model = Path(model), None  # a sweep file given where a model was expected
     if model is not None and looks_like_file(model):
         if spec is not None or any(v is not None for v in single.values()) or any(v for v in lists.values()) or num_classes:
             raise SecliUsageError(f"{model} is a saved model: block, sweep and --spec options apply to architecture names only")

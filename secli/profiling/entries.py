@@ -6,14 +6,14 @@ Labels are made unique (``#2``) because they key the report's rows and JSON.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from secli.profiling.results import ModelEntry
 from secli.util.errors import SecliUsageError
 from secli.util.number_lists import parse_str_list
 
 
-def load_entries(refs: list[str], block: str | list[str] | None, **block_options: Any) -> tuple[list[ModelEntry], int]:
+def load_entries(refs: list[str], block: str | Sequence[str] | None, **block_options: Any) -> tuple[list[ModelEntry], int]:
     """The entries to time, baseline first, and the first model's default input size."""
     import torch
 
@@ -42,7 +42,8 @@ def load_entries(refs: list[str], block: str | list[str] | None, **block_options
             loaded.append(load_model(refs[0], spec.block))
     else:
         loaded = [load_model(ref) for ref in refs]
-    entries, seen = [], {}
+    entries: list[ModelEntry] = []
+    seen: dict[str, int] = {}
     for index, built in enumerate(loaded):
         short = index > 0 and kinds and not given
         label = f"{refs[0]} + {kinds[index - 1].upper()}" if short else built.label

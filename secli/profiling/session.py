@@ -24,7 +24,15 @@ from torch import nn
 
 from secli.build.sites import count_params
 from secli.profiling.memory import step_memory
-from secli.profiling.results import AMP_DTYPES, Failure, ModelEntry, ModelProfile, ModeTiming, ProfileConfig, Progress
+from secli.profiling.results import (
+    AMP_DTYPES,
+    Failure,
+    ModelEntry,
+    ModelProfile,
+    ModeTiming,
+    ProfileConfig,
+    Progress,
+)
 from secli.profiling.steps import StepRunner, classify_failure
 from secli.profiling.timing import HostStopwatch, Stopwatch
 from secli.profiling.traffic import measure_site_traffic

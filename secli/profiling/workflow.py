@@ -32,7 +32,7 @@ def profile(
     input_size: int | None = None,
     amp: str = "off",
     channels_last: bool = False,
-    compile: bool = False,  # noqa: A002 - the CLI's --compile
+    compile: bool = False,  # the CLI's --compile (shadows the builtin inside this function only)
     compile_mode: str | None = None,
     iters: int = 20,
     warmup: int = 5,

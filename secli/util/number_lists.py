@@ -26,15 +26,19 @@ def parse_int_list(value: str | int | Sequence[Any] | None, what: str) -> tuple[
         shown = value
     else:
         parts, shown = list(value), ",".join(map(str, value))
-    values = []
-    for part in parts:
-        try:
-            if isinstance(part, bool) or (not isinstance(part, (int, str))):
-                raise ValueError
-            values.append(int(part))
-        except ValueError:
-            raise SecliUsageError(f"{what} must be whole numbers separated by commas, got {shown!r}") from None
-    return tuple(values)
+    values = [_whole_number(part) for part in parts]
+    if any(v is None for v in values):
+        raise SecliUsageError(f"{what} must be whole numbers separated by commas, got {shown!r}")
+    return tuple(values)  # type: ignore[arg-type]
+
+
+def _whole_number(part: Any) -> int | None:
+    if isinstance(part, bool) or not isinstance(part, (int, str)):
+        return None
+    try:
+        return int(part)
+    except ValueError:
+        return None
 
 
 def parse_str_list(value: str | Sequence[str] | None) -> list[str] | None:
