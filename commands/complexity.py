@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from commands import options as opt
-from commands.common import handle_errors, parse_int_list, parse_str_list
+from commands.common import handle_errors
 from commands.progress import progress_bar
 from commands.render import Table, emit
 
@@ -20,8 +20,6 @@ Positions = Annotated[Optional[str], typer.Option("--positions", help="Comma lis
 SqueezeList = Annotated[Optional[str], typer.Option("--squeeze", help="SE squeeze: avg | max | none; a comma list gives one row each.", rich_help_panel=SWEEP_PANEL)]
 GateList = Annotated[Optional[str], typer.Option("--gate", help="SE gate: sigmoid | tanh | relu | hardsigmoid; a comma list gives one row each.", rich_help_panel=SWEEP_PANEL)]
 PathsList = Annotated[Optional[str], typer.Option("--paths", help="SK paths M; a comma list gives one row each (K3+K5+K7: 3).", rich_help_panel=SWEEP_PANEL)]
-
-UNIT_NOTE = "GFLOPs by fvcore, which counts one multiply-add as one FLOP; batch 1"
 
 
 @handle_errors
@@ -47,104 +45,16 @@ def complexity_command(
     fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
 ) -> None:
     """Count parameters and GFLOPs of a network with and without SE/SK/ECA blocks; sweep variants."""
-    lists = {
-        "ratio": _ints(ratios, "--ratios"),
-        "position": parse_str_list(positions),
-        "stages": _stage_rows(stages),
-        "squeeze": parse_str_list(squeeze),
-        "gate": parse_str_list(gate),
-        "paths": _ints(paths, "--paths"),
-    }
-    single = {"kind": block, "ratio": ratio, "min_hidden": min_hidden, "position": position, "bias": bias, "groups": groups, "kernel_size": kernel_size}
-    if ratio is not None and ratios is not None:
-        raise _usage("give either --ratio or --ratios, not both")
-    if position is not None and positions is not None:
-        raise _usage("give either --position or --positions, not both")
+    from secli.complexity.workflow import complexity
 
-    from secli.build.models import looks_like_file
-
-    if model is not None and model.endswith((".yaml", ".yml")) and spec is None:
-        model, spec = None, Path(model)  # a sweep file given where a model was expected
-    if model is not None and looks_like_file(model):
-        if spec is not None or any(v is not None for v in single.values()) or any(v for v in lists.values()) or num_classes:
-            raise _usage(f"{model} is a saved model: block, sweep and --spec options apply to architecture names only")
-        _run_file(model, input_size, by_stage, fmt.value)
-        return
-    sweep = _sweep(model, spec, single, lists, num_classes, input_size)
-    from secli.complexity.count import analyse, check_flops
-
-    blocks = sweep.blocks()
-    with _progress(fmt.value, 1 + len(blocks)) as bar:
-        result = analyse(sweep.arch, blocks, sweep.input_size, sweep.num_classes, progress=bar.update)
-    _emit(result, fmt.value, by_stage, sweep.title)
-    check_flops(result)
-
-
-def _usage(message: str) -> Exception:
-    from secli.util.errors import SecliUsageError
-
-    return SecliUsageError(message)
-
-
-def _ints(text: str | None, what: str) -> list[int] | None:
-    values = parse_int_list(text, what)
-    if values is None:
-        return None
-    for value in values:
-        if value < 1:
-            raise _usage(f"{what} must be whole numbers >= 1, got {value} in {text!r}")
-    return list(values)
-
-
-def _stage_rows(values: list[str] | None) -> list[tuple[int, ...]] | None:
-    if not values:
-        return None
-    return [parse_int_list(v, "--stages") for v in values]
-
-
-def _sweep(model: str | None, spec: Path | None, single: dict[str, Any], lists: dict[str, Any], num_classes: int | None, input_size: int | None) -> Any:
-    from dataclasses import replace
-
-    from secli.complexity.sweep import Sweep, load_sweep
-
-    if model is None and spec is None:
-        raise _usage("name an architecture (e.g. resnet50), a saved model file, or pass --spec FILE.yaml")
-    sweep = load_sweep(spec) if spec else Sweep(arch=model or "")
-    base = dict(sweep.base)
-    base.update({k: v for k, v in single.items() if v is not None})
-    if "kind" not in base:
-        base["kind"] = "se"
-    grid = {k: v for k, v in sweep.grid.items() if single.get(k) is None}
-    for key, values in lists.items():
-        if not values:
-            continue
-        if key in base and key != "kind":
-            base.pop(key)
-        grid[key] = tuple(values)
-    return replace(
-        sweep,
-        arch=model or sweep.arch,
-        base=base,
-        grid=grid,
-        input_size=input_size or sweep.input_size,
-        num_classes=num_classes or sweep.num_classes,
-    )
-
-
-def _run_file(path: str, input_size: int | None, by_stage: bool, fmt: str) -> None:
-    from secli.complexity.count import analyse_built, check_flops
-    from secli.build.models import load_model
-
-    built = load_model(path)
-    with _progress(fmt, 2) as bar:
-        result = analyse_built(built, input_size, progress=bar.update)
-    _emit(result, fmt, by_stage, None)
-    check_flops(result)
-
-
-def _progress(fmt: str, total: int) -> Any:
-    """A bar over the models being counted; silent for JSON and off a terminal."""
-    return progress_bar("counting", total, enabled=fmt != "json")
+    with progress_bar("counting", None, enabled=fmt.value != "json") as bar:
+        result = complexity(
+            model, block=block, ratio=ratio, ratios=ratios, min_hidden=min_hidden, position=position,
+            positions=positions, stages=stages, squeeze=squeeze, gate=gate, bias=bias, paths=paths,
+            groups=groups, kernel_size=kernel_size, num_classes=num_classes, spec=spec, input_size=input_size, progress=bar.update,
+        )
+    _emit(result, fmt.value, by_stage)
+    result.check_flops()
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -169,7 +79,8 @@ def _formula_cells(row: Any) -> list[str]:
     return [f"{check.weights_formula:,.0f}", f"{check.bias_terms:,}", "yes" if check.exact else "no"]
 
 
-def params_table(result: Any, title: str | None) -> Table:
+def params_table(result: Any) -> Table:
+    title = result.title
     rows: list[list[Any]] = [["baseline", "-", result.params_baseline, "-", "-", "-", "-", "-"]]
     for row in result.rows:
         if row.spec.block.kind == "none":
@@ -195,7 +106,8 @@ def params_table(result: Any, title: str | None) -> Table:
     return table
 
 
-def flops_table(result: Any, title: str | None) -> Table:
+def flops_table(result: Any) -> Table:
+    title = result.title
     base = result.baseline_flops
     rows: list[list[Any]] = [["baseline", _g(base.fc_only if base else None), "-", "-", _g(base.all_ops if base else None), "-", "-"]]
     for row in result.rows:
@@ -294,17 +206,14 @@ def flat_stage_table(result: Any) -> Table:
     return Table(title="", columns=["variant", "stage", "blocks", "channels", "block_params", "formula", "block_flops_fc_only", "block_flops_all_ops"], rows=rows)
 
 
-def _emit(result: Any, fmt: str, by_stage: bool, title: str | None) -> None:
+def _emit(result: Any, fmt: str, by_stage: bool) -> None:
     if fmt == "json":
-        payload: Any = result.to_dicts()
-        if len(payload) == 1:
-            payload = payload[0]
-        emit(fmt, [], payload)
+        emit(fmt, [], result.to_json())
         return
     if fmt == "csv":
         emit(fmt, [flat_stage_table(result) if by_stage else flat_table(result)], None)
         return
-    tables = [params_table(result, title), flops_table(result, title)]
+    tables = [params_table(result), flops_table(result)]
     if by_stage:
         tables.append(stage_table(result))
     emit(fmt, tables, None)

@@ -40,43 +40,18 @@ def inject_command(
     if list_archs:
         _list_architectures(fmt.value)
         return
-    model_spec = opt.model_spec_from_options(
-        arch, spec, weights, num_classes,
-        block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
+    from secli.build.workflow import inject
+
+    result = inject(
+        arch, spec=spec, block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
         squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups, kernel_size=kernel_size,
+        weights=weights, num_classes=num_classes, out=out, save_spec=save_spec, force=force,
     )
-    from secli.util.outputs import check_writable
-
-    if out is not None and save_spec is not None and out.resolve() == save_spec.resolve():
-        from secli.util.errors import SecliUsageError
-
-        raise SecliUsageError("--out and --save-spec name the same file")
-    for path in (out, save_spec):
-        if path is not None:
-            check_writable(path, force)  # fail before the slow part, not after it
-
-    from secli.build.checkpoint import save_checkpoint
-    from secli.build.models import build
-    from secli.util.outputs import atomic_write_text
-    from secli.build.spec import dump_spec_yaml
-
-    built = build(model_spec)
-    saved = []
-    if out is not None:
-        save_checkpoint(out, model_spec.to_dict(), built.model.state_dict(), force=force)
-        saved.append(str(out))
-    if save_spec is not None:
-        atomic_write_text(save_spec, dump_spec_yaml(model_spec), force=force)
-        saved.append(str(save_spec))
-    payload = {**built.report.to_dict(), "spec": model_spec.to_dict(), "saved": saved}
-    from secli.complexity.formula import closed_form
-
-    check = closed_form(built.sites, model_spec.block)
-    payload["formula"] = check.to_dict() if check else None
-    emit(fmt.value, [_sites_table(built, check, saved)], payload)
+    emit(fmt.value, [_sites_table(result)], result.to_dict())
 
 
-def _sites_table(built: Any, check: Any, saved: list[str]) -> Table:
+def _sites_table(result: Any) -> Table:
+    built, check, saved = result.built, result.formula, result.saved
     report = built.report
     kind = report.block.kind
     what = "existing SE modules" if kind == "none" else "sites"
@@ -111,25 +86,15 @@ def _sites_table(built: Any, check: Any, saved: list[str]) -> Table:
 
 
 def _list_architectures(fmt: str) -> None:
-    from secli.build.architectures import ARCHITECTURES
+    from secli.build.workflow import list_architectures
 
-    rows = []
-    for info in ARCHITECTURES.values():
-        if info.family == "native-se":
-            positions, sk = "(has SE: --block none)", "no"
-        else:
-            positions, sk = ", ".join(info.positions), "yes" if info.supports_sk else "no"
-        rows.append([info.name, info.family, positions, sk, info.default_input])
-    rows.append(["timm:<name>", "timm (extra)", "ResNet-style: as resnet; SE nets: --block none", "ResNet-style", 224])
+    payload = list_architectures()
     table = Table(
         title="Architectures",
         columns=["name", "family", "SE positions", "SK", "input"],
-        rows=rows,
+        rows=[[r["name"], r["family"], r["positions"], r["sk"], r["default_input"]] for r in payload],
         right_align={4},
     )
-    payload = [
-        {"name": r[0], "family": r[1], "positions": r[2], "sk": r[3], "default_input": r[4]} for r in rows
-    ]
     emit(fmt, [table], payload)
     if fmt == "table":
         stdout.print("  stages use the paper's numbering (ResNet: 2..5 = layer1..layer4)", style="dim")

@@ -61,116 +61,28 @@ def profile_command(
     """Time forward, backward and whole steps of models side by side; the first is the baseline.
 
     Models run interleaved (A, B, A, B, ...) after warm-up; medians and IQRs are reported with
-    throughput ratios to the baseline, the step's peak memory, and for SE/SK/ECA models the bytes
+    throughput ratios to the baseline, the step's peak memory, and for SE/SK models the bytes
     their blocks must move with the implied passes at the measured copy bandwidth.
     """
-    from secli.profiling.profiling import ProfileConfig
+    from secli.profiling.workflow import profile
 
-    modes = ("inference", "train") if mode == Mode.both else (mode.value,)
-    config = ProfileConfig(
-        device=device.value,
-        batch_size=batch_size,
-        input_size=input_size if input_size is not None else 1,  # the first model's default, below
-        modes=modes,
-        amp=amp.value,
-        channels_last=channels_last,
-        compile_mode=compile_mode or ("default" if compile_ else None),
-        iters=iters,
-        warmup=warmup,
-        threads=threads,
-        auto_batch=auto_batch,
-        ddp=ddp,
-    )
-    refs = list(models or [])
-    if not refs:
-        from secli.util.errors import SecliUsageError
-
-        raise SecliUsageError("name at least one model, e.g. 'secli profile resnet50 --block se'")
-    from secli.util.device import resolve_device
-
-    resolve_device(config.device)  # CUDA asked for and absent: fail before building anything
-    if ddp:
-        from secli.util.distributed import require_torchrun
-
-        require_torchrun()
-    entries, default_input = _load_entries(refs, block, ratio=ratio, position=position, stages=stages, paths=paths, groups=groups, kernel_size=kernel_size)
-    from dataclasses import replace
-
-    config = replace(config, input_size=input_size if input_size is not None else default_input)
-    report = _run(entries, config, fmt.value)
+    with progress_bar("profiling", None, enabled=fmt.value == "table") as bar:
+        report = profile(
+            models, block=block, ratio=ratio, position=position, stages=stages, paths=paths, groups=groups, kernel_size=kernel_size,
+            mode=mode.value, device=device.value, batch_size=batch_size, input_size=input_size, amp=amp.value,
+            channels_last=channels_last, compile=compile_, compile_mode=compile_mode, iters=iters, warmup=warmup,
+            threads=threads, auto_batch=auto_batch, ddp=ddp, progress=bar.update,
+        )
     if not report.is_main:
         return
     for warning in report.warnings:
         warn(warning)
-    failed = [m for m in report.models if m.failure is not None]
-    for model in failed:
-        report_error(f"{model.label}: {model.failure.message}")
+    for model in report.models:
+        if model.failure is not None:
+            report_error(f"{model.label}: {model.failure.message}")
     emit(fmt.value, _tables(report), report.to_dict())
     if not report.measured:
         raise typer.Exit(1)
-
-
-def _load_entries(refs: list[str], block: str | None, **block_options: Any) -> tuple[list[Any], int]:
-    """The models to compare: the references as given, or one architecture and its injected versions."""
-    import torch
-
-    from commands.common import parse_str_list
-    from secli.util.errors import SecliUsageError
-    from secli.build.models import load_model
-    from secli.build.registry import NO_BLOCK, get_kind, kind_names
-    from secli.profiling.profiling import ModelEntry
-    from secli.build.spec import BlockSpec
-
-    given = {k: v for k, v in block_options.items() if v is not None}
-    kinds = parse_str_list(block) or []
-    names = kind_names()
-    choices = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
-    if kinds and len(refs) != 1:
-        raise SecliUsageError(
-            "--block compares one architecture with its injected version",
-            hint="to compare several models, name them all: secli profile resnet50 se_r50.pt timm:seresnet50",
-        )
-    if given and not kinds:
-        raise SecliUsageError(f"--{next(iter(given)).replace('_', '-')} needs --block {choices.replace(', ', ' or ')}")
-    for kind in kinds:
-        if kind == NO_BLOCK:
-            raise SecliUsageError(f"--block must be {', '.join(names)} or a comma list such as se,sk for profile, got {kind!r}")
-    entries_of = [get_kind(kind) for kind in kinds]  # refuses unknown kinds
-
-    def takes(entry: Any, option: str) -> bool:
-        return option == "stages" or option in entry.options
-
-    torch.manual_seed(0)  # identical weights on every rank under --ddp
-    loaded = []
-    if kinds:
-        loaded.append(load_model(refs[0], BlockSpec(kind="none")))
-        for kind, entry in zip(kinds, entries_of):
-            # with several kinds, an option goes to the kinds that take it (--ratio: SE and SK,
-            # --kernel-size: ECA); one that no listed kind takes is passed on and refused
-            own = {k: v for k, v in given.items() if takes(entry, k) or not any(takes(e, k) for e in entries_of)}
-            spec = opt.model_spec_from_options(refs[0], None, None, None, block=kind, **own)
-            loaded.append(load_model(refs[0], spec.block))
-    else:
-        loaded = [load_model(ref) for ref in refs]
-    entries, seen = [], {}
-    for index, built in enumerate(loaded):
-        short = index > 0 and kinds and not given
-        label = f"{refs[0]} + {entries_of[index - 1].prefix}" if short else built.label
-        seen[label] = seen.get(label, 0) + 1
-        if seen[label] > 1:
-            label = f"{label} #{seen[label]}"
-        entries.append(ModelEntry(label, built.model, list(built.sites), built.info.min_input))
-    return entries, loaded[0].info.default_input
-
-
-def _run(entries: list[Any], config: Any, fmt: str) -> Any:
-    from secli.profiling.profiling import profile_models
-    from secli.util.device import resolve_device
-    from secli.util.distributed import distributed_session
-
-    device_type = resolve_device(config.device).type
-    with distributed_session(config.ddp, device_type, "profile"), progress_bar("profiling", None, enabled=fmt == "table") as bar:
-        return profile_models(entries, config, bar.update)
 
 
 def _mb(value: int | None) -> float | None:

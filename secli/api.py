@@ -30,6 +30,7 @@ __all__ = [
     "ExcitationRun",
     "InjectResult",
     "ModelSpec",
+    "TrainRun",
     "complexity",
     "inject",
     "list_architectures",

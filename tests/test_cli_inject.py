@@ -130,3 +130,25 @@ def test_out_and_save_spec_must_differ(tmp_path: Path) -> None:
     assert_one_line_error(result, 2, "same file")
     assert not same.exists()
 
+
+
+def test_python_inject_equals_the_cli_json(tmp_path: Path) -> None:
+    """secli.build.workflow.inject with the CLI's options gives exactly the CLI's JSON."""
+    from secli.build.workflow import inject
+
+    out, spec = tmp_path / "se.pt", tmp_path / "se.yaml"
+    cli = run("inject", "resnet18", "--ratio", "8", "--stages", "2,3", "--no-bias", "-o", str(out), "--save-spec", str(spec), "-f", "json")
+    assert cli.exit_code == 0, cli.output
+    result = inject("resnet18", ratio=8, stages="2,3", bias=False, out=out, save_spec=spec, force=True)
+    assert json.loads(json.dumps(result.to_dict())) == json.loads(cli.stdout)
+    assert result.saved == [str(out), str(spec)] and result.model is result.built.model
+    again = inject(spec=spec, stages=[2, 3])  # a saved spec file, stages as a list
+    assert again.spec == result.spec
+
+
+def test_python_architecture_list_equals_the_cli_json() -> None:
+    from secli.build.workflow import list_architectures
+
+    cli = run("inject", "--list", "-f", "json")
+    assert cli.exit_code == 0, cli.output
+    assert list_architectures() == json.loads(cli.stdout)

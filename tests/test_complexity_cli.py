@@ -201,3 +201,26 @@ def test_network_with_its_own_se_modules() -> None:
     assert data["gflops"]["added"] == 0
     expected = sum(p.numel() for m in se_modules for p in m.parameters())
     assert sum(s["block_params"] for s in data["by_stage"]) == expected
+
+
+def test_python_complexity_equals_the_cli_json(json_sweep) -> None:
+    """secli.complexity.workflow.complexity with the CLI's options gives exactly its JSON."""
+    from secli.complexity.workflow import complexity
+
+    calls: list[tuple[int, int, str]] = []
+    result = complexity("resnet18", ratios="4,16", stages=["2", "3,4"], input_size=32, progress=lambda *a: calls.append(a))
+    assert json.loads(json.dumps(result.to_json())) == json_sweep
+    as_lists = complexity("resnet18", ratios=[4, 16], stages=[[2], [3, 4]], input_size=32)
+    assert as_lists.to_json() == result.to_json()
+    assert calls[0] == (0, 5, "baseline") and calls[-1] == (5, 5, "done")
+
+
+def test_python_complexity_of_a_saved_model_equals_the_cli_json(tmp_path: Path) -> None:
+    from secli.build.workflow import inject
+    from secli.complexity.workflow import complexity
+
+    saved = tmp_path / "se.pt"
+    inject("resnet18", ratio=8, out=saved)
+    cli = invoke(str(saved), "--input-size", "32", "-f", "json")
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(json.dumps(complexity(str(saved), input_size=32).to_json())) == json.loads(cli.stdout)

@@ -94,7 +94,7 @@ def test_bad_requests_are_one_line_errors(args: list[str], code: int, text: str,
 
 
 def test_compile_failure_marks_the_model_and_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
-    import secli.profiling.profiling as profiling
+    import secli.profiling.session as profiling
 
     calls: list[int] = []
 
@@ -114,7 +114,7 @@ def test_compile_failure_marks_the_model_and_keeps_the_others(monkeypatch: pytes
 
 
 def test_nothing_measured_exits_non_zero(monkeypatch: pytest.MonkeyPatch) -> None:
-    import secli.profiling.profiling as profiling
+    import secli.profiling.session as profiling
 
     def always_fails(model, mode):  # noqa: ANN001, ANN202
         raise RuntimeError("no compiler")
@@ -138,3 +138,45 @@ def test_checkpoint_and_timm_references_side_by_side(tmp_path) -> None:
     expected = 3 * 256 * 8 * 8 + 4 * 512 * 4 * 4 + 6 * 1024 * 2 * 2 + 3 * 2048 * 1 * 1
     assert timm_se["sites"] == 16 and timm_se["block_traffic"]["bytes_per_image"] == expected * 4
     assert ckpt["vs_baseline"]["inference"]["throughput_ratio"] > 0
+
+
+class _TickClock:
+    """Every mark is 1 ms after the last: timings, and so the JSON, repeat exactly."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def mark(self) -> float:
+        self.now += 1e-3
+        return self.now
+
+    def elapsed_ms(self, start: float, end: float) -> float:
+        return (end - start) * 1e3
+
+    def finish(self) -> None:
+        return None
+
+
+def test_python_profile_equals_the_cli_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    """secli.profiling.workflow.profile with the CLI's options gives exactly its JSON.
+
+    Clock, bandwidth, memory and machine load are made deterministic so that two runs agree.
+    """
+    import secli.profiling.profiling as profiling
+    import secli.profiling.session as session
+    from secli.profiling.memory import MemoryReading
+    from secli.profiling.traffic import Bandwidth
+    from secli.profiling.workflow import profile
+
+    monkeypatch.setattr(profiling, "stopwatch_for", lambda device: _TickClock())
+    monkeypatch.setattr(profiling, "measure_copy_bandwidth", lambda *a, **k: Bandwidth(bytes_per_s=1e9, buffer_bytes=1, method="test"))
+    monkeypatch.setattr(profiling, "busy_cpu_warning", lambda device: None)
+    monkeypatch.setattr(session, "step_memory", lambda step, device: MemoryReading(1024, None, "test"))
+    cli = invoke("resnet18", "--block", "se,sk", "--stages", "5", "--mode", "both", "--format", "json", *FAST)
+    assert cli.exit_code == 0, cli.output
+    report = profile(
+        ["resnet18"], block="se,sk", stages="5", mode="both", device="cpu", input_size=32, batch_size=2,
+        iters=1, warmup=0, threads=1,
+    )
+    assert json.loads(json.dumps(report.to_dict())) == json.loads(cli.stdout)
+    assert [m.label for m in report.models] == ["resnet18", "resnet18 + SE r=16 standard stages=5", "resnet18 + SK r=16 M=2 G=32 L=32 stages=5"]

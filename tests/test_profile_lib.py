@@ -16,7 +16,8 @@ from torch import nn
 from secli.util.errors import SecliError, SecliUsageError
 from secli.profiling.memory import MemoryReading, cpu_step_memory
 from secli.build.models import load_model
-from secli.profiling.profiling import ModelEntry, ProfileConfig, profile_models
+from secli.profiling.profiling import profile_models
+from secli.profiling.results import ModelEntry, ProfileConfig
 from secli.util.device import resolve_device
 from secli.build.spec import BlockSpec
 from secli.profiling.timing import CudaStopwatch, HostStopwatch, Stats, percentile, stopwatch_for
@@ -299,7 +300,7 @@ def test_a_model_without_backward_is_marked() -> None:
 
 
 def test_compile_failure_on_one_model_is_reported_and_others_continue(monkeypatch: pytest.MonkeyPatch) -> None:
-    import secli.profiling.profiling as profiling
+    import secli.profiling.session as profiling
 
     def failing_backend(gm, example_inputs):  # noqa: ANN001 - torch.compile's backend signature
         raise RuntimeError("this backend cannot compile anything")

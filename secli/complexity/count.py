@@ -9,127 +9,20 @@ paper's closed form; FLOPs come from fvcore in two flavours (see ``secli.complex
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from torch import nn
 
 from secli.build.architectures import ArchInfo
-from secli.complexity.input_size import example_input, run_or_explain
-from secli.util.errors import SecliError
-from secli.complexity.flops import FlopCountError, FlopReport, fvcore_count, torch_gemm_count
-from secli.complexity.formula import Check, closed_form
 from secli.build.inject import InjectionReport, inject
 from secli.build.sites import Site, count_params
 from secli.build.spec import BlockSpec, ModelSpec
+from secli.complexity.flops import FlopCountError, FlopReport, fvcore_count, torch_gemm_count
+from secli.build.formula import Check, closed_form
+from secli.complexity.input_size import example_input, run_or_explain
+from secli.complexity.results import ComplexityResult, Row, StageCost
 
 Progress = Callable[[int, int, str], None]  # (done, total, what is being counted now)
-
-
-@dataclass
-class StageCost:
-    """One stage of one variant: its blocks, their parameters and the paper's formula."""
-
-    stage: int
-    blocks: int  # N_s
-    channels: tuple[int, ...]  # C_s (several for positions where widths differ)
-    block_params: int  # parameters of the stage's blocks, counted
-    formula: float | None  # (2/r) N_s C_s^2 (+ biases) for SE, the kind's closed form (ECA: sum k), else None
-    flops_fc_only: int | None = None  # the stage's blocks, fvcore default handles
-    flops_all_ops: int | None = None  # the stage's blocks, every op counted
-
-
-@dataclass
-class Row:
-    """One variant next to the baseline."""
-
-    spec: ModelSpec
-    label: str
-    sites: int
-    params_baseline: int
-    params_injected: int
-    formula: Check | None
-    flops: FlopReport | None = None
-    stages: list[StageCost] = field(default_factory=list)
-    site_list: list[Site] = field(default_factory=list)
-
-    @property
-    def params_added(self) -> int:
-        return self.params_injected - self.params_baseline
-
-    @property
-    def params_pct(self) -> float:
-        return 100.0 * self.params_added / self.params_baseline if self.params_baseline else 0.0
-
-
-@dataclass
-class ComplexityResult:
-    arch: str
-    input_size: int
-    params_baseline: int
-    baseline_flops: FlopReport | None
-    rows: list[Row]
-    flops_error: str | None = None  # set when fvcore failed; the parameter part still stands
-
-    def to_dicts(self) -> list[dict[str, Any]]:
-        return [row_dict(self, row) for row in self.rows]
-
-
-def _gflops(report: FlopReport | None, attr: str) -> float | None:
-    return None if report is None else getattr(report, attr) / 1e9
-
-
-def _flop_part(base: FlopReport | None, inj: FlopReport | None, attr: str) -> dict[str, Any]:
-    if base is None or inj is None:
-        return {"baseline": None, "injected": None, "added": None, "relative_pct": None, "flops_added": None}
-    b, i = getattr(base, attr), getattr(inj, attr)
-    return {
-        "baseline": b / 1e9,
-        "injected": i / 1e9,
-        "added": (i - b) / 1e9,
-        "relative_pct": 100.0 * (i - b) / b if b else None,
-        "flops_added": i - b,
-    }
-
-
-def row_dict(result: ComplexityResult, row: Row) -> dict[str, Any]:
-    """The JSON object of one row (keys named in the issue: params.*, gflops.*)."""
-    check = row.formula
-    base, inj = result.baseline_flops, row.flops
-    return {
-        "label": row.label,
-        "spec": row.spec.to_dict(),
-        "input_size": result.input_size,
-        "sites": row.sites,
-        "params": {
-            "baseline": row.params_baseline,
-            "injected": row.params_injected,
-            "added": row.params_added,
-            "added_pct": row.params_pct,
-            "formula": check.predicted if check else None,
-            "formula_weights": check.weights_formula if check else None,
-            "formula_bias_terms": check.bias_terms if check else None,
-            "formula_matches": check.exact if check else None,
-        },
-        "gflops": _flop_part(base, inj, "fc_only"),
-        "gflops_all_ops": _flop_part(base, inj, "all_ops"),
-        "flops_unit": "fvcore: one multiply-add = one FLOP; batch 1",
-        "crosscheck": None if inj is None else {
-            "fvcore_conv_linear": inj.gemm,
-            "flopcountermode_conv_linear_halved": inj.torch_gemm,
-            "agree": inj.crosscheck_ok,
-        },
-        "not_counted": None if inj is None else inj.not_counted,
-        "by_operator": None if inj is None else inj.by_operator,
-        "by_stage": [
-            {
-                "stage": s.stage, "blocks": s.blocks, "channels": list(s.channels),
-                "block_params": s.block_params, "formula": s.formula,
-                "block_flops_fc_only": s.flops_fc_only, "block_flops_all_ops": s.flops_all_ops,
-            }
-            for s in row.stages
-        ],
-    }
 
 
 def count_model(
@@ -271,9 +164,3 @@ def _count_all(
         row.stages = stage_costs(sites, row.formula, row.flops)
     if progress:
         progress(total, total, "done")
-
-
-def check_flops(result: ComplexityResult) -> None:
-    """Raise the FLOP failure (after the caller has shown the parameter part)."""
-    if result.flops_error:
-        raise SecliError(result.flops_error + " (the parameter counts above are unaffected)")

@@ -24,13 +24,14 @@ import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
+from secli.build.spec import BlockSpec
 from secli.util.errors import SecliUsageError
-from secli.build.spec import BlockSpec, read_yaml
+from secli.util.yaml_files import field_names, read_yaml, reject_unknown_keys
 
 TOP_KEYS = ("arch", "title", "input_size", "num_classes", "weights", "block", "rows", "sweep")
-BLOCK_KEYS = tuple(f.name for f in dataclasses.fields(BlockSpec))
+BLOCK_KEYS = field_names(BlockSpec)
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,6 @@ def _block(fields: dict[str, Any], where: str) -> BlockSpec:
         raise SecliUsageError(f"{where}: {exc}") from None
 
 
-def _check_keys(data: dict, allowed: tuple[str, ...], where: str) -> None:
-    for key in data:
-        if key not in allowed:
-            raise SecliUsageError(f"{where}: unknown key {key!r}; allowed keys: {', '.join(allowed)}")
-
-
 def _mapping(value: Any, where: str) -> dict[str, Any]:
     if value is None:
         return {}
@@ -82,7 +77,7 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
         return {"kind": value}
     if not isinstance(value, dict):
         raise SecliUsageError(f"{where} must be a mapping, got {type(value).__name__}")
-    _check_keys(value, BLOCK_KEYS, where)
+    reject_unknown_keys(value, BLOCK_KEYS, where)
     return dict(value)
 
 
@@ -98,7 +93,7 @@ def sweep_from_dict(data: Any, source: str = "spec") -> Sweep:
     """Validate a parsed YAML document (strict keys) and turn it into a Sweep."""
     if not isinstance(data, dict):
         raise SecliUsageError(f"{source}: expected a mapping with at least 'arch'")
-    _check_keys(data, TOP_KEYS, source)
+    reject_unknown_keys(data, TOP_KEYS, source)
     if "arch" not in data:
         raise SecliUsageError(f"{source}: missing required key 'arch'")
     rows_data = data.get("rows") or []
@@ -108,7 +103,7 @@ def sweep_from_dict(data: Any, source: str = "spec") -> Sweep:
     grid_data = data.get("sweep") or {}
     if not isinstance(grid_data, dict):
         raise SecliUsageError(f"{source}: 'sweep' must be a mapping of lists")
-    _check_keys(grid_data, BLOCK_KEYS, f"{source}: sweep")
+    reject_unknown_keys(grid_data, BLOCK_KEYS, f"{source}: sweep")
     grid: dict[str, tuple[Any, ...]] = {}
     for key, values in grid_data.items():
         if not isinstance(values, list) or not values:
@@ -129,3 +124,38 @@ def sweep_from_dict(data: Any, source: str = "spec") -> Sweep:
 
 def load_sweep(path: str | Path) -> Sweep:
     return sweep_from_dict(read_yaml(path), source=str(path))
+
+
+def override(
+    sweep: Sweep,
+    arch: str | None = None,
+    single: dict[str, Any] | None = None,
+    lists: Mapping[str, Sequence[Any] | None] | None = None,
+    input_size: int | None = None,
+    num_classes: int | None = None,
+) -> Sweep:
+    """A sweep with options given by the caller laid over it (as the CLI does over ``--spec``).
+
+    ``single`` holds one value per BlockSpec field (``ratio=8``): it sets the base and replaces
+    the file's grid for that field. ``lists`` holds one row per value (``ratio=[2, 4]``): each
+    becomes a grid axis, dropping the same field from the base (``kind`` stays as the default).
+    """
+    single = single or {}
+    base = dict(sweep.base)
+    base.update({k: v for k, v in single.items() if v is not None})
+    base.setdefault("kind", "se")
+    grid = {k: v for k, v in sweep.grid.items() if single.get(k) is None}
+    for key, values in (lists or {}).items():
+        if not values:
+            continue
+        if key in base and key != "kind":
+            base.pop(key)
+        grid[key] = tuple(values)
+    return dataclasses.replace(
+        sweep,
+        arch=arch or sweep.arch,
+        base=base,
+        grid=grid,
+        input_size=input_size or sweep.input_size,
+        num_classes=num_classes or sweep.num_classes,
+    )

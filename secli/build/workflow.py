@@ -1,0 +1,176 @@
+"""``inject()``: the whole ``secli inject`` run as one Python call, and the block options it takes.
+
+Why a workflow layer: the CLI and a notebook must build the same network from the same options,
+so everything between parsing and rendering lives here: laying the block options over a spec,
+refusing to clobber files before the slow build, saving the checkpoint and the spec, and
+checking the added parameters against the SE paper's formula.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from secli.build.models import BuiltModel
+from secli.build.spec import BlockSpec, ModelSpec
+from secli.util.errors import SecliUsageError
+from secli.util.number_lists import parse_int_list
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from secli.build.inject import InjectionReport
+    from secli.build.formula import Check
+
+
+def block_fields(**options: Any) -> dict[str, Any]:
+    """The block options actually given (not None), keyed by BlockSpec field names.
+
+    ``block`` becomes ``kind`` and ``stages`` may be "2,3", 3 or [2, 3]; every other option is
+    passed through under its own name, so a new BlockSpec field needs no change here.
+    """
+    given = {key: value for key, value in options.items() if value is not None}
+    if "block" in given:
+        given["kind"] = given.pop("block")
+    if "stages" in given:
+        given["stages"] = parse_int_list(given["stages"], "--stages")
+    return given
+
+
+def model_spec_from_options(
+    arch: str | None,
+    spec: ModelSpec | str | Path | None,
+    weights: str | None,
+    num_classes: int | None,
+    default_kind: str = "se",
+    **block_options: Any,
+) -> ModelSpec:
+    """A ModelSpec from ``spec`` (a ModelSpec or a YAML file), overlaid with the options given."""
+    from secli.build.spec import load_spec_yaml
+
+    base = spec if isinstance(spec, ModelSpec) or spec is None else load_spec_yaml(spec)
+    if arch is None and base is None:
+        raise SecliUsageError("name an architecture (e.g. resnet50) or pass --spec FILE.yaml")
+    fields = base.block.__dict__.copy() if base else {"kind": default_kind}
+    fields.update(block_fields(**block_options))
+    return ModelSpec(
+        arch=arch or base.arch,  # type: ignore[union-attr]
+        block=BlockSpec(**fields),
+        weights=weights if weights is not None else (base.weights if base else None),
+        num_classes=num_classes if num_classes is not None else (base.num_classes if base else None),
+    )
+
+
+@dataclass
+class InjectResult:
+    """An injected network, the spec that rebuilds it, the formula check and the files written."""
+
+    built: BuiltModel
+    spec: ModelSpec
+    formula: Check | None
+    saved: list[str] = field(default_factory=list)
+
+    @property
+    def model(self) -> nn.Module:
+        return self.built.model
+
+    @property
+    def report(self) -> InjectionReport:
+        return self.built.report
+
+    def to_dict(self) -> dict[str, Any]:
+        """Exactly what ``secli inject --format json`` prints."""
+        return {
+            **self.report.to_dict(),
+            "spec": self.spec.to_dict(),
+            "saved": list(self.saved),
+            "formula": self.formula.to_dict() if self.formula else None,
+        }
+
+
+def inject(
+    arch: str | None = None,
+    *,
+    spec: ModelSpec | str | Path | None = None,
+    block: str | None = None,
+    ratio: int | None = None,
+    min_hidden: int | None = None,
+    position: str | None = None,
+    stages: str | int | list[int] | tuple[int, ...] | None = None,
+    squeeze: str | None = None,
+    gate: str | None = None,
+    bias: bool | None = None,
+    init: str | None = None,
+    paths: int | None = None,
+    groups: int | None = None,
+    kernel_size: int | None = None,
+    weights: str | None = None,
+    num_classes: int | None = None,
+    out: str | Path | None = None,
+    save_spec: str | Path | None = None,
+    force: bool = False,
+) -> InjectResult:
+    """Build ``arch`` with blocks at the paper's positions; optionally save it and its spec.
+
+    ``arch``: an architecture name (``resnet50``, ``timm:<name>``); may be left out when ``spec``
+    names one. ``spec``: a ModelSpec or a YAML spec file; the block options given here override
+    it. Block options (None: the spec's value, else the paper's default): ``block`` se | sk |
+    eca | none (none: report the SE modules a network already has), ``ratio`` r, ``min_hidden``,
+    ``position`` (SE), ``stages`` ("2,3" or [2, 3]; paper numbering), ``squeeze``, ``gate``,
+    ``bias``, ``init``, ``paths`` and ``groups`` (SK), ``kernel_size`` (ECA). ``weights``: a local state-dict file or a
+    torchvision weights name. ``num_classes``: classifier width. ``out``: write a secli
+    checkpoint (spec + state dict); ``save_spec``: write the spec as YAML. Existing files are
+    refused unless ``force``, and checked before building so a slow build is not wasted.
+    ``result.to_dict()`` is what ``--format json`` prints.
+    """
+    model_spec = model_spec_from_options(
+        arch, spec, weights, num_classes,
+        block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
+        squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups, kernel_size=kernel_size,
+    )
+    from secli.util.outputs import atomic_write_text, check_writable
+
+    if out is not None and save_spec is not None and Path(out).resolve() == Path(save_spec).resolve():
+        raise SecliUsageError("--out and --save-spec name the same file")
+    for path in (out, save_spec):
+        if path is not None:
+            check_writable(path, force)  # fail before the slow part, not after it
+
+    from secli.build.checkpoint import save_checkpoint
+    from secli.build.models import build
+    from secli.build.spec import dump_spec_yaml
+
+    built = build(model_spec)
+    saved = []
+    if out is not None:
+        save_checkpoint(out, model_spec.to_dict(), built.model.state_dict(), force=force)
+        saved.append(str(out))
+    if save_spec is not None:
+        atomic_write_text(save_spec, dump_spec_yaml(model_spec), force=force)
+        saved.append(str(save_spec))
+    from secli.build.formula import closed_form
+
+    check = closed_form(built.sites, model_spec.block)
+    return InjectResult(built=built, spec=model_spec, formula=check, saved=saved)
+
+
+def list_architectures() -> list[dict[str, Any]]:
+    """The architectures ``inject`` knows, with the SE positions each takes and SK support.
+
+    What ``secli inject --list --format json`` prints.
+    """
+    from secli.build.architectures import ARCHITECTURES
+
+    rows = []
+    for info in ARCHITECTURES.values():
+        if info.family == "native-se":
+            positions, sk = "(has SE: --block none)", "no"
+        else:
+            positions, sk = ", ".join(info.positions), "yes" if info.supports_sk else "no"
+        rows.append({"name": info.name, "family": info.family, "positions": positions, "sk": sk, "default_input": info.default_input})
+    rows.append({
+        "name": "timm:<name>", "family": "timm (extra)", "positions": "ResNet-style: as resnet; SE nets: --block none",
+        "sk": "ResNet-style", "default_input": 224,
+    })
+    return rows

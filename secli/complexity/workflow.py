@@ -1,0 +1,118 @@
+"""``complexity()``: the whole ``secli complexity`` run as one Python call.
+
+Why a workflow layer: the CLI and a notebook must get the same numbers from the same options,
+so everything between parsing and rendering lives here: telling a saved model from an
+architecture or a sweep file, laying the options over a sweep file, counting, reporting
+progress through a plain callback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from secli.complexity.count import Progress, analyse, analyse_built
+from secli.complexity.results import ComplexityResult
+from secli.util.errors import SecliUsageError
+from secli.util.number_lists import parse_int_list, parse_str_list
+
+IntList = str | int | Sequence[int] | None
+
+
+def complexity(
+    model: str | None = None,
+    *,
+    block: str | None = None,
+    ratio: int | None = None,
+    ratios: IntList = None,
+    min_hidden: int | None = None,
+    position: str | None = None,
+    positions: str | Sequence[str] | None = None,
+    stages: str | Sequence[str | int | Sequence[int]] | None = None,
+    squeeze: str | Sequence[str] | None = None,
+    gate: str | Sequence[str] | None = None,
+    bias: bool | None = None,
+    paths: IntList = None,
+    groups: int | None = None,
+    kernel_size: int | None = None,
+    num_classes: int | None = None,
+    spec: str | Path | None = None,
+    input_size: int | None = None,
+    flops: bool = True,
+    progress: Progress | None = None,
+) -> ComplexityResult:
+    """Count parameters and FLOPs of ``model`` against its baseline, one row per block variant.
+
+    ``model``: an architecture name (``resnet50``, ``timm:<name>``), a file saved by
+    ``secli inject --out`` (counted as it is, against its base architecture), or a sweep YAML.
+    Block options (``block``, ``ratio``, ``min_hidden``, ``position``, ``bias``, ``groups``) take
+    one value and override ``spec``; sweep lists give one row per value: ``ratios`` ("2,4,8" or
+    [2, 4, 8]), ``positions``, ``squeeze``, ``gate``, ``paths``, and ``stages``, where each entry is
+    one row ("2,3" or [2, 3] is one row with both stages; a plain string is one row).
+    ``spec``: a complexity experiment or a model spec (YAML). ``input_size``: square side
+    (default: the architecture's). ``flops=False`` skips fvcore (parameters only; not a CLI
+    option). ``progress(done, total, what)`` is called as each model is counted.
+
+    The per-stage figures (``--by-stage`` in the CLI) are always computed: ``row.stages``.
+    A failed FLOP count does not raise here: ``result.flops_error`` holds it and
+    ``result.check_flops()`` raises it, so the parameter part can be shown first.
+    ``result.to_json()`` is what ``--format json`` prints.
+    """
+    lists = {
+        "ratio": _positive_ints(ratios, "--ratios"),
+        "position": parse_str_list(positions),
+        "stages": _stage_rows(stages),
+        "squeeze": parse_str_list(squeeze),
+        "gate": parse_str_list(gate),
+        "paths": _positive_ints(paths, "--paths"),
+    }
+    single = {"kind": block, "ratio": ratio, "min_hidden": min_hidden, "position": position, "bias": bias, "groups": groups, "kernel_size": kernel_size}
+    if ratio is not None and ratios is not None:
+        raise SecliUsageError("give either --ratio or --ratios, not both")
+    if position is not None and positions is not None:
+        raise SecliUsageError("give either --position or --positions, not both")
+
+    from secli.build.models import looks_like_file
+
+    if model is not None and model.endswith((".yaml", ".yml")) and spec is None:
+        spec, model = Path(model), None  # a sweep file given where a model was expected
+    if model is not None and looks_like_file(model):
+        if spec is not None or any(v is not None for v in single.values()) or any(v for v in lists.values()) or num_classes:
+            raise SecliUsageError(f"{model} is a saved model: block, sweep and --spec options apply to architecture names only")
+        return _count_file(model, input_size, flops, progress)
+
+    from secli.complexity.sweep import Sweep, load_sweep, override
+
+    if model is None and spec is None:
+        raise SecliUsageError("name an architecture (e.g. resnet50), a saved model file, or pass --spec FILE.yaml")
+    sweep = override(
+        load_sweep(spec) if spec else Sweep(arch=model or ""),
+        arch=model, single=single, lists=lists, input_size=input_size, num_classes=num_classes,
+    )
+    result = analyse(sweep.arch, sweep.blocks(), sweep.input_size, sweep.num_classes, flops=flops, progress=progress)
+    result.title = sweep.title
+    return result
+
+
+def _count_file(path: str, input_size: int | None, flops: bool, progress: Progress | None) -> ComplexityResult:
+    from secli.build.models import load_model
+
+    return analyse_built(load_model(path), input_size, flops=flops, progress=progress)
+
+
+def _positive_ints(value: IntList, what: str) -> list[int] | None:
+    values = parse_int_list(value, what)
+    if values is None:
+        return None
+    for number in values:
+        if number < 1:
+            raise SecliUsageError(f"{what} must be whole numbers >= 1, got {number} in {value!r}")
+    return list(values)
+
+
+def _stage_rows(values: str | Sequence[str | int | Sequence[int]] | None) -> list[tuple[int, ...]] | None:
+    """One tuple of stages per row; a single string or number is one row."""
+    if not values:
+        return None
+    rows: Sequence[Any] = [values] if isinstance(values, (str, int)) else values
+    return [parse_int_list(row, "--stages") for row in rows]  # type: ignore[misc]
