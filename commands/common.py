@@ -79,35 +79,5 @@ def escape_markup(text: str) -> str:
     return escape(text)
 
 
-def parse_number_list(text: str | None, what: str, kind: type = int) -> list | None:
-    """``"3,4"`` -> [3, 4] (``kind`` int or float); a one-line error for anything else."""
-    if text is None or text.strip() == "":
-        return None
-    from secli.util.errors import SecliUsageError
-
-    values = []
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        try:
-            values.append(kind(part))
-        except ValueError:
-            noun = "whole numbers" if kind is int else "numbers"
-            raise SecliUsageError(f"{what} must be {noun} separated by commas, got {text!r}") from None
-    return values
-
-
-def parse_int_list(text: str | None, what: str) -> tuple[int, ...] | None:
-    """``"3,4"`` -> (3, 4); a clear error for anything that is not a list of whole numbers."""
-    values = parse_number_list(text, what, int)
-    return None if values is None else tuple(values)
-
-
-def parse_str_list(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 def is_tty() -> bool:
     return sys.stderr.isatty()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -49,40 +49,3 @@ Weights = Annotated[Optional[str], typer.Option("--weights", help="Base weights:
 NumClasses = Annotated[Optional[int], typer.Option("--num-classes", help="Classifier width (default: 1000, or the weights' own).", rich_help_panel=MODEL_PANEL)]
 SpecFile = Annotated[Optional[Path], typer.Option("--spec", help="Read the model spec from a YAML file; options given here override it.", rich_help_panel=MODEL_PANEL)]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
-
-
-def block_overrides(**options: Any) -> dict[str, Any]:
-    """The block options the user actually gave, keyed by BlockSpec field names."""
-    from commands.common import parse_int_list
-
-    given = {key: value for key, value in options.items() if value is not None}
-    if "block" in given:
-        given["kind"] = given.pop("block")
-    if "stages" in given:
-        given["stages"] = parse_int_list(given["stages"], "--stages")
-    return given
-
-
-def model_spec_from_options(
-    arch: str | None,
-    spec_file: Path | None,
-    weights: str | None,
-    num_classes: int | None,
-    default_kind: str = "se",
-    **block_options: Any,
-):
-    """A ModelSpec from a YAML file (if any) overlaid with the options given on the command line."""
-    from secli.build.spec import BlockSpec, ModelSpec, load_spec_yaml
-    from secli.util.errors import SecliUsageError
-
-    base = load_spec_yaml(spec_file) if spec_file else None
-    if arch is None and base is None:
-        raise SecliUsageError("name an architecture (e.g. resnet50) or pass --spec FILE.yaml")
-    block_fields = base.block.__dict__.copy() if base else {"kind": default_kind}
-    block_fields.update(block_overrides(**block_options))
-    return ModelSpec(
-        arch=arch or base.arch,
-        block=BlockSpec(**block_fields),
-        weights=weights if weights is not None else (base.weights if base else None),
-        num_classes=num_classes if num_classes is not None else (base.num_classes if base else None),
-    )

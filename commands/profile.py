@@ -61,7 +61,7 @@ def profile_command(
     """Time forward, backward and whole steps of models side by side; the first is the baseline.
 
     Models run interleaved (A, B, A, B, ...) after warm-up; medians and IQRs are reported with
-    throughput ratios to the baseline, the step's peak memory, and for SE/SK models the bytes
+    throughput ratios to the baseline, the step's peak memory, and for SE/SK/ECA models the bytes
     their blocks must move with the implied passes at the measured copy bandwidth.
     """
     from secli.profiling.workflow import profile

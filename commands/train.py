@@ -76,7 +76,9 @@ def train_command(
                          f"train acc {record.train_accuracy:.3f}, val acc {val} ({record.seconds:.0f} s)",
                          highlight=False)
 
-    block_options = opt.block_overrides(block=block, ratio=ratio, min_hidden=min_hidden, position=position,
+    from secli.build.spec import block_fields
+
+    block_options = block_fields(block=block, ratio=ratio, min_hidden=min_hidden, position=position,
                                         stages=stages, squeeze=squeeze, gate=gate, bias=bias, init=init,
                                         paths=paths, groups=groups, kernel_size=kernel_size)
     with BarCallback(lambda what, total: progress_bar(what, total, enabled=not quiet, unit="images")) as bar:

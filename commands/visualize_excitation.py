@@ -13,7 +13,7 @@ import typer
 
 from commands import options as opt
 from commands.bar_callback import BarCallback
-from commands.common import handle_errors, parse_number_list, warn
+from commands.common import handle_errors, warn
 from commands.render import Table, emit
 from secli.excitation.workflow import MAX_PLOTTED_CLASSES, ExcitationRun
 
@@ -55,6 +55,7 @@ def visualize_excitation_command(
     from commands import progress
     from secli.build.spec import BlockSpec
     from secli.excitation.workflow import visualize_excitation
+    from secli.util.number_lists import parse_float_list
 
     if kernel_size is not None and block in (None, "none"):
         from secli.util.errors import SecliUsageError
@@ -65,7 +66,7 @@ def visualize_excitation_command(
     with BarCallback(lambda what, total: progress.progress_bar(what, total, enabled=not quiet, unit="images")) as bar:
         run = visualize_excitation(
             model, data=data, out=out, classes=classes, per_class=per_class, sites=sites,
-            scales=parse_number_list(scales, "--scales", float), block=block_spec,
+            scales=parse_float_list(scales, "--scales"), block=block_spec,
             weights=weights, num_classes=num_classes, image_size=image_size, batch_size=batch_size,
             workers=workers, seed=seed, bins=bins, channels=channels, device=device, ddp=ddp,
             save_raw=save_raw, svg=svg, force=force, from_stats=from_stats, progress=bar,

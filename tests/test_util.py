@@ -79,3 +79,20 @@ def test_vocabulary_is_what_blocks_and_help_use() -> None:
 
     assert tuple(GATE_MODULES) == GATES
     assert tuple(f.value for f in OutputFormat) == OUTPUT_FORMATS
+
+
+def test_number_lists_take_strings_and_python_lists() -> None:
+    from secli.util.number_lists import parse_float_list, parse_int_list, parse_str_list
+
+    assert parse_int_list("2, 3,,4", "--stages") == (2, 3, 4)
+    assert parse_int_list([5], "--stages") == (5,) and parse_int_list(4, "--stages") == (4,)
+    assert parse_int_list("", "--stages") is None and parse_int_list(None, "--stages") is None
+    with pytest.raises(SecliUsageError, match="--stages must be whole numbers"):
+        parse_int_list("2,x", "--stages")
+    with pytest.raises(SecliUsageError, match="whole numbers"):
+        parse_int_list(True, "--stages")
+    assert parse_float_list("1,1.5", "--scales") == [1.0, 1.5]
+    assert parse_float_list([2], "--scales") == [2.0]
+    with pytest.raises(SecliUsageError, match="--scales must be numbers"):
+        parse_float_list("1,big", "--scales")
+    assert parse_str_list(" se, sk ,") == ["se", "sk"] and parse_str_list(["eca"]) == ["eca"]

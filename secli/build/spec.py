@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from secli.build.registry import KIND_OPTIONS, NO_BLOCK, get_kind, kind_names
-from secli.util.errors import SecliError, SecliUsageError, first_line
+from secli.util.errors import SecliUsageError
+from secli.util.number_lists import parse_int_list
 from secli.util.vocabulary import GATES, INITS, POSITIONS, SQUEEZES
+from secli.util.yaml_files import read_yaml, reject_unknown_keys
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ class ModelSpec:
     def from_dict(cls, data: Any, source: str = "spec") -> ModelSpec:
         if not isinstance(data, dict):
             raise SecliUsageError(f"{source}: expected a mapping with at least 'arch', got {type(data).__name__}")
-        _reject_unknown_keys(data, cls, source)
+        reject_unknown_keys(data, cls, source)
         if "arch" not in data:
             raise SecliUsageError(f"{source}: missing required key 'arch'")
         block_data = data.get("block") or {}
@@ -125,7 +127,7 @@ class ModelSpec:
             block_data = {"kind": block_data}
         if not isinstance(block_data, dict):
             raise SecliUsageError(f"{source}: 'block' must be a mapping or a block kind")
-        _reject_unknown_keys(block_data, BlockSpec, f"{source}: block")
+        reject_unknown_keys(block_data, BlockSpec, f"{source}: block")
         if block_data.get("stages") is not None:
             block_data = {**block_data, "stages": tuple(block_data["stages"])}
         try:
@@ -150,26 +152,40 @@ def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
         raise SecliUsageError(f"unknown {what} {value!r}; choose one of: {', '.join(allowed)}")
 
 
-def _reject_unknown_keys(data: dict, cls: type, source: str) -> None:
-    allowed = [f.name for f in dataclasses.fields(cls)]
-    unknown = [k for k in data if k not in allowed]
-    if unknown:
-        raise SecliUsageError(
-            f"{source}: unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}"
-        )
+def block_fields(**options: Any) -> dict[str, Any]:
+    """The block options actually given (not None), keyed by BlockSpec field names.
+
+    ``block`` becomes ``kind`` and ``stages`` may be "2,3", 3 or [2, 3]; every other option is
+    passed through under its own name, so a new BlockSpec field needs no change here.
+    """
+    given = {key: value for key, value in options.items() if value is not None}
+    if "block" in given:
+        given["kind"] = given.pop("block")
+    if "stages" in given:
+        given["stages"] = parse_int_list(given["stages"], "--stages")
+    return given
 
 
-def read_yaml(path: str | Path) -> Any:
-    """Read a YAML file with ``safe_load``, turning every failure into a one-line error."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise SecliError(f"spec file not found: {path}")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SecliError(f"cannot parse YAML in {path}: {first_line(exc)}") from None
+def model_spec_from_options(
+    arch: str | None,
+    spec: ModelSpec | str | Path | None,
+    weights: str | None,
+    num_classes: int | None,
+    default_kind: str = "se",
+    **block_options: Any,
+) -> ModelSpec:
+    """A ModelSpec from ``spec`` (a ModelSpec or a YAML file), overlaid with the options given."""
+    base = spec if isinstance(spec, ModelSpec) or spec is None else load_spec_yaml(spec)
+    if arch is None and base is None:
+        raise SecliUsageError("name an architecture (e.g. resnet50) or pass --spec FILE.yaml")
+    fields = base.block.__dict__.copy() if base else {"kind": default_kind}
+    fields.update(block_fields(**block_options))
+    return ModelSpec(
+        arch=arch or base.arch,  # type: ignore[union-attr]
+        block=BlockSpec(**fields),
+        weights=weights if weights is not None else (base.weights if base else None),
+        num_classes=num_classes if num_classes is not None else (base.num_classes if base else None),
+    )
 
 
 def load_spec_yaml(path: str | Path) -> ModelSpec:

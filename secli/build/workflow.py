@@ -13,53 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from secli.build.models import BuiltModel
-from secli.build.spec import BlockSpec, ModelSpec
+from secli.build.spec import ModelSpec, model_spec_from_options
 from secli.util.errors import SecliUsageError
-from secli.util.number_lists import parse_int_list
 
 if TYPE_CHECKING:
     from torch import nn
 
     from secli.build.inject import InjectionReport
     from secli.build.formula import Check
-
-
-def block_fields(**options: Any) -> dict[str, Any]:
-    """The block options actually given (not None), keyed by BlockSpec field names.
-
-    ``block`` becomes ``kind`` and ``stages`` may be "2,3", 3 or [2, 3]; every other option is
-    passed through under its own name, so a new BlockSpec field needs no change here.
-    """
-    given = {key: value for key, value in options.items() if value is not None}
-    if "block" in given:
-        given["kind"] = given.pop("block")
-    if "stages" in given:
-        given["stages"] = parse_int_list(given["stages"], "--stages")
-    return given
-
-
-def model_spec_from_options(
-    arch: str | None,
-    spec: ModelSpec | str | Path | None,
-    weights: str | None,
-    num_classes: int | None,
-    default_kind: str = "se",
-    **block_options: Any,
-) -> ModelSpec:
-    """A ModelSpec from ``spec`` (a ModelSpec or a YAML file), overlaid with the options given."""
-    from secli.build.spec import load_spec_yaml
-
-    base = spec if isinstance(spec, ModelSpec) or spec is None else load_spec_yaml(spec)
-    if arch is None and base is None:
-        raise SecliUsageError("name an architecture (e.g. resnet50) or pass --spec FILE.yaml")
-    fields = base.block.__dict__.copy() if base else {"kind": default_kind}
-    fields.update(block_fields(**block_options))
-    return ModelSpec(
-        arch=arch or base.arch,  # type: ignore[union-attr]
-        block=BlockSpec(**fields),
-        weights=weights if weights is not None else (base.weights if base else None),
-        num_classes=num_classes if num_classes is not None else (base.num_classes if base else None),
-    )
 
 
 @dataclass

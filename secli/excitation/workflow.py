@@ -66,7 +66,7 @@ def visualize_excitation(
     per_class: int | None = None,
     sites: str | Sequence[str] | None = None,
     scales: Sequence[float] | None = None,
-    block: BlockSpec | None = None,
+    block: BlockSpec | str | None = None,
     weights: str | None = None,
     num_classes: int | None = None,
     image_size: int | None = None,
@@ -95,7 +95,8 @@ def visualize_excitation(
     per_class: images per class, sampled with ``seed``; default all (synthetic: 50 generated).
     sites: site names such as ``SE_2_3`` (a list or a comma-separated string); default all.
     scales: object scales for SKNet's test (centre crop 1/s, resized back), each >= 1; default (1.0,).
-    block: the block to inject into an architecture (a ``BlockSpec``); None or kind ``none``
+    block: the block to inject into an architecture (a ``BlockSpec``, or a kind such as "se"
+        with the paper's defaults); None or kind ``none``
         analyses the SE modules a network already has. Not for checkpoints.
     weights, num_classes: base weights and classifier width of an architecture.
     image_size: input size; default the checkpoint's, the weights' transforms, or 48 for synthetic.
@@ -126,6 +127,7 @@ def visualize_excitation(
         raise SecliUsageError("name a model (a secli checkpoint or an architecture), or pass --from-stats DIR")
     if data is None:
         raise SecliUsageError("say which images to use with --data DIR (ImageFolder layout) or --data synthetic")
+    from secli.build.spec import BlockSpec
     from secli.excitation.collect import choose_sites
     from secli.excitation.scales import unique_scales
     from secli.util.device import resolve_device
@@ -136,7 +138,8 @@ def visualize_excitation(
     with distributed_session(ddp, device_obj.type, "visualize-excitation") as context:
         rank, world = (context.rank, context.world_size) if context else (0, 1)
         dev = f"cuda:{context.local_rank}" if context and device_obj.type == "cuda" else str(device_obj)
-        built = load_analysed_model(model, block, weights, num_classes, seed)
+        block_spec = BlockSpec(kind=block) if isinstance(block, str) else block
+        built = load_analysed_model(model, block_spec, weights, num_classes, seed)
         chosen_sites = choose_sites(built.sites, _names(sites), built.label)
         labelled, pre = open_images(built, data, classes, per_class, seed, image_size)
         stats = _run_pass(built, chosen_sites, labelled, scale_list, batch_size, workers, bins, dev, rank, world,

@@ -20,7 +20,7 @@ def load_entries(refs: list[str], block: str | Sequence[str] | None, **block_opt
     from secli.build.models import load_model
     from secli.build.registry import NO_BLOCK, BlockKind, get_kind, kind_names
     from secli.build.spec import BlockSpec
-    from secli.build.workflow import model_spec_from_options
+    from secli.build.spec import model_spec_from_options
 
     given = {k: v for k, v in block_options.items() if v is not None}
     kinds = parse_str_list(block) or []

@@ -69,7 +69,7 @@ def train(
     *,
     data: str = "synthetic",
     out: str | Path | None = None,
-    block: BlockSpec | Mapping[str, Any] | None = None,
+    block: BlockSpec | Mapping[str, Any] | str | None = None,
     weights: str | None = None,
     num_classes: int | None = None,
     spec: str | Path | ModelSpec | None = None,
@@ -171,7 +171,7 @@ def _refuse_model_options(model: str, block: Any, weights: str | None, num_class
 def merged_spec(
     arch: str | None,
     spec: str | Path | ModelSpec | None,
-    block: BlockSpec | Mapping[str, Any] | None,
+    block: BlockSpec | Mapping[str, Any] | str | None,
     weights: str | None,
     num_classes: int | None,
 ) -> ModelSpec:
@@ -180,23 +180,14 @@ def merged_spec(
     A mapping ``block`` overrides the spec's block field by field; a ``BlockSpec`` replaces it.
     Without a spec the block is SE with the paper's defaults.
     """
-    from secli.build.spec import BlockSpec, ModelSpec, load_spec_yaml
+    from secli.build.spec import BlockSpec, ModelSpec, model_spec_from_options
 
-    base = load_spec_yaml(spec) if isinstance(spec, (str, Path)) else spec
-    if arch is None and base is None:
-        raise SecliUsageError("name an architecture (e.g. resnet50) or pass --spec FILE.yaml")
     if isinstance(block, BlockSpec):
-        block_spec = block
-    else:
-        fields = base.block.__dict__.copy() if base else {"kind": "se"}
-        fields.update(block or {})
-        block_spec = BlockSpec(**fields)
-    return ModelSpec(
-        arch=arch or base.arch,  # type: ignore[union-attr]
-        block=block_spec,
-        weights=weights if weights is not None else (base.weights if base else None),
-        num_classes=num_classes if num_classes is not None else (base.num_classes if base else None),
-    )
+        base = model_spec_from_options(arch, spec, weights, num_classes)
+        return ModelSpec(arch=base.arch, block=block, weights=base.weights, num_classes=base.num_classes)
+    if isinstance(block, str):
+        block = {"kind": block}
+    return model_spec_from_options(arch, spec, weights, num_classes, **dict(block or {}))
 
 
 def open_training_data(data: str, pre: Preprocess, train_size: int, val_size: int, val_fraction: float,

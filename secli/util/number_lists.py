@@ -47,3 +47,15 @@ def parse_str_list(value: str | Sequence[str] | None) -> list[str] | None:
         return None
     parts = value.split(",") if isinstance(value, str) else list(value)
     return [str(part).strip() for part in parts if str(part).strip()]
+
+
+def parse_float_list(value: str | Sequence[float] | None, what: str) -> list[float] | None:
+    """``"1,1.5"`` or ``[1, 1.5]`` -> [1.0, 1.5]; None or an empty string -> None."""
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    parts = [p for p in value.replace(" ", "").split(",") if p] if isinstance(value, str) else list(value)
+    try:
+        return [float(part) for part in parts] if parts else None
+    except (TypeError, ValueError):
+        shown = value if isinstance(value, str) else ",".join(map(str, value))
+        raise SecliUsageError(f"{what} must be numbers separated by commas, got {shown!r}") from None
