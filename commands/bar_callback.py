@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, ContextManager
+from collections.abc import Callable
+from typing import Any
 
 
 class BarCallback:
@@ -16,7 +17,7 @@ class BarCallback:
     the bar closes however the run ends.
     """
 
-    def __init__(self, open_bar: Callable[[str, int | None], ContextManager[Any]]) -> None:
+    def __init__(self, open_bar: Callable[[str, int | None], contextlib.AbstractContextManager[Any]]) -> None:
         self._open = open_bar
         self._stack = contextlib.ExitStack()
         self._handle: Any = None

@@ -10,10 +10,10 @@ import torch
 import torchvision
 
 from secli.build.checkpoint import read_checkpoint, save_checkpoint
-from secli.util.errors import SecliError, SecliUsageError
 from secli.build.models import build, load_model
-from secli.util.outputs import atomic_write_text
 from secli.build.spec import BlockSpec, ModelSpec, dump_spec_yaml, load_spec_yaml
+from secli.util.errors import SecliError, SecliUsageError
+from secli.util.outputs import atomic_write_text
 
 
 def _save(tmp_path: Path, spec: ModelSpec) -> tuple[Path, torch.nn.Module]:

@@ -14,11 +14,11 @@ import torch
 from torch import nn
 
 from secli.build.blocks import SelectiveKernel, SqueezeExcitation
+from secli.build.spec import BlockSpec
 from secli.complexity.count import analyse
+from secli.complexity.flops import FlopCountError, extra_handles, fvcore_count, torch_gemm_count
 from secli.complexity.input_size import run_or_explain, smallest_working_size
 from secli.util.errors import SecliUsageError
-from secli.complexity.flops import FlopCountError, extra_handles, fvcore_count, torch_gemm_count
-from secli.build.spec import BlockSpec
 
 # ResNet-50: (stage, blocks N_s, output channels C_s, bottleneck width, feature side at 224)
 R50_STAGES = [(2, 3, 256, 64, 56), (3, 4, 512, 128, 28), (4, 6, 1024, 256, 14), (5, 3, 2048, 512, 7)]
@@ -149,8 +149,8 @@ def test_r18_params_and_formula_by_hand(r18_sweep) -> None:
 
 
 def test_sweep_builds_and_counts_baseline_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    import secli.complexity.count as complexity
     import secli.build.models as models
+    import secli.complexity.count as complexity
 
     calls = {"build": 0, "count": 0}
     real_build, real_count = models.build_base, complexity.fvcore_count

@@ -56,7 +56,7 @@ def test_image_folder_skips_and_counts_corrupt_images(tmp_path):
     assert data.class_names == ["cat", "dog"]
     assert len(data.indices) == 6
     seen, skipped = 0, 0
-    for images, labels, bad in make_loader(data.dataset, data.indices, batch_size=4):
+    for images, _labels, bad in make_loader(data.dataset, data.indices, batch_size=4):
         skipped += bad
         seen += 0 if images is None else images.shape[0]
         if images is not None:

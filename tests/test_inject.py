@@ -6,10 +6,10 @@ import pytest
 import torch
 import torchvision
 
-from secli.util.errors import SecliUsageError
 from secli.build.models import build
 from secli.build.sites import count_params
 from secli.build.spec import BlockSpec, ModelSpec
+from secli.util.errors import SecliUsageError
 
 # ResNet-50's stages in the paper's numbering: (blocks N_s, output width C_s, 3x3 width)
 RESNET50_STAGES = {2: (3, 256, 64), 3: (4, 512, 128), 4: (6, 1024, 256), 5: (3, 2048, 512)}

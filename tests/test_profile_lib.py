@@ -13,15 +13,15 @@ import pytest
 import torch
 from torch import nn
 
-from secli.util.errors import SecliError, SecliUsageError
-from secli.profiling.memory import MemoryReading, cpu_step_memory
 from secli.build.models import load_model
+from secli.build.spec import BlockSpec
+from secli.profiling.memory import MemoryReading, cpu_step_memory
 from secli.profiling.profiling import profile_models
 from secli.profiling.results import ModelEntry, ProfileConfig
-from secli.util.device import resolve_device
-from secli.build.spec import BlockSpec
 from secli.profiling.timing import CudaStopwatch, HostStopwatch, Stats, percentile, stopwatch_for
 from secli.profiling.traffic import Bandwidth, implied_passes, measure_site_traffic
+from secli.util.device import resolve_device
+from secli.util.errors import SecliError, SecliUsageError
 
 TINY = dict(device="cpu", batch_size=2, input_size=8, iters=3, warmup=1, threads=1)
 

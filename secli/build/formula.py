@@ -15,8 +15,9 @@ whose count depends on the replaced conv's input width) get None.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Union
+from typing import Any
 
 from secli.build.registry import NO_BLOCK, find_kind
 from secli.build.sites import Site
@@ -113,7 +114,7 @@ class ClosedFormCheck:
         return data
 
 
-Check = Union[FormulaCheck, ClosedFormCheck]
+Check = FormulaCheck | ClosedFormCheck
 
 #: Kinds whose paper gives its own closed form, used instead of the per-site one.
 PAPER_FORMULAS: dict[str, Callable[[list[Site], BlockSpec], Check | None]] = {

@@ -19,8 +19,8 @@ from secli.util.errors import SecliUsageError
 if TYPE_CHECKING:
     from torch import nn
 
-    from secli.build.inject import InjectionReport
     from secli.build.formula import Check
+    from secli.build.inject import InjectionReport
 
 
 @dataclass

@@ -9,16 +9,17 @@ paper's closed form; FLOPs come from fvcore in two flavours (see ``secli.complex
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
 from secli.build.architectures import ArchInfo
+from secli.build.formula import Check, closed_form
 from secli.build.inject import InjectionReport, inject
 from secli.build.sites import Site, count_params
 from secli.build.spec import BlockSpec, ModelSpec
 from secli.complexity.flops import FlopCountError, FlopReport, fvcore_count, torch_gemm_count
-from secli.build.formula import Check, closed_form
 from secli.complexity.input_size import example_input, run_or_explain
 from secli.complexity.results import ComplexityResult, Row, StageCost
 
@@ -42,7 +43,7 @@ def count_model(
         torch_gemm = check_size(model, size, label, upper)
 
     report = fvcore_count(model, example_input(size), modules=modules)
-    report.torch_gemm = int(torch_gemm)  # type: ignore[arg-type]
+    report.torch_gemm = int(torch_gemm)
     if not report.crosscheck_ok:
         raise FlopCountError(
             "(cross-check)",

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from math import prod
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn

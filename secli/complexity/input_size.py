@@ -8,7 +8,7 @@ size is found by trying (a few cheap forwards at small sizes), not taken on trus
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -40,7 +40,7 @@ def _failing_layer(model: nn.Module, size: int) -> tuple[str, str, str]:
     def pre_hook(module: nn.Module, args: object) -> None:
         entered.append(names.get(module, "?"))
 
-    for name, module in model.named_modules():
+    for module in model.modules():
         if not list(module.children()):
             handles.append(module.register_forward_pre_hook(pre_hook))
     message = ""

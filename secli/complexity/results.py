@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from secli.build.formula import Check
 from secli.build.sites import Site
 from secli.build.spec import ModelSpec
 from secli.complexity.flops import FlopReport
-from secli.build.formula import Check
 from secli.util.errors import SecliError
 
 

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from secli.build.spec import BlockSpec
 from secli.util.errors import SecliUsageError

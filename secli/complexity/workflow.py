@@ -8,8 +8,9 @@ progress through a plain callback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from secli.complexity.count import Progress, analyse, analyse_built
 from secli.complexity.results import ComplexityResult

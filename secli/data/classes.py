@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from secli.util.errors import SecliUsageError, did_you_mean
 

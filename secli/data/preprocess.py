@@ -7,8 +7,9 @@ otherwise. Which of these a run uses is decided in ``secli.data.sources.choose_p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

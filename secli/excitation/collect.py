@@ -16,14 +16,15 @@ The scores read off these sums are defined in ``secli.excitation.scores``.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from secli.build.sites import Site, get_module
 from secli.build.registry import find_kind
+from secli.build.sites import Site, get_module
 from secli.excitation.result import ExcitationResult, SiteInfo
 from secli.excitation.scales import scale_key, unique_scales, zoom_center
 from secli.excitation.scores import SATURATION_THRESHOLD
@@ -66,13 +67,15 @@ class _Accumulator:
     def __init__(self, info: SiteInfo, n_classes: int, device: torch.device) -> None:
         self.info = info
         k, p, c, b = n_classes, info.paths, info.channels, info.bins
-        f64 = dict(dtype=torch.float64, device=device)
+        def zeros(*shape: int) -> torch.Tensor:
+            return torch.zeros(*shape, dtype=torch.float64, device=device)
+
         self.t = {
-            "count": torch.zeros(k, **f64),
-            "sum": torch.zeros(k, p, c, **f64),
-            "sumsq": torch.zeros(k, p, c, **f64),
-            "hist": torch.zeros(k, p, b, **f64),
-            "above": torch.zeros(k, p, **f64),
+            "count": zeros(k),
+            "sum": zeros(k, p, c),
+            "sumsq": zeros(k, p, c),
+            "hist": zeros(k, p, b),
+            "above": zeros(k, p),
         }
         self._path_offsets = (torch.arange(p, device=device) * b).view(1, p, 1)
 
@@ -174,6 +177,7 @@ def collect_excitation(
                         progress(int(bad))
                     continue
                 images = images.to(device, non_blocking=True)
+                assert labels is not None  # a batch with images has their labels
                 positions = lookup[labels.to(device, non_blocking=True)]
                 if bool((positions < 0).any()):
                     raise SecliError("a batch holds a class that was not chosen (internal error)")

@@ -7,8 +7,10 @@ global changes and figures can be made from worker threads and tests. Every figu
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import IO
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -175,8 +177,12 @@ def save_figure(fig: Figure, path: Path, svg: bool, force: bool) -> list[Path]:
     for suffix in (".png", ".svg") if svg else (".png",):
         buffer = io.BytesIO()
         fig.savefig(buffer, format=suffix[1:], dpi=110)
-        written.append(atomic_write(path.with_suffix(suffix), lambda h, b=buffer: h.write(b.getvalue()), force))
+        written.append(atomic_write(path.with_suffix(suffix), functools.partial(_write_bytes, buffer.getvalue()), force))
     return written
+
+
+def _write_bytes(data: bytes, handle: IO[bytes]) -> None:
+    handle.write(data)
 
 
 def write_figures(result: ExcitationResult, out: str | Path, classes: Sequence[int] | None = None,

@@ -97,12 +97,12 @@ class ExcitationResult:
         return m[:, -1, :] - m[:, 0, :]
 
     def scores(self, scale: float | None = None) -> list[dict[str, Any]]:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for info in self.sites:
             a = self.get(info.name, scale)
             rows.append({"site": info.name, "kind": info.kind, "channels": info.channels, **site_scores(a)})
             if info.paths >= 2:
-                diffs = {}
+                diffs: dict[str, float] = {}
                 for s in self.scales:
                     d = self.sk_difference(info.name, s)
                     diffs[self.scale_key(s)] = float(np.nanmean(d))
@@ -124,13 +124,13 @@ class ExcitationResult:
             for name, value in fields.items()
         }
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **flat)
+        np.savez_compressed(buffer, **flat)  # type: ignore[arg-type]  # numpy types kwds as bool
         npz = atomic_write(folder / STATS_FILE, lambda h: h.write(buffer.getvalue()), force)
         summary = atomic_write_text(folder / SUMMARY_FILE, json.dumps(self.summary(), indent=2) + "\n", force)
         written = [npz, summary]
         if self.raw:
             raw_buffer = io.BytesIO()
-            np.savez_compressed(raw_buffer, **self.raw)
+            np.savez_compressed(raw_buffer, **self.raw)  # type: ignore[arg-type]
             written.append(atomic_write(folder / RAW_FILE, lambda h: h.write(raw_buffer.getvalue()), force))
         return written
 
@@ -147,7 +147,7 @@ class ExcitationResult:
         }
 
     @classmethod
-    def load(cls, folder: str | Path) -> "ExcitationResult":
+    def load(cls, folder: str | Path) -> ExcitationResult:
         folder = Path(folder)
         summary_path, npz_path = folder / SUMMARY_FILE, folder / STATS_FILE
         if not summary_path.is_file() or not npz_path.is_file():

@@ -8,7 +8,7 @@ the network, not a way of reading images.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 

@@ -11,9 +11,10 @@ must stay cheap, because ``secli --help`` and ``secli.api`` import it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from secli.util.errors import SecliError, SecliUsageError
 

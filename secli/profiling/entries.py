@@ -6,7 +6,8 @@ Labels are made unique (``#2``) because they key the report's rows and JSON.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from secli.profiling.results import ModelEntry
 from secli.util.errors import SecliUsageError
@@ -19,8 +20,7 @@ def load_entries(refs: list[str], block: str | Sequence[str] | None, **block_opt
 
     from secli.build.models import load_model
     from secli.build.registry import NO_BLOCK, BlockKind, get_kind, kind_names
-    from secli.build.spec import BlockSpec
-    from secli.build.spec import model_spec_from_options
+    from secli.build.spec import BlockSpec, model_spec_from_options
 
     given = {k: v for k, v in block_options.items() if v is not None}
     kinds = parse_str_list(block) or []

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import os
 import resource
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 _STATUS = "/proc/self/status"
 _CLEAR_REFS = "/proc/self/clear_refs"
@@ -79,7 +80,7 @@ def _maxrss_bytes() -> int:
     return value if os.uname().sysname == "Darwin" else value * 1024
 
 
-def cpu_step_memory(step: Callable[[], None]) -> MemoryReading:
+def cpu_step_memory(step: Callable[[], object]) -> MemoryReading:
     """Peak RSS delta of one call of ``step`` (see the module docstring for the method)."""
     release_free_heap()
     rss_before = _status_kib("VmRSS")
@@ -94,7 +95,7 @@ def cpu_step_memory(step: Callable[[], None]) -> MemoryReading:
     return MemoryReading(max(after - before, 0), after, "ru_maxrss-lower-bound")
 
 
-def cuda_step_memory(step: Callable[[], None], device: Any) -> MemoryReading:
+def cuda_step_memory(step: Callable[[], object], device: Any) -> MemoryReading:
     """Peak bytes allocated during one call of ``step`` above what was allocated before it."""
     import torch
 
@@ -107,7 +108,7 @@ def cuda_step_memory(step: Callable[[], None], device: Any) -> MemoryReading:
     return MemoryReading(max(peak - before, 0), peak, "cuda-allocator")
 
 
-def step_memory(step: Callable[[], None], device: Any) -> MemoryReading:
+def step_memory(step: Callable[[], object], device: Any) -> MemoryReading:
     if getattr(device, "type", str(device)) == "cuda":
         return cuda_step_memory(step, device)
     return cpu_step_memory(step)

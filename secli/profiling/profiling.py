@@ -10,7 +10,7 @@ The library reports progress only through a plain callback.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -22,9 +22,10 @@ def gather_slowest_rank(models: list[ModelProfile], dist_ctx: Any) -> bool:
     for index, model in enumerate(models):
         if not model.ok:
             continue
-        for mode, timing in list(model.timings.items()):
-            per_rank = [rank_timings[index][mode] if rank_timings[index] else None for rank_timings in gathered]
-            if any(t is None for t in per_rank):
+        for mode in list(model.timings):
+            maybe = [rank_timings[index][mode] if rank_timings[index] else None for rank_timings in gathered]
+            per_rank = [t for t in maybe if t is not None]
+            if len(per_rank) != len(maybe):
                 model.failure = Failure("error", "no timings from every rank", mode)
                 model.timings.clear()
                 break

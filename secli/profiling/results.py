@@ -6,17 +6,18 @@ dataclasses, and so a JSON payload (``to_dict``) is one call away.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
 
-from secli.util.errors import SecliUsageError
-from secli.profiling.memory import MemoryReading
 from secli.build.sites import Site
+from secli.profiling.memory import MemoryReading
 from secli.profiling.timing import Stats
 from secli.profiling.traffic import Bandwidth, BlockTraffic
+from secli.util.errors import SecliUsageError
 
 MODES = ("inference", "train")
 DEVICES = ("auto", "cpu", "cuda")

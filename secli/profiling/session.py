@@ -16,8 +16,10 @@ can start a new one at half the batch.
 from __future__ import annotations
 
 import contextlib
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -111,7 +113,7 @@ class Session:
                 model.eval()
                 amp = contextlib.nullcontext() if self.amp is None else torch.autocast(self.device.type, dtype=self.amp)
 
-                def probe(model: nn.Module = model) -> None:
+                def probe(model: nn.Module = model, amp: contextlib.AbstractContextManager[Any] = amp) -> None:
                     with torch.inference_mode(), amp:
                         classes = int(logits_of(model(probe_x)).shape[-1])
                         self.num_classes = min(classes, self.num_classes or classes)
@@ -176,7 +178,7 @@ class Session:
                 if item.profile.failure is None:
                     item.entry.model.train(mode == "train")
                     try:
-                        item.profile.timings[mode].memory = step_memory(lambda: runner.step(untimed), self.device)
+                        item.profile.timings[mode].memory = step_memory(functools.partial(runner.step, untimed), self.device)
                     except Exception as exc:  # noqa: BLE001
                         self._fail(item, exc, runner.phase, mode)
                 self._tick(f"{item.profile.label} ({mode}, memory)")

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from secli.util.errors import describe_exception
 from secli.profiling.results import Failure, ModelEntry
 from secli.profiling.timing import Stats, Stopwatch
+from secli.util.errors import describe_exception
 from secli.util.tensors import logits_of
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 #: IQR / median above which a measurement is flagged as noisy.
 NOISY_RELATIVE_IQR = 0.10
@@ -53,7 +54,7 @@ class Stats:
         return self.relative_iqr > NOISY_RELATIVE_IQR
 
     @classmethod
-    def of(cls, samples_ms: Sequence[float]) -> "Stats":
+    def of(cls, samples_ms: Sequence[float]) -> Stats:
         return cls(
             median_ms=percentile(samples_ms, 50),
             q1_ms=percentile(samples_ms, 25),
@@ -113,7 +114,7 @@ def stopwatch_for(device: Any) -> Stopwatch:
     return CudaStopwatch(device) if getattr(device, "type", str(device)) == "cuda" else HostStopwatch()
 
 
-def median_time_ms(fn: Callable[[], None], repeats: int, watch: Stopwatch) -> float:
+def median_time_ms(fn: Callable[[], object], repeats: int, watch: Stopwatch) -> float:
     """Median wall time of ``fn`` over ``repeats`` calls, read after a single finish()."""
     marks = []
     for _ in range(repeats):

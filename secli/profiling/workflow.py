@@ -8,8 +8,8 @@ references), the DDP lifecycle, and progress through a plain callback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 from secli.profiling.results import ProfileConfig, ProfileReport, Progress
 from secli.util.errors import SecliUsageError

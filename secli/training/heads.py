@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -42,10 +44,11 @@ def replace_head(model: nn.Module, classes: int) -> str | None:
     from secli.build.sites import set_module
 
     if hasattr(model, "reset_classifier") and hasattr(model, "get_classifier"):  # timm models
-        current = model.get_classifier()
+        timm_model: Any = model  # timm's classifier API, duck-typed
+        current = timm_model.get_classifier()
         if getattr(current, "out_features", None) == classes:
             return None
-        model.reset_classifier(classes)
+        timm_model.reset_classifier(classes)
         return "classifier (timm reset_classifier)"
     for attr in ("fc", "classifier", "heads", "head"):
         module = getattr(model, attr, None)
@@ -54,7 +57,8 @@ def replace_head(model: nn.Module, classes: int) -> str | None:
         found = _last_layer(module, attr)
         if found is None:
             continue
-        path, layer = found
+        path, found_layer = found
+        layer: Any = found_layer  # a Linear or a Conv2d, told apart below
         if isinstance(layer, nn.Linear):
             if layer.out_features == classes:
                 return None

@@ -11,9 +11,10 @@ must stay cheap, because ``secli --help`` and ``secli.api`` import it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from secli.util.errors import SecliUsageError
 

@@ -6,7 +6,8 @@ at hand (a list); both end up as a tuple, and a bad entry is the same one-line u
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from secli.util.errors import SecliUsageError
 

@@ -8,8 +8,9 @@ line, not a parser traceback; sharing the reader and the check keeps those messa
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from secli.util.errors import SecliError, SecliUsageError, first_line
 
