@@ -8,24 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import assert_one_line_error, run
 
-from commands.app import app
-
-runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def assert_one_line_error(result, code: int, text: str) -> None:
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    assert text in lines[0]
 
 
 def test_help_lists_every_command() -> None:

@@ -11,18 +11,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import assert_one_line_error, run
 from torch import nn
-from typer.testing import CliRunner
 
-from commands.app import app
 from secli.build.blocks.eca import EfficientChannelAttention
 from secli.build.models import build, load_model
 from secli.build.registry import BlockKind, get_kind, kind_names, register, unregister
 from secli.build.sites import count_params
 from secli.build.spec import BlockSpec, ModelSpec
 from secli.util.errors import SecliUsageError
-
-runner = CliRunner()
 
 # t = int((log2 C + 1) / 2); k = t if t is odd else t + 1, worked by hand:
 #   C=64:   (6+1)/2 = 3.5 -> t=3 -> k=3       C=128: (7+1)/2 = 4 -> k=5
@@ -35,16 +32,6 @@ R50_ECA_PARAMS = 3 * 5 + 4 * 5 + 6 * 5 + 3 * 7  # = 86
 R50_SITES = [f"ECA_{stage}_{i}" for stage, n in ((2, 3), (3, 4), (4, 6), (5, 3)) for i in range(1, n + 1)]
 
 
-def run(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def assert_one_line_error(result, code: int, text: str) -> None:
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    assert text in lines[0], lines[0]
 
 
 # --------------------------------------------------------------------------- the block

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from cli_helpers import assert_one_line_error
 from typer.testing import CliRunner
 
 from commands.app import app
@@ -24,13 +25,6 @@ def _restore_threads():
 def invoke(*args: str):
     return CliRunner().invoke(app, ["profile", *args])
 
-
-def assert_one_line_error(result, code: int, text: str) -> None:
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    assert text in lines[0]
-    assert "Traceback" not in result.output
 
 
 def test_json_baseline_and_se_with_traffic_from_the_feature_map_sizes() -> None:

@@ -34,14 +34,12 @@ class StageFormula:
     measured: int  # parameters of the stage's blocks, counted
 
 
-@dataclass(frozen=True)
-class FormulaCheck:
-    ratio: int
-    bias: bool
+class _ClosedFormVerdict:
+    """What every check derives from its fields: the prediction and whether it is exact."""
+
     weights_formula: float
     bias_terms: int
     measured: int
-    stages: list[StageFormula] = field(default_factory=list)
 
     @property
     def predicted(self) -> float:
@@ -52,9 +50,19 @@ class FormulaCheck:
         return abs(self.predicted - self.measured) < 0.5
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = asdict(self)  # type: ignore[call-overload]  # subclasses are dataclasses
         data.update(predicted=self.predicted, exact=self.exact)
         return data
+
+
+@dataclass(frozen=True)
+class FormulaCheck(_ClosedFormVerdict):
+    ratio: int
+    bias: bool
+    weights_formula: float
+    bias_terms: int
+    measured: int
+    stages: list[StageFormula] = field(default_factory=list)
 
 
 def se_formula(sites: list[Site], ratio: int, bias: bool) -> FormulaCheck | None:
@@ -86,7 +94,7 @@ def se_formula(sites: list[Site], ratio: int, bias: bool) -> FormulaCheck | None
 
 
 @dataclass(frozen=True)
-class ClosedFormCheck:
+class ClosedFormCheck(_ClosedFormVerdict):
     """A kind's per-site closed form (``BlockKind.params``) summed, next to what was counted.
 
     Same fields as ``FormulaCheck`` where they mean the same (``weights_formula`` holds the whole
@@ -99,19 +107,6 @@ class ClosedFormCheck:
     bias_terms: int
     measured: int
     stages: list[StageFormula] = field(default_factory=list)
-
-    @property
-    def predicted(self) -> float:
-        return self.weights_formula + self.bias_terms
-
-    @property
-    def exact(self) -> bool:
-        return abs(self.predicted - self.measured) < 0.5
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.update(predicted=self.predicted, exact=self.exact)
-        return data
 
 
 Check = FormulaCheck | ClosedFormCheck
