@@ -27,9 +27,10 @@ class BlockSpec:
     ``"none"`` (the network's own SE modules). Each kind takes some of the option fields; one it
     does not take must stay at its default, so a spec never carries a setting that silently does
     nothing. ``min_hidden`` is the floor on the hidden width (SE: ``max(C // r, min_hidden)``,
-    default 1; SK: the paper's L, default 32). ``impl`` (SE, SK) picks autograd's composition
-(``eager``) or secli's fused function (``fused``); both have the same parameters and state_dict. ``kernel_size`` is ECA's fixed 1-D kernel (None:
-    the paper's adaptive k). ``stages`` uses the paper's numbering (ResNet: 2..5 = torchvision
+    default 1; SK: the paper's L, default 32). ``impl`` (SE, SK) picks secli's fused function
+    (``fused``, the default; tests/test_fast_blocks.py proves it equal) or autograd's composition
+    (``eager``); both have the same parameters and state_dict. ``kernel_size`` is ECA's fixed
+    1-D kernel (None: the paper's adaptive k). ``stages`` uses the paper's numbering (ResNet: 2..5 = torchvision
     ``layer1``..``layer4``); ``None`` means every stage.
     """
 
@@ -45,7 +46,7 @@ class BlockSpec:
     paths: int = 2
     groups: int = 32
     kernel_size: int | None = None
-    impl: str = "eager"
+    impl: str = "fused"
 
     def __post_init__(self) -> None:
         if self.kind != NO_BLOCK:

@@ -88,7 +88,7 @@ class SqueezeExcitation(nn.Module):
         gate: str = "sigmoid",
         bias: bool = True,
         init: str = "default",
-        impl: str = "eager",
+        impl: str = "fused",
     ) -> None:
         super().__init__()
         if squeeze not in SQUEEZES:

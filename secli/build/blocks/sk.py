@@ -44,7 +44,7 @@ class SelectiveKernel(nn.Module):
         groups: int = 32,
         ratio: int = 16,
         min_hidden: int = 32,
-        impl: str = "eager",
+        impl: str = "fused",
     ) -> None:
         super().__init__()
         if impl not in IMPLS:
