@@ -227,3 +227,23 @@ def test_checkpoints_load_with_the_other_impl(tmp_path: Path, kind: str, arch: s
 def test_a_spec_without_impl_takes_the_default() -> None:
     spec = ModelSpec.from_dict({"arch": "resnet18", "block": {"kind": "se"}})
     assert spec.block.impl == BlockSpec().impl
+
+
+def test_profile_compares_implementations_in_one_run() -> None:
+    from secli.profiling.entries import load_entries
+    from secli.profiling.workflow import profile
+
+    entries, _ = load_entries(["resnet18"], "se,sk", impl="eager,fused")
+    assert [e.label for e in entries] == [
+        "resnet18", "resnet18 + SE (eager)", "resnet18 + SE (fused)", "resnet18 + SK (eager)", "resnet18 + SK (fused)",
+    ]
+    report = profile("resnet18", block="se", impl=["eager", "fused"], mode="train", device="cpu", batch_size=2,
+                     input_size=32, iters=1, warmup=0, threads=1)
+    data = report.to_dict()
+    models = data["models"]
+    assert [m["label"] for m in models] == ["resnet18", "resnet18 + SE (eager)", "resnet18 + SE (fused)"]
+    assert all("implied_passes" in m["vs_baseline"]["train"] for m in models[1:])
+    with pytest.raises(SecliUsageError, match="--impl needs --block"):
+        load_entries(["resnet18"], None, impl="fused")
+    with pytest.raises(SecliUsageError, match="does not apply"):
+        load_entries(["resnet18"], "eca", impl="eager,fused")
