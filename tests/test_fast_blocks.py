@@ -247,3 +247,25 @@ def test_profile_compares_implementations_in_one_run() -> None:
         load_entries(["resnet18"], None, impl="fused")
     with pytest.raises(SecliUsageError, match="does not apply"):
         load_entries(["resnet18"], "eca", impl="eager,fused")
+
+
+def test_a_jit_trace_sees_ordinary_ops_not_the_python_function() -> None:
+    block = SqueezeExcitation(16, ratio=4, impl="fused")
+    traced = torch.jit.trace(block, torch.randn(1, 16, 4, 4))
+    assert "PythonOp" not in str(traced.graph)
+
+
+def test_fused_se_under_cpu_autocast_matches_eager() -> None:
+    eager = SqueezeExcitation(32, ratio=4, impl="eager")
+    fused = copy.deepcopy(eager)
+    fused.impl = "fused"
+    x = torch.randn(2, 32, 8, 8)
+    outs = []
+    for block in (eager, fused):
+        xx = x.clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = block(xx)
+        out.float().square().sum().backward()
+        outs.append((out, xx.grad))
+    torch.testing.assert_close(outs[1][0], outs[0][0])
+    torch.testing.assert_close(outs[1][1], outs[0][1], rtol=1e-4, atol=1e-5)

@@ -38,9 +38,12 @@ def fused_enabled(*tensors: torch.Tensor) -> bool:
     """Whether the fused function pays off here: some gradient is needed and we are not traced.
 
     Without gradients the eager composition already is the floor (one read to pool, one read
-    and one write to scale); under ``torch.compile`` the compiler fuses the composition itself.
+    and one write to scale); under ``torch.compile`` the compiler fuses the composition itself;
+    a jit trace (fvcore's FLOP count) must see the ordinary ops, not an opaque Python function.
     """
     if not torch.is_grad_enabled():
+        return False
+    if torch.jit.is_tracing() or torch.jit.is_scripting():  # fvcore counts FLOPs from a jit trace
         return False
     compiler = getattr(torch, "compiler", None)
     if compiler is not None and compiler.is_compiling():
