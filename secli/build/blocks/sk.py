@@ -104,7 +104,7 @@ class SelectiveKernel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = [path(x) for path in self.paths]
-        if self.impl == "fused":
+        if self.impl == "fused" and not torch.jit.is_tracing():  # a jit trace (fvcore) counts the composition
             if fused_enabled(*feats):
                 params = [p for m in (self.fc, self.select) for p in m.parameters()]
                 return gated_sum(self._excite_pooled, feats, params)
