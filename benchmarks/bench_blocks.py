@@ -9,11 +9,13 @@ the round, so load from other processes hits both sides alike):
   infer  (forward under inference_mode, batch 1): the same five models
   sk     (training step, batch 8) in NCHW and in channels_last:
          torchvision resnext50_32x4d | secli SK fused into it | secli SK eager | timm skresnext50_32x4d
+  blocks (one block alone, forward + backward, batch 8, 56x56, NCHW and channels_last):
+         SE (C = 256) eager | fused; SK (128 -> 128) eager | fused  (not in the default groups)
 
 ResNet-50 at 224 px, 1 torch thread by default. A script, not a timed test:
 
     PYTHONPATH=$PWD python benchmarks/bench_blocks.py [--rounds 6] [--train-batch 8] [--size 224]
-        [--groups train,infer,sk] [--threads 1] [--json out.json]
+        [--groups train,infer,sk,blocks] [--threads 1] [--json out.json]
 """
 
 from __future__ import annotations
@@ -97,6 +99,39 @@ def run_group(name: str, steps: dict[str, Callable[[], None]], rounds: int, warm
     return result
 
 
+def _block_step(block: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    grad = torch.randn_like(block(x))
+
+    def step() -> None:
+        block(x.detach().requires_grad_(True)).backward(grad)
+
+    return step
+
+
+def run_blocks(rounds: int, batch: int) -> dict[str, object]:
+    import copy
+
+    from secli.build.blocks.se import SqueezeExcitation
+    from secli.build.blocks.sk import SelectiveKernel
+
+    report: dict[str, object] = {}
+    for name, make, channels in (("SE", lambda: SqueezeExcitation(256, 16), 256), ("SK", lambda: SelectiveKernel(128, 128), 128)):
+        for fmt in ("nchw", "channels_last"):
+            eager = make()
+            eager.impl = "eager"
+            fused = copy.deepcopy(eager)
+            fused.impl = "fused"
+            x = torch.randn(batch, channels, 56, 56)
+            if fmt == "channels_last":
+                x = x.to(memory_format=torch.channels_last)
+                eager, fused = eager.to(memory_format=torch.channels_last), fused.to(memory_format=torch.channels_last)
+            result = run_group(f"{name} block {fmt}", {"eager": _block_step(eager, x), "fused": _block_step(fused, x)}, rounds)
+            report[f"{name}_block_{fmt}"] = result
+            print(f"{name} block alone, {fmt}: fused / eager = {result['fused']['ratio_to_first']:.3f}"  # type: ignore[index]
+                  f" ({result['eager']['median_ms']:.1f} -> {result['fused']['median_ms']:.1f} ms)")  # type: ignore[index]
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=6)
@@ -158,6 +193,8 @@ def main() -> None:
             timm_sk = result["timm skresnext50_32x4d"]["median_ms"]  # type: ignore[index]
             ours = result["secli SK fused"]["median_ms"]  # type: ignore[index]
             print(f"  secli SK fused / timm skresnext50_32x4d: {ours / timm_sk:.3f}")
+    if "blocks" in groups:
+        report.update(run_blocks(args.rounds * 2, args.train_batch))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 
