@@ -269,3 +269,27 @@ def test_fused_se_under_cpu_autocast_matches_eager() -> None:
         outs.append((out, xx.grad))
     torch.testing.assert_close(outs[1][0], outs[0][0])
     torch.testing.assert_close(outs[1][1], outs[0][1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fused_blocks_on_cuda_match_eager(dtype: torch.dtype, channels_last: bool) -> None:
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    for module, cin in ((SqueezeExcitation(64, ratio=4), 64), (SelectiveKernel(32, 32, groups=4, ratio=4, min_hidden=8), 32)):
+        eager = module.cuda().to(memory_format=fmt)
+        eager.impl = "eager"
+        fused = copy.deepcopy(eager)
+        fused.impl = "fused"
+        x = torch.randn(4, cin, 15, 13, device="cuda").to(memory_format=fmt)
+        results = []
+        for block in (eager, fused):
+            xx = x.clone().requires_grad_(True)
+            with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
+                out = block(xx)
+            out.float().square().mean().backward()
+            results.append((out.float(), xx.grad))
+        tol = 1e-5 if dtype == torch.float32 else 3e-2
+        torch.testing.assert_close(results[1][0], results[0][0], rtol=tol, atol=tol)
+        torch.testing.assert_close(results[1][1], results[0][1], rtol=tol, atol=tol)
