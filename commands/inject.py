@@ -27,6 +27,7 @@ def inject_command(
     paths: opt.Paths = None,
     groups: opt.Groups = None,
     kernel_size: opt.KernelSize = None,
+    impl: opt.Impl = None,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
     spec: opt.SpecFile = None,
@@ -45,7 +46,7 @@ def inject_command(
     result = inject(
         arch, spec=spec, block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
         squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups, kernel_size=kernel_size,
-        weights=weights, num_classes=num_classes, out=out, save_spec=save_spec, force=force,
+        impl=impl, weights=weights, num_classes=num_classes, out=out, save_spec=save_spec, force=force,
     )
     emit(fmt.value, [_sites_table(result)], result.to_dict())
 
@@ -57,8 +58,8 @@ def _sites_table(result: Any) -> Table:
     what = "existing SE modules" if kind == "none" else "sites"
     table = Table(
         title=f"{built.label}: {len(report.sites)} {what}",
-        columns=["site", "module", "C", "hidden", "params"],
-        rows=[[s.name, s.module_path, s.channels, s.hidden, s.params] for s in report.sites],
+        columns=["site", "module", "C", "hidden", "params", "impl"],
+        rows=[[s.name, s.module_path, s.channels, s.hidden, s.params, s.impl or "-"] for s in report.sites],
         right_align={2, 3, 4},
     )
     pct = 100.0 * report.params_added / report.params_base if report.params_base else 0.0

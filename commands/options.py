@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from secli.util.vocabulary import GATES, INITS, OUTPUT_FORMATS, POSITIONS, SQUEEZES
+from secli.util.vocabulary import GATES, IMPLS, INITS, OUTPUT_FORMATS, POSITIONS, SQUEEZES
 
 #: table | json | csv | markdown, from the one vocabulary module.
 OutputFormat = Enum("OutputFormat", {name: name for name in OUTPUT_FORMATS}, type=str)  # type: ignore[misc]
@@ -45,6 +45,7 @@ Init = Annotated[Optional[str], typer.Option("--init", help=f"SE gate init: {_ch
 Paths = Annotated[Optional[int], typer.Option("--paths", help="SK paths M (path m: 3x3 conv, dilation m). Default 2.", rich_help_panel=BLOCK_PANEL)]
 Groups = Annotated[Optional[int], typer.Option("--groups", help="SK groups G. Default 32.", rich_help_panel=BLOCK_PANEL)]
 KernelSize = Annotated[Optional[int], typer.Option("--kernel-size", help="ECA 1-D kernel size k (odd). Default: the paper's adaptive k from C.", rich_help_panel=BLOCK_PANEL)]
+Impl = Annotated[Optional[str], typer.Option("--impl", help=f"SE/SK implementation: {_choices(IMPLS)} (same parameters and checkpoints; fused: fewer passes over memory in training).", rich_help_panel=BLOCK_PANEL)]
 Weights = Annotated[Optional[str], typer.Option("--weights", help="Base weights: a local state-dict file, or a torchvision name such as IMAGENET1K_V2 (downloads).", rich_help_panel=MODEL_PANEL)]
 NumClasses = Annotated[Optional[int], typer.Option("--num-classes", help="Classifier width (default: 1000, or the weights' own).", rich_help_panel=MODEL_PANEL)]
 SpecFile = Annotated[Optional[Path], typer.Option("--spec", help="Read the model spec from a YAML file; options given here override it.", rich_help_panel=MODEL_PANEL)]

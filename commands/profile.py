@@ -43,6 +43,7 @@ def profile_command(
     paths: opt.Paths = None,
     groups: opt.Groups = None,
     kernel_size: opt.KernelSize = None,
+    impl: Annotated[Optional[str], typer.Option("--impl", help="SE/SK implementation: eager | fused, or a comma list (eager,fused) for one model each.", rich_help_panel=opt.BLOCK_PANEL)] = None,
     mode: Annotated[Mode, typer.Option("--mode", "-m", help="inference (forward under inference_mode), train (zero_grad, forward, loss, backward, SGD step) or both.", rich_help_panel=TIMING_PANEL)] = Mode.inference,
     device: Annotated[Device, typer.Option("--device", help="auto picks CUDA when available.", rich_help_panel=TIMING_PANEL)] = Device.auto,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per step.", rich_help_panel=TIMING_PANEL)] = 8,
@@ -68,7 +69,7 @@ def profile_command(
 
     with progress_bar("profiling", None, enabled=fmt.value == "table") as bar:
         report = profile(
-            models, block=block, ratio=ratio, position=position, stages=stages, paths=paths, groups=groups, kernel_size=kernel_size,
+            models, block=block, ratio=ratio, position=position, stages=stages, paths=paths, groups=groups, kernel_size=kernel_size, impl=impl,
             mode=mode.value, device=device.value, batch_size=batch_size, input_size=input_size, amp=amp.value,
             channels_last=channels_last, compile=compile_, compile_mode=compile_mode, iters=iters, warmup=warmup,
             threads=threads, auto_batch=auto_batch, ddp=ddp, progress=bar.update,

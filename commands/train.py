@@ -42,6 +42,7 @@ def train_command(
     paths: opt.Paths = None,
     groups: opt.Groups = None,
     kernel_size: opt.KernelSize = None,
+    impl: opt.Impl = None,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
     spec: opt.SpecFile = None,
@@ -80,7 +81,7 @@ def train_command(
 
     block_options = block_fields(block=block, ratio=ratio, min_hidden=min_hidden, position=position,
                                         stages=stages, squeeze=squeeze, gate=gate, bias=bias, init=init,
-                                        paths=paths, groups=groups, kernel_size=kernel_size)
+                                        paths=paths, groups=groups, kernel_size=kernel_size, impl=impl)
     with BarCallback(lambda what, total: progress_bar(what, total, enabled=not quiet, unit="images")) as bar:
         run: TrainRun = train(
             model, data=data, out=out, block=block_options or None, weights=weights, num_classes=num_classes,

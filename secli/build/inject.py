@@ -107,6 +107,7 @@ def inject(model: nn.Module, adapter: Adapter | None, spec: BlockSpec, arch: str
                 index=target.index,
                 position=spec.position,
                 params=count_params(block),
+                impl=getattr(block, "impl_used", None),
             )
         )
     report.params_injected = count_params(model)

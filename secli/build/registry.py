@@ -31,7 +31,7 @@ NO_BLOCK = "none"
 #: BlockSpec fields that belong to some kinds and not others. ``kind`` and ``stages`` apply to
 #: every kind; a kind lists in ``BlockKind.options`` the ones it takes, and BlockSpec refuses
 #: the others when they are set to anything but their default.
-KIND_OPTIONS = ("ratio", "min_hidden", "position", "squeeze", "gate", "bias", "init", "paths", "groups", "kernel_size")
+KIND_OPTIONS = ("ratio", "min_hidden", "position", "squeeze", "gate", "bias", "init", "paths", "groups", "kernel_size", "impl")
 
 TargetKind = Literal["output", "conv3x3"]
 

@@ -28,6 +28,7 @@ class Site:
     index: int
     position: str
     params: int
+    impl: str | None = None  # the implementation the block runs (eager | fused), None where not secli's
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

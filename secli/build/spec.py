@@ -15,7 +15,7 @@ from typing import Any
 from secli.build.registry import KIND_OPTIONS, NO_BLOCK, get_kind, kind_names
 from secli.util.errors import SecliUsageError
 from secli.util.number_lists import parse_int_list
-from secli.util.vocabulary import GATES, INITS, POSITIONS, SQUEEZES
+from secli.util.vocabulary import GATES, IMPLS, INITS, POSITIONS, SQUEEZES
 from secli.util.yaml_files import read_yaml, reject_unknown_keys
 
 
@@ -27,8 +27,10 @@ class BlockSpec:
     ``"none"`` (the network's own SE modules). Each kind takes some of the option fields; one it
     does not take must stay at its default, so a spec never carries a setting that silently does
     nothing. ``min_hidden`` is the floor on the hidden width (SE: ``max(C // r, min_hidden)``,
-    default 1; SK: the paper's L, default 32). ``kernel_size`` is ECA's fixed 1-D kernel (None:
-    the paper's adaptive k). ``stages`` uses the paper's numbering (ResNet: 2..5 = torchvision
+    default 1; SK: the paper's L, default 32). ``impl`` (SE, SK) picks secli's fused function
+    (``fused``, the default; tests/test_fast_blocks.py proves it equal) or autograd's composition
+    (``eager``); both have the same parameters and state_dict. ``kernel_size`` is ECA's fixed
+    1-D kernel (None: the paper's adaptive k). ``stages`` uses the paper's numbering (ResNet: 2..5 = torchvision
     ``layer1``..``layer4``); ``None`` means every stage.
     """
 
@@ -44,6 +46,7 @@ class BlockSpec:
     paths: int = 2
     groups: int = 32
     kernel_size: int | None = None
+    impl: str = "fused"
 
     def __post_init__(self) -> None:
         if self.kind != NO_BLOCK:
@@ -52,6 +55,7 @@ class BlockSpec:
         _check_choice("squeeze", self.squeeze, SQUEEZES)
         _check_choice("gate", self.gate, GATES)
         _check_choice("init", self.init, INITS)
+        _check_choice("impl", self.impl, IMPLS)
         if isinstance(self.ratio, bool) or not isinstance(self.ratio, int) or self.ratio < 1:
             raise SecliUsageError(f"ratio must be a whole number >= 1, got {self.ratio!r}")
         if self.min_hidden is not None and self.min_hidden < 1:

@@ -66,6 +66,7 @@ def inject(
     paths: int | None = None,
     groups: int | None = None,
     kernel_size: int | None = None,
+    impl: str | None = None,
     weights: str | None = None,
     num_classes: int | None = None,
     out: str | Path | None = None,
@@ -79,7 +80,7 @@ def inject(
     it. Block options (None: the spec's value, else the paper's default): ``block`` se | sk |
     eca | none (none: report the SE modules a network already has), ``ratio`` r, ``min_hidden``,
     ``position`` (SE), ``stages`` ("2,3" or [2, 3]; paper numbering), ``squeeze``, ``gate``,
-    ``bias``, ``init``, ``paths`` and ``groups`` (SK), ``kernel_size`` (ECA). ``weights``: a local state-dict file or a
+    ``bias``, ``init``, ``paths`` and ``groups`` (SK), ``kernel_size`` (ECA), ``impl`` eager | fused (SE, SK). ``weights``: a local state-dict file or a
     torchvision weights name. ``num_classes``: classifier width. ``out``: write a secli
     checkpoint (spec + state dict); ``save_spec``: write the spec as YAML. Existing files are
     refused unless ``force``, and checked before building so a slow build is not wasted.
@@ -89,6 +90,7 @@ def inject(
         arch, spec, weights, num_classes,
         block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
         squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups, kernel_size=kernel_size,
+        impl=impl,
     )
     from secli.util.outputs import atomic_write_text, check_writable
 

@@ -14,7 +14,9 @@ from secli.util.errors import SecliUsageError
 from secli.util.number_lists import parse_str_list
 
 
-def load_entries(refs: list[str], block: str | Sequence[str] | None, **block_options: Any) -> tuple[list[ModelEntry], int]:
+def load_entries(
+    refs: list[str], block: str | Sequence[str] | None, impl: str | Sequence[str] | None = None, **block_options: Any
+) -> tuple[list[ModelEntry], int]:
     """The entries to time, baseline first, and the first model's default input size."""
     import torch
 
@@ -24,6 +26,9 @@ def load_entries(refs: list[str], block: str | Sequence[str] | None, **block_opt
 
     given = {k: v for k, v in block_options.items() if v is not None}
     kinds = parse_str_list(block) or []
+    impls = parse_str_list(impl) or []
+    if impls and not kinds:
+        raise SecliUsageError("--impl needs --block se or sk (one model per implementation)")
     names = kind_names()
     if kinds and len(refs) != 1:
         raise SecliUsageError(
@@ -41,21 +46,28 @@ def load_entries(refs: list[str], block: str | Sequence[str] | None, **block_opt
         return option == "stages" or option in entry.options
     torch.manual_seed(0)  # identical weights on every rank under --ddp
     loaded = []
+    suffixes: list[str] = []  # " (fused)" etc. when several implementations are compared
     if kinds:
         loaded.append(load_model(refs[0], BlockSpec(kind="none")))
+        if impls and not any(takes(entry, "impl") for entry in entries_of):
+            raise SecliUsageError(f"--impl does not apply to {', '.join(kinds)} blocks", hint="SE and SK take --impl")
         for kind, entry in zip(kinds, entries_of, strict=True):
             # with several kinds, an option goes to the kinds that take it (--ratio: SE and SK,
             # --kernel-size: ECA); one that no listed kind takes is passed on and refused
             own = {k: v for k, v in given.items() if takes(entry, k) or not any(takes(e, k) for e in entries_of)}
-            spec = model_spec_from_options(refs[0], None, None, None, block=kind, **own)
-            loaded.append(load_model(refs[0], spec.block))
+            for one_impl in (impls if impls and takes(entry, "impl") else [None]):
+                spec = model_spec_from_options(refs[0], None, None, None, block=kind, impl=one_impl, **own)
+                loaded.append(load_model(refs[0], spec.block))
+                suffixes.append(f" ({one_impl})" if one_impl is not None else "")
     else:
         loaded = [load_model(ref) for ref in refs]
     entries: list[ModelEntry] = []
     seen: dict[str, int] = {}
     for index, built in enumerate(loaded):
         short = index > 0 and kinds and not given
-        label = f"{refs[0]} + {entries_of[index - 1].prefix}" if short else built.label
+        label = f"{refs[0]} + {built.spec.block.label().split()[0]}" if short else built.label
+        if index > 0 and kinds:
+            label += suffixes[index - 1]
         seen[label] = seen.get(label, 0) + 1
         if seen[label] > 1:
             label = f"{label} #{seen[label]}"

@@ -27,6 +27,7 @@ def profile(
     paths: int | None = None,
     groups: int | None = None,
     kernel_size: int | None = None,
+    impl: str | Sequence[str] | None = None,
     mode: str = "inference",
     device: str = "auto",
     batch_size: int = 8,
@@ -46,7 +47,8 @@ def profile(
 
     ``models``: architecture names, ``timm:<name>`` or saved .pt files, baseline first. With one
     architecture, ``block`` ("se", "sk" or "se,sk") compares it with its injected versions,
-    shaped by ``ratio``, ``position``, ``stages`` ("2,3" or [2, 3]), ``paths`` and ``groups`` (SK), ``kernel_size`` (ECA).
+    shaped by ``ratio``, ``position``, ``stages`` ("2,3" or [2, 3]), ``paths`` and ``groups`` (SK), ``kernel_size`` (ECA);
+    ``impl`` ("eager", "fused" or "eager,fused": one model per implementation and kind).
     ``mode``: inference (forward under inference_mode), train (zero_grad, forward, loss,
     backward, SGD step) or both. ``device``: auto | cpu | cuda. ``batch_size``: images per step;
     ``input_size``: square side (default: the first model's). ``amp``: off | bf16 | fp16.
@@ -88,7 +90,7 @@ def profile(
     from secli.profiling.entries import load_entries
     from secli.profiling.profiling import profile_models
 
-    entries, default_input = load_entries(refs, block, ratio=ratio, position=position, stages=stages, paths=paths, groups=groups, kernel_size=kernel_size)
+    entries, default_input = load_entries(refs, block, ratio=ratio, position=position, stages=stages, paths=paths, groups=groups, kernel_size=kernel_size, impl=impl)
     config = replace(config, input_size=input_size if input_size is not None else default_input)
     with distributed_session(config.ddp, device_type, "profile"):
         return profile_models(entries, config, progress)

@@ -16,6 +16,8 @@ SQUEEZES: tuple[str, ...] = ("avg", "max", "none")
 GATES: tuple[str, ...] = ("sigmoid", "tanh", "relu", "hardsigmoid")
 #: How a new SE block's gate starts: PyTorch's default, or ~1 everywhere (fine-tuning).
 INITS: tuple[str, ...] = ("default", "identity")
+#: How a block is computed: autograd's composition, or secli's fused function (same parameters).
+IMPLS: tuple[str, ...] = ("eager", "fused")
 #: What a command prints.
 OUTPUT_FORMATS: tuple[str, ...] = ("table", "json", "csv", "markdown")
 #: Device spellings every command accepts (``cuda:N`` too).

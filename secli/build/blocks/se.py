@@ -8,6 +8,12 @@ The FCs are 1x1 convolutions so that the same module also serves the "no squeeze
 where the excitation runs at every position of the full feature map with the same parameter
 count. The gate is its own submodule, ``gate_act``, so analysis code reads the excitation with
 a forward hook there; the block itself stores nothing.
+
+``impl="fused"`` (the avg squeeze only) runs the same modules through
+``secli.build.blocks.fused.GatedSum``: x is read once to pool and once to scale, and the
+backward computes sum_hw(g*x) and g*s + broadcast(dz/HW) without the product tensor. The
+parameters and the state_dict are the same for both implementations; ``impl_used`` says which
+one a block runs (max and no squeeze fall back to eager).
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from secli.build.blocks.fused import channel_mean, fused_enabled, gated_sum
 from secli.build.registry import BlockKind, register
 from secli.util.errors import SecliUsageError
-from secli.util.vocabulary import GATES, SQUEEZES
+from secli.util.vocabulary import GATES, IMPLS, SQUEEZES
 
 if TYPE_CHECKING:
     from secli.build.architectures.base import Target
@@ -81,10 +88,14 @@ class SqueezeExcitation(nn.Module):
         gate: str = "sigmoid",
         bias: bool = True,
         init: str = "default",
+        impl: str = "fused",
     ) -> None:
         super().__init__()
         if squeeze not in SQUEEZES:
             raise SecliUsageError(f"unknown squeeze {squeeze!r}; choose one of: {', '.join(SQUEEZES)}")
+        if impl not in IMPLS:
+            raise SecliUsageError(f"unknown impl {impl!r}; choose one of: {', '.join(IMPLS)}")
+        self.impl = impl
         self.channels = channels
         self.hidden = hidden_width(channels, ratio, min_hidden)
         self.squeeze = squeeze
@@ -116,11 +127,24 @@ class SqueezeExcitation(nn.Module):
             z = x
         return self.gate_act(self.fc2(self.act(self.fc1(z))))
 
+    @property
+    def impl_used(self) -> str:
+        """The implementation this block runs: ``fused`` only for the avg squeeze."""
+        return "fused" if self.impl == "fused" and self.squeeze == "avg" else "eager"
+
+    def _excite_pooled(self, z: torch.Tensor) -> tuple[torch.Tensor]:
+        return (self.gate_act(self.fc2(self.act(self.fc1(z)))),)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.impl_used == "fused" and fused_enabled(x):
+            return gated_sum(self._excite_pooled, [x], [p for p in self.parameters()])
+        if self.squeeze == "avg":  # same pooling as the fused path (float32 accumulation)
+            return x * self._excite_pooled(channel_mean(x))[0]
         return x * self.excitation(x)
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, hidden={self.hidden}, squeeze={self.squeeze}, gate={self.gate_name}"
+        impl = f", impl={self.impl_used}" if self.impl_used != "eager" else ""
+        return f"channels={self.channels}, hidden={self.hidden}, squeeze={self.squeeze}, gate={self.gate_name}{impl}"
 
 
 # --------------------------------------------------------------------------- registration
@@ -133,6 +157,7 @@ def _build(spec: BlockSpec, target: Target) -> nn.Module:
         gate=spec.gate,
         bias=spec.bias,
         init=spec.init,
+        impl=spec.impl,
     )
 
 
@@ -168,7 +193,7 @@ register(
         label="Squeeze-and-Excitation",
         build=_build,
         gate="gate_act",
-        options=("ratio", "min_hidden", "position", "squeeze", "gate", "bias", "init"),
+        options=("ratio", "min_hidden", "position", "squeeze", "gate", "bias", "init", "impl"),
         targets="output",
         params=se_params,
         params_formula="2·C·h (+ h + C biases) per site",

@@ -7,6 +7,11 @@
 The "5x5" path of the paper is a 3x3 kernel with dilation 2 (as in the authors' release), so
 the M paths differ only in receptive field, not in parameter count. FCs carry no bias.
 The per-path attention goes through ``attn_softmax`` so analysis code can hook it.
+
+``impl="fused"`` never stacks the paths: GAP(U) is the sum of the paths' means (U itself is
+never formed), and the attention-weighted sum and its backward run in
+``secli.build.blocks.fused.GatedSum`` (no (N, M, C, H, W) tensor, forward or backward). The
+eager implementation is the stacked composition above; both have the same parameters.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from secli.build.blocks.fused import fused_enabled, gated_sum
 from secli.build.blocks.se import hidden_width
 from secli.build.registry import BlockKind, register
 from secli.util.errors import SecliUsageError
+from secli.util.vocabulary import IMPLS
 
 if TYPE_CHECKING:
     from secli.build.architectures.base import Target
@@ -37,8 +44,12 @@ class SelectiveKernel(nn.Module):
         groups: int = 32,
         ratio: int = 16,
         min_hidden: int = 32,
+        impl: str = "fused",
     ) -> None:
         super().__init__()
+        if impl not in IMPLS:
+            raise SecliUsageError(f"unknown impl {impl!r}; choose one of: {', '.join(IMPLS)}")
+        self.impl = impl
         if paths < 1:
             raise SecliUsageError(f"SK needs at least one path, got {paths}")
         if in_channels % groups or out_channels % groups:
@@ -76,19 +87,43 @@ class SelectiveKernel(nn.Module):
         self.select = nn.Conv2d(self.hidden, out_channels * paths, kernel_size=1, bias=False)
         self.attn_softmax = nn.Softmax(dim=1)
 
+    @property
+    def impl_used(self) -> str:
+        return self.impl
+
     def attention(self, fused: torch.Tensor) -> torch.Tensor:
         """Per-path, per-channel weights (N, M, C, 1, 1) from the fused map U (N, C, H, W)."""
-        z = self.fc(fused.mean(dim=(2, 3), keepdim=True))
-        logits = self.select(z).view(fused.shape[0], self.num_paths, self.channels, 1, 1)
+        return self._attention_pooled(fused.mean(dim=(2, 3), keepdim=True))
+
+    def _attention_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
+        logits = self.select(self.fc(pooled)).view(pooled.shape[0], self.num_paths, self.channels, 1, 1)
         return self.attn_softmax(logits)
 
+    def _excite_pooled(self, pooled: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self._attention_pooled(pooled).unbind(dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = torch.stack([path(x) for path in self.paths], dim=1)
-        attn = self.attention(feats.sum(dim=1))
-        return (feats * attn).sum(dim=1)
+        feats = [path(x) for path in self.paths]
+        if self.impl == "fused" and not torch.jit.is_tracing():  # a jit trace (fvcore) counts the composition
+            if fused_enabled(*feats):
+                params = [p for m in (self.fc, self.select) for p in m.parameters()]
+                return gated_sum(self._excite_pooled, feats, params)
+            # inference: mean of the sum = sum of the means; weighted sum without a stack
+            pooled = feats[0].mean(dim=(2, 3), keepdim=True)
+            for feat in feats[1:]:
+                pooled = pooled + feat.mean(dim=(2, 3), keepdim=True)
+            attn = self._excite_pooled(pooled)
+            out = feats[0] * attn[0]
+            for feat, a in zip(feats[1:], attn[1:], strict=True):
+                out = out.addcmul_(feat, a)
+            return out
+        stacked = torch.stack(feats, dim=1)
+        attn_stacked = self.attention(stacked.sum(dim=1))
+        return (stacked * attn_stacked).sum(dim=1)
 
     def extra_repr(self) -> str:
-        return f"paths={self.num_paths}, groups={self.groups}, hidden={self.hidden}"
+        impl = f", impl={self.impl}" if self.impl != "eager" else ""
+        return f"paths={self.num_paths}, groups={self.groups}, hidden={self.hidden}{impl}"
 
 
 # --------------------------------------------------------------------------- registration
@@ -101,6 +136,7 @@ def _build(spec: BlockSpec, target: Target) -> nn.Module:
         groups=spec.groups,
         ratio=spec.ratio,
         min_hidden=spec.hidden_floor,
+        impl=spec.impl,
     )
 
 
@@ -115,7 +151,7 @@ register(
         label="Selective Kernel",
         build=_build,
         gate="attn_softmax",
-        options=("ratio", "min_hidden", "paths", "groups"),
+        options=("ratio", "min_hidden", "paths", "groups", "impl"),
         targets="conv3x3",
         params=None,  # depends on the replaced conv's input width, which sites do not record
         default_min_hidden=32,  # the paper's L
