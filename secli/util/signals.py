@@ -1,0 +1,26 @@
+"""SIGTERM as an exception, so ``finally`` blocks and ``except BaseException`` clean up after it.
+
+SIGINT already raises ``KeyboardInterrupt``; ``install_termination_handler`` makes SIGTERM raise
+``Terminated`` the same way, so temporary files and folders are removed on the way out and the
+command exits 143 (128 + 15) instead of dying where it stands.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+
+class Terminated(BaseException):
+    """The process received SIGTERM."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+def install_termination_handler() -> None:
+    """SIGTERM raises ``Terminated`` (main thread only; elsewhere signals cannot be handled)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
