@@ -122,3 +122,10 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return str(value)
+
+
+def skipped_note(skipped: int, too_large: int) -> str:
+    """``skipped 5 images (3 unreadable, 2 too large)``, or ``skipped 5 unreadable images``."""
+    if not too_large:
+        return f"skipped {skipped} unreadable images"
+    return f"skipped {skipped} images ({skipped - too_large} unreadable, {too_large} too large)"

@@ -100,3 +100,39 @@ def test_a_checkpoint_with_shared_nested_lists_is_refused_quickly(tmp_path):
 def test_checkpoint_meta_is_type_checked(tmp_path, meta, message):
     with pytest.raises(SecliUsageError, match=message):
         read_checkpoint(_checkpoint(tmp_path / "m.pt", {"arch": "resnet18"}, meta))
+
+
+def _image_folder(tmp_path, sizes):
+    from PIL import Image
+
+    for i, (w, h) in enumerate(sizes):
+        (tmp_path / "c").mkdir(exist_ok=True)
+        Image.new("RGB", (w, h), (i * 40, 0, 0)).save(tmp_path / "c" / f"{i}.png")
+    (tmp_path / "c" / "bad.png").write_bytes(b"not a png")
+    return tmp_path
+
+
+def test_an_image_over_the_pixel_budget_is_skipped_and_counted_as_too_large(tmp_path):
+    from secli.data.folders import ImageFolderData, collate_skipping, too_large_in
+    from secli.data.preprocess import Preprocess
+
+    data = ImageFolderData(_image_folder(tmp_path, [(40, 40), (1, 100_000)]), Preprocess(crop=32, resize=36))
+    batch = [data[i] for i in range(len(data))]
+    images, labels, skipped = collate_skipping(batch)
+    assert images is not None and images.shape[0] == 1
+    assert int(skipped) == 2 and too_large_in(skipped) == 1
+
+
+def test_a_memory_error_is_not_reported_as_an_unreadable_image(tmp_path, monkeypatch):
+    from secli.data.folders import ImageFolderData
+    from secli.data.preprocess import Preprocess
+
+    data = ImageFolderData(_image_folder(tmp_path, [(40, 40)]), Preprocess(crop=32, resize=36))
+
+    def no_memory(img):
+        raise MemoryError
+
+    monkeypatch.setattr(data, "_transform", no_memory)
+    index = [p.name for p, _ in data.samples].index("0.png")
+    with pytest.raises(MemoryError):
+        data[index]

@@ -114,6 +114,7 @@ def visualize_excitation(
     """
     if out is None:
         raise SecliUsageError("say where to write figures and statistics with --out DIR")
+    _check_values(image_size, batch_size, workers, bins, channels, per_class, scales, num_classes)
     out = Path(out)
     check_out_dir(out, force)
     if from_stats is not None:
@@ -155,6 +156,24 @@ def visualize_excitation(
             raise SecliError(f"no image in {data} could be read ({stats.meta['skipped']} skipped)")
         return write_outputs(stats, out, None, None, svg, channels, computed=True, source=built.label,
                              force=force)
+
+
+def _check_values(image_size: Any, batch_size: Any, workers: Any, bins: Any, channels: Any, per_class: Any,
+                  scales: Any, num_classes: Any) -> None:
+    """Every number the request gives, before anything runs."""
+    from secli.util.checks import check_image_size, check_int, check_number
+
+    check_image_size("--image-size", image_size)
+    check_int("--batch-size", batch_size, 1, 1_000_000)
+    check_int("--workers", workers, 0, 1024)
+    check_int("--bins", bins, 2, 10_000)
+    check_int("--channels", channels, 1, 1_000_000)
+    if per_class is not None:
+        check_int("--per-class", per_class, 1)
+    if num_classes is not None:
+        check_int("--num-classes", num_classes, 1, 1_000_000)
+    for scale in scales or []:
+        check_number("--scales", scale, None, 16.0)  # >= 1 is checked by unique_scales, in its words
 
 
 def check_out_dir(out: Path, force: bool) -> None:
