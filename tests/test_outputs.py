@@ -183,3 +183,16 @@ def test_a_signal_while_saving_a_file_leaves_no_file_and_no_temporary(tmp_path):
     r = _cli("inject", "resnet18", "--block", "se", "--save-spec", str(spec), signal_at="file-written:TERM")
     assert r.returncode == 143, r.stderr
     assert os.listdir(tmp_path) == [] and r.stderr.strip().splitlines() == ["error: terminated"]
+
+
+def test_the_cli_refuses_a_fifo_and_a_device_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from commands.app import app
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for target in (str(fifo), "/dev/null"):
+        r = CliRunner().invoke(app, ["inject", "resnet18", "--block", "se", "--save-spec", target, "--force"])
+        assert r.exit_code == 1 and "not a regular file" in r.output and len(r.output.strip().splitlines()) == 1
+    assert fifo.is_fifo()

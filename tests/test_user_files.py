@@ -136,3 +136,10 @@ def test_a_memory_error_is_not_reported_as_an_unreadable_image(tmp_path, monkeyp
     index = [p.name for p, _ in data.samples].index("0.png")
     with pytest.raises(MemoryError):
         data[index]
+
+
+def test_model_spec_checks_its_fields_from_python_too():
+    with pytest.raises(SecliUsageError, match="num_classes must be >= 1"):
+        ModelSpec(arch="resnet18", num_classes=0)
+    with pytest.raises(SecliUsageError, match="num_classes must be a whole number"):
+        ModelSpec(arch="resnet18", num_classes=True)

@@ -109,6 +109,11 @@ class ModelSpec:
     weights: str | None = None
     num_classes: int | None = None
 
+    def __post_init__(self) -> None:
+        _typed("arch", "arch", self.arch)
+        if self.num_classes is not None:
+            _typed("num_classes", "num_classes", self.num_classes)
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         if data["block"]["stages"] is not None:
