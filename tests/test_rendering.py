@@ -47,3 +47,20 @@ def test_warnings_during_a_command_are_one_line(capsys):
     assert noisy() == 7
     err = capsys.readouterr().err
     assert err.strip().splitlines() == ["warning: UserWarning: torch says something long (and 4 more)"]
+
+
+def test_a_command_line_mistake_is_one_line_with_exit_2():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    for args in (["inject", "resnet18", "--ratio", "[/x]"], ["inject", "--bogus"], ["nosuch"]):
+        r = subprocess.run([sys.executable, "-m", "commands.app", *args], cwd=root, env=env, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "--help" in lines[0], r.stderr
+        assert "--ratio" not in args or "Invalid value for '--ratio'" in lines[0]
