@@ -196,3 +196,25 @@ def test_the_cli_refuses_a_fifo_and_a_device_before_any_work(tmp_path):
         r = CliRunner().invoke(app, ["inject", "resnet18", "--block", "se", "--save-spec", target, "--force"])
         assert r.exit_code == 1 and "not a regular file" in r.output and len(r.output.strip().splitlines()) == 1
     assert fifo.is_fifo()
+
+
+def test_a_full_disk_at_trains_final_save_keeps_the_trained_model(tmp_path, monkeypatch):
+    import secli.util.outputs as outputs
+    from secli.api import train
+    from secli.build.models import load_model
+
+    real = outputs._write_file_in
+
+    def full_beside_target(folder, prefix, write, keep_name=".tmp"):
+        if Path(folder) == tmp_path / "out":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(folder, prefix, write, keep_name)
+
+    monkeypatch.setattr(outputs, "_write_file_in", full_beside_target)
+    monkeypatch.setattr(outputs.tempfile, "gettempdir", lambda: str(tmp_path))
+    with pytest.raises(SecliError, match="No space left on device; the result is kept in") as info:
+        train("resnet18", data="synthetic", out=tmp_path / "out" / "m.pt", epochs=1, train_size=8, val_size=0,
+              batch_size=8, image_size=32, device="cpu")
+    kept = Path(str(info.value).split("kept in ")[1])
+    assert kept.suffix == ".pt" and load_model(str(kept)).meta["trained_by"] == "secli train"
+    assert os.listdir(tmp_path / "out") == []
