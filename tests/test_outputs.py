@@ -218,3 +218,23 @@ def test_a_full_disk_at_trains_final_save_keeps_the_trained_model(tmp_path, monk
     kept = Path(str(info.value).split("kept in ")[1])
     assert kept.suffix == ".pt" and load_model(str(kept)).meta["trained_by"] == "secli train"
     assert os.listdir(tmp_path / "out") == []
+
+
+def test_a_full_disk_inside_an_output_folder_keeps_the_file_and_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    import secli.util.outputs as outputs
+
+    real = outputs._write_file_in
+
+    def full_in_temporary_folder(folder, prefix, write, keep_name=".tmp"):
+        if Path(folder).name.startswith(".figs."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(folder, prefix, write, keep_name)
+
+    monkeypatch.setattr(outputs, "_write_file_in", full_in_temporary_folder)
+    (tmp_path / "rescue").mkdir()
+    monkeypatch.setattr(outputs.tempfile, "gettempdir", lambda: str(tmp_path / "rescue"))
+    with pytest.raises(SecliError, match="No space left on device; the result is kept in") as info:
+        with atomic_folder(tmp_path / "figs") as tmp:
+            atomic_write_text(tmp / "summary.json", "{}")
+    assert Path(str(info.value).split("kept in ")[1]).read_text() == "{}"
+    assert sorted(os.listdir(tmp_path)) == ["rescue"]
