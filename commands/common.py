@@ -51,11 +51,11 @@ def handle_errors(func: F) -> F:
         import warnings
 
         from secli.util.errors import SecliError, describe_exception
-        from secli.util.signals import Terminated, install_termination_handler
+        from secli.util.signals import Terminated, termination_raises
 
-        install_termination_handler()  # SIGTERM unwinds like Ctrl-C: temporary files are removed
         try:
-            with warnings.catch_warnings(record=True) as caught:
+            # SIGTERM unwinds like Ctrl-C (temporary files are removed); warnings become one line
+            with termination_raises(), warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("default")
                 try:
                     return func(*args, **kwargs)

@@ -7,8 +7,10 @@ command exits 143 (128 + 15) instead of dying where it stands.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 
@@ -20,7 +22,15 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     raise Terminated()
 
 
-def install_termination_handler() -> None:
-    """SIGTERM raises ``Terminated`` (main thread only; elsewhere signals cannot be handled)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_terminated)
+@contextlib.contextmanager
+def termination_raises() -> Iterator[None]:
+    """Within the block SIGTERM raises ``Terminated`` (main thread only: elsewhere signals cannot
+    be handled); the previous handler comes back after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
