@@ -52,7 +52,26 @@ _register()
 
 
 def main() -> None:
-    app()
+    """Run the app; a mistake on the command line is one line on stderr and exit 2, as every
+    other error (Click would draw a boxed panel with a usage line above it)."""
+    import sys
+
+    from commands.common import escape_markup, fail
+
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        code = fail("interrupted", 130).exit_code
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.TyperException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare 'secli': the help text, as before
+            exc.show()
+            sys.exit(exc.exit_code)
+        text = " ".join(exc.format_message().split())
+        command = getattr(getattr(exc, "ctx", None), "command_path", "secli")
+        code = fail(escape_markup(f"{text} (see '{command} --help')"), exc.exit_code).exit_code
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

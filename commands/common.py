@@ -48,12 +48,23 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import warnings
+
         from secli.util.errors import SecliError, describe_exception
+        from secli.util.signals import Terminated, termination_raises
 
         try:
-            return func(*args, **kwargs)
+            # SIGTERM unwinds like Ctrl-C (temporary files are removed); warnings become one line
+            with termination_raises(), warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("default")
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    summarise_warnings(caught)
         except typer.Exit:
             raise
+        except Terminated:
+            raise fail("terminated", 143) from None
         except SecliError as exc:
             if debug_enabled():
                 raise
@@ -70,6 +81,18 @@ def handle_errors(func: F) -> F:
             ) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def summarise_warnings(caught: list[Any]) -> None:
+    """Warnings from torch, matplotlib and the like as one line on stderr, not pages of them."""
+    if not caught:
+        return
+    from secli.util.errors import shorten
+
+    first = caught[0]
+    text = shorten(str(first.message).splitlines()[0] if str(first.message).strip() else first.category.__name__)
+    more = f" (and {len(caught) - 1} more)" if len(caught) > 1 else ""
+    warn(f"{first.category.__name__}: {text}{more}")
 
 
 def escape_markup(text: str) -> str:

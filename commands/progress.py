@@ -51,7 +51,7 @@ def progress_bar(description: str, total: int | None, enabled: bool = True, unit
         TimeRemainingColumn,
     )
 
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns = [TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn()]
     if unit:
         columns.append(TextColumn(unit))
     columns += [TimeElapsedColumn(), TimeRemainingColumn()]

@@ -61,12 +61,15 @@ def _is_right(table: Table, index: int) -> bool:
 
 def print_rich(table: Table) -> None:
     from rich.table import Table as RichTable
+    from rich.text import Text
 
-    rich_table = RichTable(title=table.title, title_justify="left", header_style="bold")
+    # Titles and cells hold paths, titles from YAML files and class names: Text objects are
+    # shown as written, never read as Rich markup ("[/x]" would crash, "[bold]" would vanish).
+    rich_table = RichTable(title=Text(table.title) if table.title else None, title_justify="left", header_style="bold")
     for i, column in enumerate(table.columns):
-        rich_table.add_column(column, justify="right" if _is_right(table, i) else "left", no_wrap=True)
+        rich_table.add_column(Text(column), justify="right" if _is_right(table, i) else "left", no_wrap=True)
     for row in table.rows:
-        rich_table.add_row(*[_cell(v) for v in row])
+        rich_table.add_row(*[Text(_cell(v)) for v in row])
     # Never squeeze cells into ellipses or zero-width columns: a table wider than the terminal
     # (or than 80 columns when piped) is printed at its natural width instead.
     from rich.measure import Measurement
@@ -79,7 +82,7 @@ def print_rich(table: Table) -> None:
     finally:
         stdout.width = width
     for note in table.notes:
-        stdout.print(f"  {note}", style="dim", highlight=False)
+        stdout.print(f"  {note}", style="dim", highlight=False, markup=False)
 
 
 def emit(fmt: str, tables: list[Table], payload: Any) -> None:
@@ -119,3 +122,10 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return str(value)
+
+
+def skipped_note(skipped: int, too_large: int) -> str:
+    """``skipped 5 images (3 unreadable, 2 too large)``, or ``skipped 5 unreadable images``."""
+    if not too_large:
+        return f"skipped {skipped} unreadable images"
+    return f"skipped {skipped} images ({skipped - too_large} unreadable, {too_large} too large)"

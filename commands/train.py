@@ -15,7 +15,7 @@ from commands import options as opt
 from commands.bar_callback import BarCallback
 from commands.common import handle_errors, stderr
 from commands.progress import progress_bar
-from commands.render import Table, emit
+from commands.render import Table, emit, skipped_note
 
 if TYPE_CHECKING:
     from secli.training.loop import EpochResult
@@ -107,6 +107,6 @@ def history_table(run: TrainRun) -> Table:
     if run.new_head:
         table.notes.append(f"the weights' classifier {run.new_head} was replaced by a fresh {len(run.class_names)}-class one")
     if run.skipped:
-        table.notes.append(f"skipped {run.skipped} unreadable images")
+        table.notes.append(skipped_note(run.skipped, run.too_large))
     table.notes.append(f"saved {run.saved}")
     return table

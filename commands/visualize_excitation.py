@@ -14,7 +14,7 @@ import typer
 from commands import options as opt
 from commands.bar_callback import BarCallback
 from commands.common import handle_errors, warn
-from commands.render import Table, emit
+from commands.render import Table, emit, skipped_note
 from secli.excitation.workflow import MAX_PLOTTED_CLASSES, ExcitationRun
 
 DATA_PANEL = "Data"
@@ -74,7 +74,7 @@ def visualize_excitation_command(
     if run.rank != 0:
         return  # rank 0 reports for all
     if run.skipped and not quiet:
-        warn(f"skipped {run.skipped} unreadable images")
+        warn(skipped_note(run.skipped, int(run.stats.meta.get("too_large") or 0)))
     emit(fmt.value, [score_table(run)], run.to_dict())
 
 
@@ -104,7 +104,7 @@ def score_table(run: ExcitationRun) -> Table:
         ranks = f" over {meta['ranks']} ranks" if meta.get("ranks", 1) > 1 else ""
         table.notes.append(f"{meta['images']} images in {meta['seconds']:.1f} s: {meta['images_per_second']:.1f} images/s{ranks}")
     if meta.get("skipped"):
-        table.notes.append(f"skipped {meta['skipped']} unreadable images")
+        table.notes.append(skipped_note(int(meta["skipped"]), int(meta.get("too_large") or 0)))
     if run.capped:
         table.notes.append(f"figures show the first {MAX_PLOTTED_CLASSES} of {len(result.class_names)} classes; choose with --classes")
     table.notes.append(f"wrote {len(run.files)} files to {run.out}")

@@ -7,10 +7,11 @@ a checkpoint can never run code when it is opened.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
-from secli.util.errors import SecliError, first_line
+from secli.util.errors import SecliError, SecliUsageError, first_line, shorten
 from secli.util.outputs import atomic_write
 
 FORMAT = "secli-checkpoint"
@@ -71,7 +72,38 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     missing = [key for key in ("spec", "state_dict") if key not in obj]
     if missing:
         raise SecliError(f"{path} is a damaged secli checkpoint (no {missing[0]!r})")
+    from secli.util.bounds import check_python_size
+
+    check_python_size(obj["spec"], f"{path} (spec)")  # before anything walks or formats them
+    meta = obj.get("meta") or {}
+    check_python_size(meta, f"{path} (meta)")
+    check_meta(meta, f"{path} (meta)")
+    if not isinstance(obj["state_dict"], dict):
+        raise SecliUsageError(f"{path}: 'state_dict' must be a mapping, got {type(obj['state_dict']).__name__}")
     return obj
+
+
+def check_meta(meta: Any, where: str) -> None:
+    """The meta fields other commands use, type-checked (``secli train`` writes them)."""
+    if not isinstance(meta, dict):
+        raise SecliUsageError(f"{where} must be a mapping, got {type(meta).__name__}")
+    classes = meta.get("classes")
+    if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) and len(c) <= 200 for c in classes)):
+        raise SecliUsageError(f"{where}: 'classes' must be a list of names (strings of at most 200 characters), got {shorten(classes)}")
+    for key in ("input_size", "resize"):
+        value = meta.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096):
+            raise SecliUsageError(f"{where}: {key!r} must be a whole number of pixels from 1 to 4096, got {shorten(value)}")
+    for key in ("mean", "std"):
+        value = meta.get(key)
+        numbers = isinstance(value, list) and len(value) in (1, 3) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+        if value is not None and not numbers:
+            raise SecliUsageError(f"{where}: {key!r} must be a list of 1 or 3 finite numbers, got {shorten(value)}")
+        if key == "std" and numbers and any(v <= 0 for v in value or []):
+            raise SecliUsageError(f"{where}: 'std' must be positive, got {shorten(value)}")
+    if meta.get("data") is not None and not isinstance(meta["data"], str):
+        raise SecliUsageError(f"{where}: 'data' must be a string, got {shorten(meta['data'])}")
 
 
 def read_state_dict(path: str | Path) -> dict[str, Any]:

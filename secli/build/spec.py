@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from secli.build.registry import KIND_OPTIONS, NO_BLOCK, get_kind, kind_names
-from secli.util.errors import SecliUsageError
+from secli.util.errors import SecliUsageError, shorten
 from secli.util.number_lists import parse_int_list
 from secli.util.vocabulary import GATES, IMPLS, INITS, POSITIONS, SQUEEZES
 from secli.util.yaml_files import read_yaml, reject_unknown_keys
@@ -57,7 +57,7 @@ class BlockSpec:
         _check_choice("init", self.init, INITS)
         _check_choice("impl", self.impl, IMPLS)
         if isinstance(self.ratio, bool) or not isinstance(self.ratio, int) or self.ratio < 1:
-            raise SecliUsageError(f"ratio must be a whole number >= 1, got {self.ratio!r}")
+            raise SecliUsageError(f"ratio must be a whole number >= 1, got {shorten(repr(self.ratio))}")
         if self.min_hidden is not None and self.min_hidden < 1:
             raise SecliUsageError(f"min-hidden must be >= 1, got {self.min_hidden}")
         if self.paths < 1:
@@ -113,6 +113,11 @@ class ModelSpec:
     weights: str | None = None
     num_classes: int | None = None
 
+    def __post_init__(self) -> None:
+        _typed("arch", "arch", self.arch)
+        if self.num_classes is not None:
+            _typed("num_classes", "num_classes", self.num_classes)
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         if data["block"]["stages"] is not None:
@@ -121,6 +126,11 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "spec") -> ModelSpec:
+        """A spec from a YAML file or a checkpoint: sizes bounded, every field's type checked
+        (a bool is a bool, an int is not a bool, stages a list of ints), the key named, exit 2."""
+        from secli.util.bounds import check_python_size
+
+        check_python_size(data, source)
         if not isinstance(data, dict):
             raise SecliUsageError(f"{source}: expected a mapping with at least 'arch', got {type(data).__name__}")
         reject_unknown_keys(data, cls, source)
@@ -130,20 +140,56 @@ class ModelSpec:
         if isinstance(block_data, str):
             block_data = {"kind": block_data}
         if not isinstance(block_data, dict):
-            raise SecliUsageError(f"{source}: 'block' must be a mapping or a block kind")
+            raise SecliUsageError(f"{source}: 'block' must be a mapping or a block kind, got {shorten(block_data)}")
         reject_unknown_keys(block_data, BlockSpec, f"{source}: block")
-        if block_data.get("stages") is not None:
-            block_data = {**block_data, "stages": tuple(block_data["stages"])}
+        block_data = {key: _typed(f"{source}: block: {key!r}", key, value) for key, value in block_data.items()}
         try:
             block = BlockSpec(**block_data)
-        except TypeError as exc:  # wrong value types from YAML
-            raise SecliUsageError(f"{source}: {exc}") from None
+        except TypeError as exc:  # a type no check above foresaw
+            raise SecliUsageError(f"{source}: {shorten(str(exc), 200)}") from None
         return cls(
-            arch=str(data["arch"]),
+            arch=_typed(f"{source}: 'arch'", "arch", data["arch"]),
             block=block,
-            weights=data.get("weights"),
-            num_classes=data.get("num_classes"),
+            weights=_typed(f"{source}: 'weights'", "weights", data.get("weights")),
+            num_classes=_typed(f"{source}: 'num_classes'", "num_classes", data.get("num_classes")),
         )
+
+
+#: Fields whose default is None (so the default's type says nothing): their type when given.
+_OPTIONAL_TYPES: dict[str, type] = {"min_hidden": int, "kernel_size": int, "weights": str, "num_classes": int}
+_MAX_TEXT = 200
+
+
+def _quote(value: Any) -> str:
+    return shorten(repr(value)) if isinstance(value, str) else shorten(value)
+
+
+def _typed(where: str, key: str, value: Any) -> Any:
+    """``value`` checked against the field's type (from its default, or ``_OPTIONAL_TYPES``)."""
+    if value is None and key in ("min_hidden", "kernel_size", "stages", "weights", "num_classes"):
+        return None
+    if key == "stages":
+        items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(items, (list, tuple)) or not all(isinstance(i, int) and not isinstance(i, bool) for i in items):
+            raise SecliUsageError(f"{where} must be a list of whole numbers, got {_quote(value)}")
+        if len(items) > 100:
+            raise SecliUsageError(f"{where} lists {len(items)} stages; at most 100")
+        return tuple(items)
+    if key == "num_classes" and isinstance(value, int) and not isinstance(value, bool) and value < 1:
+        raise SecliUsageError(f"{where} must be >= 1, got {value}")
+    expected = _OPTIONAL_TYPES.get(key) or (str if key == "arch" else type(_DEFAULTS.get(key, "")))
+    if expected is bool and not isinstance(value, bool):
+        raise SecliUsageError(f"{where} must be true or false, got {_quote(value)}")
+    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise SecliUsageError(f"{where} must be a whole number, got {_quote(value)}")
+    if expected is str:
+        if not isinstance(value, str):
+            raise SecliUsageError(f"{where} must be a string, got {_quote(value)}")
+        if len(value) > _MAX_TEXT:
+            raise SecliUsageError(f"{where} is {len(value):,} characters long; at most {_MAX_TEXT}")
+    if expected is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise SecliUsageError(f"{where} must be a number, got {_quote(value)}")
+    return value
 
 
 def block_kinds() -> tuple[str, ...]:
@@ -153,7 +199,7 @@ def block_kinds() -> tuple[str, ...]:
 
 def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise SecliUsageError(f"unknown {what} {value!r}; choose one of: {', '.join(allowed)}")
+        raise SecliUsageError(f"unknown {what} {shorten(repr(value))}; choose one of: {', '.join(allowed)}")
 
 
 def block_fields(**options: Any) -> dict[str, Any]:

@@ -14,6 +14,12 @@ from torch.utils.data import Dataset
 from secli.data.preprocess import Preprocess
 from secli.util.errors import SecliError
 
+#: Pixel budget: an image whose decoded size, or whose size once its shorter side is resized for
+#: the model, exceeds this is skipped and counted as "too large" (checked before decoding).
+MAX_IMAGE_PIXELS = 40_000_000
+#: What a too-large sample is returned as (a string, so it crosses worker processes unchanged).
+TOO_LARGE = "too large"
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
@@ -54,26 +60,56 @@ class ImageFolderData(Dataset):
         self.samples = samples
         self.targets = [label for _, label in samples]
         self._transform = preprocess.transform()
+        self._resize = preprocess.resize
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, int]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | str | None, int]:
         from PIL import Image
 
         path, label = self.samples[index]
         try:
-            with Image.open(path) as img:
+            with Image.open(path) as img:  # reads the header only: the size is known before decoding
+                if self._too_large(*img.size):
+                    return TOO_LARGE, label
                 return self._transform(img.convert("RGB")), label
+        except MemoryError:
+            raise  # never "unreadable": the run is out of memory
+        except Image.DecompressionBombError:
+            return TOO_LARGE, label
         except Exception:  # truncated, not an image, unreadable: skipped and counted by collate
             return None, label
 
+    def _too_large(self, width: int, height: int) -> bool:
+        short, long = sorted((max(width, 1), max(height, 1)))
+        resized = self._resize * self._resize * long / short
+        return width * height > MAX_IMAGE_PIXELS or resized > MAX_IMAGE_PIXELS
 
 
-def collate_skipping(batch: list[tuple[torch.Tensor | None, int]]) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
-    """Stack the readable samples; count the ones that could not be decoded."""
-    good = [(x, y) for x, y in batch if x is not None]
-    skipped = len(batch) - len(good)
+class SkipCount(int):
+    """Samples skipped in a batch (an int), with how many of them were too large."""
+
+    too_large: int = 0
+
+    def __new__(cls, skipped: int, too_large: int = 0) -> SkipCount:
+        count = super().__new__(cls, skipped)
+        count.too_large = too_large
+        return count
+
+    def __reduce__(self) -> tuple[type, tuple[int, int]]:
+        return SkipCount, (int(self), self.too_large)
+
+
+def too_large_in(skipped: object) -> int:
+    return int(getattr(skipped, "too_large", 0))
+
+
+def collate_skipping(batch: list[tuple[torch.Tensor | str | None, int]]) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
+    """Stack the readable samples; count the ones that could not be decoded (``SkipCount``:
+    its ``too_large`` says how many of them were over the pixel budget)."""
+    good = [(x, y) for x, y in batch if isinstance(x, torch.Tensor)]
+    skipped = SkipCount(len(batch) - len(good), sum(1 for x, _ in batch if isinstance(x, str)))
     if not good:
         return None, None, skipped
     images = torch.stack([x for x, _ in good])

@@ -46,6 +46,9 @@ def choose_preprocess(
 
     ``image_size`` overrides the size; the resize ratio and normalisation are kept.
     """
+    from secli.util.checks import check_image_size
+
+    check_image_size("--image-size", image_size)
     meta = meta or {}
     if meta.get("input_size"):
         crop0 = int(meta["input_size"])

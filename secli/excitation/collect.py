@@ -164,7 +164,9 @@ def collect_excitation(
         return hook
 
     handles = [m.register_forward_hook(make_hook(i)) for m, i in zip(gate_modules, infos)]
-    images_seen = skipped = 0
+    from secli.data.folders import too_large_in
+
+    images_seen = skipped = too_large = 0
     was_training = model.training
     model.eval()
     start = time.perf_counter()
@@ -172,6 +174,7 @@ def collect_excitation(
         with torch.inference_mode():
             for images, labels, bad in loader:
                 skipped += int(bad)
+                too_large += too_large_in(bad)
                 if images is None:
                     if progress:
                         progress(int(bad))
@@ -201,7 +204,7 @@ def collect_excitation(
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
-    totals = torch.tensor([images_seen, skipped], dtype=torch.float64, device=device)
+    totals = torch.tensor([images_seen, skipped, too_large], dtype=torch.float64, device=device)
     ranks = 1
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         ranks = torch.distributed.get_world_size()
@@ -219,6 +222,7 @@ def collect_excitation(
     meta = {
         "images": int(totals[0].item()),
         "skipped": int(totals[1].item()),
+        "too_large": int(totals[2].item()),
         "seconds": seconds,
         "images_per_second": float(totals[0].item()) / seconds if seconds > 0 else None,  # all ranks
         "ranks": ranks,

@@ -16,7 +16,7 @@ import numpy as np
 
 from secli.excitation.scales import scale_key
 from secli.excitation.scores import site_scores
-from secli.util.errors import SecliError, SecliUsageError
+from secli.util.errors import SecliError, SecliUsageError, shorten
 
 FIELDS = ("count", "sum", "sumsq", "hist", "above")
 STATS_FILE = "stats.npz"
@@ -155,6 +155,8 @@ class ExcitationResult:
                 f"{folder} holds no excitation statistics (needs {SUMMARY_FILE} and {STATS_FILE})",
                 hint="write them with secli visualize-excitation ... --out DIR",
             )
+        if summary_path.stat().st_size > 50_000_000:
+            raise SecliError(f"{summary_path} is larger than 50 MB; not a summary secli wrote")
         try:
             summary = json.loads(summary_path.read_text())
             sites = [SiteInfo(**s) for s in summary["sites"]]
@@ -171,5 +173,5 @@ class ExcitationResult:
                     if missing:
                         raise KeyError(missing[0])
         except (ValueError, KeyError, TypeError, OSError) as exc:
-            raise SecliError(f"damaged excitation statistics in {folder} ({type(exc).__name__}: {exc})") from None
+            raise SecliError(f"damaged excitation statistics in {folder} ({type(exc).__name__}: {shorten(str(exc))})") from None
         return result

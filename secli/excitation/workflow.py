@@ -114,6 +114,7 @@ def visualize_excitation(
     """
     if out is None:
         raise SecliUsageError("say where to write figures and statistics with --out DIR")
+    _check_values(image_size, batch_size, workers, bins, channels, per_class, scales, num_classes)
     out = Path(out)
     check_out_dir(out, force)
     if from_stats is not None:
@@ -121,9 +122,11 @@ def visualize_excitation(
 
         if model is not None or data is not None:
             raise SecliUsageError("--from-stats re-plots saved statistics; give no model and no --data")
+        if out.resolve() == Path(from_stats).resolve():
+            raise SecliUsageError("--out must differ from --from-stats (--out is replaced whole)")
         stats = ExcitationResult.load(from_stats)
         return write_outputs(stats, out, classes, sites, svg, channels, computed=False,
-                             source=f"statistics in {from_stats}")
+                             source=f"statistics in {from_stats}", force=force)
     if model is None:
         raise SecliUsageError("name a model (a secli checkpoint or an architecture), or pass --from-stats DIR")
     if data is None:
@@ -151,15 +154,33 @@ def visualize_excitation(
             return ExcitationRun(stats, out, [], computed=True, source=built.label, rank=rank)
         if stats.meta["images"] == 0:
             raise SecliError(f"no image in {data} could be read ({stats.meta['skipped']} skipped)")
-        return write_outputs(stats, out, None, None, svg, channels, computed=True, source=built.label)
+        return write_outputs(stats, out, None, None, svg, channels, computed=True, source=built.label,
+                             force=force)
+
+
+def _check_values(image_size: Any, batch_size: Any, workers: Any, bins: Any, channels: Any, per_class: Any,
+                  scales: Any, num_classes: Any) -> None:
+    """Every number the request gives, before anything runs."""
+    from secli.util.checks import check_image_size, check_int, check_number
+
+    check_image_size("--image-size", image_size)
+    check_int("--batch-size", batch_size, 1, 1_000_000)
+    check_int("--workers", workers, 0, 1024)
+    check_int("--bins", bins, 2, 10_000)
+    check_int("--channels", channels, 1, 1_000_000)
+    if per_class is not None:
+        check_int("--per-class", per_class, 1)
+    if num_classes is not None:
+        check_int("--num-classes", num_classes, 1, 1_000_000)
+    for scale in scales or []:
+        check_number("--scales", scale, None, 16.0)  # >= 1 is checked by unique_scales, in its words
 
 
 def check_out_dir(out: Path, force: bool) -> None:
     """Refuse a file, and a folder with something in it unless ``force`` (before the slow part)."""
-    if out.exists() and not out.is_dir():
-        raise SecliError(f"--out {out} is a file, not a folder")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise SecliError(f"output folder {out} exists and is not empty", hint="pass --force to write into it")
+    from secli.util.outputs import check_out_folder
+
+    check_out_folder(out, force)
 
 
 def load_analysed_model(model: str, block: BlockSpec | None, weights: str | None, num_classes: int | None,
@@ -230,12 +251,12 @@ def _run_pass(built: BuiltModel, sites: list[Site], labelled: LabelledData, scal
 
 def write_outputs(stats: ExcitationResult, out: Path, classes: str | Sequence[str] | None,
                   sites: str | Sequence[str] | None, svg: bool, channels: int, computed: bool,
-                  source: str) -> ExcitationRun:
+                  source: str, force: bool = False) -> ExcitationRun:
     """Write the statistics (when computed here) and the figures into ``out``.
 
     ``sites`` keeps only those sites (statistics re-plotted); ``classes`` chooses the classes
-    plotted, else the first ``MAX_PLOTTED_CLASSES``. Files are overwritten: ``out`` was checked
-    before the run.
+    plotted, else the first ``MAX_PLOTTED_CLASSES``. Everything is written into a sibling
+    temporary folder that replaces ``out`` whole at the end (an old ``out`` only with ``force``).
     """
     from secli.data.classes import resolve_classes
     from secli.excitation.plots import write_figures
@@ -249,7 +270,10 @@ def write_outputs(stats: ExcitationResult, out: Path, classes: str | Sequence[st
     capped = False
     if plot_classes is None and len(stats.class_names) > MAX_PLOTTED_CLASSES:
         plot_classes, capped = list(range(MAX_PLOTTED_CLASSES)), True
-    out.mkdir(parents=True, exist_ok=True)
-    written = stats.save(out, force=True) if computed else []
-    written += write_figures(stats, out, plot_classes, svg=svg, force=True, max_channels=channels)
+    from secli.util.outputs import atomic_folder
+
+    with atomic_folder(out, force) as tmp:  # built beside ``out``, renamed into place whole
+        written = stats.save(tmp, force=True) if computed else []
+        written += write_figures(stats, tmp, plot_classes, svg=svg, force=True, max_channels=channels)
+    written = [out / path.relative_to(tmp) for path in written]
     return ExcitationRun(stats, out, written, computed, source, plot_classes, capped)

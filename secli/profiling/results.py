@@ -54,8 +54,9 @@ class ProfileConfig:
             raise SecliUsageError(f"--iters must be >= 1, got {self.iters}")
         if self.warmup < 0:
             raise SecliUsageError(f"--warmup must be >= 0, got {self.warmup}")
-        if self.input_size < 1:
-            raise SecliUsageError(f"input size must be >= 1, got {self.input_size}")
+        from secli.util.checks import MAX_IMAGE_SIZE, check_int
+
+        check_int("--input-size", self.input_size, 1, MAX_IMAGE_SIZE)  # 1: the first model's default, set later
         if self.threads is not None and self.threads < 1:
             raise SecliUsageError(f"--threads must be >= 1, got {self.threads}")
         if not self.modes or any(m not in MODES for m in self.modes):

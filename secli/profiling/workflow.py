@@ -64,6 +64,9 @@ def profile(
     """
     if mode not in MODE_CHOICES:
         raise SecliUsageError(f"unknown mode {mode!r}; choose inference, train or both")
+    from secli.util.checks import check_image_size
+
+    check_image_size("--input-size", input_size)
     config = ProfileConfig(
         device=device,
         batch_size=batch_size,

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from secli.data.folders import too_large_in
 from secli.util.errors import SecliUsageError
 from secli.util.tensors import logits_of
 
@@ -71,6 +72,7 @@ class EpochResult:
     val_accuracy: float | None
     seconds: float
     skipped: int = 0
+    too_large: int = 0  # of the skipped images, those over the pixel budget
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -166,9 +168,10 @@ def train_model(
         model.train()
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        loss_sum, correct, seen, skipped = 0.0, 0, 0, 0
+        loss_sum, correct, seen, skipped, too_large = 0.0, 0, 0, 0, 0
         for images, labels, bad in train_loader:
             skipped += int(bad)
+            too_large += too_large_in(bad)
             if images is None:
                 continue
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
@@ -199,6 +202,7 @@ def train_model(
             val_accuracy=val_acc,
             seconds=time.perf_counter() - t0,
             skipped=skipped,
+            too_large=too_large,
         )
         result.train_images = seen
         result.epochs.append(record)

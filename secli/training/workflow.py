@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from secli.training.values import check_train_values, check_trained
 from secli.util.errors import SecliUsageError
 
 if TYPE_CHECKING:
@@ -48,6 +49,11 @@ class TrainRun:
     def skipped(self) -> int:
         """Unreadable images skipped, summed over the epochs."""
         return sum(e.skipped for e in self.history.epochs)
+
+    @property
+    def too_large(self) -> int:
+        """Of the skipped images, those over the pixel budget, summed over the epochs."""
+        return sum(e.too_large for e in self.history.epochs)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.history.to_dict(), "saved": str(self.saved), "model": self.model,
@@ -130,6 +136,8 @@ def train(
 
     if out is None:
         raise SecliUsageError("say where to save the trained model with --out FILE.pt")
+    check_train_values(epochs, batch_size, lr, weight_decay, image_size, train_size, val_size, val_fraction, workers,
+                  num_classes)
     out = Path(out)
     check_writable(out, force)  # fail before the slow part
     config = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
@@ -151,6 +159,7 @@ def train(
         built, new_head = _build_for_classes(model_spec, len(sets.class_names), num_classes is None)
     assert built is not None
     history = _fit(built.model, built.label, sets, config, workers, progress, on_epoch)
+    check_trained(history, data)  # nothing saved from a run that learned nothing
     built.model.cpu()
     path = save_trained(out, built.spec.to_dict(), built.model, sets.class_names, pre, data, history, config, force)
     return TrainRun(history, path, built.label, sets.class_names, pre.crop, config.device, data, new_head)

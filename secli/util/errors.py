@@ -27,6 +27,21 @@ class SecliUsageError(SecliError):
     exit_code = 2
 
 
+def shorten(value: object, limit: int = 100) -> str:
+    """``repr`` of a value (a string as it is) cut to ``limit`` characters, safe for any size:
+    nested and shared containers are abbreviated before anything is formatted."""
+    import reprlib
+
+    if isinstance(value, str):
+        text = value
+    else:
+        short = reprlib.Repr()
+        short.maxlevel, short.maxlist, short.maxtuple, short.maxdict, short.maxset = 3, 6, 6, 6, 6
+        short.maxstring, short.maxother, short.maxlong = limit, limit, limit
+        text = short.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type name when it has none).
 

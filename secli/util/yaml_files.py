@@ -8,24 +8,82 @@ line, not a parser traceback; sharing the reader and the check keeps those messa
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from secli.util.errors import SecliError, SecliUsageError, first_line
+from secli.util.errors import SecliError, SecliUsageError, first_line, shorten
+
+#: A hand-written spec or experiment is a few KB; anything this large is not one.
+MAX_YAML_BYTES = 1_000_000
+#: Aliases (``*name``) a file may use; specs need none, a sweep maybe a few.
+MAX_ALIASES = 100
+#: Values the document may expand to once aliases are followed (see ``secli.util.bounds``).
+MAX_YAML_VALUES = 100_000
 
 
 def read_yaml(path: str | Path) -> Any:
-    """Read a YAML file with ``safe_load`` (never runs code), every failure a one-line error."""
+    """Read a YAML file with the safe loader (never runs code), every failure a one-line error.
+
+    Bounded: the file's size, the number of aliases, and the size the document expands to once
+    aliases are followed are all checked before a single Python object is built, so an alias
+    bomb is refused at once (exit 2) instead of taking minutes and gigabytes.
+    """
     import yaml
 
     path = Path(path)
     if not path.is_file():
         raise SecliError(f"spec file not found: {path}")
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise SecliUsageError(f"{path} is larger than {MAX_YAML_BYTES:,} bytes; not a spec file")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SecliError(f"cannot parse YAML in {path}: {first_line(exc)}") from None
+        loader = _BoundedLoader(path.read_text(encoding="utf-8"))
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            from secli.util.bounds import expanded_size
+
+            expanded_size(node, _node_children, MAX_YAML_VALUES, str(path))
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+        raise SecliError(f"cannot parse YAML in {path}: {shorten(first_line(exc), 200)}") from None
+
+
+def _node_children(node: Any) -> list[Any] | None:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return None
+
+
+@functools.cache
+def _bounded_loader_class() -> type:
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        """SafeLoader that refuses more than ``MAX_ALIASES`` aliases."""
+
+        aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_ALIASES:
+                    raise SecliUsageError(f"YAML file uses more than {MAX_ALIASES} aliases (*name); refused")
+            return super().compose_node(parent, index)
+
+    return BoundedLoader
+
+
+def _BoundedLoader(text: str) -> Any:  # noqa: N802 - reads as the class it builds
+    return _bounded_loader_class()(text)
 
 
 def field_names(cls: type) -> tuple[str, ...]:
@@ -38,4 +96,4 @@ def reject_unknown_keys(data: dict[str, Any], allowed: Iterable[str] | type, whe
     names = field_names(allowed) if isinstance(allowed, type) else tuple(allowed)
     for key in data:
         if key not in names:
-            raise SecliUsageError(f"{where}: unknown key {key!r}; allowed keys: {', '.join(names)}")
+            raise SecliUsageError(f"{where}: unknown key {shorten(repr(key))}; allowed keys: {', '.join(names)}")

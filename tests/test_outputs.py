@@ -1,0 +1,240 @@
+"""Outputs never clobbered or half-written: races, special files, folders replaced whole,
+failed saves keep the result, and SIGINT/SIGTERM leave the old output or the new one."""
+
+from __future__ import annotations
+
+import errno
+import multiprocessing
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from secli.util.errors import SecliError
+from secli.util.outputs import atomic_folder, atomic_write, atomic_write_text, check_writable
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _race_file(path: str, text: str, barrier, results) -> None:
+    def write(handle):
+        barrier.wait(timeout=30)  # both runs passed their checks and are writing at once
+        handle.write(text.encode())
+
+    try:
+        atomic_write(path, write)
+        results.put(("ok", text))
+    except SecliError as exc:
+        results.put(("error", str(exc)))
+
+
+def _race_folder(path: str, name: str, barrier, results) -> None:
+    try:
+        with atomic_folder(path) as tmp:
+            (tmp / f"{name}.txt").write_text(name)
+            barrier.wait(timeout=30)
+        results.put(("ok", name))
+    except SecliError as exc:
+        results.put(("error", str(exc)))
+
+
+@pytest.mark.parametrize("target", [_race_file, _race_folder])
+def test_two_processes_racing_for_one_output_exactly_one_wins(tmp_path, target):
+    ctx = multiprocessing.get_context("fork")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    out = str(tmp_path / "same")
+    procs = [ctx.Process(target=target, args=(out, name, barrier, results)) for name in ("a", "b")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    got = sorted(results.get(timeout=5) for _ in procs)
+    assert [g[0] for g in got] == ["error", "ok"], got
+    winner, message = got[1][1], got[0][1]
+    assert "another run" in message and "\n" not in message
+    if target is _race_file:
+        assert Path(out).read_text() == winner
+    else:
+        assert sorted(os.listdir(out)) == [f"{winner}.txt"]
+    assert sorted(os.listdir(tmp_path)) == ["same"]  # no temporary file or folder left
+
+
+def test_special_files_are_never_replaced_even_with_force(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link"
+    link.symlink_to(fifo)
+    (tmp_path / "dir").mkdir()
+    for path, what in ((fifo, "FIFO"), (Path("/dev/null"), "character device"), (link, "FIFO"),
+                       (tmp_path / "dir", "directory")):
+        with pytest.raises(SecliError, match=what):
+            atomic_write_text(path, "x", force=True)
+        with pytest.raises(SecliError, match=what):
+            check_writable(path, force=True)
+    assert fifo.is_fifo() and link.is_symlink() and (tmp_path / "dir").is_dir()
+    assert sorted(os.listdir(tmp_path)) == ["dir", "fifo", "link"]
+
+
+def test_force_replaces_a_regular_file_and_a_link_to_one(tmp_path):
+    target = tmp_path / "t.txt"
+    target.write_text("old")
+    assert atomic_write_text(target, "new", force=True).read_text() == "new"
+
+
+def test_a_folder_is_replaced_whole_never_merged(tmp_path):
+    out = tmp_path / "figs"
+    with atomic_folder(out) as tmp:
+        for name in ("a.png", "b.png", "stats.npz"):
+            (tmp / name).write_text("old")
+    with pytest.raises(SecliError, match="not empty"):
+        with atomic_folder(out):
+            pass
+    with atomic_folder(out, force=True) as tmp:
+        (tmp / "a.png").write_text("new")
+    assert sorted(os.listdir(out)) == ["a.png"] and (out / "a.png").read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == ["figs"]
+
+
+def test_a_failed_folder_write_leaves_the_old_folder(tmp_path):
+    out = tmp_path / "figs"
+    out.mkdir()
+    (out / "old.png").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_folder(out, force=True) as tmp:
+            (tmp / "new.png").write_text("new")
+            raise RuntimeError("boom")
+    assert os.listdir(out) == ["old.png"] and sorted(os.listdir(tmp_path)) == ["figs"]
+
+
+def test_a_full_disk_keeps_the_result_in_a_named_place(tmp_path, monkeypatch):
+    import secli.util.outputs as outputs
+
+    real = outputs._write_file_in
+
+    def full_beside_target(folder, prefix, write, keep_name=".tmp"):
+        if Path(folder) == tmp_path:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(folder, prefix, write, keep_name)
+
+    monkeypatch.setattr(outputs, "_write_file_in", full_beside_target)
+    monkeypatch.setattr(outputs.tempfile, "gettempdir", lambda: str(tmp_path / "rescue"))
+    (tmp_path / "rescue").mkdir()
+    with pytest.raises(SecliError) as info:
+        atomic_write_text(tmp_path / "model.pt", "trained weights")
+    message = str(info.value)
+    assert "No space left on device" in message and "kept in" in message
+    kept = Path(message.split("kept in ")[1])
+    assert kept.read_text() == "trained weights" and kept.parent == tmp_path / "rescue"
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_a_failed_final_rename_keeps_the_temporary_file(tmp_path, monkeypatch):
+    import secli.util.outputs as outputs
+
+    def no_link(src, dst):
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(outputs.os, "link", no_link)
+    with pytest.raises(SecliError, match="Permission denied; the result is kept in") as info:
+        atomic_write_text(tmp_path / "m.pt", "weights")
+    assert Path(str(info.value).split("kept in ")[1]).read_text() == "weights"
+
+
+def _stats_folder(path: Path) -> Path:
+    from secli.excitation.result import ExcitationResult, SiteInfo
+
+    g = np.random.default_rng(0).random((2, 1, 4))
+    arrays = {"x1": {"SE_1": {"count": np.ones(2), "sum": g, "sumsq": g * g, "hist": np.ones((2, 1, 5)),
+                              "above": np.zeros((2, 1))}}}
+    ExcitationResult([SiteInfo("SE_1", "se", 4, 1, 0.0, 1.0, 5)], ["a", "b"], [1.0], arrays).save(path)
+    return path
+
+
+def _cli(*args: str, signal_at: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    env.pop("SECLI_TEST_SIGNAL_AT", None)
+    if signal_at:
+        env["SECLI_TEST_SIGNAL_AT"] = signal_at
+    return subprocess.run([sys.executable, "-m", "commands.app", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(("signal_name", "code"), [("INT", 130), ("TERM", 143)])
+def test_a_signal_while_writing_a_folder_leaves_the_old_one_and_no_temporary(tmp_path, signal_name, code):
+    stats = _stats_folder(tmp_path / "stats")
+    out = tmp_path / "work" / "figs"
+    out.mkdir(parents=True)
+    (out / "old.png").write_text("old")
+    r = _cli("visualize-excitation", "--from-stats", str(stats), "--out", str(out), "--force",
+             signal_at=f"folder-written:{signal_name}")
+    assert r.returncode == code, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert os.listdir(out) == ["old.png"] and os.listdir(out.parent) == ["figs"]
+    r = _cli("visualize-excitation", "--from-stats", str(stats), "--out", str(out), "--force")
+    assert r.returncode == 0, r.stderr
+    assert "old.png" not in os.listdir(out) and "class_means.png" in os.listdir(out)
+
+
+def test_a_signal_while_saving_a_file_leaves_no_file_and_no_temporary(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    r = _cli("inject", "resnet18", "--block", "se", "--save-spec", str(spec), signal_at="file-written:TERM")
+    assert r.returncode == 143, r.stderr
+    assert os.listdir(tmp_path) == [] and r.stderr.strip().splitlines() == ["error: terminated"]
+
+
+def test_the_cli_refuses_a_fifo_and_a_device_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from commands.app import app
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for target in (str(fifo), "/dev/null"):
+        r = CliRunner().invoke(app, ["inject", "resnet18", "--block", "se", "--save-spec", target, "--force"])
+        assert r.exit_code == 1 and "not a regular file" in r.output and len(r.output.strip().splitlines()) == 1
+    assert fifo.is_fifo()
+
+
+def test_a_full_disk_at_trains_final_save_keeps_the_trained_model(tmp_path, monkeypatch):
+    import secli.util.outputs as outputs
+    from secli.api import train
+    from secli.build.models import load_model
+
+    real = outputs._write_file_in
+
+    def full_beside_target(folder, prefix, write, keep_name=".tmp"):
+        if Path(folder) == tmp_path / "out":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(folder, prefix, write, keep_name)
+
+    monkeypatch.setattr(outputs, "_write_file_in", full_beside_target)
+    monkeypatch.setattr(outputs.tempfile, "gettempdir", lambda: str(tmp_path))
+    with pytest.raises(SecliError, match="No space left on device; the result is kept in") as info:
+        train("resnet18", data="synthetic", out=tmp_path / "out" / "m.pt", epochs=1, train_size=8, val_size=0,
+              batch_size=8, image_size=32, device="cpu")
+    kept = Path(str(info.value).split("kept in ")[1])
+    assert kept.suffix == ".pt" and load_model(str(kept)).meta["trained_by"] == "secli train"
+    assert os.listdir(tmp_path / "out") == []
+
+
+def test_a_full_disk_inside_an_output_folder_keeps_the_file_and_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    import secli.util.outputs as outputs
+
+    real = outputs._write_file_in
+
+    def full_in_temporary_folder(folder, prefix, write, keep_name=".tmp"):
+        if Path(folder).name.startswith(".figs."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(folder, prefix, write, keep_name)
+
+    monkeypatch.setattr(outputs, "_write_file_in", full_in_temporary_folder)
+    (tmp_path / "rescue").mkdir()
+    monkeypatch.setattr(outputs.tempfile, "gettempdir", lambda: str(tmp_path / "rescue"))
+    with pytest.raises(SecliError, match="No space left on device; the result is kept in") as info:
+        with atomic_folder(tmp_path / "figs") as tmp:
+            atomic_write_text(tmp / "summary.json", "{}")
+    assert Path(str(info.value).split("kept in ")[1]).read_text() == "{}"
+    assert sorted(os.listdir(tmp_path)) == ["rescue"]
