@@ -142,8 +142,8 @@ def flops_notes(result: Any) -> list[str]:
     notes = [
         "FC only = fvcore's default handles (conv, linear, BN, adaptive avg pool): SE's pooling, gate and scaling are skipped; "
         "+M = added MFLOPs",
-        "all ops = plus mean/amax/sum (1 per input element), gates and ReLU, mul/add (1 per output element), "
-        "softmax (3 per element), max pool (window x output)",
+        "all ops = plus conv/linear bias adds, activations, gates, mul/add (1 per output element), mean/amax (1 per input element), "
+        "sum (1 add per element reduced away), softmax (3 per element), pools (window x output); README has the table",
     ]
     reports = [result.baseline_flops] + [r.flops for r in result.rows if r.flops is not result.baseline_flops]
     not_counted: dict[str, int] = {}
@@ -152,6 +152,15 @@ def flops_notes(result: Any) -> list[str]:
             not_counted[op] = max(not_counted.get(op, 0), n)
     if not_counted:
         notes.append("not counted (no arithmetic): " + ", ".join(f"{op} x{n}" for op, n in not_counted.items()))
+    unsupported: dict[str, int] = {}
+    for report in reports:
+        for op, n in (report.unsupported if report else {}).items():
+            unsupported[op] = max(unsupported.get(op, 0), n)
+    if unsupported:
+        notes.append(
+            "UNSUPPORTED (cost unknown to secli, missing from both totals): "
+            + ", ".join(f"{op} x{n}" for op, n in unsupported.items())
+        )
     n_checked = sum(1 for r in reports if r is not None and r.crosscheck_ok)
     notes.append(
         f"cross-check: conv/linear multiply-adds equal torch FlopCounterMode's FLOPs / 2 "

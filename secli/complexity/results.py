@@ -118,6 +118,7 @@ def row_dict(result: ComplexityResult, row: Row) -> dict[str, Any]:
             "agree": inj.crosscheck_ok,
         },
         "not_counted": None if inj is None else inj.not_counted,
+        "unsupported": None if inj is None else inj.unsupported,
         "by_operator": None if inj is None else inj.by_operator,
         "by_stage": [
             {
