@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from secli.complexity.handles import EXTRA_KEYS, ZERO_COST_OPS, Handle, extra_handles
+from secli.complexity.handles import EXTRA_KEYS, ZERO_COST_OPS, Handle, extra_handles, shape
 from secli.util.errors import SecliError, describe_exception
 
 __all__ = ["EXTRA_KEYS", "ZERO_COST_OPS", "FlopCountError", "FlopReport", "extra_handles", "fvcore_count", "torch_gemm_count"]
@@ -101,6 +101,20 @@ def _recorder(kind: str, seen: Counter) -> Handle:
     return handle
 
 
+def _arithmetic_recorder(kind: str, unknown: Counter, seen: Counter) -> Handle:
+    """Unsupported on tensors; on scalars it is shape bookkeeping (``C // groups``), not counted."""
+
+    def handle(inputs: list[Any], outputs: list[Any]) -> Counter:
+        dims = shape(outputs[0]) if outputs else None
+        if (dims is not None and len(dims) == 0) or (dims is None and outputs and "Tensor" not in str(outputs[0].type())):
+            seen[f"{kind} (on shapes)"] += 1
+        else:
+            unknown[kind] += 1
+        return Counter()
+
+    return handle
+
+
 def import_fvcore() -> Any:
     """fvcore's FlopCountAnalysis, with the deprecation noise its import makes kept quiet."""
     try:
@@ -138,7 +152,7 @@ def fvcore_count(
             analysis.set_op_handle(kind, _recorder(kind, seen))
     for kind in ARITHMETIC_IGNORED_BY_FVCORE:
         if kind not in table:
-            analysis.set_op_handle(kind, _recorder(kind, unknown))
+            analysis.set_op_handle(kind, _arithmetic_recorder(kind, unknown, seen))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
