@@ -42,6 +42,8 @@ def complexity_command(
     spec: Annotated[Optional[Path], typer.Option("--spec", help="A complexity experiment (YAML; see examples/) or a model spec; options given here override it.", rich_help_panel=opt.MODEL_PANEL)] = None,
     input_size: Annotated[Optional[int], typer.Option("--input-size", help="Square input side (default: the architecture's, 224; Inception v3 299).")] = None,
     by_stage: Annotated[bool, typer.Option("--by-stage", help="Also show each stage: N_s, C_s, block params, the paper's formula, block FLOPs.")] = False,
+    by_module: Annotated[bool, typer.Option("--by-module", help="Also show parameters and FLOPs (FC only, all ops) per module as a tree, blocks marked.")] = False,
+    depth: Annotated[Optional[int], typer.Option("--depth", help="With --by-module: how deep the tree goes (0 = the model; default 3).")] = None,
     fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
 ) -> None:
     """Count parameters and GFLOPs of a network with and without SE/SK/ECA blocks; sweep variants."""
@@ -52,8 +54,9 @@ def complexity_command(
             model, block=block, ratio=ratio, ratios=ratios, min_hidden=min_hidden, position=position,
             positions=positions, stages=stages, squeeze=squeeze, gate=gate, bias=bias, paths=paths,
             groups=groups, kernel_size=kernel_size, num_classes=num_classes, spec=spec, input_size=input_size, progress=bar.update,
+            by_module=by_module, depth=depth,
         )
-    _emit(result, fmt.value, by_stage)
+    _emit(result, fmt.value, by_stage, by_module)
     result.check_flops()
 
 
@@ -215,14 +218,18 @@ def flat_stage_table(result: Any) -> Table:
     return Table(title="", columns=["variant", "stage", "blocks", "channels", "block_params", "formula", "block_flops_fc_only", "block_flops_all_ops"], rows=rows)
 
 
-def _emit(result: Any, fmt: str, by_stage: bool) -> None:
+def _emit(result: Any, fmt: str, by_stage: bool, by_module: bool = False) -> None:
+    from commands.complexity_tree import flat_tree_table, tree_tables
+
     if fmt == "json":
         emit(fmt, [], result.to_json())
         return
-    if fmt == "csv":
-        emit(fmt, [flat_stage_table(result) if by_stage else flat_table(result)], None)
+    if fmt == "csv":  # one table: the most detailed asked for
+        emit(fmt, [flat_tree_table(result) if by_module else flat_stage_table(result) if by_stage else flat_table(result)], None)
         return
     tables = [params_table(result), flops_table(result)]
     if by_stage:
         tables.append(stage_table(result))
+    if by_module:
+        tables += tree_tables(result)
     emit(fmt, tables, None)

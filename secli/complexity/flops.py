@@ -131,11 +131,13 @@ def fvcore_count(
     inputs: torch.Tensor,
     modules: list[str] | None = None,
     handles: dict[str, Handle] | None = None,
+    module_depth: int | None = None,
 ) -> FlopReport:
     """One fvcore trace with the extra handles; both totals come from it.
 
     ``modules``: module paths whose per-operator counts to keep (e.g. the sites' blocks).
     ``handles``: replaces ``extra_handles()`` (tests use this to make fvcore fail on purpose).
+    ``module_depth``: also keep every module down to this depth ("" = the model, depth 0).
     """
     analysis_cls = import_fvcore()
     seen: Counter = Counter()
@@ -157,7 +159,7 @@ def fvcore_count(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             by_op = {k: int(v) for k, v in analysis.by_operator().items()}
-            by_module_all = analysis.by_module_and_operator() if modules else {}
+            by_module_all = analysis.by_module_and_operator() if modules or module_depth is not None else {}
     except FlopCountError:
         raise
     except Exception as exc:  # noqa: BLE001 - a failed trace is a user-facing error
@@ -173,8 +175,15 @@ def fvcore_count(
         gemm=sum(by_op.get(k, 0) for k in GEMM_KEYS),
         not_counted=dict(sorted(seen.items())),
         unsupported=dict(sorted(unknown.items())),
-        by_module={m: {k: int(v) for k, v in by_module_all.get(m, {}).items()} for m in modules or []},
+        by_module={m: {k: int(v) for k, v in by_module_all.get(m, {}).items()} for m in _kept(by_module_all, modules, module_depth)},
     )
+
+
+def _kept(by_module: dict[str, Any], modules: list[str] | None, depth: int | None) -> list[str]:
+    kept = list(modules or [])
+    if depth is not None:
+        kept += [m for m in by_module if (0 if not m else m.count(".") + 1) <= depth]
+    return kept
 
 
 def torch_gemm_count(model: nn.Module, inputs: torch.Tensor) -> int:
