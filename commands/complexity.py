@@ -44,6 +44,7 @@ def complexity_command(
     by_stage: Annotated[bool, typer.Option("--by-stage", help="Also show each stage: N_s, C_s, block params, the paper's formula, block FLOPs.")] = False,
     by_module: Annotated[bool, typer.Option("--by-module", help="Also show parameters and FLOPs (FC only, all ops) per module as a tree, blocks marked.")] = False,
     depth: Annotated[Optional[int], typer.Option("--depth", help="With --by-module: how deep the tree goes (0 = the model; default 3).")] = None,
+    training_step: Annotated[bool, typer.Option("--training-step", help="Also count one training step: forward + backward FLOPs and the activation memory kept for backward.")] = False,
     fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
 ) -> None:
     """Count parameters and GFLOPs of a network with and without SE/SK/ECA blocks; sweep variants."""
@@ -54,7 +55,7 @@ def complexity_command(
             model, block=block, ratio=ratio, ratios=ratios, min_hidden=min_hidden, position=position,
             positions=positions, stages=stages, squeeze=squeeze, gate=gate, bias=bias, paths=paths,
             groups=groups, kernel_size=kernel_size, num_classes=num_classes, spec=spec, input_size=input_size, progress=bar.update,
-            by_module=by_module, depth=depth,
+            by_module=by_module, depth=depth, training_step=training_step,
         )
     _emit(result, fmt.value, by_stage, by_module)
     result.check_flops()
@@ -219,17 +220,25 @@ def flat_stage_table(result: Any) -> Table:
 
 
 def _emit(result: Any, fmt: str, by_stage: bool, by_module: bool = False) -> None:
-    from commands.complexity_tree import flat_tree_table, tree_tables
+    from commands.complexity_tree import flat_step_table, flat_tree_table, step_table, tree_tables
 
     if fmt == "json":
         emit(fmt, [], result.to_json())
         return
     if fmt == "csv":  # one table: the most detailed asked for
-        emit(fmt, [flat_tree_table(result) if by_module else flat_stage_table(result) if by_stage else flat_table(result)], None)
+        if by_module:
+            table = flat_tree_table(result)
+        elif result.baseline_training is not None:
+            table = flat_step_table(result)
+        else:
+            table = flat_stage_table(result) if by_stage else flat_table(result)
+        emit(fmt, [table], None)
         return
     tables = [params_table(result), flops_table(result)]
     if by_stage:
         tables.append(stage_table(result))
     if by_module:
         tables += tree_tables(result)
+    if result.baseline_training is not None:
+        tables.append(step_table(result))
     emit(fmt, tables, None)

@@ -48,3 +48,37 @@ def flat_tree_table(result: Any) -> Table:
     ]
     columns = ["variant", "module", "depth", "type", "params", "flops_fc_only", "flops_all_ops", "block", "blocks_inside"]
     return Table(title="", columns=columns, rows=rows)
+
+
+def _step_rows(result: Any) -> list[tuple[str, Any]]:
+    return [("baseline", result.baseline_training)] + [
+        (r.label, r.training) for r in result.rows if r.spec.block.kind != "none" and r.training is not None
+    ]
+
+
+def step_table(result: Any) -> Table:
+    """--training-step: forward + backward GFLOPs and saved activations per image."""
+    base = result.baseline_training
+    rows = []
+    for label, step in _step_rows(result):
+        rows.append([
+            label, f"{step.forward / 1e9:.4f}", f"{step.backward_gemm / 1e9:.4f}", f"{step.backward_other / 1e9:.4f}",
+            f"{step.total / 1e9:.4f}", "-" if step is base else f"{100.0 * (step.total - base.total) / base.total:+.2f}%",
+            f"{step.saved_bytes / 2**20:,.1f}", "-" if step is base else f"{100.0 * (step.saved_bytes - base.saved_bytes) / base.saved_bytes:+.2f}%",
+        ])
+    table = Table(
+        title=f"{result.arch}: one training step per image (batch of 2, {result.input_size} px)",
+        columns=["variant", "forward G", "backward conv/linear G", "backward other G", "step G", "%", "saved MiB", "%"],
+        rows=rows,
+    )
+    table.notes += [
+        "forward = all ops in training mode; backward conv/linear = FlopCounterMode's multiply-adds (FLOPs / 2); "
+        "backward other = 1 per output element of each other backward kernel; optimizer step not included",
+        "saved = bytes of the tensors autograd keeps for backward (saved-tensor hooks, one count per storage, parameters left out)",
+    ]
+    return table
+
+
+def flat_step_table(result: Any) -> Table:
+    rows = [[label, s.forward, s.backward_gemm, s.backward_other, s.total, s.saved_bytes] for label, s in _step_rows(result)]
+    return Table(title="", columns=["variant", "forward", "backward_gemm", "backward_other", "total", "saved_bytes"], rows=rows)

@@ -98,10 +98,12 @@ def analyse(
     flops: bool = True,
     progress: Progress | None = None,
     depth: int | None = None,
+    training_step: bool = False,
 ) -> ComplexityResult:
     """Count the baseline once, then every block variant as one row.
 
     ``depth``: also give each row (and the baseline) a per-module tree down to that depth.
+    ``training_step``: also measure a training step's cost (``secli.complexity.training``).
     """
     from secli.build.models import build_base
 
@@ -123,11 +125,22 @@ def analyse(
         _count_all(result, base_model, models, info, progress, base_gemm, depth)
     if depth is not None:
         _trees(result, base_model, models, depth)
+    if training_step:
+        _steps(result, base_model, models)
     return result
 
 
+def _steps(result: ComplexityResult, base_model: nn.Module, models: list[tuple[Row, nn.Module, list[Site]]]) -> None:
+    from secli.complexity.training import training_step_cost
+
+    result.baseline_training = training_step_cost(base_model, result.input_size)
+    for row, model, _ in models:
+        row.training = result.baseline_training if model is base_model else training_step_cost(model, result.input_size)
+
+
 def analyse_built(
-    built: Any, input_size: int | None = None, flops: bool = True, progress: Progress | None = None, depth: int | None = None
+    built: Any, input_size: int | None = None, flops: bool = True, progress: Progress | None = None,
+    depth: int | None = None, training_step: bool = False,
 ) -> ComplexityResult:
     """A model loaded from a file (``secli inject --out``) against its own base architecture."""
     from secli.build.models import build_base
@@ -143,6 +156,8 @@ def analyse_built(
         _count_all(result, base_model, models, info, progress, depth=depth)
     if depth is not None:
         _trees(result, base_model, models, depth)
+    if training_step:
+        _steps(result, base_model, models)
     return result
 
 

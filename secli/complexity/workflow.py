@@ -44,6 +44,7 @@ def complexity(
     progress: Progress | None = None,
     by_module: bool = False,
     depth: int | None = None,
+    training_step: bool = False,
 ) -> ComplexityResult:
     """Count parameters and FLOPs of ``model`` against its baseline, one row per block variant.
 
@@ -60,7 +61,8 @@ def complexity(
     The per-stage figures (``--by-stage`` in the CLI) are always computed: ``row.stages``.
     ``by_module=True``: each row's ``modules`` (and ``result.baseline_modules``) hold parameters and
     FLOPs (FC only, all ops) per module down to ``depth`` (default 3; 0 = the model alone), blocks
-    at sites marked.
+    at sites marked. ``training_step=True``: ``row.training`` and ``result.baseline_training`` hold
+    a training step's forward + backward FLOPs and saved-activation bytes per image.
     A failed FLOP count does not raise here: ``result.flops_error`` holds it and
     ``result.check_flops()`` raises it, so the parameter part can be shown first.
     ``result.to_json()`` is what ``--format json`` prints.
@@ -91,7 +93,7 @@ def complexity(
     if model is not None and looks_like_file(model):
         if spec is not None or any(v is not None for v in single.values()) or any(v for v in lists.values()) or num_classes:
             raise SecliUsageError(f"{model} is a saved model: block, sweep and --spec options apply to architecture names only")
-        return _count_file(model, input_size, flops, progress, tree_depth)
+        return _count_file(model, input_size, flops, progress, tree_depth, training_step)
 
     from secli.complexity.sweep import Sweep, load_sweep, override
 
@@ -101,15 +103,17 @@ def complexity(
         load_sweep(spec) if spec else Sweep(arch=model or ""),
         arch=model, single=single, lists=lists, input_size=input_size, num_classes=num_classes,
     )
-    result = analyse(sweep.arch, sweep.blocks(), sweep.input_size, sweep.num_classes, flops=flops, progress=progress, depth=tree_depth)
+    result = analyse(sweep.arch, sweep.blocks(), sweep.input_size, sweep.num_classes, flops=flops, progress=progress, depth=tree_depth, training_step=training_step)
     result.title = sweep.title
     return result
 
 
-def _count_file(path: str, input_size: int | None, flops: bool, progress: Progress | None, depth: int | None) -> ComplexityResult:
+def _count_file(
+    path: str, input_size: int | None, flops: bool, progress: Progress | None, depth: int | None, training_step: bool
+) -> ComplexityResult:
     from secli.build.models import load_model
 
-    return analyse_built(load_model(path), input_size, flops=flops, progress=progress, depth=depth)
+    return analyse_built(load_model(path), input_size, flops=flops, progress=progress, depth=depth, training_step=training_step)
 
 
 def _positive_ints(value: IntList, what: str) -> list[int] | None:
