@@ -99,6 +99,7 @@ def test_unknown_ops_are_unsupported_not_free() -> None:
     assert report.unsupported == {"aten::cumsum": 1, "aten::floor": 1}
     assert report.not_counted == {"aten::view": 1}  # only ops that do no arithmetic
     assert report.all_ops == 0
+    assert count(lambda x: x.max().view(1), torch.randn(2, 5)).unsupported == {"aten::max": 1}
 
 
 def test_data_movement_is_not_counted() -> None:

@@ -105,8 +105,7 @@ def _arithmetic_recorder(kind: str, unknown: Counter, seen: Counter) -> Handle:
     """Unsupported on tensors; on scalars it is shape bookkeeping (``C // groups``), not counted."""
 
     def handle(inputs: list[Any], outputs: list[Any]) -> Counter:
-        dims = shape(outputs[0]) if outputs else None
-        if (dims is not None and len(dims) == 0) or (dims is None and outputs and "Tensor" not in str(outputs[0].type())):
+        if all(not shape(value) for value in inputs):  # no input with a dimension: scalars only
             seen[f"{kind} (on shapes)"] += 1
         else:
             unknown[kind] += 1
