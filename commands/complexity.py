@@ -42,6 +42,9 @@ def complexity_command(
     spec: Annotated[Optional[Path], typer.Option("--spec", help="A complexity experiment (YAML; see examples/) or a model spec; options given here override it.", rich_help_panel=opt.MODEL_PANEL)] = None,
     input_size: Annotated[Optional[int], typer.Option("--input-size", help="Square input side (default: the architecture's, 224; Inception v3 299).")] = None,
     by_stage: Annotated[bool, typer.Option("--by-stage", help="Also show each stage: N_s, C_s, block params, the paper's formula, block FLOPs.")] = False,
+    by_module: Annotated[bool, typer.Option("--by-module", help="Also show parameters and FLOPs (FC only, all ops) per module as a tree, blocks marked.")] = False,
+    depth: Annotated[Optional[int], typer.Option("--depth", help="With --by-module: how deep the tree goes (0 = the model; default 3).")] = None,
+    training_step: Annotated[bool, typer.Option("--training-step", help="Also count one training step: forward + backward FLOPs and the activation memory kept for backward.")] = False,
     fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
 ) -> None:
     """Count parameters and GFLOPs of a network with and without SE/SK/ECA blocks; sweep variants."""
@@ -52,8 +55,9 @@ def complexity_command(
             model, block=block, ratio=ratio, ratios=ratios, min_hidden=min_hidden, position=position,
             positions=positions, stages=stages, squeeze=squeeze, gate=gate, bias=bias, paths=paths,
             groups=groups, kernel_size=kernel_size, num_classes=num_classes, spec=spec, input_size=input_size, progress=bar.update,
+            by_module=by_module, depth=depth, training_step=training_step,
         )
-    _emit(result, fmt.value, by_stage)
+    _emit(result, fmt.value, by_stage, by_module)
     result.check_flops()
 
 
@@ -142,8 +146,8 @@ def flops_notes(result: Any) -> list[str]:
     notes = [
         "FC only = fvcore's default handles (conv, linear, BN, adaptive avg pool): SE's pooling, gate and scaling are skipped; "
         "+M = added MFLOPs",
-        "all ops = plus mean/amax/sum (1 per input element), gates and ReLU, mul/add (1 per output element), "
-        "softmax (3 per element), max pool (window x output)",
+        "all ops = plus conv/linear bias adds, activations, gates, mul/add (1 per output element), mean/amax (1 per input element), "
+        "sum (1 add per element reduced away), softmax (3 per element), pools (window x output); README has the table",
     ]
     reports = [result.baseline_flops] + [r.flops for r in result.rows if r.flops is not result.baseline_flops]
     not_counted: dict[str, int] = {}
@@ -152,6 +156,15 @@ def flops_notes(result: Any) -> list[str]:
             not_counted[op] = max(not_counted.get(op, 0), n)
     if not_counted:
         notes.append("not counted (no arithmetic): " + ", ".join(f"{op} x{n}" for op, n in not_counted.items()))
+    unsupported: dict[str, int] = {}
+    for report in reports:
+        for op, n in (report.unsupported if report else {}).items():
+            unsupported[op] = max(unsupported.get(op, 0), n)
+    if unsupported:
+        notes.append(
+            "UNSUPPORTED (cost unknown to secli, missing from both totals): "
+            + ", ".join(f"{op} x{n}" for op, n in unsupported.items())
+        )
     n_checked = sum(1 for r in reports if r is not None and r.crosscheck_ok)
     notes.append(
         f"cross-check: conv/linear multiply-adds equal torch FlopCounterMode's FLOPs / 2 "
@@ -206,14 +219,26 @@ def flat_stage_table(result: Any) -> Table:
     return Table(title="", columns=["variant", "stage", "blocks", "channels", "block_params", "formula", "block_flops_fc_only", "block_flops_all_ops"], rows=rows)
 
 
-def _emit(result: Any, fmt: str, by_stage: bool) -> None:
+def _emit(result: Any, fmt: str, by_stage: bool, by_module: bool = False) -> None:
+    from commands.complexity_tree import flat_step_table, flat_tree_table, step_table, tree_tables
+
     if fmt == "json":
         emit(fmt, [], result.to_json())
         return
-    if fmt == "csv":
-        emit(fmt, [flat_stage_table(result) if by_stage else flat_table(result)], None)
+    if fmt == "csv":  # one table: the most detailed asked for
+        if by_module:
+            table = flat_tree_table(result)
+        elif result.baseline_training is not None:
+            table = flat_step_table(result)
+        else:
+            table = flat_stage_table(result) if by_stage else flat_table(result)
+        emit(fmt, [table], None)
         return
     tables = [params_table(result), flops_table(result)]
     if by_stage:
         tables.append(stage_table(result))
+    if by_module:
+        tables += tree_tables(result)
+    if result.baseline_training is not None:
+        tables.append(step_table(result))
     emit(fmt, tables, None)

@@ -57,9 +57,10 @@ def test_tiny_se_every_op_by_hand() -> None:
     assert report.by_operator["relu"] == 1024 + 4
     assert report.by_operator["sigmoid"] == 16
     assert report.by_operator["mul"] == 1024
-    assert report.all_ops == conv + fcs + 1024 + 1028 + 16 + 1024
+    assert report.by_operator["bias_add"] == 4 + 16  # the two FCs' biases, one add per output
+    assert report.all_ops == conv + fcs + 1024 + 1028 + 16 + 1024 + 20
     assert report.gemm == conv + fcs == torch_gemm_count(model, x)
-    assert report.module_split("se") == (fcs, fcs + 1024 + 4 + 16 + 1024)
+    assert report.module_split("se") == (fcs, fcs + 1024 + 4 + 16 + 1024 + 20)
 
 
 def test_tiny_sk_extra_ops_by_hand() -> None:
@@ -71,7 +72,7 @@ def test_tiny_sk_extra_ops_by_hand() -> None:
     assert report.by_operator["conv"] == m * c * (16 // 4) * 9 * hw + c * 4 + 4 * c * m
     expected_extra = {
         "relu": m * c * hw + 4,  # the paths' ReLUs and the fc's
-        "sum": 2 * m * c * hw,  # fuse (sum of paths) and select (weighted sum): per input element
+        "sum": 2 * (m - 1) * c * hw,  # fuse (sum of paths) and select (weighted sum): M-1 adds per output
         "mean": c * hw,
         "softmax": 3 * m * c,
         "mul": m * c * hw,
@@ -194,7 +195,9 @@ def test_se_resnet50_all_ops_added_by_hand(se_r50) -> None:
     gates = sum(n * c for _, n, c, _, _ in R50_STAGES)  # one sigmoid per channel
     hidden_relu = sum(n * c // 16 for _, n, c, _, _ in R50_STAGES)
     fc = 2_514_944
-    assert row.flops.all_ops - base.all_ops == fc + pool + pool + gates + hidden_relu
+    bias_adds = sum(n * (c // 16 + c) for _, n, c, _, _ in R50_STAGES)  # one add per FC output
+    assert bias_adds == 16_048
+    assert row.flops.all_ops - base.all_ops == fc + pool + pool + gates + hidden_relu + bias_adds
     assert base.crosscheck_ok and row.flops.crosscheck_ok
 
 

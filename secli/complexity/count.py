@@ -21,6 +21,7 @@ from secli.build.sites import Site, count_params
 from secli.build.spec import BlockSpec, ModelSpec
 from secli.complexity.flops import FlopCountError, FlopReport, fvcore_count, torch_gemm_count
 from secli.complexity.input_size import example_input, run_or_explain
+from secli.complexity.modules import ModuleCost, module_tree
 from secli.complexity.results import ComplexityResult, Row, StageCost
 
 Progress = Callable[[int, int, str], None]  # (done, total, what is being counted now)
@@ -33,6 +34,7 @@ def count_model(
     upper: int,
     modules: list[str] | None = None,
     torch_gemm: int | None = None,
+    depth: int | None = None,
 ) -> FlopReport:
     """fvcore's count, cross-checked against FlopCounterMode on the conv/linear part.
 
@@ -42,7 +44,7 @@ def count_model(
     if torch_gemm is None:
         torch_gemm = check_size(model, size, label, upper)
 
-    report = fvcore_count(model, example_input(size), modules=modules)
+    report = fvcore_count(model, example_input(size), modules=modules, module_depth=depth)
     report.torch_gemm = int(torch_gemm)
     if not report.crosscheck_ok:
         raise FlopCountError(
@@ -95,8 +97,14 @@ def analyse(
     num_classes: int | None = None,
     flops: bool = True,
     progress: Progress | None = None,
+    depth: int | None = None,
+    training_step: bool = False,
 ) -> ComplexityResult:
-    """Count the baseline once, then every block variant as one row."""
+    """Count the baseline once, then every block variant as one row.
+
+    ``depth``: also give each row (and the baseline) a per-module tree down to that depth.
+    ``training_step``: also measure a training step's cost (``secli.complexity.training``).
+    """
     from secli.build.models import build_base
 
     base_model, info = build_base(arch, None, num_classes)
@@ -114,11 +122,26 @@ def analyse(
         models.append((_row(spec, report, label, base_params), model, report.sites))
     result = ComplexityResult(arch=arch, input_size=size, params_baseline=base_params, baseline_flops=None, rows=[r for r, _, _ in models])
     if flops:
-        _count_all(result, base_model, models, info, progress, base_gemm)
+        _count_all(result, base_model, models, info, progress, base_gemm, depth)
+    if depth is not None:
+        _trees(result, base_model, models, depth)
+    if training_step:
+        _steps(result, base_model, models)
     return result
 
 
-def analyse_built(built: Any, input_size: int | None = None, flops: bool = True, progress: Progress | None = None) -> ComplexityResult:
+def _steps(result: ComplexityResult, base_model: nn.Module, models: list[tuple[Row, nn.Module, list[Site]]]) -> None:
+    from secli.complexity.training import training_step_cost
+
+    result.baseline_training = training_step_cost(base_model, result.input_size)
+    for row, model, _ in models:
+        row.training = result.baseline_training if model is base_model else training_step_cost(model, result.input_size)
+
+
+def analyse_built(
+    built: Any, input_size: int | None = None, flops: bool = True, progress: Progress | None = None,
+    depth: int | None = None, training_step: bool = False,
+) -> ComplexityResult:
     """A model loaded from a file (``secli inject --out``) against its own base architecture."""
     from secli.build.models import build_base
 
@@ -128,9 +151,27 @@ def analyse_built(built: Any, input_size: int | None = None, flops: bool = True,
     row = _row(built.spec, built.report, built.label, base_params)
     row.params_injected = count_params(built.model)
     result = ComplexityResult(arch=built.spec.arch, input_size=size, params_baseline=base_params, baseline_flops=None, rows=[row])
+    models = [(row, built.model, built.sites)]
     if flops:
-        _count_all(result, base_model, [(row, built.model, built.sites)], info, progress)
+        _count_all(result, base_model, models, info, progress, depth=depth)
+    if depth is not None:
+        _trees(result, base_model, models, depth)
+    if training_step:
+        _steps(result, base_model, models)
     return result
+
+
+def _tree(model: nn.Module, depth: int, sites: list[Site], report: FlopReport | None, label: str | None) -> list[ModuleCost]:
+    split = None if report is None else {m: report.module_split(m) for m in report.by_module}
+    return module_tree(model, depth, sites, split, label)
+
+
+def _trees(result: ComplexityResult, base_model: nn.Module, models: list[tuple[Row, nn.Module, list[Site]]], depth: int) -> None:
+    native = [s for row, model, sites in models if model is base_model for s in sites]
+    result.baseline_modules = _tree(base_model, depth, native, result.baseline_flops, "SE" if native else None)
+    for row, model, sites in models:
+        kind = row.spec.block.kind
+        row.modules = _tree(model, depth, sites, row.flops, "SE" if kind == "none" else kind.upper())
 
 
 def _count_all(
@@ -140,6 +181,7 @@ def _count_all(
     info: ArchInfo,
     progress: Progress | None,
     base_gemm: int | None = None,
+    depth: int | None = None,
 ) -> None:
     total = 1 + len(models)
     size, upper = result.input_size, info.default_input
@@ -148,14 +190,14 @@ def _count_all(
     # rows that are the baseline itself share its count (with their native SE modules kept)
     native = sorted({s.module_path for row, model, sites in models if model is base_model for s in sites})
     try:
-        result.baseline_flops = count_model(base_model, size, result.arch, upper, native, torch_gemm=base_gemm)
+        result.baseline_flops = count_model(base_model, size, result.arch, upper, native, torch_gemm=base_gemm, depth=depth)
         for i, (row, model, sites) in enumerate(models, start=1):
             if progress:
                 progress(i, total, row.label)
             if model is base_model:
                 row.flops = result.baseline_flops
                 continue
-            row.flops = count_model(model, size, f"{result.arch} + {row.label}", upper, [s.module_path for s in sites])
+            row.flops = count_model(model, size, f"{result.arch} + {row.label}", upper, [s.module_path for s in sites], depth=depth)
     except FlopCountError as exc:
         result.flops_error = str(exc)
         result.baseline_flops = None

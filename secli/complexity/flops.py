@@ -1,24 +1,18 @@
-"""FLOP counting with fvcore, plus the element-wise ops that fvcore leaves out.
+"""FLOP counting with fvcore, plus the ops that fvcore leaves out (rules in ``handles``).
 
 fvcore counts one multiply-add as one FLOP, and by default only convolutions, matrix products,
-normalisation and a few pooling ops. An SE block's pooling (``aten::mean``), gate
-(``aten::sigmoid``) and scaling (``aten::mul``), and an SK block's sum, softmax and weighting,
-are skipped: either listed as "unsupported" or silently ignored (``aten::relu_``,
-``aten::stack``). So one trace here carries extra handles, and the result keeps both totals:
+normalisation and adaptive average pooling. An SE block's pooling (``aten::mean``), gate
+(``aten::sigmoid``) and scaling (``aten::mul``), an SK block's sum, softmax and weighting, the
+activations and the biases are skipped. So one trace here carries extra handles, and the result
+keeps both totals:
 
-- ``fc_only``: what fvcore's default handles count (the number papers and fvcore users quote);
-- ``all_ops``: that plus the element-wise ops below, one FLOP per arithmetic operation.
+- ``fc_only``: what fvcore's default handles count (the number papers and fvcore users quote),
+  plus the two matrix products of a fused ``scaled_dot_product_attention`` (fvcore counts them
+  when attention is written as matmuls, so the figure does not depend on the fusion);
+- ``all_ops``: that plus every other arithmetic op, by the rules in ``secli.complexity.handles``.
 
-Conventions for the extra ops (N = elements):
-    mean, sum, amax (reductions)        N of the input (one add / compare per input element)
-    sigmoid, tanh, relu, hardsigmoid,   N of the output (one op per element; a sigmoid's exp
-      hardswish, silu, gelu              is not weighted more than an add)
-    mul, add, sub, div                  N of the output
-    softmax                             3 N of the output (exp, sum, divide)
-    max_pool2d, avg_pool2d              N of the output x kernel area
-    adaptive_max_pool2d                 N of the input
-Data-movement ops (view, stack, cat, ...) cost nothing and are listed as "not counted".
-
+Ops that do no arithmetic are listed in ``not_counted``; ops whose cost secli does not know in
+``unsupported`` (their cost is missing from both totals, never taken as zero silently).
 The convolution/linear part is cross-checked with ``torch.utils.flop_counter.FlopCounterMode``
 (two FLOPs per multiply-add, so halved); the two must agree exactly.
 """
@@ -27,89 +21,24 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from math import prod
 from typing import Any
 
 import torch
 from torch import nn
 
+from secli.complexity.handles import EXTRA_KEYS, ZERO_COST_OPS, Handle, extra_handles, shape
 from secli.util.errors import SecliError, describe_exception
 
-Handle = Callable[[list[Any], list[Any]], Any]
+__all__ = ["EXTRA_KEYS", "ZERO_COST_OPS", "FlopCountError", "FlopReport", "extra_handles", "fvcore_count", "torch_gemm_count"]
 
 #: fvcore's own output keys for multiply-add heavy ops, checked against FlopCounterMode.
-GEMM_KEYS = ("conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum")
+GEMM_KEYS = ("conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum")  # not fused attention: FlopCounterMode skips its CPU kernel
 
-#: Ops that move or re-view data and do no arithmetic: counted as zero, reported by name.
-ZERO_COST_OPS = (
-    "aten::view", "aten::reshape", "aten::flatten", "aten::stack", "aten::cat", "aten::expand",
-    "aten::contiguous", "aten::permute", "aten::transpose", "aten::squeeze", "aten::unsqueeze",
-    "aten::dropout", "aten::dropout_", "aten::select", "aten::slice", "aten::chunk", "aten::split", "aten::to",
-    "aten::copy_", "aten::t", "aten::unbind", "aten::clone", "aten::zeros", "aten::zeros_like",
-)
-
-
-def _shape(value: Any) -> list[int] | None:
-    try:
-        if value.isCompleteTensor():
-            return list(value.type().sizes())
-    except (AttributeError, RuntimeError):
-        pass
-    return None
-
-
-def _numel(value: Any) -> int:
-    shape = _shape(value)
-    return prod(shape) if shape is not None else 0
-
-
-def _per_input(key: str, scale: int = 1) -> Handle:
-    def handle(inputs: list[Any], outputs: list[Any]) -> Counter:
-        return Counter({key: scale * _numel(inputs[0])})
-
-    return handle
-
-
-def _per_output(key: str, scale: int = 1) -> Handle:
-    def handle(inputs: list[Any], outputs: list[Any]) -> Counter:
-        return Counter({key: scale * _numel(outputs[0])})
-
-    return handle
-
-
-def _pool_window(key: str) -> Handle:
-    def handle(inputs: list[Any], outputs: list[Any]) -> Counter:
-        kernel = inputs[1].toIValue() if len(inputs) > 1 else None
-        area = prod(kernel) if isinstance(kernel, (list, tuple)) and kernel else 1
-        if isinstance(kernel, (list, tuple)) and len(kernel) == 1:
-            area = kernel[0] ** 2  # a single number means a square window
-        return Counter({key: area * _numel(outputs[0])})
-
-    return handle
-
-
-def extra_handles() -> dict[str, Handle]:
-    """The handles that turn fvcore's count into an "all block ops" count (keys: op names)."""
-    handles: dict[str, Handle] = {}
-    for op in ("mean", "sum", "amax"):
-        handles[f"aten::{op}"] = _per_input(op)
-    for op in ("sigmoid", "tanh", "relu", "hardsigmoid", "hardswish", "silu", "gelu"):
-        handles[f"aten::{op}"] = _per_output(op)
-        handles[f"aten::{op}_"] = _per_output(op)
-    for op in ("mul", "add", "sub", "div"):
-        handles[f"aten::{op}"] = _per_output(op)
-        handles[f"aten::{op}_"] = _per_output(op)
-    handles["aten::softmax"] = _per_output("softmax", 3)
-    handles["aten::max_pool2d"] = _pool_window("max_pool2d")
-    handles["aten::avg_pool2d"] = _pool_window("avg_pool2d")
-    handles["aten::adaptive_max_pool2d"] = _per_input("adaptive_max_pool2d")
-    return handles
-
-
-EXTRA_KEYS = frozenset(
-    key.split("::")[1].rstrip("_") for key in extra_handles()
+#: Ops fvcore skips silently although they compute something: reported as unsupported here.
+ARITHMETIC_IGNORED_BY_FVCORE = (
+    "aten::max", "aten::eq", "aten::ge", "aten::gt", "aten::floor", "aten::floor_divide",
+    "aten::remainder", "aten::masked_fill", "aten::bitwise_not", "aten::__and__", "aten::index_put_",
 )
 
 
@@ -130,7 +59,8 @@ class FlopReport:
     by_operator: dict[str, int]
     gemm: int  # the conv/linear part, as fvcore counts it
     torch_gemm: int | None = None  # the same part from FlopCounterMode, halved
-    not_counted: dict[str, int] = field(default_factory=dict)  # op -> occurrences
+    not_counted: dict[str, int] = field(default_factory=dict)  # op -> occurrences (no arithmetic)
+    unsupported: dict[str, int] = field(default_factory=dict)  # op -> occurrences (cost unknown)
     by_module: dict[str, dict[str, int]] = field(default_factory=dict)  # requested modules only
 
     @property
@@ -171,6 +101,19 @@ def _recorder(kind: str, seen: Counter) -> Handle:
     return handle
 
 
+def _arithmetic_recorder(kind: str, unknown: Counter, seen: Counter) -> Handle:
+    """Unsupported on tensors; on scalars it is shape bookkeeping (``C // groups``), not counted."""
+
+    def handle(inputs: list[Any], outputs: list[Any]) -> Counter:
+        if all(not shape(value) for value in inputs):  # no input with a dimension: scalars only
+            seen[f"{kind} (on shapes)"] += 1
+        else:
+            unknown[kind] += 1
+        return Counter()
+
+    return handle
+
+
 def import_fvcore() -> Any:
     """fvcore's FlopCountAnalysis, with the deprecation noise its import makes kept quiet."""
     try:
@@ -187,14 +130,17 @@ def fvcore_count(
     inputs: torch.Tensor,
     modules: list[str] | None = None,
     handles: dict[str, Handle] | None = None,
+    module_depth: int | None = None,
 ) -> FlopReport:
     """One fvcore trace with the extra handles; both totals come from it.
 
     ``modules``: module paths whose per-operator counts to keep (e.g. the sites' blocks).
     ``handles``: replaces ``extra_handles()`` (tests use this to make fvcore fail on purpose).
+    ``module_depth``: also keep every module down to this depth ("" = the model, depth 0).
     """
     analysis_cls = import_fvcore()
     seen: Counter = Counter()
+    unknown: Counter = Counter()
     analysis = analysis_cls(model, inputs)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
@@ -205,18 +151,20 @@ def fvcore_count(
     for kind in ZERO_COST_OPS:
         if kind not in table:
             analysis.set_op_handle(kind, _recorder(kind, seen))
+    for kind in ARITHMETIC_IGNORED_BY_FVCORE:
+        if kind not in table:
+            analysis.set_op_handle(kind, _arithmetic_recorder(kind, unknown, seen))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             by_op = {k: int(v) for k, v in analysis.by_operator().items()}
-            by_module_all = analysis.by_module_and_operator() if modules else {}
+            by_module_all = analysis.by_module_and_operator() if modules or module_depth is not None else {}
     except FlopCountError:
         raise
     except Exception as exc:  # noqa: BLE001 - a failed trace is a user-facing error
         raise FlopCountError("(trace)", describe_exception(exc, 200)) from None
-    not_counted = Counter(seen)
     for kind, count in analysis.unsupported_ops().items():
-        not_counted[kind] += count
+        unknown[kind] += count
     total = sum(by_op.values())
     extra = sum(v for k, v in by_op.items() if k in EXTRA_KEYS)
     return FlopReport(
@@ -224,9 +172,17 @@ def fvcore_count(
         all_ops=total,
         by_operator=by_op,
         gemm=sum(by_op.get(k, 0) for k in GEMM_KEYS),
-        not_counted=dict(sorted(not_counted.items())),
-        by_module={m: {k: int(v) for k, v in by_module_all.get(m, {}).items()} for m in modules or []},
+        not_counted=dict(sorted(seen.items())),
+        unsupported=dict(sorted(unknown.items())),
+        by_module={m: {k: int(v) for k, v in by_module_all.get(m, {}).items()} for m in _kept(by_module_all, modules, module_depth)},
     )
+
+
+def _kept(by_module: dict[str, Any], modules: list[str] | None, depth: int | None) -> list[str]:
+    kept = list(modules or [])
+    if depth is not None:
+        kept += [m for m in by_module if (0 if not m else m.count(".") + 1) <= depth]
+    return kept
 
 
 def torch_gemm_count(model: nn.Module, inputs: torch.Tensor) -> int:

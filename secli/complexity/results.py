@@ -13,6 +13,8 @@ from secli.build.formula import Check
 from secli.build.sites import Site
 from secli.build.spec import ModelSpec
 from secli.complexity.flops import FlopReport
+from secli.complexity.modules import ModuleCost
+from secli.complexity.training import StepCost
 from secli.util.errors import SecliError
 
 
@@ -42,6 +44,8 @@ class Row:
     flops: FlopReport | None = None
     stages: list[StageCost] = field(default_factory=list)
     site_list: list[Site] = field(default_factory=list)
+    modules: list[ModuleCost] | None = None  # --by-module: the tree down to the asked depth
+    training: StepCost | None = None  # --training-step: forward + backward FLOPs, saved activations
 
     @property
     def params_added(self) -> int:
@@ -61,6 +65,8 @@ class ComplexityResult:
     rows: list[Row]
     flops_error: str | None = None  # set when fvcore failed; the parameter part still stands
     title: str | None = None  # a sweep file's title, for tables
+    baseline_modules: list[ModuleCost] | None = None  # --by-module: the baseline's tree
+    baseline_training: StepCost | None = None  # --training-step: the baseline's step
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """One JSON object per row, always a list."""
@@ -118,7 +124,15 @@ def row_dict(result: ComplexityResult, row: Row) -> dict[str, Any]:
             "agree": inj.crosscheck_ok,
         },
         "not_counted": None if inj is None else inj.not_counted,
+        "unsupported": None if inj is None else inj.unsupported,
         "by_operator": None if inj is None else inj.by_operator,
+        "training_step": None if row.training is None or result.baseline_training is None else {
+            "baseline": result.baseline_training.to_dict(), "injected": row.training.to_dict(),
+            "flops_added": row.training.total - result.baseline_training.total,
+            "saved_bytes_added": row.training.saved_bytes - result.baseline_training.saved_bytes,
+        },
+        "by_module": None if row.modules is None else [m.to_dict() for m in row.modules],
+        "by_module_baseline": None if result.baseline_modules is None else [m.to_dict() for m in result.baseline_modules],
         "by_stage": [
             {
                 "stage": s.stage, "blocks": s.blocks, "channels": list(s.channels),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from secli.complexity.count import Progress, analyse, analyse_built
+from secli.complexity.modules import DEFAULT_DEPTH
 from secli.complexity.results import ComplexityResult
 from secli.util.errors import SecliUsageError
 from secli.util.number_lists import parse_int_list, parse_str_list
@@ -41,6 +42,9 @@ def complexity(
     input_size: int | None = None,
     flops: bool = True,
     progress: Progress | None = None,
+    by_module: bool = False,
+    depth: int | None = None,
+    training_step: bool = False,
 ) -> ComplexityResult:
     """Count parameters and FLOPs of ``model`` against its baseline, one row per block variant.
 
@@ -55,6 +59,10 @@ def complexity(
     option). ``progress(done, total, what)`` is called as each model is counted.
 
     The per-stage figures (``--by-stage`` in the CLI) are always computed: ``row.stages``.
+    ``by_module=True``: each row's ``modules`` (and ``result.baseline_modules``) hold parameters and
+    FLOPs (FC only, all ops) per module down to ``depth`` (default 3; 0 = the model alone), blocks
+    at sites marked. ``training_step=True``: ``row.training`` and ``result.baseline_training`` hold
+    a training step's forward + backward FLOPs and saved-activation bytes per image.
     A failed FLOP count does not raise here: ``result.flops_error`` holds it and
     ``result.check_flops()`` raises it, so the parameter part can be shown first.
     ``result.to_json()`` is what ``--format json`` prints.
@@ -68,6 +76,11 @@ def complexity(
         "paths": _positive_ints(paths, "--paths"),
     }
     single = {"kind": block, "ratio": ratio, "min_hidden": min_hidden, "position": position, "bias": bias, "groups": groups, "kernel_size": kernel_size}
+    if depth is not None and not by_module:
+        raise SecliUsageError("--depth applies to --by-module; add --by-module")
+    if depth is not None and depth < 0:
+        raise SecliUsageError(f"--depth must be 0 or more, got {depth}")
+    tree_depth = (DEFAULT_DEPTH if depth is None else depth) if by_module else None
     if ratio is not None and ratios is not None:
         raise SecliUsageError("give either --ratio or --ratios, not both")
     if position is not None and positions is not None:
@@ -80,7 +93,7 @@ def complexity(
     if model is not None and looks_like_file(model):
         if spec is not None or any(v is not None for v in single.values()) or any(v for v in lists.values()) or num_classes:
             raise SecliUsageError(f"{model} is a saved model: block, sweep and --spec options apply to architecture names only")
-        return _count_file(model, input_size, flops, progress)
+        return _count_file(model, input_size, flops, progress, tree_depth, training_step)
 
     from secli.complexity.sweep import Sweep, load_sweep, override
 
@@ -90,15 +103,17 @@ def complexity(
         load_sweep(spec) if spec else Sweep(arch=model or ""),
         arch=model, single=single, lists=lists, input_size=input_size, num_classes=num_classes,
     )
-    result = analyse(sweep.arch, sweep.blocks(), sweep.input_size, sweep.num_classes, flops=flops, progress=progress)
+    result = analyse(sweep.arch, sweep.blocks(), sweep.input_size, sweep.num_classes, flops=flops, progress=progress, depth=tree_depth, training_step=training_step)
     result.title = sweep.title
     return result
 
 
-def _count_file(path: str, input_size: int | None, flops: bool, progress: Progress | None) -> ComplexityResult:
+def _count_file(
+    path: str, input_size: int | None, flops: bool, progress: Progress | None, depth: int | None, training_step: bool
+) -> ComplexityResult:
     from secli.build.models import load_model
 
-    return analyse_built(load_model(path), input_size, flops=flops, progress=progress)
+    return analyse_built(load_model(path), input_size, flops=flops, progress=progress, depth=depth, training_step=training_step)
 
 
 def _positive_ints(value: IntList, what: str) -> list[int] | None:

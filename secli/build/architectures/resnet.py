@@ -11,14 +11,19 @@ the paper's Fig. 5 and Table 15:
   since the gate is non-negative for sigmoid/relu/hardsigmoid).
 
 SK replaces the 3x3 convolution with its BN (its paths carry their own BN and ReLU): ``conv2``
-of a bottleneck, ``conv1`` of a basic block (as timm's SKNet-18/34 do).
+of a bottleneck, ``conv1`` of a basic block (as timm's SKNet-18/34 do). The ReLU that followed
+the BN is dropped too: SK's output is a softmax-weighted sum of ReLU outputs, never negative, so
+that ReLU changed nothing (timm: its ``act2``/``act1`` becomes Identity; torchvision's blocks share
+one ``relu`` module, so the block gets a forward without that call).
 """
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 from secli.build.architectures.base import Target, unsupported_position, wrap_after, wrap_before
@@ -105,7 +110,7 @@ class ResNetAdapter:
                     channels=conv.out_channels,
                     in_channels=conv.in_channels,
                     stride=conv.stride[0],
-                    attach=_replace_conv_bn(model, f"{path}.{conv_name}", f"{path}.{bn_name}"),
+                    attach=_replace_conv_bn(model, block, f"{path}.{conv_name}", f"{path}.{bn_name}"),
                 )
             )
         return targets
@@ -119,10 +124,37 @@ def _set_attr(model: nn.Module, path: str) -> Callable[[nn.Module], str]:
     return attach
 
 
-def _replace_conv_bn(model: nn.Module, conv_path: str, bn_path: str) -> Callable[[nn.Module], str]:
+def _replace_conv_bn(model: nn.Module, owner: Any, conv_path: str, bn_path: str) -> Callable[[nn.Module], str]:
     def attach(block: nn.Module) -> str:
         set_module(model, conv_path, block)
         set_module(model, bn_path, nn.Identity())
+        _drop_relu_after_sk(owner)
         return conv_path
 
     return attach
+
+
+def _drop_relu_after_sk(owner: Any) -> None:
+    bottleneck = _is_bottleneck(owner)
+    act = "act2" if bottleneck else "act1"
+    if isinstance(getattr(owner, act, None), nn.Module) and hasattr(owner, "drop_block"):  # timm
+        setattr(owner, act, nn.Identity())
+    elif isinstance(getattr(owner, "relu", None), nn.Module):  # torchvision: one shared ReLU
+        owner.forward = types.MethodType(_sk_bottleneck_forward if bottleneck else _sk_basic_forward, owner)
+
+
+def _sk_bottleneck_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
+    """torchvision's Bottleneck.forward without the ReLU after conv2 (now an SK unit)."""
+    identity = x if self.downsample is None else self.downsample(x)
+    out = self.relu(self.bn1(self.conv1(x)))
+    out = self.bn3(self.conv3(self.bn2(self.conv2(out))))
+    out += identity
+    return self.relu(out)
+
+
+def _sk_basic_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
+    """torchvision's BasicBlock.forward without the ReLU after conv1 (now an SK unit)."""
+    identity = x if self.downsample is None else self.downsample(x)
+    out = self.bn2(self.conv2(self.bn1(self.conv1(x))))
+    out += identity
+    return self.relu(out)
