@@ -224,3 +224,11 @@ def test_python_complexity_of_a_saved_model_equals_the_cli_json(tmp_path: Path) 
     cli = invoke(str(saved), "--input-size", "32", "-f", "json")
     assert cli.exit_code == 0, cli.output
     assert json.loads(json.dumps(complexity(str(saved), input_size=32).to_json())) == json.loads(cli.stdout)
+
+
+@pytest.mark.parametrize("size", ["0", "-5", "100000"])
+def test_input_size_out_of_range_is_refused_not_replaced_by_the_default(size: str) -> None:
+    result = CliRunner().invoke(app, ["complexity", "resnet18", "--block", "se", "--input-size", size])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--input-size" in lines[0], result.stderr

@@ -81,6 +81,9 @@ def complexity(
     if depth is not None and depth < 0:
         raise SecliUsageError(f"--depth must be 0 or more, got {depth}")
     tree_depth = (DEFAULT_DEPTH if depth is None else depth) if by_module else None
+    from secli.util.checks import check_image_size
+
+    input_size = check_image_size("--input-size", input_size)  # 0 is refused, not read as "the default"
     if ratio is not None and ratios is not None:
         raise SecliUsageError("give either --ratio or --ratios, not both")
     if position is not None and positions is not None:
