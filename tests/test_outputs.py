@@ -238,3 +238,28 @@ def test_a_full_disk_inside_an_output_folder_keeps_the_file_and_leaves_no_tempor
             atomic_write_text(tmp / "summary.json", "{}")
     assert Path(str(info.value).split("kept in ")[1]).read_text() == "{}"
     assert sorted(os.listdir(tmp_path)) == ["rescue"]
+
+
+def test_a_failed_save_inside_a_folder_keeps_what_was_written_before_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from secli.util import outputs
+
+    real = outputs._write_file_in
+
+    def full_for_figures(folder, prefix, write, keep_name=".tmp"):
+        if Path(folder).name.startswith(".figs.") and "fig" in prefix:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(folder, prefix, write, keep_name)
+
+    monkeypatch.setattr(outputs, "_write_file_in", full_for_figures)
+    (tmp_path / "rescue").mkdir()
+    monkeypatch.setattr(outputs.tempfile, "gettempdir", lambda: str(tmp_path / "rescue"))
+    with pytest.raises(SecliError, match="No space left on device") as info:
+        with atomic_folder(tmp_path / "figs") as tmp:
+            atomic_write_text(tmp / "stats.json", "{\"sums\": 1}")
+            atomic_write_text(tmp / "fig1.png", "png")
+    message = str(info.value)
+    kept_folder = Path(message.split("the files written before it are kept in ")[1])
+    assert (kept_folder / "stats.json").read_text() == "{\"sums\": 1}"
+    rescued = Path(message.split("the result is kept in ")[1].split(";")[0])
+    assert rescued.read_text() == "png"
+    assert not (tmp_path / "figs").exists()

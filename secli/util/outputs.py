@@ -174,7 +174,9 @@ def atomic_folder(out: str | Path, force: bool = False) -> Iterator[Path]:
 
     Without ``force`` an ``out`` holding anything at the end (another run got there first) is
     left alone and this run fails. With ``force`` the old folder is replaced whole, never merged
-    into. On any exception (SIGINT and SIGTERM included) the temporary folder is removed.
+    into. On an interruption (SIGINT, SIGTERM) or an error the temporary folder is removed, except
+    when a save failed part-way (disk full): then the files written so far stay there and the
+    error names the folder.
     """
     out = Path(out)
     check_out_folder(out, force)
@@ -195,8 +197,12 @@ def atomic_folder(out: str | Path, force: bool = False) -> Iterator[Path]:
         test_hook("folder-written")
         _move_folder_into_place(tmp, out, force)
     except SecliError as exc:
-        if f"kept in {tmp}" not in str(exc):  # a rescued file lives elsewhere; the folder goes
-            shutil.rmtree(tmp, ignore_errors=True)
+        if f"kept in {tmp}" in str(exc):  # the whole new folder is the kept result
+            raise
+        if "the result is kept in" in str(exc) and any(tmp.iterdir()):
+            # one file went to a rescue file; what was written before it stays, named, not deleted
+            raise SecliError(f"{exc.message}; the files written before it are kept in {tmp}") from None
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
