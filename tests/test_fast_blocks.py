@@ -293,3 +293,16 @@ def test_fused_blocks_on_cuda_match_eager(dtype: torch.dtype, channels_last: boo
         tol = 1e-5 if dtype == torch.float32 else 3e-2
         torch.testing.assert_close(results[1][0], results[0][0], rtol=tol, atol=tol)
         torch.testing.assert_close(results[1][1], results[0][1], rtol=tol, atol=tol)
+
+
+def test_eager_composition_switches_fused_blocks_off_inside_only() -> None:
+    from secli.build.blocks.fused import eager_composition, fused_enabled
+
+    x = torch.randn(1, 4, 3, 3, requires_grad=True)
+    assert fused_enabled(x)
+    with eager_composition():
+        assert not fused_enabled(x)
+        with eager_composition():
+            assert not fused_enabled(x)
+        assert not fused_enabled(x)
+    assert fused_enabled(x)

@@ -86,9 +86,14 @@ class _OtherOps(TorchDispatchMode):
 
 
 def training_step_cost(model: nn.Module, size: int) -> StepCost:
-    """Forward + backward of one batch of 2 at ``size`` px on a copy of ``model``, per image."""
+    """Forward + backward of one batch of 2 at ``size`` px on a copy of ``model``, per image.
+
+    Saved bytes are measured on the blocks' own implementation; FLOPs on their eager composition
+    (the fused backward does the same arithmetic in other ops, which the rules do not name).
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
+    from secli.build.blocks.fused import eager_composition
     from secli.complexity.flops import fvcore_count
 
     model = copy.deepcopy(model).train()
@@ -107,11 +112,16 @@ def training_step_cost(model: nn.Module, size: int) -> StepCost:
             storages[ptr] = t.untyped_storage().nbytes()
         return t
 
+    # What a step keeps for backward is the implementation's own (fused SE keeps less than eager)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        kept_output = model(x)
+    del kept_output
+    # FLOPs follow the op rules on the reference composition, whichever impl the blocks have
+    with eager_composition():
         out = model(x)
-    loss = out.float().sum() if isinstance(out, torch.Tensor) else out[0].float().sum()
-    with FlopCounterMode(display=False) as gemm, _OtherOps() as other:
-        loss.backward()
+        loss = out.float().sum() if isinstance(out, torch.Tensor) else out[0].float().sum()
+        with FlopCounterMode(display=False) as gemm, _OtherOps() as other:
+            loss.backward()
     return StepCost(
         forward=forward // BATCH,
         backward_gemm=int(gemm.get_total_flops()) // 2 // BATCH,

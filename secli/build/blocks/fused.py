@@ -25,13 +25,32 @@ blocks' eager composition instead (see ``fused_enabled``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 from torch.autograd.function import once_differentiable
 
 Excite = Callable[[torch.Tensor], Sequence[torch.Tensor]]
+
+
+_EAGER_REQUESTS = 0  # > 0 inside ``eager_composition()``
+
+
+@contextlib.contextmanager
+def eager_composition() -> Iterator[None]:
+    """Run every fused block as its eager composition while inside (FLOP counting).
+
+    Counting rules are written for ordinary ops; the fused backward does the same arithmetic in
+    other ops (a batched dot where eager multiplies then sums), so counts use the reference.
+    """
+    global _EAGER_REQUESTS
+    _EAGER_REQUESTS += 1
+    try:
+        yield
+    finally:
+        _EAGER_REQUESTS -= 1
 
 
 def fused_enabled(*tensors: torch.Tensor) -> bool:
@@ -41,7 +60,7 @@ def fused_enabled(*tensors: torch.Tensor) -> bool:
     and one write to scale); under ``torch.compile`` the compiler fuses the composition itself;
     a jit trace (fvcore's FLOP count) must see the ordinary ops, not an opaque Python function.
     """
-    if not torch.is_grad_enabled():
+    if not torch.is_grad_enabled() or _EAGER_REQUESTS:
         return False
     if torch.jit.is_tracing() or torch.jit.is_scripting():  # fvcore counts FLOPs from a jit trace
         return False
