@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from timm_keys import timm_to_secli_key
 
 from secli.build.blocks.fused import channel_dot
 from secli.build.blocks.se import GATE_MODULES, IDENTITY_GATE_VALUE, SqueezeExcitation
@@ -173,13 +174,6 @@ def test_impl_is_a_block_option_of_se_and_sk_only() -> None:
         BlockSpec(kind="eca", impl=other)
 
 
-def _timm_to_secli_key(key: str) -> str:
-    if ".se." in key:
-        return key.replace(".se.", ".bn3.1.")
-    if ".bn3." in key:
-        return key.replace(".bn3.", ".bn3.0.")
-    return key
-
 
 def test_se_resnet50_with_timms_weights_equals_timms_seresnet50_forward_and_backward() -> None:
     timm = pytest.importorskip("timm")
@@ -192,7 +186,7 @@ def test_se_resnet50_with_timms_weights_equals_timms_seresnet50_forward_and_back
     built = build(ModelSpec("resnet50", BlockSpec(kind="se")))  # the default impl
     assert {s.impl for s in built.sites} == {BlockSpec().impl}
     ours = built.model.double().eval()
-    ours.load_state_dict({_timm_to_secli_key(k): v for k, v in reference.state_dict().items()})
+    ours.load_state_dict({timm_to_secli_key(k): v for k, v in reference.state_dict().items()})
     x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
     xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
     out_ours, out_ref = ours(xa), reference(xb)
@@ -200,7 +194,7 @@ def test_se_resnet50_with_timms_weights_equals_timms_seresnet50_forward_and_back
     g = torch.randn_like(out_ref)
     out_ours.backward(g), out_ref.backward(g)
     torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-8, atol=1e-10)
-    ref_grads = {_timm_to_secli_key(k): p.grad for k, p in reference.named_parameters()}
+    ref_grads = {timm_to_secli_key(k): p.grad for k, p in reference.named_parameters()}
     for name, p in ours.named_parameters():
         torch.testing.assert_close(p.grad, ref_grads[name], rtol=1e-7, atol=1e-9, msg=name)
 

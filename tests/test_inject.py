@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
+from timm_keys import timm_to_secli_key
 
 from secli.build.models import build
 from secli.build.sites import count_params
@@ -91,14 +92,6 @@ def test_sk_resnext50_equals_timms_sknet50_exactly() -> None:
     assert params_of("resnext50_32x4d", kind="sk") == reference
 
 
-def _timm_to_secli_key(key: str) -> str:
-    """timm keeps SE in ``block.se`` after ``bn3``; secli wraps ``bn3`` as Sequential(bn3, SE)."""
-    if ".se." in key:
-        return key.replace(".se.", ".bn3.1.")
-    if ".bn3." in key:
-        return key.replace(".bn3.", ".bn3.0.")
-    return key
-
 
 def test_se_resnet50_computes_what_timms_seresnet50_computes() -> None:
     timm = pytest.importorskip("timm")
@@ -109,7 +102,7 @@ def test_se_resnet50_computes_what_timms_seresnet50_computes() -> None:
                 module.running_mean.uniform_(-0.1, 0.1)
                 module.running_var.uniform_(0.5, 1.5)
     ours = build(ModelSpec("resnet50", BlockSpec(kind="se"))).model.eval()
-    ours.load_state_dict({_timm_to_secli_key(k): v for k, v in reference.state_dict().items()})
+    ours.load_state_dict({timm_to_secli_key(k): v for k, v in reference.state_dict().items()})
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), reference(x), rtol=1e-4, atol=1e-4)
