@@ -65,24 +65,36 @@ class FormulaCheck(_ClosedFormVerdict):
     stages: list[StageFormula] = field(default_factory=list)
 
 
-def se_formula(sites: list[Site], ratio: int, bias: bool) -> FormulaCheck | None:
-    """The closed form for secli's own SE sites; None when there are none (SK, native SE)."""
-    se_sites = [s for s in sites if s.kind == "se"]
-    if not se_sites:
-        return None
+def stage_formulas(
+    sites: list[Site], weights: Callable[[Site], float], biases: Callable[[Site], int]
+) -> list[StageFormula]:
+    """Group ``sites`` by stage: N_s, the distinct C_s, the closed form's two parts, the counted params."""
     stages = []
-    for stage in sorted({s.stage for s in se_sites}):
-        members = [s for s in se_sites if s.stage == stage]
+    for stage in sorted({s.stage for s in sites}):
+        members = [s for s in sites if s.stage == stage]
         stages.append(
             StageFormula(
                 stage=stage,
                 blocks=len(members),
                 channels=tuple(sorted({s.channels for s in members})),
-                weights_formula=sum(2 * s.channels**2 / ratio for s in members),
-                bias_terms=sum((s.hidden or 0) + s.channels for s in members) if bias else 0,
+                weights_formula=sum(weights(s) for s in members),
+                bias_terms=sum(biases(s) for s in members),
                 measured=sum(s.params for s in members),
             )
         )
+    return stages
+
+
+def se_formula(sites: list[Site], ratio: int, bias: bool) -> FormulaCheck | None:
+    """The closed form for secli's own SE sites; None when there are none (SK, native SE)."""
+    se_sites = [s for s in sites if s.kind == "se"]
+    if not se_sites:
+        return None
+    stages = stage_formulas(
+        se_sites,
+        weights=lambda s: 2 * s.channels**2 / ratio,
+        biases=(lambda s: (s.hidden or 0) + s.channels) if bias else (lambda s: 0),
+    )
     return FormulaCheck(
         ratio=ratio,
         bias=bias,
@@ -120,24 +132,13 @@ PAPER_FORMULAS: dict[str, Callable[[list[Site], BlockSpec], Check | None]] = {
 def per_site_formula(sites: list[Site], spec: BlockSpec) -> ClosedFormCheck | None:
     """Sum the kind's registered per-site closed form over its sites; None without one."""
     kind = find_kind(spec.kind)
-    if kind is None or kind.params is None:
+    params = kind.params if kind is not None else None
+    if kind is None or params is None:
         return None
     own = [s for s in sites if s.kind == kind.name]
     if not own:
         return None
-    stages = []
-    for stage in sorted({s.stage for s in own}):
-        members = [s for s in own if s.stage == stage]
-        stages.append(
-            StageFormula(
-                stage=stage,
-                blocks=len(members),
-                channels=tuple(sorted({s.channels for s in members})),
-                weights_formula=sum(kind.params(s.channels, s.hidden, spec) for s in members),
-                bias_terms=0,
-                measured=sum(s.params for s in members),
-            )
-        )
+    stages = stage_formulas(own, weights=lambda s: params(s.channels, s.hidden, spec), biases=lambda s: 0)
     return ClosedFormCheck(
         kind=kind.name,
         expression=kind.params_formula or "per-site closed form",
