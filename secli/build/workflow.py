@@ -1,9 +1,9 @@
-"""``inject()``: the whole ``secli inject`` run as one Python call, and the block options it takes.
+"""``inject()``: the whole ``secli inject`` run as one Python call.
 
 Why a workflow layer: the CLI and a notebook must build the same network from the same options,
-so everything between parsing and rendering lives here: laying the block options over a spec,
-refusing to clobber files before the slow build, saving the checkpoint and the spec, and
-checking the added parameters against the SE paper's formula.
+so everything between parsing and rendering lives here: laying the block options over a spec
+(``spec.model_spec_from_options``), refusing to clobber files before the slow build, saving the
+checkpoint and the spec, and checking the added parameters against the kind's closed form.
 """
 
 from __future__ import annotations

@@ -116,7 +116,9 @@ def visualize_excitation(
         raise SecliUsageError("say where to write figures and statistics with --out DIR")
     _check_values(image_size, batch_size, workers, bins, channels, per_class, scales, num_classes)
     out = Path(out)
-    check_out_dir(out, force)
+    from secli.util.outputs import check_out_folder
+
+    check_out_folder(out, force)  # before the slow part
     if from_stats is not None:
         from secli.excitation.result import ExcitationResult
 
@@ -174,13 +176,6 @@ def _check_values(image_size: Any, batch_size: Any, workers: Any, bins: Any, cha
         check_int("--num-classes", num_classes, 1, 1_000_000)
     for scale in scales or []:
         check_number("--scales", scale, None, 16.0)  # >= 1 is checked by unique_scales, in its words
-
-
-def check_out_dir(out: Path, force: bool) -> None:
-    """Refuse a file, and a folder with something in it unless ``force`` (before the slow part)."""
-    from secli.util.outputs import check_out_folder
-
-    check_out_folder(out, force)
 
 
 def load_analysed_model(model: str, block: BlockSpec | None, weights: str | None, num_classes: int | None,
