@@ -109,19 +109,24 @@ def test_a_failed_folder_write_leaves_the_old_folder(tmp_path):
     assert os.listdir(out) == ["old.png"] and sorted(os.listdir(tmp_path)) == ["figs"]
 
 
-def test_a_full_disk_keeps_the_result_in_a_named_place(tmp_path, monkeypatch):
+def _disk_full_where(monkeypatch, fails, rescue_dir: Path) -> None:
+    """Writes into a folder for which ``fails(folder, prefix)`` holds raise ENOSPC; rescue files go to ``rescue_dir``."""
     import secli.util.outputs as outputs
 
     real = outputs._write_file_in
 
-    def full_beside_target(folder, prefix, write, keep_name=".tmp"):
-        if Path(folder) == tmp_path:
+    def write_file_in(folder, prefix, write, keep_name=".tmp"):
+        if fails(Path(folder), prefix):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(folder, prefix, write, keep_name)
 
-    monkeypatch.setattr(outputs, "_write_file_in", full_beside_target)
-    monkeypatch.setattr(outputs.tempfile, "gettempdir", lambda: str(tmp_path / "rescue"))
-    (tmp_path / "rescue").mkdir()
+    monkeypatch.setattr(outputs, "_write_file_in", write_file_in)
+    rescue_dir.mkdir(exist_ok=True)
+    monkeypatch.setattr(outputs.tempfile, "gettempdir", lambda: str(rescue_dir))
+
+
+def test_a_full_disk_keeps_the_result_in_a_named_place(tmp_path, monkeypatch):
+    _disk_full_where(monkeypatch, lambda folder, prefix: folder == tmp_path, tmp_path / "rescue")
     with pytest.raises(SecliError) as info:
         atomic_write_text(tmp_path / "model.pt", "trained weights")
     message = str(info.value)
@@ -199,19 +204,10 @@ def test_the_cli_refuses_a_fifo_and_a_device_before_any_work(tmp_path):
 
 
 def test_a_full_disk_at_trains_final_save_keeps_the_trained_model(tmp_path, monkeypatch):
-    import secli.util.outputs as outputs
     from secli.api import train
     from secli.build.models import load_model
 
-    real = outputs._write_file_in
-
-    def full_beside_target(folder, prefix, write, keep_name=".tmp"):
-        if Path(folder) == tmp_path / "out":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(folder, prefix, write, keep_name)
-
-    monkeypatch.setattr(outputs, "_write_file_in", full_beside_target)
-    monkeypatch.setattr(outputs.tempfile, "gettempdir", lambda: str(tmp_path))
+    _disk_full_where(monkeypatch, lambda folder, prefix: folder == tmp_path / "out", tmp_path)
     with pytest.raises(SecliError, match="No space left on device; the result is kept in") as info:
         train("resnet18", data="synthetic", out=tmp_path / "out" / "m.pt", epochs=1, train_size=8, val_size=0,
               batch_size=8, image_size=32, device="cpu")
@@ -221,18 +217,7 @@ def test_a_full_disk_at_trains_final_save_keeps_the_trained_model(tmp_path, monk
 
 
 def test_a_full_disk_inside_an_output_folder_keeps_the_file_and_leaves_no_temporary_folder(tmp_path, monkeypatch):
-    import secli.util.outputs as outputs
-
-    real = outputs._write_file_in
-
-    def full_in_temporary_folder(folder, prefix, write, keep_name=".tmp"):
-        if Path(folder).name.startswith(".figs."):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(folder, prefix, write, keep_name)
-
-    monkeypatch.setattr(outputs, "_write_file_in", full_in_temporary_folder)
-    (tmp_path / "rescue").mkdir()
-    monkeypatch.setattr(outputs.tempfile, "gettempdir", lambda: str(tmp_path / "rescue"))
+    _disk_full_where(monkeypatch, lambda folder, prefix: folder.name.startswith(".figs."), tmp_path / "rescue")
     with pytest.raises(SecliError, match="No space left on device; the result is kept in") as info:
         with atomic_folder(tmp_path / "figs") as tmp:
             atomic_write_text(tmp / "summary.json", "{}")
@@ -241,18 +226,8 @@ def test_a_full_disk_inside_an_output_folder_keeps_the_file_and_leaves_no_tempor
 
 
 def test_a_failed_save_inside_a_folder_keeps_what_was_written_before_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from secli.util import outputs
-
-    real = outputs._write_file_in
-
-    def full_for_figures(folder, prefix, write, keep_name=".tmp"):
-        if Path(folder).name.startswith(".figs.") and "fig" in prefix:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(folder, prefix, write, keep_name)
-
-    monkeypatch.setattr(outputs, "_write_file_in", full_for_figures)
-    (tmp_path / "rescue").mkdir()
-    monkeypatch.setattr(outputs.tempfile, "gettempdir", lambda: str(tmp_path / "rescue"))
+    _disk_full_where(monkeypatch, lambda folder, prefix: folder.name.startswith(".figs.") and "fig" in prefix,
+                     tmp_path / "rescue")
     with pytest.raises(SecliError, match="No space left on device") as info:
         with atomic_folder(tmp_path / "figs") as tmp:
             atomic_write_text(tmp / "stats.json", "{\"sums\": 1}")
