@@ -86,7 +86,9 @@ def profile(
     if input_size is not None:
         if image_size is not None:
             raise SecliUsageError("give --image-size only (--input-size is its old name)")
-        image_size = input_size
+        from secli.util.checks import check_image_size
+
+        image_size = check_image_size("--input-size", input_size)  # named as the caller spelled it
     refs = [models] if isinstance(models, str) else list(models or [])
     variants, arch, sweep = _profile_variants(refs, block, ratio, ratios, position, positions, stages, paths, groups, kernel_size, impl, spec)
     request = {
