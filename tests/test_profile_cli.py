@@ -273,9 +273,9 @@ def test_python_profile_equals_the_cli_json(monkeypatch: pytest.MonkeyPatch) -> 
     """
     import secli.profiling.profiling as profiling
     import secli.profiling.session as session
+    from secli.api import profile
     from secli.profiling.memory import MemoryReading
     from secli.profiling.traffic import Bandwidth
-    from secli.api import profile
 
     monkeypatch.setattr(profiling, "stopwatch_for", lambda device: _TickClock())
     monkeypatch.setattr(profiling, "measure_copy_bandwidth", lambda *a, **k: Bandwidth(bytes_per_s=1e9, buffer_bytes=1, method="test"))
