@@ -218,11 +218,13 @@ def tables(document: dict[str, Any]) -> list[Table]:
             ])
         table = Table(title=f"{heading}{mode}: {setting}", columns=columns, rows=rows)
         table.notes.append(
-            f"ms: median of {inputs['iters']} interleaved iterations after {inputs['warmup']} warm-up; "
+            f"ms: median of {inputs['iters']} interleaved iterations after {inputs['warmup']} warm-up on "
+            f"{results.get('device_name') or results['device']}, torch {results.get('torch') or '?'}; "
             f"throughput ratio and added time: against {results.get('baseline') or '-'}"
         )
         out.append(table)
     out.append(_memory_table(document))
+    out[-1].notes += [f"warning: {w}" for w in results.get("warnings") or []]
     return out
 
 
