@@ -290,3 +290,31 @@ def test_python_profile_equals_the_cli_json(monkeypatch: pytest.MonkeyPatch) -> 
     assert report.to_dict() == json.loads(cli.stdout)
     assert report.to_dict()["format"] == "secli-profile"
     assert [m.label for m in report.models] == ["resnet18", "resnet18 + SE r=16 standard stages=5", "resnet18 + SK r=16 M=2 G=32 L=32 stages=5"]
+
+
+def test_the_command_feeds_the_shared_progress_handle_with_model_and_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """commands.progress decides how to show it (a bar, or plain lines off a terminal); profile
+    only has to say where it is, in every format (progress is on stderr, never in the JSON)."""
+    import contextlib
+
+    import commands.profile
+
+    seen: list[tuple[int, int, str]] = []
+
+    class Handle:
+        def update(self, done: int, total: int, what: str) -> None:
+            seen.append((done, total, what))
+
+    @contextlib.contextmanager
+    def fake_bar(description: str, total: int | None, enabled: bool = True, unit: str = ""):  # noqa: ANN202
+        assert enabled
+        yield Handle()
+
+    monkeypatch.setattr(commands.profile, "progress_bar", fake_bar)
+    result = invoke("resnet18", "--block", "se", "--format", "json", *FAST)
+    assert result.exit_code == 0, result.output
+    said = [what for _, _, what in seen]
+    assert said[0] == "preparing model 1/2 (resnet18)"
+    assert "inference: iteration 1/1, model 2/2 (resnet18 + SE)" in said
+    assert seen[-1][0] == seen[-1][1]
+    assert json.loads(result.stdout)["format"] == "secli-profile"
