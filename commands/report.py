@@ -56,8 +56,8 @@ def render_document(path: Path, document: dict[str, Any], fmt: str) -> list[Tabl
 
 @handle_errors
 def report_command(
-    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Results files written with --out (JSON envelopes of any secli command).", show_default=False)],
-    fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="table | markdown | csv (one table per file, the first column naming it when there are several) | json (the documents as read; a list for several files).")] = opt.OutputFormat.table,
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="Results files written with --out (JSON envelopes of any secli command).", show_default=False)],
+    fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="table | markdown (one set of tables per file, titled with its name) | csv (several files: one table, a file column first) | json (the documents as read; a list for several files).")] = opt.OutputFormat.table,
 ) -> None:
     """Show saved results again: 'secli profile ... --out run.json', then 'secli report run.json -f markdown'."""
     from secli.util.envelope import read_envelope
