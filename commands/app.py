@@ -38,6 +38,7 @@ def _register() -> None:
     from commands.complexity import complexity_command
     from commands.inject import inject_command
     from commands.profile import profile_command
+    from commands.report import report_command
     from commands.train import train_command
     from commands.visualize_excitation import visualize_excitation_command
 
@@ -46,6 +47,7 @@ def _register() -> None:
     app.command("profile")(profile_command)
     app.command("visualize-excitation")(visualize_excitation_command)
     app.command("train")(train_command)
+    app.command("report")(report_command)
 
 
 _register()

@@ -151,7 +151,7 @@ def test_cli_profile_resnet18_eca() -> None:
     finally:
         torch.set_num_threads(before)
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout)
+    payload = json.loads(result.stdout)["results"]  # the secli-profile envelope's results
     eca = payload["models"][1]
     assert eca["label"] == "resnet18 + ECA" and eca["sites"] == 8
     # resnet18 at 32x32: two sites each at 64@8x8, 128@4x4, 256@2x2, 512@1x1, float32
