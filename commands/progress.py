@@ -64,8 +64,8 @@ class PlainProgress(ProgressHandle):
     interval: float = DEFAULT_INTERVAL
     done: int = 0
     what: str = ""
-    started: float = field(default_factory=time.monotonic)
-    last: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=lambda: time.monotonic())
+    last: float = field(default_factory=lambda: time.monotonic())
 
     def advance(self, n: int = 1) -> None:
         self.done += n
