@@ -20,7 +20,7 @@ def inject_command(
     ratio: opt.Ratio = None,
     min_hidden: opt.MinHidden = None,
     position: opt.Position = None,
-    stages: opt.Stages = None,
+    stages: opt.StagesSet = None,
     squeeze: opt.Squeeze = None,
     gate: opt.Gate = None,
     bias: opt.Bias = None,
@@ -39,7 +39,7 @@ def inject_command(
     fmt: opt.Format = opt.OutputFormat.table,
 ) -> None:
     """Put SE or SK blocks into a network at the paper's positions; report the sites."""
-    block_options = dict(ratio=ratio, min_hidden=min_hidden, position=position, stages=stages, squeeze=squeeze,
+    block_options = dict(ratio=ratio, min_hidden=min_hidden, position=position, stages=opt.one_set(stages), squeeze=squeeze,
                          gate=gate, bias=bias, init=init, paths=paths, groups=groups, kernel_size=kernel_size, impl=impl)
     if list_archs:
         if arch is not None:

@@ -68,6 +68,19 @@ InputSizeAlias = Annotated[Optional[int], typer.Option("--input-size", hidden=Tr
 Device = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N (auto: CUDA when present).", metavar="<device>")]
 
 
+#: ``--stages`` where it is one set (inject, train): repeating it is refused, not "last one wins".
+StagesSet = Annotated[Optional[list[str]], typer.Option("--stages", help="Comma list of stages in the paper's numbering (ResNet: 2..5), one set: 3,4 = stages 3 and 4.", rich_help_panel=BLOCK_PANEL, show_default="all", metavar="<3,4>")]
+
+
+def one_set(stages: list[str] | None) -> str | None:
+    """The one ``--stages`` value of a command that takes one set (only complexity sweeps sets)."""
+    if not stages:
+        return None
+    if len(stages) > 1:
+        raise SecliUsageError("--stages is one comma list here (--stages 3,4); only complexity takes it repeated, one row per set")
+    return stages[0]
+
+
 def flag(name: str, help: str, panel: str | None = None) -> Any:
     """An on/off option shown as a bare flag in help (no ``<bool>`` type column)."""
     return typer.Option(name, help=help, metavar="", rich_help_panel=panel)

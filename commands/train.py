@@ -36,7 +36,7 @@ def train_command(
     ratio: opt.Ratio = None,
     min_hidden: opt.MinHidden = None,
     position: opt.Position = None,
-    stages: opt.Stages = None,
+    stages: opt.StagesSet = None,
     squeeze: opt.Squeeze = None,
     gate: opt.Gate = None,
     bias: opt.Bias = None,
@@ -78,6 +78,10 @@ def train_command(
     else:
         opt.refuse("with an image folder (the folder sets the sizes; use --val-fraction)", train_size=train_size,
                    val_size=val_size)
+    if block == "none":
+        opt.refuse("with --block none (no blocks are added)", ratio=ratio, min_hidden=min_hidden, position=position,
+                   stages=stages, squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
+                   kernel_size=kernel_size, impl=impl)
     if device == "cpu":
         opt.refuse("with --device cpu (mixed precision is used on CUDA only)", no_amp=no_amp)
     quiet = fmt.value == "json"
@@ -92,7 +96,7 @@ def train_command(
     from secli.build.spec import block_fields
 
     block_options = block_fields(block=block, ratio=ratio, min_hidden=min_hidden, position=position,
-                                        stages=stages, squeeze=squeeze, gate=gate, bias=bias, init=init,
+                                        stages=opt.one_set(stages), squeeze=squeeze, gate=gate, bias=bias, init=init,
                                         paths=paths, groups=groups, kernel_size=kernel_size, impl=impl)
     # progress goes to stderr, so it stays on for --format json (a log still shows the run moving)
     with BarCallback(lambda what, total: progress_bar(what, total, enabled=True, unit="images")) as bar:

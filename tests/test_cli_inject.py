@@ -160,6 +160,7 @@ def test_python_architecture_list_equals_the_cli_json() -> None:
         (["inject", "resnet18", "--block", "none", "--stages", "3"], "--stages does not apply with --block none"),
         (["inject", "resnet18", "--block", "se", "--paths", "3"], "--paths does not apply to SE blocks"),
         (["inject", "resnet18", "--block", "eca", "--ratio", "8"], "--ratio does not apply to ECA blocks"),
+        (["inject", "resnet18", "--stages", "3", "--stages", "4"], "--stages is one comma list here (--stages 3,4)"),
     ],
 )
 def test_options_that_do_not_apply_are_refused(args: list[str], text: str) -> None:

@@ -220,6 +220,8 @@ def test_train_reports_progress_through_the_shared_bar(tmp_path, record_progress
     (["--device", "cpu", "--no-amp"], "--no-amp does not apply with --device cpu"),
     (["--image-size", "32", "--input-size", "32"], "--input-size is the old spelling of --image-size"),
     (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--stages", "4", "--stages", "5"], "--stages is one comma list here"),
+    (["--block", "none", "--ratio", "8"], "--ratio does not apply with --block none"),
 ])
 def test_options_that_do_not_apply_or_conflict_are_refused(tmp_path, args, needle):
     args = [str(tmp_path) if a == "DIR" else a for a in args]
