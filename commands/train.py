@@ -126,6 +126,7 @@ def history_table(run: dict[str, Any]) -> Table:
         rows=[[e["epoch"], e["lr"], e["train_loss"], e["train_accuracy"], e["val_loss"], e["val_accuracy"], e["seconds"]]
               for e in run["epochs"]],
         formats={1: ".6f", 2: ".4f", 3: ".4f", 4: ".4f", 5: ".4f", 6: ",.1f"},
+        right_align=set(range(7)),  # every column is a number
     )
     seconds = run["seconds"] or 0.0
     ips = len(run["epochs"]) * run["train_images"] / seconds if seconds else 0.0
