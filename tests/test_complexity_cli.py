@@ -107,7 +107,7 @@ def test_saved_model_file(tmp_path: Path) -> None:
 
 def test_spec_file_with_rows_and_sweep(tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text("arch: resnet18\ninput_size: 32\nblock: {kind: se, bias: false}\nrows:\n  - {ratio: 4}\nsweep:\n  ratio: [8, 16]\n")
+    spec.write_text("arch: resnet18\nimage_size: 32\nblock: {kind: se, bias: false}\nrows:\n  - {ratio: 4}\nsweep:\n  ratio: [8, 16]\n")
     data = rows_of(invoke(str(spec), "-f", "json"))  # a YAML file in place of the model means --spec
     weights = {r: sum(2 * 2 * c * c / r for c in R18_WIDTHS.values()) for r in (4, 8, 16)}
     assert [d["params"]["added"] for d in data] == [weights[4], weights[8], weights[16]]
@@ -177,6 +177,19 @@ def test_examples_are_valid_specs(name: str, rows: int) -> None:
     from secli.complexity.sweep import load_sweep
 
     assert len(load_sweep(EXAMPLES / name).blocks()) == rows
+
+
+def test_sweep_files_take_image_size_and_its_old_name(tmp_path: Path) -> None:
+    from secli.complexity.sweep import load_sweep
+    from secli.util.errors import SecliUsageError
+
+    path = tmp_path / "s.yaml"
+    for key in ("image_size", "input_size"):
+        path.write_text(f"arch: resnet18\n{key}: 48\n")
+        assert load_sweep(path).input_size == 48
+    path.write_text("arch: resnet18\nimage_size: 48\ninput_size: 48\n")
+    with pytest.raises(SecliUsageError, match="input_size is the old name of image_size"):
+        load_sweep(path)
 
 
 def test_plain_model_spec_is_a_one_row_sweep(tmp_path: Path) -> None:
