@@ -1,14 +1,15 @@
 """secli's Python API: one function per command, taking the command's options.
 
-Each function returns a result dataclass whose ``to_dict()`` (``to_json()`` for complexity,
-whose JSON is a list of rows) is exactly what the command prints with ``--format json``; the
-commands in ``commands/`` only parse their options, call one of these and render the result.
+Each function returns a result dataclass whose ``to_dict()`` is exactly what the command prints
+with ``--format json``: the results envelope of ``secli.util.envelope`` (``format``, ``version``,
+``command``, ``inputs``, ``results``); the commands in ``commands/`` only parse their options,
+call one of these and render the result.
 
     from secli import api
 
     result = api.inject("resnet50", block="se", ratio=16)
     result.added                      # parameters the 16 SE blocks add
-    api.complexity("resnet18", block="se", input_size=64).to_json()
+    api.complexity("resnet18", block="se", image_size=64).to_dict()["results"]["rows"]
 
 Long runs take ``progress=callable(done, total, what)`` instead of drawing a bar. Importing this
 module imports torch (through ``load_model``); the CLI imports each command's function lazily
