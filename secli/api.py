@@ -17,6 +17,7 @@ instead, so ``secli --help`` stays fast.
 
 from __future__ import annotations
 
+from secli.build.export import ExportResult, export
 from secli.build.models import load_model
 from secli.build.spec import BlockSpec, ModelSpec
 from secli.build.workflow import InjectResult, inject, list_architectures
@@ -28,10 +29,12 @@ from secli.training.workflow import TrainRun, train
 __all__ = [
     "BlockSpec",
     "ExcitationRun",
+    "ExportResult",
     "InjectResult",
     "ModelSpec",
     "TrainRun",
     "complexity",
+    "export",
     "inject",
     "list_architectures",
     "load_model",
