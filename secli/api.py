@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from secli.build.export import ExportResult, export
 from secli.build.models import load_model
 from secli.build.spec import BlockSpec, ModelSpec
 from secli.build.workflow import InjectResult, inject, list_architectures
@@ -33,10 +34,12 @@ from secli.training.workflow import TrainRun, train
 __all__ = [
     "BlockSpec",
     "ExcitationRun",
+    "ExportResult",
     "InjectResult",
     "ModelSpec",
     "TrainRun",
     "complexity",
+    "export",
     "inject",
     "list_architectures",
     "load_model",
