@@ -35,9 +35,8 @@ class Amp(str, Enum):
     fp16 = "fp16"
 
 
-# Local until commands/options.py has the shared ImageSize/Device declarations (issue 13).
+# The shared names (commands/options.py), declared again only to sit in the Timing panel of help.
 ImageSize = Annotated[Optional[int], typer.Option("--image-size", metavar="PX", help="Square image side in pixels. Default: the first model's (224; Inception v3 299).", rich_help_panel=TIMING_PANEL, show_default=False)]
-OldInputSize = Annotated[Optional[int], typer.Option("--input-size", hidden=True, help="Old name of --image-size.")]
 Device = Annotated[str, typer.Option("--device", metavar="auto|cpu|cuda|cuda:N", help="auto picks CUDA when available.", rich_help_panel=TIMING_PANEL)]
 Flag = dict(metavar="", show_default=False)  # a flag: no '<bool>' type column, no 'default: False'
 
@@ -84,7 +83,7 @@ def profile_command(
     device: Device = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", metavar="N", help="Images per step.", rich_help_panel=TIMING_PANEL)] = 8,
     image_size: ImageSize = None,
-    input_size: OldInputSize = None,
+    input_size: opt.InputSizeAlias = None,
     amp: Annotated[Amp, typer.Option("--amp", help="Autocast dtype for forward and loss.", rich_help_panel=TIMING_PANEL)] = Amp.off,
     channels_last: Annotated[bool, typer.Option("--channels-last", help="Models and input in channels_last memory format.", rich_help_panel=TIMING_PANEL, **Flag)] = False,
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile every model (mode: --compile-mode).", rich_help_panel=TIMING_PANEL, **Flag)] = False,

@@ -27,6 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 #: One CLI invocation per command whose ``--format json`` output is an envelope; ``{tmp}`` is a
 #: fresh temporary folder. Keep them cheap (resnet18, 32 px).
 CLI_INVOCATIONS = [
+    pytest.param(["inject", "resnet18", "--block", "se", "--format", "json"], id="inject"),
+    pytest.param(["inject", "--list", "--format", "json"], id="inject-list"),
+    pytest.param(["complexity", "resnet18", "--block", "se", "--ratios", "8,16", "--image-size", "32",
+                  "--format", "json"], id="complexity"),
+    pytest.param(["profile", "resnet18", "--block", "se", "--image-size", "32", "--iters", "1", "--warmup", "0",
+                  "-b", "1", "--device", "cpu", "--format", "json"], id="profile"),
+    pytest.param(["train", "resnet18", "--block", "se", "--data", "synthetic", "--epochs", "1", "--train-size", "20",
+                  "--val-size", "10", "--image-size", "32", "-b", "10", "--out", "{tmp}/t.pt", "--format", "json"],
+                 id="train"),
     pytest.param(["export", "resnet18", "--block", "eca", "--to", "torchscript", "--out", "{tmp}/m.ts",
                   "--image-size", "32", "--format", "json"], id="export"),
 ]
