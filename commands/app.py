@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from secli import __version__
 
+
+def _bare_flags(params: list[Any]) -> list[Any]:
+    """On/off options (``--help``, ``--version``, the completion ones) shown as bare flags in
+    help, without Typer's ``<bool>`` type column: a flag takes no value, so none is shown."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _bare_flags(super().get_params(ctx))
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _bare_flags(super().get_params(ctx))
+
+
 app = typer.Typer(
     name="secli",
+    cls=_Group,
     help="Analyse channel-attention blocks (Squeeze-and-Excitation, Selective Kernel) in CNNs.",
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
@@ -43,13 +65,13 @@ def _register() -> None:
     from commands.train import train_command
     from commands.visualize_excitation import visualize_excitation_command
 
-    app.command("inject")(inject_command)
-    app.command("complexity")(complexity_command)
-    app.command("profile")(profile_command)
-    app.command("visualize-excitation")(visualize_excitation_command)
-    app.command("train")(train_command)
-    app.command("export")(export_command)
-    app.command("report")(report_command)
+    app.command("inject", cls=_Command)(inject_command)
+    app.command("complexity", cls=_Command)(complexity_command)
+    app.command("profile", cls=_Command)(profile_command)
+    app.command("visualize-excitation", cls=_Command)(visualize_excitation_command)
+    app.command("train", cls=_Command)(train_command)
+    app.command("export", cls=_Command)(export_command)
+    app.command("report", cls=_Command)(report_command)
 
 
 _register()

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -55,3 +57,14 @@ def test_completion_completes_command_names() -> None:
     done = subprocess.run([sys.executable, "-m", "secli"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["export"]
+
+
+@pytest.mark.parametrize("command", [[], ["inject"], ["complexity"], ["profile"], ["visualize-excitation"], ["train"],
+                                     ["export"], ["report"]])
+def test_help_shows_flags_as_flags(command: list[str]) -> None:
+    """``--help``, ``--version`` and every on/off option take no value, so help shows no type."""
+    from tests.cli_helpers import run
+
+    result = run(*command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "--help" in result.stdout and "<bool>" not in result.stdout, result.stdout
