@@ -327,7 +327,6 @@ def test_ablation_and_envelope_survive_summary_json_and_old_files_load(tmp_path)
     import json
 
     from secli.excitation.ablate import Ablation, SiteAblation
-
     from secli.excitation.result import SiteInfo
 
     g = np.full((2, 1, 4), 0.5)  # every gate the same: eta^2 undefined

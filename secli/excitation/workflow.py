@@ -193,7 +193,10 @@ def _inputs(request: dict[str, Any]) -> dict[str, Any]:
     if values["scales"] is not None:
         values["scales"] = [float(s) for s in values["scales"]]
     block = values["block"]
-    values["block"] = block if block is None or isinstance(block, str) else block.to_dict()
+    if block is not None and not isinstance(block, str):  # a BlockSpec: the fields it sets
+        from dataclasses import asdict
+
+        values["block"] = {k: v for k, v in asdict(block).items() if v is not None}
     for key in ("out", "from_stats"):
         values[key] = None if values[key] is None else str(values[key])
     return values
