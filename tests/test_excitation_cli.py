@@ -86,6 +86,7 @@ def test_folder_with_corrupt_image_is_skipped_and_counted(ckpt, tmp_path):
         (["CKPT", "--data", "synthetic", "--ablate"], "--ablate needs the names of se_r18.pt's outputs"),
         (["CKPT", "--data", "IMGS", "--ablate"], "--ablate needs the names of se_r18.pt's outputs"),
         (["CKPT", "--data", "synthetic", "--from-stats", "NOSTATS"], "give no model and no --data"),
+        (["CKPT", "--data", "synthetic", "--num-classes", "3"], "saved model; --num-classes applies to architecture names only"),
         (["CKPT", "--data", "synthetic", "--ddp"], "--ddp needs a torchrun launch"),
         (["CKPT", "--data", "synthetic", "--scales", "0.5"], "enlargement factors >= 1.0"),
         (["--from-stats", "NOSTATS"], "holds no excitation statistics"),
@@ -307,3 +308,6 @@ def test_help_shows_the_ablate_flag_and_defaults():
     text = " ".join(r.stdout.split())
     assert "--ablate" in text and "class-agnostic mean" in text
     assert "[default: 32]" in text and "[default: auto]" in text
+    for flag in ("--ablate", "--ddp", "--svg", "--save-raw"):  # flags, not options taking a <bool>
+        line = next(line for line in r.stdout.splitlines() if f" {flag} " in line)
+        assert "<bool>" not in line, line

@@ -36,6 +36,9 @@ def load_analysed_model(model: str, block: BlockSpec | None, weights: str | None
     if looks_like_file(model):
         if block is not None and block.kind != "none":
             raise SecliUsageError(f"{model} is a saved model; --block applies to architecture names only")
+        for given, option in ((weights, "--weights"), (num_classes, "--num-classes")):
+            if given is not None:
+                raise SecliUsageError(f"{model} is a saved model; {option} applies to architecture names only")
         return load_model(model)
     spec = ModelSpec(arch=model, block=block or BlockSpec(kind="none"), weights=weights, num_classes=num_classes)
     torch.manual_seed(seed)  # blocks injected here start from a reproducible initialisation
