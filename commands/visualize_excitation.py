@@ -185,5 +185,9 @@ def ablation_table(results: dict[str, Any]) -> Table:
                   columns=["site", "acc mean gate (%)", "change (pp)", "acc no gate (%)", "change (pp)"], rows=rows)
     table.notes.append("mean gate: this site's gate replaced by its class-agnostic mean (per channel, the mean of "
                        "the per-class means); no gate: replaced by 1 (SK: 1/M, the paths averaged); "
-                       "every other site as trained; pp = percentage points")
+                       "every other site as trained; top-1 over all the model's outputs; pp = percentage points")
+    seconds = (results.get("meta") or {}).get("ablation_seconds")
+    if seconds is not None:
+        passes = 1 + 2 * len(ablation["sites"])
+        table.notes.append(f"{passes} forward passes per image in {seconds:.1f} s")
     return table

@@ -15,7 +15,7 @@ from secli.excitation.workflow import visualize_excitation
 from secli.training.workflow import train
 
 runner = CliRunner()
-TIMINGS = {"seconds", "images_per_second"}
+TIMINGS = {"seconds", "images_per_second", "ablation_seconds"}
 
 
 def _without_timings(value: Any) -> Any:

@@ -71,6 +71,14 @@ class ExcitationResult:
                 return info
         raise SecliUsageError(f"unknown site {name!r}; valid sites: {', '.join(s.name for s in self.sites)}")
 
+    def keep_sites(self, wanted: list[str]) -> None:
+        """Only the named sites (unknown names list the valid ones), their ablation rows too."""
+        for name in wanted:
+            self.site(name)
+        self.sites = [s for s in self.sites if s.name in wanted]
+        if self.ablation is not None:
+            self.ablation.sites = [s for s in self.ablation.sites if s.site in wanted]
+
     def get(self, site: str, scale: float | None = None) -> dict[str, np.ndarray]:
         key = self.scale_key(self.scales[0] if scale is None else scale)
         return self.arrays[key][site]

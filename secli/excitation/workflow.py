@@ -174,8 +174,12 @@ def visualize_excitation(
         if stats.meta["images"] == 0:  # a total over the ranks: every rank stops
             raise SecliError(f"no image in {data} could be read ({stats.meta['skipped']} skipped)")
         if ablate:
+            import time
+
+            start = time.perf_counter()
             stats.ablation = passes.run_ablation(built, chosen_sites, labelled, stats, targets, batch_size, workers,
                                                  dev, rank, world, report)
+            stats.meta["ablation_seconds"] = time.perf_counter() - start
         warnings = [_short_note(per_class, short)] if short else []
         if rank != 0:
             return ExcitationRun(stats, out, [], computed=True, source=built.label, rank=rank, inputs=inputs,
@@ -228,7 +232,7 @@ def _from_stats(folder: Path, request: dict[str, Any], inputs: dict[str, Any]) -
     source = f"statistics in {folder}"
     if out is None:
         if request["sites"]:
-            _keep_sites(stats, request["sites"])
+            stats.keep_sites(names(request["sites"]) or [])
         return ExcitationRun(stats, None, [], computed=False, source=source, inputs=inputs)
     run = write_outputs(stats, out, request["classes"], request["sites"], request["svg"], request["channels"],
                         computed=False, source=source, force=request["force"])
@@ -273,7 +277,7 @@ def write_outputs(stats: ExcitationResult, out: Path, classes: str | Sequence[st
     from secli.excitation.plots import write_figures
 
     if sites:
-        _keep_sites(stats, sites)
+        stats.keep_sites(names(sites) or [])
     plot_classes = resolve_classes(names(classes), stats.class_names) if classes else None
     capped = False
     if plot_classes is None and len(stats.class_names) > MAX_PLOTTED_CLASSES:
@@ -286,12 +290,3 @@ def write_outputs(stats: ExcitationResult, out: Path, classes: str | Sequence[st
     written = [out / path.relative_to(tmp) for path in written]
     return ExcitationRun(stats, out, written, computed, source, plot_classes, capped)
 
-
-def _keep_sites(stats: ExcitationResult, sites: str | Sequence[str]) -> None:
-    """Only the named sites (unknown names list the valid ones), their ablation rows too."""
-    wanted = names(sites) or []
-    for name in wanted:
-        stats.site(name)
-    stats.sites = [s for s in stats.sites if s.name in wanted]
-    if stats.ablation is not None:
-        stats.ablation.sites = [s for s in stats.ablation.sites if s.site in wanted]
