@@ -108,8 +108,6 @@ class PhasedBar:
         return self._stack.__exit__(*exc)
 
 
-
-
 # --------------------------------------------------------------------------- rendering
 def tables(document: dict[str, Any]) -> list[Table]:
     """The tables of a visualize-excitation result: its ``--format json`` envelope, a

@@ -311,3 +311,14 @@ def test_help_shows_the_ablate_flag_and_defaults():
     for flag in ("--ablate", "--ddp", "--svg", "--save-raw"):  # flags, not options taking a <bool>
         line = next(line for line in r.stdout.splitlines() if f" {flag} " in line)
         assert "<bool>" not in line, line
+
+
+def test_ablation_gets_its_own_progress_bar(named_ckpt, tmp_path, record_progress):
+    import commands.progress
+
+    calls = record_progress(commands.progress)
+    r = runner.invoke(app, ["visualize-excitation", str(named_ckpt), "--data", "synthetic", "--per-class", "1",
+                            "--sites", "SE_5_2", "--ablate", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, _err(r)
+    assert [(c["total"], c["done"], c["unit"]) for c in calls] == [(10, 10, "images"), (10, 10, "images")]
+    assert "3 forward passes per image" in " ".join(r.stdout.split())
