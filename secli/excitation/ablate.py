@@ -58,16 +58,14 @@ class Ablation:
 
     def rows(self) -> list[dict[str, Any]]:
         """Per site: accuracies as fractions in [0, 1], deltas against the unmodified network."""
-        base = self.accuracy(self.correct)
         rows = []
         for s in self.sites:
-            mean, none = self.accuracy(s.correct_mean_gate), self.accuracy(s.correct_no_gate)
             rows.append({
                 "site": s.site,
-                "acc_mean_gate": mean,
-                "delta_mean_gate": None if mean is None or base is None else mean - base,
-                "acc_no_gate": none,
-                "delta_no_gate": None if none is None or base is None else none - base,
+                "acc_mean_gate": self.accuracy(s.correct_mean_gate),
+                "delta_mean_gate": self.accuracy(s.correct_mean_gate - self.correct),  # exact, not a - b
+                "acc_no_gate": self.accuracy(s.correct_no_gate),
+                "delta_no_gate": self.accuracy(s.correct_no_gate - self.correct),
                 "correct_mean_gate": s.correct_mean_gate,
                 "correct_no_gate": s.correct_no_gate,
                 "no_gate_value": s.no_gate_value,
