@@ -143,7 +143,7 @@ def _fold_residual(owner: Any, attach: Callable[[nn.Module], str]) -> Callable[[
         ):
             return path
         owner.forward = types.MethodType(forward, owner)
-        block.residual_folded = True
+        setattr(block, "residual_folded", True)  # noqa: B010 (an attribute, not a submodule)
         return path
 
     return fold

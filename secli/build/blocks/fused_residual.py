@@ -23,33 +23,13 @@ instead (see ``fused.fused_enabled``): the compiler fuses that composition itsel
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch.autograd.function import once_differentiable
 
-from secli.build.blocks.fused import Excite, channel_dot, channel_mean
-
-TRITON_ENV = "SECLI_TRITON"
-
-
-def triton_wanted(*tensors: torch.Tensor) -> bool:
-    """Whether the Triton kernels run here: opt-in (``SECLI_TRITON=1``) and CUDA tensors only.
-
-    Off by default because nobody has yet measured them against PyTorch's composition on a GPU;
-    ``SECLI_TRITON=force`` also runs them on CPU tensors (only sensible with TRITON_INTERPRET=1,
-    which is how the tests check them without a GPU).
-    """
-    flag = os.environ.get(TRITON_ENV, "")
-    if flag not in ("1", "force"):
-        return False
-    if flag == "1" and not all(t.is_cuda for t in tensors):
-        return False
-    from secli.build.blocks import triton_kernels
-
-    return triton_kernels.available()
+from secli.build.blocks.fused import Excite, channel_dot, channel_mean, kernels_if_wanted
 
 
 def residual_composition(u: torch.Tensor, s: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
@@ -58,10 +38,9 @@ def residual_composition(u: torch.Tensor, s: torch.Tensor, identity: torch.Tenso
 
 
 def _forward_pass(u: torch.Tensor, s: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
-    if triton_wanted(u, identity):
-        from secli.build.blocks import triton_kernels
-
-        return triton_kernels.scale_add_relu(u, s, identity)
+    kernels = kernels_if_wanted(u, identity)
+    if kernels is not None:
+        return kernels.scale_add_relu(u, s, identity)
     out = torch.addcmul(identity, u, s)
     return out.relu_()
 
@@ -71,12 +50,8 @@ class ScaleAddReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, excite: Excite, u: torch.Tensor, identity: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
-        if triton_wanted(u):
-            from secli.build.blocks import triton_kernels
-
-            z = triton_kernels.channel_mean(u)
-        else:
-            z = channel_mean(u)
+        kernels = kernels_if_wanted(u)
+        z = kernels.channel_mean(u) if kernels is not None else channel_mean(u)
         with torch.enable_grad():
             z_in = z.detach().requires_grad_(True)
             s = excite(z_in)[0]
@@ -93,11 +68,9 @@ class ScaleAddReLU(torch.autograd.Function):
         s: torch.Tensor = ctx.s
         params: tuple[torch.Tensor, ...] = ctx.params
         s_d = s.detach()
-        use_triton = triton_wanted(u, grad)
-        if use_triton:
-            from secli.build.blocks import triton_kernels
-
-            g, ds = triton_kernels.relu_mask_and_dot(grad, out, u)
+        kernels = kernels_if_wanted(u, grad)
+        if kernels is not None:
+            g, ds = kernels.relu_mask_and_dot(grad, out, u)
         else:
             g = torch.ops.aten.threshold_backward(grad, out, 0)  # grad where out > 0
             ds = channel_dot(g, u)
@@ -112,8 +85,8 @@ class ScaleAddReLU(torch.autograd.Function):
             h, w = u.shape[2], u.shape[3]
             if dz is None:
                 du = torch.mul(g, s_d)
-            elif use_triton:
-                du = triton_kernels.scale_add_mean_grad(g, s_d, dz)
+            elif kernels is not None:
+                du = kernels.scale_add_mean_grad(g, s_d, dz)
             else:
                 du = torch.addcmul((dz / (h * w)).to(torch.promote_types(g.dtype, s_d.dtype)), g, s_d)
             du = du if du.dtype == u.dtype else du.to(u.dtype)
