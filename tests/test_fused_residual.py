@@ -136,3 +136,15 @@ def test_other_positions_and_squeezes_keep_the_librarys_forward() -> None:
     for block in (BlockSpec(kind="se", position="post"), BlockSpec(kind="se", squeeze="max"), BlockSpec(kind="se", impl="eager")):
         model = build(ModelSpec("resnet18", block)).model
         assert not any("forward" in vars(m) for m in model.modules() if type(m).__name__ == "BasicBlock")
+
+
+def test_flop_counters_and_jit_traces_see_the_eager_ops() -> None:
+    from secli.build.blocks.fused import eager_composition
+
+    _, fused = _pair(16)
+    u, identity = torch.randn(1, 16, 4, 4, dtype=torch.float64), torch.randn(1, 16, 4, 4, dtype=torch.float64)
+    traced = torch.jit.trace(fused, (u, identity))
+    graph = str(traced.graph)
+    assert "PythonOp" not in graph and "addcmul" not in graph and "aten::relu" in graph
+    with eager_composition(), torch.no_grad():
+        torch.testing.assert_close(fused(u, identity), torch.relu(fused(u) + identity))

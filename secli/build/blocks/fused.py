@@ -73,6 +73,15 @@ def fused_enabled(*tensors: torch.Tensor) -> bool:
     return True
 
 
+def reference_wanted() -> bool:
+    """Whether ordinary ops must run as the eager block writes them (FLOP counts, jit traces).
+
+    Counting rules know ``mul``, ``add`` and ``relu``, not the compositions the fused path uses
+    without gradients (``addcmul``), so counters see exactly the eager ops.
+    """
+    return bool(_EAGER_REQUESTS) or torch.jit.is_tracing() or torch.jit.is_scripting()
+
+
 TRITON_ENV = "SECLI_TRITON"
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from secli.build.blocks.fused import channel_mean, fused_enabled, gated_sum
+from secli.build.blocks.fused import channel_mean, fused_enabled, gated_sum, reference_wanted
 from secli.build.blocks.fused_residual import residual_composition, scale_add_relu
 from secli.build.registry import BlockKind, register
 from secli.util.errors import SecliUsageError
@@ -146,7 +146,7 @@ class SqueezeExcitation(nn.Module):
         if residual is not None:
             if fused:
                 return scale_add_relu(self._excite_pooled, x, residual, list(self.parameters()))
-            if self.impl_used == "fused":  # no grad / compiled / traced: two passes, no autograd Function
+            if self.impl_used == "fused" and not reference_wanted():  # no grad or compiled: two passes
                 return residual_composition(x, self._excite_pooled(channel_mean(x))[0], residual)
             return torch.relu(self.forward(x) + residual)
         if fused:
