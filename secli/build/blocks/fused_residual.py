@@ -33,8 +33,12 @@ from secli.build.blocks.fused import Excite, channel_dot, channel_mean, kernels_
 
 
 def residual_composition(u: torch.Tensor, s: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
-    """``relu(u * s + identity)`` as ordinary ops, two passes (for no-grad, compile and traces)."""
-    return torch.relu(torch.addcmul(identity, u, s))
+    """``relu(u * s + identity)`` as ordinary ops, two passes (without gradients, and under compile).
+
+    The ReLU is in place on the fresh sum: ``addcmul`` saves nothing for backward, and an
+    in-place ReLU saves its output just as the out-of-place one does.
+    """
+    return torch.addcmul(identity, u, s).relu_()
 
 
 def _forward_pass(u: torch.Tensor, s: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
