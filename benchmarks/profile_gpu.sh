@@ -15,18 +15,17 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 for compile in "" "--compile"; do
   tag=eager
   [ -n "$compile" ] && tag=compiled
-  json="$OUT/gpu_resnet50_b256_bf16_cl_$tag.json"
+  # the tables go to stdout as Markdown; the results file keeps every figure for 'secli report'
   $SECLI profile resnet50 "$OUT/se_r50.pt" "$OUT/sk_r50.pt" timm:resnet50 timm:seresnet50 \
-    --device cuda -b 256 --input-size 224 --amp bf16 --channels-last $compile \
-    --mode both --iters 50 --warmup 10 --auto-batch --format json > "$json"
-  python benchmarks/profile_to_markdown.py "$json"
+    --device cuda -b 256 --image-size 224 --amp bf16 --channels-last $compile \
+    --mode both --iters 50 --warmup 10 --auto-batch \
+    --format markdown --out "$OUT/gpu_resnet50_b256_bf16_cl_$tag.json" --force
   # issue 8: each implementation against resnet50 in one run (SE and SK, eager and fused), then
   # the fused blocks again with the opt-in Triton kernels (SECLI_TRITON=1; unmeasured until here)
   for triton in 0 1; do
-    json="$OUT/gpu_resnet50_impl_b256_bf16_cl_${tag}_triton$triton.json"
     SECLI_TRITON=$triton $SECLI profile resnet50 --block se,sk --impl eager,fused \
-      --device cuda -b 256 --input-size 224 --amp bf16 --channels-last $compile \
-      --mode both --iters 50 --warmup 10 --auto-batch --format json > "$json"
-    python benchmarks/profile_to_markdown.py "$json"
+      --device cuda -b 256 --image-size 224 --amp bf16 --channels-last $compile \
+      --mode both --iters 50 --warmup 10 --auto-batch \
+      --format markdown --out "$OUT/gpu_resnet50_impl_b256_bf16_cl_${tag}_triton$triton.json" --force
   done
 done

@@ -12,7 +12,7 @@ app = typer.Typer(
     name="secli",
     help="Analyse channel-attention blocks (Squeeze-and-Excitation, Selective Kernel) in CNNs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -36,8 +36,10 @@ def root(
 
 def _register() -> None:
     from commands.complexity import complexity_command
+    from commands.export import export_command
     from commands.inject import inject_command
     from commands.profile import profile_command
+    from commands.report import report_command
     from commands.train import train_command
     from commands.visualize_excitation import visualize_excitation_command
 
@@ -46,20 +48,24 @@ def _register() -> None:
     app.command("profile")(profile_command)
     app.command("visualize-excitation")(visualize_excitation_command)
     app.command("train")(train_command)
+    app.command("export")(export_command)
+    app.command("report")(report_command)
 
 
 _register()
 
 
 def main() -> None:
-    """Run the app; a mistake on the command line is one line on stderr and exit 2, as every
+    """Run the app (the ``secli`` script and ``python -m secli``); a mistake on the command line is one line on stderr and exit 2, as every
     other error (Click would draw a boxed panel with a usage line above it)."""
     import sys
 
     from commands.common import escape_markup, fail
 
     try:
-        code = app(standalone_mode=False)
+        # one program name however it was started (``secli``, ``python -m secli``, torchrun -m):
+        # usage lines read "secli ...", and completion scripts use the $_SECLI_COMPLETE variable
+        code = app(standalone_mode=False, prog_name="secli")
     except typer.Abort:
         code = fail("interrupted", 130).exit_code
     except typer.Exit as exc:
