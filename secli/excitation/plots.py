@@ -63,8 +63,10 @@ def save_figure(fig: Figure, path: Path, svg: bool, force: bool) -> list[Path]:
     written = []
     for suffix in (".png", ".svg") if svg else (".png",):
         buffer = io.BytesIO()
-        extra = {"pil_kwargs": {"compress_level": PNG_COMPRESSION}} if suffix == ".png" else {}
-        fig.savefig(buffer, format=suffix[1:], dpi=DPI, **extra)
+        if suffix == ".png":
+            fig.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": PNG_COMPRESSION})
+        else:
+            fig.savefig(buffer, format="svg", dpi=DPI)
         written.append(atomic_write(path.with_suffix(suffix), functools.partial(_write_bytes, buffer.getvalue()), force))
     return written
 

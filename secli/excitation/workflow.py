@@ -80,6 +80,7 @@ def visualize_excitation(
     ddp: bool = False,
     save_raw: bool = False,
     svg: bool = False,
+    figures: str = "default",
     force: bool = False,
     from_stats: str | Path | None = None,
     progress: ProgressCallback | None = None,
@@ -107,6 +108,8 @@ def visualize_excitation(
     device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``.
     ddp: under torchrun each rank takes a shard and the sums are all-reduced; rank 0 writes.
     save_raw: also keep every image's gate vectors in ``raw.npz``. svg: also write SVG figures.
+    figures: ``default`` (whole-run figures: class means, scores by depth, distributions, SK) or
+        ``all`` (also two figures per site, slower).
     from_stats: re-plot the statistics saved in this folder (no network).
     progress: called as ``progress(done, total, what)`` on rank 0 while images are analysed.
 
@@ -115,6 +118,10 @@ def visualize_excitation(
     if out is None:
         raise SecliUsageError("say where to write figures and statistics with --out DIR")
     _check_values(image_size, batch_size, workers, bins, channels, per_class, scales, num_classes)
+    from secli.excitation.figures import FIGURE_SETS
+
+    if figures not in FIGURE_SETS:
+        raise SecliUsageError(f"--figures must be one of {', '.join(FIGURE_SETS)}, not {figures!r}")
     out = Path(out)
     from secli.util.outputs import check_out_folder
 
@@ -128,7 +135,7 @@ def visualize_excitation(
             raise SecliUsageError("--out must differ from --from-stats (--out is replaced whole)")
         stats = ExcitationResult.load(from_stats)
         return write_outputs(stats, out, classes, sites, svg, channels, computed=False,
-                             source=f"statistics in {from_stats}", force=force)
+                             source=f"statistics in {from_stats}", force=force, figures=figures)
     if model is None:
         raise SecliUsageError("name a model (a secli checkpoint or an architecture), or pass --from-stats DIR")
     if data is None:
@@ -157,7 +164,7 @@ def visualize_excitation(
         if stats.meta["images"] == 0:
             raise SecliError(f"no image in {data} could be read ({stats.meta['skipped']} skipped)")
         return write_outputs(stats, out, None, None, svg, channels, computed=True, source=built.label,
-                             force=force)
+                             force=force, figures=figures)
 
 
 def _check_values(image_size: Any, batch_size: Any, workers: Any, bins: Any, channels: Any, per_class: Any,
@@ -246,7 +253,7 @@ def _run_pass(built: BuiltModel, sites: list[Site], labelled: LabelledData, scal
 
 def write_outputs(stats: ExcitationResult, out: Path, classes: str | Sequence[str] | None,
                   sites: str | Sequence[str] | None, svg: bool, channels: int, computed: bool,
-                  source: str, force: bool = False) -> ExcitationRun:
+                  source: str, force: bool = False, figures: str = "default") -> ExcitationRun:
     """Write the statistics (when computed here) and the figures into ``out``.
 
     ``sites`` keeps only those sites (statistics re-plotted); ``classes`` chooses the classes
@@ -269,6 +276,6 @@ def write_outputs(stats: ExcitationResult, out: Path, classes: str | Sequence[st
 
     with atomic_folder(out, force) as tmp:  # built beside ``out``, renamed into place whole
         written = stats.save(tmp, force=True) if computed else []
-        written += write_figures(stats, tmp, plot_classes, svg=svg, force=True, max_channels=channels)
+        written += write_figures(stats, tmp, plot_classes, svg=svg, force=True, max_channels=channels, figures=figures)
     written = [out / path.relative_to(tmp) for path in written]
     return ExcitationRun(stats, out, written, computed, source, plot_classes, capped)
