@@ -25,6 +25,7 @@ from secli.excitation.figures.style import (
     legend_width,
     outside_legend,
     panel_grid,
+    panel_title,
     path_of,
     present_classes,
     sampled_channels,
@@ -47,7 +48,7 @@ def class_means_figure(result: ExcitationResult, sites: Sequence[str] | None = N
     ks = present_classes(result, classes)
     ref = reference_label(result)
     margins = Margins(right=legend_width(result, ks, [ref]) + 0.2, bottom=0.6, hspace=0.75)
-    fig, axes = panel_grid(len(names), 3, 3.4, 2.3, margins, sharey=True)
+    fig, axes = panel_grid(len(names), 3, 3.4, 2.3, margins)  # not sharey: its tick-label alignment costs
     rows = scores_by_site(result)
     for i, (ax, name) in enumerate(zip(axes, names)):
         info = result.site(name)
@@ -59,12 +60,14 @@ def class_means_figure(result: ExcitationResult, sites: Sequence[str] | None = N
         for k in ks:
             ax.plot(idx, mean[k, idx], color=class_color(k), lw=1.1, marker=class_marker(k), ms=3.2,
                     markevery=(k % every, every), zorder=2)
-        ax.set_title(f"{name}  ({specificity_text(rows.get(name))})", fontsize=FONT + 0.5, loc="left")
+        panel_title(ax, f"{name}  ({specificity_text(rows.get(name))})", fontsize=FONT + 0.5, loc="left")
         ax.set_xlabel(channel_label(idx, info.channels), fontsize=FONT - 0.5)
         if i % 3 == 0:
             ax.set_ylabel(value_label(info, "mean "), fontsize=FONT)
         if info.low == 0.0 and info.high == 1.0:
             ax.set_ylim(-0.02, 1.02)
+            if i % 3:
+                ax.tick_params(labelleft=False)
     handles = class_handles(result, ks)
     handles.append(_reference_handle(ref))
     outside_legend(fig, handles, margins)
@@ -99,7 +102,7 @@ def mean_std_figure(result: ExcitationResult, site: str, classes: Sequence[int] 
         ax.fill_between(idx, np.clip(m - s, info.low, info.high), np.clip(m + s, info.low, info.high),
                         color=color, alpha=0.3, lw=0, zorder=1)
         ax.plot(idx, m, color=color, lw=1.1, zorder=2)
-        ax.set_title(f"{result.class_names[k]} (n={int(counts[k])})", fontsize=FONT, loc="left")
+        panel_title(ax, f"{result.class_names[k]} (n={int(counts[k])})", fontsize=FONT, loc="left")
         if i % 5 == 0:
             ax.set_ylabel(value_label(info), fontsize=FONT - 0.5)
         if i >= len(ks) - 5:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from secli.excitation.figures.style import FONT, REFERENCE, Margins, panel_grid, site_order, title
+from secli.excitation.figures.style import FONT, REFERENCE, Margins, panel_grid, panel_title, site_order, title
 from secli.excitation.result import ExcitationResult
 from secli.excitation.scores import SATURATION_THRESHOLD
 
@@ -68,11 +68,11 @@ def depth_figure(result: ExcitationResult) -> Figure:
                 top.text(x[j], 0.03, "n/a", ha="center", va="bottom", fontsize=FONT - 1, color="#555555")
     top.set_ylim(-0.02, 1.02)
     top.set_ylabel("η² (0 to 1)", fontsize=FONT)
-    top.set_title("class specificity: between-class / total sum of squares of the gates", fontsize=FONT,
+    panel_title(top, "class specificity: between-class / total sum of squares of the gates", fontsize=FONT,
                   loc="left")
     bottom.set_ylim(-0.02, 1.02)
     bottom.set_ylabel("fraction of gates", fontsize=FONT)
-    bottom.set_title(f"saturation: fraction of gate values > {SATURATION_THRESHOLD:g}", fontsize=FONT, loc="left")
+    panel_title(bottom, f"saturation: fraction of gate values > {SATURATION_THRESHOLD:g}", fontsize=FONT, loc="left")
     bottom.set_xticks(x, names, rotation=45, ha="right", fontsize=FONT - 1)
     bottom.set_xlabel("site, in network order (SE_stage_block)", fontsize=FONT)
     _stage_rules(names, (top, bottom))

@@ -21,6 +21,7 @@ from secli.excitation.figures.style import (
     Margins,
     class_color,
     panel_grid,
+    panel_title,
     path_of,
     present_classes,
     title,
@@ -60,7 +61,8 @@ def distributions_figure(result: ExcitationResult, sites: Sequence[str] | None =
     labels = [result.class_names[k] for k in ks] + [f"all {int((result.counts() > 0).sum())} classes"]
     left = 0.3 + 0.065 * min(max(len(n) for n in labels), 28)
     margins = Margins(left=left, right=0.25, top=0.55, bottom=0.5, wspace=0.35, hspace=0.6)
-    fig, axes = panel_grid(len(names), 4, 2.3, 0.45 + 0.19 * len(labels), margins, sharey=True)
+    # not sharey: panels off the first column get no y ticks at all (each tick costs drawing time)
+    fig, axes = panel_grid(len(names), 4, 2.3, 0.45 + 0.19 * len(labels), margins)
     rows = scores_by_site(result)
     y = np.arange(len(labels))[::-1]  # first class on top, "all" at the bottom
     colors = [class_color(k) for k in ks] + [REFERENCE]
@@ -75,14 +77,16 @@ def distributions_figure(result: ExcitationResult, sites: Sequence[str] | None =
         ax.hlines(y, q[:, 1], q[:, 3], colors=colors, lw=5.0)
         ax.scatter(q[:, 2], y, marker="|", s=30, c="white", linewidths=1.4, zorder=3)
         spans.append((info.low, info.high, np.nanmin(q[:, 0]), np.nanmax(q[:, 4])))
-        ax.set_title(f"{name}  ({specificity_text(rows.get(name))})", fontsize=FONT + 0.5, loc="left")
+        panel_title(ax, f"{name}  ({specificity_text(rows.get(name))})", fontsize=FONT + 0.5, loc="left")
         ax.grid(axis="x", color="#e5e5e5", lw=0.6)
         ax.set_axisbelow(True)
+        ax.set_ylim(-0.7, len(labels) - 0.3)
         if i % 4 == 0:
             ax.set_yticks(y, labels, fontsize=FONT - 0.5)
             for tick, color in zip(ax.get_yticklabels(), colors):
                 tick.set_color(color)
-    axes[0].set_ylim(-0.7, len(labels) - 0.3)
+        else:
+            ax.set_yticks([])
     _zoom(axes, spans, [value_label(result.site(n)) for n in names])
     title(fig, "Gate values per class: thick bar 25-75 %, thin bar 5-95 %, white tick median "
                "(from the saved histograms)", margins)
@@ -122,7 +126,7 @@ def histogram_figure(result: ExcitationResult, site: str, classes: Sequence[int]
         total = hist[k].sum()
         if total:
             ax.stairs(hist[k] / (total * width), edges, color=class_color(k), fill=True, alpha=0.75, zorder=2)
-        ax.set_title(f"{result.class_names[k]} (n={int(counts[k])})", fontsize=FONT, loc="left")
+        panel_title(ax, f"{result.class_names[k]} (n={int(counts[k])})", fontsize=FONT, loc="left")
         if i % 5 == 0:
             ax.set_ylabel("density (1 / unit)", fontsize=FONT - 0.5)
         if i >= len(ks) - 5:

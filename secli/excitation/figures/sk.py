@@ -21,6 +21,7 @@ from secli.excitation.figures.style import (
     legend_width,
     outside_legend,
     panel_grid,
+    panel_title,
     present_classes,
     title,
 )
@@ -41,7 +42,7 @@ def sk_difference_figure(result: ExcitationResult, classes: Sequence[int] | None
         values = np.array([np.nanmean(result.sk_difference(info.name, s), axis=1) for s in scales])  # (S, K)
         for k in ks:
             ax.plot(scales, values[:, k], color=class_color(k), marker=class_marker(k), ms=4, lw=1.2, zorder=2)
-        ax.set_title(info.name, fontsize=FONT + 0.5, loc="left")
+        panel_title(ax, info.name, fontsize=FONT + 0.5, loc="left")
         ax.set_xlabel("object scale (centre enlarged, x)", fontsize=FONT - 0.5)
         ax.set_xticks(scales, [f"{s:g}" for s in scales])
         if len(scales) == 1:
