@@ -34,6 +34,8 @@ from secli.excitation.figures.style import (
 )
 from secli.excitation.result import ExcitationResult
 
+UNIT_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
 
 def reference_label(result: ExcitationResult) -> str:
     """What the dashed line averages, in words: every image of every class of the run."""
@@ -66,6 +68,7 @@ def class_means_figure(result: ExcitationResult, sites: Sequence[str] | None = N
             ax.set_ylabel(value_label(info, "mean "), fontsize=FONT)
         if info.low == 0.0 and info.high == 1.0:
             ax.set_ylim(-0.02, 1.02)
+            ax.set_yticks(UNIT_TICKS)
             if i % 3:
                 ax.tick_params(labelleft=False)
     handles = class_handles(result, ks)
@@ -109,6 +112,7 @@ def mean_std_figure(result: ExcitationResult, site: str, classes: Sequence[int] 
             ax.set_xlabel("channel id", fontsize=FONT - 0.5)
     if info.low == 0.0 and info.high == 1.0:
         axes[0].set_ylim(-0.02, 1.02)
+        axes[0].set_yticks(UNIT_TICKS)
     title(fig, f"{site}: {what} per class, mean (line) and ±1 std across its images (band); "
                f"dashed: {reference_label(result)}; {len(idx)} of {info.channels} channels", margins)
     return fig

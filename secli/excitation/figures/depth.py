@@ -66,15 +66,16 @@ def depth_figure(result: ExcitationResult) -> Figure:
             top.plot(x, chance, color=REFERENCE, lw=0.9, ls=(0, (3, 2)), label="chance (random labels)", zorder=2)
             for j in np.flatnonzero(np.isnan(eta)):
                 top.text(x[j], 0.03, "n/a", ha="center", va="bottom", fontsize=FONT - 1, color="#555555")
-    top.set_ylim(-0.02, 1.02)
+    for ax in (top, bottom):
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_yticks((0.0, 0.25, 0.5, 0.75, 1.0))
     top.set_ylabel("η² (0 to 1)", fontsize=FONT)
     panel_title(top, "class specificity: between-class / total sum of squares of the gates", fontsize=FONT,
                   loc="left")
-    bottom.set_ylim(-0.02, 1.02)
     bottom.set_ylabel("fraction of gates", fontsize=FONT)
     panel_title(bottom, f"saturation: fraction of gate values > {SATURATION_THRESHOLD:g}", fontsize=FONT, loc="left")
     bottom.set_xticks(x, names, rotation=45, ha="right", fontsize=FONT - 1)
-    bottom.set_xlabel("site, in network order (SE_stage_block)", fontsize=FONT)
+    bottom.set_xlabel("site in network order (KIND_stage_block; stages separated by rules)", fontsize=FONT)
     _stage_rules(names, (top, bottom))
     for ax in (top, bottom):
         ax.grid(axis="y", color="#dddddd", lw=0.6, zorder=0)

@@ -65,7 +65,7 @@ def distributions_figure(result: ExcitationResult, sites: Sequence[str] | None =
     fig, axes = panel_grid(len(names), 4, 2.3, 0.45 + 0.19 * len(labels), margins)
     rows = scores_by_site(result)
     y = np.arange(len(labels))[::-1]  # first class on top, "all" at the bottom
-    colors = [class_color(k) for k in ks] + [REFERENCE]
+    colors = [class_color(k) for k in ks] + [REFERENCE]  # "all" in black, as the reference elsewhere
     spans = []
     for i, (ax, name) in enumerate(zip(axes, names)):
         info = result.site(name)
@@ -82,13 +82,12 @@ def distributions_figure(result: ExcitationResult, sites: Sequence[str] | None =
         ax.set_axisbelow(True)
         ax.set_ylim(-0.7, len(labels) - 0.3)
         if i % 4 == 0:
-            ax.set_yticks(y, labels, fontsize=FONT - 0.5)
-            for tick, color in zip(ax.get_yticklabels(), colors):
-                tick.set_color(color)
+            ax.set_yticks(y, labels, fontsize=FONT - 0.5)  # black text: pale palette colours read badly
         else:
             ax.set_yticks([])
     _zoom(axes, spans, [value_label(result.site(n)) for n in names])
-    title(fig, "Gate values per class: thick bar 25-75 %, thin bar 5-95 %, white tick median "
+    what = "SK attention" if any(result.site(n).paths > 1 for n in names) else "Gate values"
+    title(fig, f"{what} per class: thick bar 25-75 %, thin bar 5-95 %, white tick median "
                "(from the saved histograms)", margins)
     return fig
 
