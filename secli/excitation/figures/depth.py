@@ -63,7 +63,8 @@ def depth_figure(result: ExcitationResult) -> Figure:
         bottom.plot(x, sat, marker="s", ms=4, lw=1.5, color=color, zorder=3)
         if i == 0:
             chance = np.array([number(rows[n].get("chance")) for n in names])
-            top.plot(x, chance, color=REFERENCE, lw=0.9, ls=(0, (3, 2)), label="chance (random labels)", zorder=2)
+            top.plot(x, chance, color=REFERENCE, lw=0.9, ls=(0, (3, 2)), marker="_", ms=12,  # "_": seen with one site
+                     label="chance (random labels)", zorder=2)
             for j in np.flatnonzero(np.isnan(eta)):
                 top.text(x[j], 0.03, "n/a", ha="center", va="bottom", fontsize=FONT - 1, color="#555555")
     for ax in (top, bottom):

@@ -130,6 +130,8 @@ def histogram_figure(result: ExcitationResult, site: str, classes: Sequence[int]
             ax.set_ylabel("density (1 / unit)", fontsize=FONT - 0.5)
         if i >= len(ks) - 5:
             ax.set_xlabel(value_label(info), fontsize=FONT - 0.5)
+    if info.low == 0.0 and info.high == 1.0:
+        axes[0].set_xticks((0.0, 0.25, 0.5, 0.75, 1.0))  # shared x: sets every panel
     ends = " (values outside the range in the end bins)" if info.high == 2.0 else ""
     title(fig, f"{site}: distribution of the {what} per class (filled), all classes as a dark outline{ends}", margins)
     return fig
