@@ -1,4 +1,5 @@
 """Does collecting excitation statistics slow the forward pass? (target: ratio >= 0.9)
+And, with ``--command``: what does the whole command cost beyond its statistics pass? (target <= ~2 s)
 
 Measures, in one run and over the same DataLoader, images/s of
   (a) a plain forward pass of the model (eval, inference mode), and
@@ -9,6 +10,18 @@ robust to a busy machine, both passes on each batch back to back ("paired").
     PYTHONPATH=$PWD python benchmarks/bench_excitation.py                       # SE-ResNet-18, synthetic 64 px
     PYTHONPATH=$PWD python benchmarks/bench_excitation.py --model se_r18_synth.pt --device cuda
     PYTHONPATH=$PWD python benchmarks/bench_excitation.py --in-memory          # images decoded once, compute only
+    PYTHONPATH=$PWD python benchmarks/bench_excitation.py --command --model se_r18_synth.pt  # end to end, figures
+
+``--command`` runs, alternating for ``--rounds`` rounds, two fresh processes over the same
+``--images`` synthetic images (``--per-class`` = images / 10) at ``--size`` px:
+  (a) a plain script: import torch, load the model, open the images as the command does, one
+      forward pass over them (it prints its own forward-loop time), and
+  (b) ``python -m commands.app visualize-excitation MODEL --data synthetic ... --figures F``
+      (its statistics pass time comes from its JSON's ``meta.seconds``).
+Beyond the statistics pass = wall(b) - stats(b) - [wall(a) - forward(a)]: what the command adds
+to starting up, loading the model and running the images (figures, files, the CLI's imports).
+The same difference in CPU seconds (getrusage of the children) is printed too: on a shared
+machine the CPU time is the steadier of the two. Then the figures alone, in this process.
 """
 
 from __future__ import annotations
@@ -32,7 +45,14 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     parser.add_argument("--in-memory", action="store_true", help="render the images once, keep them in memory")
+    parser.add_argument("--command", action="store_true", help="end-to-end command time against a plain forward")
+    parser.add_argument("--figures", default="default", help="with --command: the figure set (default|all)")
     args = parser.parse_args()
+    if args.command:
+        from bench_excitation_command import command_benchmark
+
+        command_benchmark(args)
+        return
 
     from secli.build.models import load_model, looks_like_file
     from secli.build.spec import BlockSpec

@@ -49,6 +49,7 @@ def visualize_excitation_command(
     from_stats: Annotated[Optional[Path], typer.Option("--from-stats", help="Read the stats.npz + summary.json in this folder (no network): print its scores, and re-plot with --out.", rich_help_panel=OUT_PANEL)] = None,
     save_raw: Annotated[bool, typer.Option("--save-raw", help="Also keep every image's gate vectors (raw.npz: '<scale>/<site>' (N, paths, C) and 'labels'; with --ddp, gathered from all ranks).", rich_help_panel=OUT_PANEL, metavar="")] = False,
     svg: Annotated[bool, typer.Option("--svg", help="Also write SVG figures.", rich_help_panel=OUT_PANEL, metavar="")] = False,
+    figures: Annotated[str, typer.Option("--figures", help="default: class means, scores by depth, distributions (and SK); all: also two figures per site.", rich_help_panel=OUT_PANEL)] = "default",
     force: opt.Force = False,
     fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
 ) -> None:
@@ -73,7 +74,7 @@ def visualize_excitation_command(
             scales=parse_float_list(scales, "--scales"), block=block_spec,
             weights=weights, num_classes=num_classes, image_size=image_size, batch_size=batch_size,
             workers=workers, seed=seed, bins=bins, channels=channels, device=device, ddp=ddp,
-            save_raw=save_raw, svg=svg, force=force, ablate=ablate, from_stats=from_stats, progress=bar,
+            save_raw=save_raw, svg=svg, figures=figures, force=force, ablate=ablate, from_stats=from_stats, progress=bar,
         )
     if run.rank != 0:
         return  # rank 0 reports for all

@@ -11,6 +11,7 @@ mkdir -p "$OUT"
 "${SECLI[@]}" train resnet18 --block se --data synthetic --epochs 5 --out "$OUT/se_r18_synth.pt" --force
 
 # 2. class-wise excitation statistics on 50 held-out images per class (the synthetic "test" split)
+#    (docs/excitation_depth.png is $OUT/figs/depth.png)
 "${SECLI[@]}" visualize-excitation "$OUT/se_r18_synth.pt" --data synthetic --per-class 50 \
     --out "$OUT/figs" --force
 

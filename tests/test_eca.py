@@ -165,7 +165,7 @@ def test_cli_visualize_excitation_eca(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)["results"]
     assert [(s["name"], s["kind"], s["channels"], s["paths"]) for s in payload["sites"]] == [("ECA_5_2", "eca", 512, 1)]
-    assert (out / "ECA_5_2_hist.png").is_file()
+    assert (out / "distributions.png").is_file() and (out / "depth.png").is_file()
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,8 @@ def _err(result) -> str:
 def test_synthetic_run_writes_figures_stats_and_replots(ckpt, tmp_path):
     out = tmp_path / "figs"
     r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--per-class", "2",
-                            "--sites", "SE_5_2", "--out", str(out), "--svg", "--save-raw", "--format", "json"])
+                            "--sites", "SE_5_2", "--out", str(out), "--svg", "--save-raw", "--figures", "all",
+                            "--format", "json"])
     assert r.exit_code == 0, _err(r)
     payload = json.loads(r.stdout)["results"]
     assert payload["counts"] == {name: 2 for name in payload["classes"]} and len(payload["classes"]) == 10

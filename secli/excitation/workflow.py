@@ -32,7 +32,7 @@ PASS_OPTIONS: dict[str, Any] = {
     "batch_size": 32, "workers": 0, "seed": 0, "bins": 50, "device": "auto", "ddp": False, "save_raw": False,
 }
 #: Options that only shape the figures: refused when nothing is drawn (``from_stats`` without ``out``).
-FIGURE_OPTIONS: dict[str, Any] = {"classes": None, "channels": 50, "svg": False, "force": False}
+FIGURE_OPTIONS: dict[str, Any] = {"classes": None, "channels": 50, "svg": False, "force": False, "figures": "default"}
 
 __all__ = ["ExcitationRun", "ProgressCallback", "visualize_excitation"]
 
@@ -93,6 +93,7 @@ def visualize_excitation(
     ddp: bool = False,
     save_raw: bool = False,
     svg: bool = False,
+    figures: str = "default",
     force: bool = False,
     ablate: bool = False,
     from_stats: str | Path | None = None,
@@ -134,6 +135,10 @@ def visualize_excitation(
     """
     request = dict(locals())
     inputs = _inputs(request)
+    from secli.excitation.figures import FIGURE_SETS
+
+    if figures not in FIGURE_SETS:
+        raise SecliUsageError(f"--figures must be one of {', '.join(FIGURE_SETS)}, not {figures!r}")
     if from_stats is not None:
         return _from_stats(Path(from_stats), request, inputs)
     if out is None:
@@ -184,7 +189,8 @@ def visualize_excitation(
         if rank != 0:
             return ExcitationRun(stats, out, [], computed=True, source=built.label, rank=rank, inputs=inputs,
                                  warnings=warnings)
-        run = write_outputs(stats, out, None, None, svg, channels, computed=True, source=built.label, force=force)
+        run = write_outputs(stats, out, None, None, svg, channels, computed=True, source=built.label, force=force,
+                            figures=figures)
         run.inputs, run.warnings = inputs, warnings
         return run
 
@@ -235,7 +241,7 @@ def _from_stats(folder: Path, request: dict[str, Any], inputs: dict[str, Any]) -
             stats.keep_sites(names(request["sites"]) or [])
         return ExcitationRun(stats, None, [], computed=False, source=source, inputs=inputs)
     run = write_outputs(stats, out, request["classes"], request["sites"], request["svg"], request["channels"],
-                        computed=False, source=source, force=request["force"])
+                        computed=False, source=source, force=request["force"], figures=figures)
     run.inputs = inputs
     return run
 
@@ -266,7 +272,7 @@ def _check_values(image_size: Any, batch_size: Any, workers: Any, bins: Any, cha
 
 def write_outputs(stats: ExcitationResult, out: Path, classes: str | Sequence[str] | None,
                   sites: str | Sequence[str] | None, svg: bool, channels: int, computed: bool,
-                  source: str, force: bool = False) -> ExcitationRun:
+                  source: str, force: bool = False, figures: str = "default") -> ExcitationRun:
     """Write the statistics (when computed here) and the figures into ``out``.
 
     ``sites`` keeps only those sites (statistics re-plotted); ``classes`` chooses the classes
@@ -286,7 +292,7 @@ def write_outputs(stats: ExcitationResult, out: Path, classes: str | Sequence[st
 
     with atomic_folder(out, force) as tmp:  # built beside ``out``, renamed into place whole
         written = stats.save(tmp, force=True) if computed else []
-        written += write_figures(stats, tmp, plot_classes, svg=svg, force=True, max_channels=channels)
+        written += write_figures(stats, tmp, plot_classes, svg=svg, force=True, max_channels=channels, figures=figures)
     written = [out / path.relative_to(tmp) for path in written]
     return ExcitationRun(stats, out, written, computed, source, plot_classes, capped)
 

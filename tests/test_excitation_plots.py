@@ -1,0 +1,139 @@
+"""Figures of ``visualize-excitation``: which files, fixed class colours, NaN scores, re-plots.
+
+Most tests build an ``ExcitationResult`` from random gates (no network), so they check the
+figures alone; one runs a real SK model end to end. Nothing here is timed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from secli.excitation.figures.curves import class_means_figure, mean_std_figure
+from secli.excitation.figures.depth import depth_figure
+from secli.excitation.figures.distributions import distributions_figure, histogram_quantiles
+from secli.excitation.figures.style import MARKERS, PALETTE, class_color, class_marker
+from secli.excitation.plots import write_figures
+from secli.excitation.result import ExcitationResult, SiteInfo
+from secli.util.errors import SecliUsageError
+
+NAMES = [f"class_{i}" for i in range(10)]
+
+
+def _result(k: int = 10, sites: tuple[tuple[str, int, int], ...] = (("SE_2_1", 8, 1), ("SE_5_1", 16, 1)),
+            per_class: int = 4, bins: int = 10, seed: int = 0) -> ExcitationResult:
+    """Per-class sums of random gates in (0, 1), as the collection pass would keep them."""
+    rng = np.random.default_rng(seed)
+    infos, arrays = [], {}
+    for name, channels, paths in sites:
+        g = rng.beta(2, 2, size=(k, per_class, paths, channels))
+        if paths > 1:
+            g = g / g.sum(axis=2, keepdims=True)
+        hist = np.stack([[np.histogram(g[c, :, p, :], bins=bins, range=(0, 1))[0] for p in range(paths)]
+                         for c in range(k)])
+        arrays[name] = {"count": np.full(k, float(per_class)), "sum": g.sum(axis=1), "sumsq": (g * g).sum(axis=1),
+                        "hist": hist.astype(float), "above": (g > 0.95).sum(axis=(1, 3)).astype(float)}
+        infos.append(SiteInfo(name, "sk" if paths > 1 else "se", channels, paths, 0.0, 1.0, bins))
+    return ExcitationResult(infos, NAMES[:k], [1.0], {"x1": arrays}, {"model": "test"})
+
+
+def _class_lines(ax) -> list[str]:
+    """Colour of every solid data line in ``ax`` (the dashed reference left out), in drawing order."""
+    return [line.get_color() for line in ax.get_lines() if line.get_linestyle() == "-"]
+
+
+def test_class_colour_follows_the_class_index_not_its_position():
+    assert len(set(PALETTE)) == 10  # ten classes, ten distinct colours
+    assert len({(class_color(k), class_marker(k)) for k in range(70)}) == 70
+    assert len(MARKERS) == 7
+    result = _result()
+    subset, everything = class_means_figure(result, classes=[7, 2]), class_means_figure(result)
+    assert _class_lines(subset.axes[0]) == [class_color(2), class_color(7)]
+    assert _class_lines(everything.axes[0]) == [class_color(k) for k in range(10)]
+    # the same class is drawn in the same colour in the other figures too
+    per_class = mean_std_figure(result, "SE_5_1", classes=[7, 2])
+    assert [ax.get_lines()[-1].get_color() for ax in per_class.axes if ax.get_visible()] == [class_color(2),
+                                                                                             class_color(7)]
+    bars = distributions_figure(result, classes=[7, 2]).axes[0].collections[0]
+    assert [tuple(c) for c in bars.get_colors()[:2]] == [tuple(_rgba(class_color(k))) for k in (2, 7)]
+
+
+def _rgba(color: str) -> tuple[float, ...]:
+    from matplotlib.colors import to_rgba
+
+    return to_rgba(color)
+
+
+def test_legend_sits_outside_every_axes_and_names_the_reference():
+    fig = class_means_figure(_result(), classes=[0, 3])
+    fig.canvas.draw()
+    legend = fig.legends[0]
+    box = legend.get_window_extent()
+    assert all(box.x0 >= ax.get_window_extent().x1 for ax in fig.axes if ax.get_visible())
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == ["class_0", "class_3", "all 10 classes (40 images)"]
+    reference = [line for line in fig.axes[0].get_lines() if line.get_linestyle() != "-"][0]
+    assert reference.get_zorder() < min(line.get_zorder() for line in fig.axes[0].get_lines() if line is not reference)
+
+
+def test_undefined_specificity_is_a_gap_not_zero(monkeypatch):
+    result = _result()
+    rows = result.scores()
+    rows[1]["specificity"] = None  # what "undefined" looks like in the summary
+    monkeypatch.setattr(result, "scores", lambda scale=None: rows)
+    fig = depth_figure(result)
+    eta = fig.axes[0].get_lines()[0].get_ydata()
+    assert math.isclose(eta[0], rows[0]["specificity"]) and math.isnan(eta[1])
+    assert "n/a" in [t.get_text() for t in fig.axes[0].texts]
+    rows[1]["specificity"] = float("nan")
+    assert math.isnan(depth_figure(result).axes[0].get_lines()[0].get_ydata()[1])
+    assert "η² n/a" in class_means_figure(result).axes[1].get_title(loc="left")
+
+
+def test_quantiles_read_off_a_histogram():
+    edges = np.linspace(0.0, 1.0, 11)
+    q = histogram_quantiles(np.ones((1, 10)), edges, (0.05, 0.5, 0.95))
+    np.testing.assert_allclose(q[0], [0.05, 0.5, 0.95])
+    one_bin = np.zeros(10)
+    one_bin[3] = 7
+    np.testing.assert_allclose(histogram_quantiles(one_bin, edges, (0.0 + 1e-9, 0.5, 1.0)), [0.3, 0.35, 0.4],
+                               atol=1e-6)
+    assert np.isnan(histogram_quantiles(np.zeros((2, 10)), edges)).all()
+
+
+def test_default_and_all_figure_sets(tmp_path):
+    result = _result()
+    written = write_figures(result, tmp_path / "d", classes=[1, 4])
+    assert sorted(p.name for p in written) == ["class_means.png", "depth.png", "distributions.png"]
+    written = write_figures(result, tmp_path / "a", figures="all", svg=True)
+    names = {p.name for p in written}
+    assert {"SE_2_1_mean_std.png", "SE_5_1_hist.png", "SE_5_1_hist.svg", "depth.svg"} <= names
+    assert all(p.read_bytes()[:4] in (b"\x89PNG", b"<?xm") for p in written)
+    with pytest.raises(SecliUsageError, match="figure set"):
+        write_figures(result, tmp_path / "x", figures="some")
+
+
+def test_sk_sites_get_the_attention_difference_figure(tmp_path):
+    result = _result(sites=(("SK_2_1", 8, 2), ("SK_4_1", 16, 3)))
+    written = write_figures(result, tmp_path / "sk", figures="all")
+    assert {"sk_difference.png", "SK_4_1_mean_std.png", "distributions.png"} <= {p.name for p in written}
+
+
+def test_se_and_sk_models_end_to_end_and_replot(tmp_path):
+    """A real network each (tiny input), then ``from_stats`` re-plots a class subset."""
+    from secli.excitation.workflow import visualize_excitation
+
+    for block, site in (("se", "SE_5_1"), ("sk", "SK_5_1")):
+        run = visualize_excitation("resnet18", block=block, num_classes=10, data="synthetic", per_class=1,
+                                   image_size=32, sites=site, out=tmp_path / block, batch_size=10)
+        names = {p.name for p in run.files}
+        assert {"class_means.png", "depth.png", "distributions.png", "stats.npz"} <= names
+        assert ("sk_difference.png" in names) == (block == "sk")
+    again = visualize_excitation(from_stats=tmp_path / "sk", out=tmp_path / "again", classes="ring,dots",
+                                 figures="all")
+    names = {p.name for p in again.files}
+    assert {"class_means.png", "sk_difference.png", "SK_5_1_hist.png"} <= names and "stats.npz" not in names
+    with pytest.raises(SecliUsageError, match="--figures"):
+        visualize_excitation(from_stats=tmp_path / "sk", out=tmp_path / "bad", figures="every")
