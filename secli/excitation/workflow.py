@@ -241,7 +241,7 @@ def _from_stats(folder: Path, request: dict[str, Any], inputs: dict[str, Any]) -
             stats.keep_sites(names(request["sites"]) or [])
         return ExcitationRun(stats, None, [], computed=False, source=source, inputs=inputs)
     run = write_outputs(stats, out, request["classes"], request["sites"], request["svg"], request["channels"],
-                        computed=False, source=source, force=request["force"], figures=figures)
+                        computed=False, source=source, force=request["force"], figures=request["figures"])
     run.inputs = inputs
     return run
 
