@@ -34,8 +34,8 @@ DATA = "synthetic-parts"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--train-size", type=int, default=3000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--train-size", type=int, default=2500)
     parser.add_argument("--val-size", type=int, default=500)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -141,7 +141,12 @@ def write_results(args: argparse.Namespace, out: Path) -> str:
                      f"{train_s} | {r['analyse_seconds']:.0f} | {r['load_average_at_start']:.1f} |")
     table = "\n".join(lines) + "\n"
     (out / "depth_story.md").write_text(table)
-    draw(runs, sites, chance, Path(args.figure))
+    figure = Path(args.figure)
+    draw(runs, sites, chance, figure)
+    first = runs[0]["seed"]
+    if (out / f"trained{first}").is_dir():
+        draw_class_means(out / f"trained{first}", out / f"untrained{first}",
+                         figure.with_name(figure.stem + "_class_means.png"))
     return table
 
 
@@ -172,6 +177,42 @@ def draw(runs: list[dict[str, Any]], sites: list[str], chance: float, path: Path
     fig.suptitle(f"SE-ResNet-18 on {DATA}: one line per seed ({len(runs)} seeds)")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+#: Paul Tol's "muted" palette (colour-blind safe) plus a grey: one colour per class, everywhere.
+CLASS_COLOURS = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933",
+                 "#DDCC77", "#CC6677", "#882255", "#AA4499", "#777777")
+
+
+def draw_class_means(trained: Path, untrained: Path, path: Path, channels: int = 50) -> None:
+    """Fig. 6-style: per class, the mean gate of the first ``channels`` channels at the first site of
+    each stage and the last site, trained (top) and untrained (bottom), for one seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from secli.excitation.result import ExcitationResult
+
+    results = [ExcitationResult.load(trained), ExcitationResult.load(untrained)]
+    names = [s.name for s in results[0].sites]
+    shown = [n for n in names if n.endswith("_1")] + names[-1:]
+    fig, axes = plt.subplots(2, len(shown), figsize=(3.2 * len(shown), 5.6), sharey=True, constrained_layout=True)
+    for row, (result, label) in enumerate(zip(results, ("trained", "untrained"))):
+        for col, site in enumerate(shown):
+            ax = axes[row, col]
+            means = result.mean(site)[:, 0, :channels]  # (K, C)
+            for k, name in enumerate(result.class_names):
+                ax.plot(means[k], color=CLASS_COLOURS[k % len(CLASS_COLOURS)], lw=1, label=name)
+            ax.plot(result.mean_all(site)[0, :channels], color="black", lw=1.5, ls="--", label="all classes")
+            ax.set_title(f"{site}, {label}", fontsize=9)
+            ax.set_xlabel("channel index")
+            ax.set_ylim(0, 1)
+        axes[row, 0].set_ylabel("mean gate value (0-1)")
+    axes[0, -1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle(f"SE-ResNet-18 on {DATA}: mean excitation per class (first {channels} channels)")
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 

@@ -60,6 +60,18 @@ def layout_features(cells: Sequence[int]) -> tuple[int, int, tuple[tuple[int, in
     return ring, corners, two_apart, any(max(o) < 2 for o in offsets)
 
 
+def _spread_sets(n: int, start: int = 0, taken: tuple[int, ...] = ()) -> list[tuple[int, ...]]:
+    """Every set of ``n`` cells (ascending) with no two in neighbouring cells (rows, columns, diagonals)."""
+    if n == 0:
+        return [taken]
+    found: list[tuple[int, ...]] = []
+    for cell in range(start, GRID * GRID):
+        r, c = divmod(cell, GRID)
+        if all(max(abs(r - t // GRID), abs(c - t % GRID)) >= 2 for t in taken):
+            found += _spread_sets(n - 1, cell + 1, (*taken, cell))
+    return found
+
+
 @functools.lru_cache(maxsize=1)
 def part_layouts() -> tuple[tuple[int, ...], ...]:
     """The ten class layouts (sorted cell indices, row-major on the grid), the same for every seed.
@@ -68,10 +80,8 @@ def part_layouts() -> tuple[tuple[int, ...], ...]:
     module docstring, greedily keeping those at least ``MIN_CELLS_APART`` cells from each other.
     """
     g = torch.Generator().manual_seed(12)
-    candidates = [
-        cells for cells in itertools.combinations(range(GRID * GRID), PARTS_PER_IMAGE)
-        if layout_features(cells) == (PARTS_ON_RING, CORNERS, PAIRS_TWO_APART, False)
-    ]
+    want = (PARTS_ON_RING, CORNERS, PAIRS_TWO_APART, False)
+    candidates = [cells for cells in _spread_sets(PARTS_PER_IMAGE) if layout_features(cells) == want]
     order = torch.randperm(len(candidates), generator=g).tolist()
     chosen: list[tuple[int, ...]] = []
     for i in order:
