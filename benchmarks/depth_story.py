@@ -10,6 +10,7 @@ validation accuracy and wall times of each seed.
     PYTHONPATH=$PWD python benchmarks/depth_story.py                     # 3 seeds, ~5 min a seed quiet
     PYTHONPATH=$PWD python benchmarks/depth_story.py --seeds 0 --epochs 2 --train-size 500  # a smoke run
     PYTHONPATH=$PWD python benchmarks/depth_story.py --reuse              # analyse saved checkpoints again
+    PYTHONPATH=$PWD python benchmarks/depth_story.py --table-only         # table and figures from seed<N>.json
     for s in 0 1 2; do PYTHONPATH=$PWD python benchmarks/depth_story.py --seeds $s --threads 1 & done; wait
 
 Writes into ``--out`` (default benchmarks/results/depth_story): ``seed<N>.pt`` checkpoints, the
@@ -45,6 +46,8 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/depth_story")
     parser.add_argument("--figure", default="docs/depth_story.png")
     parser.add_argument("--reuse", action="store_true", help="reuse seed<N>.pt checkpoints already in --out")
+    parser.add_argument("--table-only", action="store_true",
+                        help="run nothing: rewrite the table and figures from the seed<N>.json files in --out")
     parser.add_argument("--with-figures", action="store_true",
                         help="also draw visualize-excitation's own figures (minutes on a busy 2-core machine)")
     args = parser.parse_args()
@@ -59,10 +62,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for seed in args.seeds:
+    for seed in [] if args.table_only else args.seeds:
         result = run_seed(seed, args, out)
         (out / f"seed{seed}.json").write_text(json.dumps(result, indent=2) + "\n")
         print(write_results(args, out), flush=True)  # every seed's file in --out, also from parallel runs
+    if args.table_only:
+        print(write_results(args, out))
 
 
 def run_seed(seed: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -71,18 +76,18 @@ def run_seed(seed: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
     ckpt = out / f"seed{seed}.pt"
     load0 = os.getloadavg()[0]
-    train_s = None
+    train_s = train_cpu = None
     history: dict[str, Any]
     if args.reuse and ckpt.exists():
         history = api.load_model(str(ckpt)).meta["history"]
     else:
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), time.process_time()
         run = api.train("resnet18", block="se", data=DATA, out=ckpt, epochs=args.epochs, batch_size=args.batch_size,
                         lr=args.lr, image_size=args.image_size, train_size=args.train_size, val_size=args.val_size,
                         seed=seed, device="cpu", force=True,
                         on_epoch=lambda e: print(f"seed {seed} epoch {e.epoch}: train acc {e.train_accuracy:.3f}, "
                                                  f"val acc {e.val_accuracy}, {e.seconds:.0f} s", flush=True))
-        train_s = time.perf_counter() - start
+        train_s, train_cpu = time.perf_counter() - start, time.process_time() - cpu0
         history = run.history.to_dict()
     common = {"data": DATA, "per_class": args.per_class, "seed": seed, "device": "cpu", "force": True}
     start = time.perf_counter()
@@ -98,6 +103,7 @@ def run_seed(seed: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "train_accuracy": last["train_accuracy"],
         "epochs": len(history["epochs"]),
         "train_seconds": train_s,
+        "train_cpu_seconds": train_cpu,  # CPU time of this process: what a quiet machine would take
         "analyse_seconds": analyse_s,
         "load_average_at_start": load0,
         "images_analysed": trained.stats.meta["images"],
