@@ -15,9 +15,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 for compile in "" "--compile"; do
   tag=eager
   [ -n "$compile" ] && tag=compiled
-  json="$OUT/gpu_resnet50_b256_bf16_cl_$tag.json"
+  # the tables go to stdout as Markdown; the results file keeps every figure for 'secli report'
   $SECLI profile resnet50 "$OUT/se_r50.pt" "$OUT/sk_r50.pt" timm:resnet50 timm:seresnet50 \
-    --device cuda -b 256 --input-size 224 --amp bf16 --channels-last $compile \
-    --mode both --iters 50 --warmup 10 --auto-batch --format json > "$json"
-  python benchmarks/profile_to_markdown.py "$json"
+    --device cuda -b 256 --image-size 224 --amp bf16 --channels-last $compile \
+    --mode both --iters 50 --warmup 10 --auto-batch \
+    --format markdown --out "$OUT/gpu_resnet50_b256_bf16_cl_$tag.json" --force
 done

@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from secli import __version__
 
+
+def _bare_flags(params: list[Any]) -> list[Any]:
+    """On/off options (``--help``, ``--version``, the completion ones) shown as bare flags in
+    help, without Typer's ``<bool>`` type column: a flag takes no value, so none is shown."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _bare_flags(super().get_params(ctx))
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _bare_flags(super().get_params(ctx))
+
+
 app = typer.Typer(
     name="secli",
+    cls=_Group,
     help="Analyse channel-attention blocks (Squeeze-and-Excitation, Selective Kernel) in CNNs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -36,30 +58,36 @@ def root(
 
 def _register() -> None:
     from commands.complexity import complexity_command
+    from commands.export import export_command
     from commands.inject import inject_command
     from commands.profile import profile_command
+    from commands.report import report_command
     from commands.train import train_command
     from commands.visualize_excitation import visualize_excitation_command
 
-    app.command("inject")(inject_command)
-    app.command("complexity")(complexity_command)
-    app.command("profile")(profile_command)
-    app.command("visualize-excitation")(visualize_excitation_command)
-    app.command("train")(train_command)
+    app.command("inject", cls=_Command)(inject_command)
+    app.command("complexity", cls=_Command)(complexity_command)
+    app.command("profile", cls=_Command)(profile_command)
+    app.command("visualize-excitation", cls=_Command)(visualize_excitation_command)
+    app.command("train", cls=_Command)(train_command)
+    app.command("export", cls=_Command)(export_command)
+    app.command("report", cls=_Command)(report_command)
 
 
 _register()
 
 
 def main() -> None:
-    """Run the app; a mistake on the command line is one line on stderr and exit 2, as every
+    """Run the app (the ``secli`` script and ``python -m secli``); a mistake on the command line is one line on stderr and exit 2, as every
     other error (Click would draw a boxed panel with a usage line above it)."""
     import sys
 
     from commands.common import escape_markup, fail
 
     try:
-        code = app(standalone_mode=False)
+        # one program name however it was started (``secli``, ``python -m secli``, torchrun -m):
+        # usage lines read "secli ...", and completion scripts use the $_SECLI_COMPLETE variable
+        code = app(standalone_mode=False, prog_name="secli")
     except typer.Abort:
         code = fail("interrupted", 130).exit_code
     except typer.Exit as exc:

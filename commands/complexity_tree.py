@@ -1,4 +1,5 @@
-"""``secli complexity --by-module``: the per-module tree as tables (table/markdown) and flat CSV."""
+"""``secli complexity --by-module`` and ``--training-step`` as tables (table/markdown) and flat CSV,
+built from the results envelope's ``results`` alone."""
 
 from __future__ import annotations
 
@@ -7,69 +8,79 @@ from typing import Any
 from commands.render import Table
 
 
-def _mflops(value: int | None) -> str:
-    return "-" if value is None else f"{value / 1e6:,.3f}"
+def _mflops(value: int | None) -> float | None:
+    return None if value is None else value / 1e6
 
 
-def _marker(m: Any) -> str:
-    if m.block:
-        return f"{m.block} block"
-    return f"{m.blocks_inside} {m.block_kind or 'blocks'} inside" if m.blocks_inside else ""
+def _marker(m: dict[str, Any]) -> str:
+    if m.get("block"):
+        return f"{m['block']} block"
+    return f"{m['blocks_inside']} {m.get('block_kind') or 'blocks'} inside" if m.get("blocks_inside") else ""
 
 
-def tree_table(title: str, modules: list[Any]) -> Table:
+def tree_table(title: str, modules: list[dict[str, Any]]) -> Table:
     rows = [
-        ["  " * m.depth + (m.path.rsplit(".", 1)[-1] if m.path else "(model)"), m.type, m.params,
-         _mflops(m.flops_fc_only), _mflops(m.flops_all_ops), _marker(m)]
+        ["  " * m["depth"] + (m["module"].rsplit(".", 1)[-1] if m["module"] else "(model)"), m["type"], m["params"],
+         _mflops(m["flops_fc_only"]), _mflops(m["flops_all_ops"]), _marker(m)]
         for m in modules
     ]
-    table = Table(title=title, columns=["module", "type", "params", "MFLOPs FC only", "MFLOPs all ops", "blocks"], rows=rows,
-                  right_align={2, 3, 4})
+    table = Table(title=title, columns=["module", "type", "params", "MFLOPs (FC only)", "MFLOPs (all ops)", "blocks"],
+                  rows=rows, right_align={2, 3, 4}, formats={3: ",.3f", 4: ",.3f"})
     table.notes.append("a module's figures include its children's; 'N inside': blocks at sites deeper than the shown depth")
     return table
 
 
-def tree_tables(result: Any) -> list[Table]:
+def tree_tables(results: dict[str, Any]) -> list[Table]:
     tables = []
-    if result.baseline_modules is not None:
-        tables.append(tree_table(f"{result.arch} baseline: per module", result.baseline_modules))
-    for row in result.rows:
-        if row.modules is not None and row.spec.block.kind != "none":
-            tables.append(tree_table(f"{result.arch} + {row.label}: per module", row.modules))
+    if results["baseline"].get("by_module") is not None:
+        tables.append(tree_table(f"{results['arch']} baseline: per module", results["baseline"]["by_module"]))
+    for row in results["rows"]:
+        if row.get("by_module") is not None and row["kind"] != "none":
+            tables.append(tree_table(f"{results['arch']} + {row['label']}: per module", row["by_module"]))
     return tables
 
 
-def flat_tree_table(result: Any) -> Table:
+def flat_tree_table(results: dict[str, Any]) -> Table:
     """One CSV row per (variant, module), raw numbers; the baseline's variant is 'baseline'."""
-    trees = [("baseline", result.baseline_modules)] + [(r.label, r.modules) for r in result.rows if r.spec.block.kind != "none"]
+    trees = [("baseline", results["baseline"].get("by_module"))] + [
+        (r["label"], r.get("by_module")) for r in results["rows"] if r["kind"] != "none"
+    ]
     rows = [
-        [label, m.path, m.depth, m.type, m.params, m.flops_fc_only, m.flops_all_ops, m.block or "", m.blocks_inside]
+        [label, m["module"], m["depth"], m["type"], m["params"], m["flops_fc_only"], m["flops_all_ops"], m["block"] or "",
+         m["blocks_inside"]]
         for label, modules in trees for m in modules or []
     ]
     columns = ["variant", "module", "depth", "type", "params", "flops_fc_only", "flops_all_ops", "block", "blocks_inside"]
     return Table(title="", columns=columns, rows=rows)
 
 
-def _step_rows(result: Any) -> list[tuple[str, Any]]:
-    return [("baseline", result.baseline_training)] + [
-        (r.label, r.training) for r in result.rows if r.spec.block.kind != "none" and r.training is not None
+def _step_rows(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [("baseline", results["baseline"]["training_step"])] + [
+        (r["label"], r["training_step"]) for r in results["rows"] if r["kind"] != "none" and r.get("training_step")
     ]
 
 
-def step_table(result: Any) -> Table:
+def _change(value: int, base: int) -> float | None:
+    return 100.0 * (value - base) / base if base else None
+
+
+def step_table(results: dict[str, Any]) -> Table:
     """--training-step: forward + backward GFLOPs and saved activations per image."""
-    base = result.baseline_training
+    base = results["baseline"]["training_step"]
     rows = []
-    for label, step in _step_rows(result):
+    for label, step in _step_rows(results):
+        first = label == "baseline"
         rows.append([
-            label, f"{step.forward / 1e9:.4f}", f"{step.backward_gemm / 1e9:.4f}", f"{step.backward_other / 1e9:.4f}",
-            f"{step.total / 1e9:.4f}", "-" if step is base else f"{100.0 * (step.total - base.total) / base.total:+.2f}%",
-            f"{step.saved_bytes / 2**20:,.1f}", "-" if step is base else f"{100.0 * (step.saved_bytes - base.saved_bytes) / base.saved_bytes:+.2f}%",
+            label, step["forward"] / 1e9, step["backward_gemm"] / 1e9, step["backward_other"] / 1e9, step["total"] / 1e9,
+            None if first else _change(step["total"], base["total"]), step["saved_bytes"] / 2**20,
+            None if first else _change(step["saved_bytes"], base["saved_bytes"]),
         ])
     table = Table(
-        title=f"{result.arch}: one training step per image (batch of 2, {result.input_size} px)",
-        columns=["variant", "forward G", "backward conv/linear G", "backward other G", "step G", "%", "saved MiB", "%"],
+        title=f"{results['arch']}: one training step per image (batch of 2, {results['image_size']} px)",
+        columns=["variant", "forward GFLOPs", "backward conv/linear GFLOPs", "backward other GFLOPs", "step GFLOPs",
+                 "Δ step (%)", "saved MiB", "Δ saved (%)"],
         rows=rows,
+        formats={1: ".4f", 2: ".4f", 3: ".4f", 4: ".4f", 5: "+.2f", 6: ",.1f", 7: "+.2f"},
     )
     table.notes += [
         "forward = all ops in training mode; backward conv/linear = FlopCounterMode's multiply-adds (FLOPs / 2); "
@@ -79,6 +90,7 @@ def step_table(result: Any) -> Table:
     return table
 
 
-def flat_step_table(result: Any) -> Table:
-    rows = [[label, s.forward, s.backward_gemm, s.backward_other, s.total, s.saved_bytes] for label, s in _step_rows(result)]
+def flat_step_table(results: dict[str, Any]) -> Table:
+    rows = [[label, s["forward"], s["backward_gemm"], s["backward_other"], s["total"], s["saved_bytes"]]
+            for label, s in _step_rows(results)]
     return Table(title="", columns=["variant", "forward", "backward_gemm", "backward_other", "total", "saved_bytes"], rows=rows)

@@ -8,8 +8,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 from commands import options as opt
-from commands.common import handle_errors, stdout
+from commands.common import handle_errors
 from commands.render import Table, emit
+from secli.util.errors import SecliUsageError
 
 
 @handle_errors
@@ -19,7 +20,7 @@ def inject_command(
     ratio: opt.Ratio = None,
     min_hidden: opt.MinHidden = None,
     position: opt.Position = None,
-    stages: opt.Stages = None,
+    stages: opt.StagesSet = None,
     squeeze: opt.Squeeze = None,
     gate: opt.Gate = None,
     bias: opt.Bias = None,
@@ -31,71 +32,88 @@ def inject_command(
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
     spec: opt.SpecFile = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Save the injected model (spec + state dict) to this file.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Save the injected model (a secli checkpoint: spec + state dict) to this file.")] = None,
     save_spec: Annotated[Optional[Path], typer.Option("--save-spec", help="Also write the spec as YAML to this file.")] = None,
     force: opt.Force = False,
-    list_archs: Annotated[bool, typer.Option("--list", help="List the architectures and the positions each supports.")] = False,
-    fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
+    list_archs: Annotated[bool, opt.flag("--list", "List the architectures and the positions each supports.")] = False,
+    fmt: opt.Format = opt.OutputFormat.table,
 ) -> None:
     """Put SE or SK blocks into a network at the paper's positions; report the sites."""
+    block_options = dict(ratio=ratio, min_hidden=min_hidden, position=position, stages=opt.one_set(stages), squeeze=squeeze,
+                         gate=gate, bias=bias, init=init, paths=paths, groups=groups, kernel_size=kernel_size, impl=impl)
     if list_archs:
-        _list_architectures(fmt.value)
+        if arch is not None:
+            raise SecliUsageError("--list takes no architecture; give one or the other")
+        opt.refuse("with --list", block=block, **block_options, weights=weights, num_classes=num_classes,
+                   spec=spec, out=out, save_spec=save_spec, force=force)
+        from secli.build.workflow import architectures_document
+
+        document = architectures_document()
+        emit(fmt.value, tables(document), document)
         return
+    if block == "none":
+        opt.refuse("with --block none (it reports the SE modules a network already has)", **block_options)
     from secli.build.workflow import inject
 
     result = inject(
-        arch, spec=spec, block=block, ratio=ratio, min_hidden=min_hidden, position=position, stages=stages,
-        squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups, kernel_size=kernel_size,
-        impl=impl, weights=weights, num_classes=num_classes, out=out, save_spec=save_spec, force=force,
+        arch, spec=spec, block=block, **block_options, weights=weights, num_classes=num_classes, out=out,
+        save_spec=save_spec, force=force,
     )
-    emit(fmt.value, [_sites_table(result)], result.to_dict())
+    document = result.to_dict()
+    emit(fmt.value, tables(document), document)
 
 
-def _sites_table(result: Any) -> Table:
-    built, check, saved = result.built, result.formula, result.saved
-    report = built.report
-    kind = report.block.kind
+def tables(document: dict[str, Any]) -> list[Table]:
+    """The tables of an inject envelope: the sites of a run, or the architecture list (``--list``)."""
+    if document.get("inputs", {}).get("list"):
+        return [architectures_table(document["results"])]
+    return [sites_table(document["results"])]
+
+
+def sites_table(results: dict[str, Any]) -> Table:
+    kind = results["block"]["kind"]
+    sites = results["sites"]
     what = "existing SE modules" if kind == "none" else "sites"
     table = Table(
-        title=f"{built.label}: {len(report.sites)} {what}",
+        title=f"{results['label']}: {len(sites)} {what}",
         columns=["site", "module", "C", "hidden", "params", "impl"],
-        rows=[[s.name, s.module_path, s.channels, s.hidden, s.params, s.impl or "-"] for s in report.sites],
+        rows=[[s["name"], s["module_path"], s["channels"], s["hidden"], s["params"], s["impl"] or "-"] for s in sites],
         right_align={2, 3, 4},
     )
-    pct = 100.0 * report.params_added / report.params_base if report.params_base else 0.0
+    params = results["params"]
+    pct = params.get("added_pct") or 0.0
     table.notes.append(
-        f"params: baseline {report.params_base:,} -> injected {report.params_injected:,} "
-        f"({report.params_added:+,}, {pct:+.2f}%)"
+        f"params: baseline {params['baseline']:,} -> injected {params['injected']:,} "
+        f"({params['added']:+,}, {pct:+.2f}%)"
     )
-    if check is not None and hasattr(check, "expression"):  # a kind's registered per-site form
-        verdict = "matches" if check.exact else "differs"
+    check = results.get("formula")
+    if check is not None and check.get("expression"):  # a kind's registered per-site form
+        verdict = "matches" if check["exact"] else "differs"
         table.notes.append(
-            f"closed form ({check.expression}) = {check.predicted:,.0f}; counted {check.measured:,} ({verdict})"
+            f"closed form ({check['expression']}) = {check['predicted']:,.0f}; counted {check['measured']:,} ({verdict})"
         )
     elif check is not None:
-        verdict = "matches" if check.exact else "differs: hidden widths rounded or floored"
-        bias_part = f" + biases {check.bias_terms:,}" if check.bias else ""
+        verdict = "matches" if check["exact"] else "differs: hidden widths rounded or floored"
+        bias_part = f" + biases {check['bias_terms']:,}" if check.get("bias") else ""
         table.notes.append(
-            f"paper formula (2/r)·ΣN_s·C_s² = {check.weights_formula:,.0f}{bias_part} = "
-            f"{check.predicted:,.0f}; counted {check.measured:,} ({verdict})"
+            f"paper formula (2/r)·ΣN_s·C_s² = {check['weights_formula']:,.0f}{bias_part} = "
+            f"{check['predicted']:,.0f}; counted {check['measured']:,} ({verdict})"
         )
-    if kind == "none" and not report.sites:
+    if kind == "none" and not sites:
         table.notes.append("this network has no SE modules; add some with --block se")
-    for path in saved:
+    for path in results.get("saved", []):
         table.notes.append(f"saved {path}")
     return table
 
 
-def _list_architectures(fmt: str) -> None:
-    from secli.build.workflow import list_architectures
-
-    payload = list_architectures()
+def architectures_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(
         title="Architectures",
-        columns=["name", "family", "SE positions", "SK", "input"],
-        rows=[[r["name"], r["family"], r["positions"], r["sk"], r["default_input"]] for r in payload],
+        columns=["name", "family", "SE positions", "SK", "image size (px)"],
+        rows=[[r["name"], r["family"], ", ".join(r["positions"]) or "(has SE: --block none)", r["sk"], r["image_size"]]
+              for r in rows],
         right_align={4},
     )
-    emit(fmt, [table], payload)
-    if fmt == "table":
-        stdout.print("  stages use the paper's numbering (ResNet: 2..5 = layer1..layer4)", style="dim")
+    table.notes.append("stages use the paper's numbering (ResNet: 2..5 = layer1..layer4)")
+    table.notes += [f"{r['name']}: {r['note']}" for r in rows if r.get("note") and r["family"] != "native-se"]
+    return table

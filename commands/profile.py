@@ -1,8 +1,14 @@
-"""``secli profile``: forward/backward timing and memory, baseline against injected."""
+"""``secli profile``: forward/backward timing and memory, baseline against its block variants.
+
+Rendering reads the saved envelope (``tables(document)``), not the live report, so that
+``secli report run.json`` shows a saved run exactly as the run itself did.
+"""
 
 from __future__ import annotations
 
+import os
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -13,6 +19,8 @@ from commands.progress import progress_bar
 from commands.render import Table, emit
 
 TIMING_PANEL = "Timing"
+SWEEP_PANEL = "Sweep (one model per value)"
+OUTPUT_PANEL = "Output"
 
 
 class Mode(str, Enum):
@@ -21,58 +29,97 @@ class Mode(str, Enum):
     both = "both"
 
 
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
 class Amp(str, Enum):
     off = "off"
     bf16 = "bf16"
     fp16 = "fp16"
 
 
+# The shared names (commands/options.py), declared again only to sit in the Timing panel of help.
+ImageSize = Annotated[Optional[int], typer.Option("--image-size", metavar="PX", help="Square image side in pixels. Default: the first model's (224; Inception v3 299).", rich_help_panel=TIMING_PANEL, show_default=False)]
+Device = Annotated[str, typer.Option("--device", metavar="auto|cpu|cuda|cuda:N", help="auto picks CUDA when available.", rich_help_panel=TIMING_PANEL)]
+Flag = dict(metavar="", show_default=False)  # a flag: no '<bool>' type column, no 'default: False'
+
+BlockKinds = Annotated[Optional[str], typer.Option("--block", help="With one architecture: compare it with itself injected: se | sk | eca, or a comma list such as se,sk (one model each).", rich_help_panel=opt.BLOCK_PANEL, show_default=False)]
+OneRatio = Annotated[Optional[str], typer.Option("--ratio", "-r", metavar="R", help="Reduction ratio r (hidden width C // r). Default 16. For one model per ratio: --ratios.", rich_help_panel=opt.BLOCK_PANEL, show_default=False)]
+OnePosition = Annotated[Optional[str], typer.Option("--position", help="SE/ECA position: standard | pre | post | identity | 3x3. Default standard. For one model per position: --positions.", rich_help_panel=opt.BLOCK_PANEL, show_default=False)]
+Ratios = Annotated[Optional[str], typer.Option("--ratios", metavar="R,R,...", help="Comma list of ratios, one model each (8,16).", rich_help_panel=SWEEP_PANEL, show_default=False)]
+Positions = Annotated[Optional[str], typer.Option("--positions", metavar="P,P,...", help="Comma list of SE/ECA positions, one model each (standard,pre).", rich_help_panel=SWEEP_PANEL, show_default=False)]
+StagesRows = Annotated[Optional[list[str]], typer.Option("--stages", metavar="S,S,...", help="Stages in the paper's numbering (ResNet: 2..5). Default: all. '2,3' is one model with both; repeat for one model each: --stages 2 --stages 3.", rich_help_panel=SWEEP_PANEL, show_default=False)]
+PathsList = Annotated[Optional[str], typer.Option("--paths", metavar="M,...", help="SK paths M; a comma list gives one model each. Default 2.", rich_help_panel=SWEEP_PANEL, show_default=False)]
+Impls = Annotated[Optional[str], typer.Option("--impl", metavar="eager|fused", help="SE/SK implementation; a comma list (eager,fused) gives one model each. Default fused.", rich_help_panel=SWEEP_PANEL, show_default=False)]
+Spec = Annotated[Optional[Path], typer.Option("--spec", metavar="FILE", help="A sweep YAML (as for complexity: arch, block, rows, sweep); options given here override it.", rich_help_panel=SWEEP_PANEL, show_default=False)]
+
+
+def _one_number(value: str | None, option: str, plural: str) -> int | None:
+    """``--ratio 8,16`` is a sweep asked for under the single option's name: say which one sweeps."""
+    from secli.util.errors import SecliUsageError
+
+    if value is None:
+        return None
+    if "," in value:
+        raise SecliUsageError(f"{option} takes one number, got {value!r}; for one model per value use {plural} {value}")
+    try:
+        return int(value)
+    except ValueError:
+        raise SecliUsageError(f"{option} must be a whole number, got {value[:100]!r}") from None
+
+
 @handle_errors
 def profile_command(
     models: Annotated[Optional[list[str]], typer.Argument(help="Models, baseline first: architecture names, timm:<name>, or saved .pt files.", show_default=False)] = None,
-    block: Annotated[Optional[str], typer.Option("--block", help="With one architecture: compare it with itself injected (se, sk, eca, or a comma list such as se,sk).", rich_help_panel=opt.BLOCK_PANEL)] = None,
-    ratio: opt.Ratio = None,
-    position: opt.Position = None,
-    stages: opt.Stages = None,
-    paths: opt.Paths = None,
+    block: BlockKinds = None,
+    ratio: OneRatio = None,
+    position: OnePosition = None,
     groups: opt.Groups = None,
     kernel_size: opt.KernelSize = None,
-    impl: Annotated[Optional[str], typer.Option("--impl", help="SE/SK implementation: eager | fused, or a comma list (eager,fused) for one model each.", rich_help_panel=opt.BLOCK_PANEL)] = None,
+    ratios: Ratios = None,
+    positions: Positions = None,
+    stages: StagesRows = None,
+    paths: PathsList = None,
+    impl: Impls = None,
+    spec: Spec = None,
     mode: Annotated[Mode, typer.Option("--mode", "-m", help="inference (forward under inference_mode), train (zero_grad, forward, loss, backward, SGD step) or both.", rich_help_panel=TIMING_PANEL)] = Mode.inference,
-    device: Annotated[Device, typer.Option("--device", help="auto picks CUDA when available.", rich_help_panel=TIMING_PANEL)] = Device.auto,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per step.", rich_help_panel=TIMING_PANEL)] = 8,
-    input_size: Annotated[Optional[int], typer.Option("--input-size", help="Square input side (default: the first model's, e.g. 224).", rich_help_panel=TIMING_PANEL)] = None,
+    device: Device = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", metavar="N", help="Images per step.", rich_help_panel=TIMING_PANEL)] = 8,
+    image_size: ImageSize = None,
+    input_size: opt.InputSizeAlias = None,
     amp: Annotated[Amp, typer.Option("--amp", help="Autocast dtype for forward and loss.", rich_help_panel=TIMING_PANEL)] = Amp.off,
-    channels_last: Annotated[bool, typer.Option("--channels-last", help="Models and input in channels_last memory format.", rich_help_panel=TIMING_PANEL)] = False,
-    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile every model (see --compile-mode).", rich_help_panel=TIMING_PANEL)] = False,
-    compile_mode: Annotated[Optional[str], typer.Option("--compile-mode", help="default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs (implies --compile).", rich_help_panel=TIMING_PANEL)] = None,
-    iters: Annotated[int, typer.Option("--iters", help="Timed iterations per model and mode.", rich_help_panel=TIMING_PANEL)] = 20,
-    warmup: Annotated[int, typer.Option("--warmup", help="Untimed iterations first.", rich_help_panel=TIMING_PANEL)] = 5,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch (default: torch's own choice).", rich_help_panel=TIMING_PANEL)] = None,
-    auto_batch: Annotated[bool, typer.Option("--auto-batch", help="On out-of-memory, halve the batch and start again.", rich_help_panel=TIMING_PANEL)] = False,
-    ddp: Annotated[bool, typer.Option("--ddp", help="Under torchrun: every rank times its DistributedDataParallel step; rank 0 reports the slowest rank.", rich_help_panel=TIMING_PANEL)] = False,
-    fmt: Annotated[opt.TableOrJson, typer.Option("--format", "-f", help="Output format.")] = opt.TableOrJson.table,
+    channels_last: Annotated[bool, typer.Option("--channels-last", help="Models and input in channels_last memory format.", rich_help_panel=TIMING_PANEL, **Flag)] = False,
+    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile every model (mode: --compile-mode).", rich_help_panel=TIMING_PANEL, **Flag)] = False,
+    compile_mode: Annotated[Optional[str], typer.Option("--compile-mode", metavar="MODE", help="With --compile: default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs. Default: default.", rich_help_panel=TIMING_PANEL, show_default=False)] = None,
+    iters: Annotated[int, typer.Option("--iters", metavar="N", help="Timed iterations per model and mode.", rich_help_panel=TIMING_PANEL)] = 20,
+    warmup: Annotated[int, typer.Option("--warmup", metavar="N", help="Untimed iterations first.", rich_help_panel=TIMING_PANEL)] = 5,
+    threads: Annotated[Optional[int], typer.Option("--threads", metavar="N", help="CPU threads for torch (CPU runs only). Default: torch's own choice.", rich_help_panel=TIMING_PANEL, show_default=False)] = None,
+    auto_batch: Annotated[bool, typer.Option("--auto-batch", help="On out-of-memory, halve the batch and start again (not with --ddp).", rich_help_panel=TIMING_PANEL, **Flag)] = False,
+    ddp: Annotated[bool, typer.Option("--ddp", help="Under torchrun, --mode train or both: every rank times its DistributedDataParallel step; rank 0 reports the slowest rank.", rich_help_panel=TIMING_PANEL, **Flag)] = False,
+    fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output on stdout: table | json (the results envelope) | csv (one row per model and mode) | markdown.", rich_help_panel=OUTPUT_PANEL)] = opt.OutputFormat.table,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="FILE", help="Also write the results envelope (JSON) to FILE, whatever --format is; 'secli report FILE' shows it again.", rich_help_panel=OUTPUT_PANEL, show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --out: replace an existing file.", rich_help_panel=OUTPUT_PANEL, **Flag)] = False,
 ) -> None:
     """Time forward, backward and whole steps of models side by side; the first is the baseline.
 
     Models run interleaved (A, B, A, B, ...) after warm-up; medians and IQRs are reported with
     throughput ratios to the baseline, the step's peak memory, and for SE/SK/ECA models the bytes
-    their blocks must move with the implied passes at the measured copy bandwidth.
+    their blocks must move with the implied passes at the measured copy bandwidth. --ratios,
+    --positions, --stages, --paths, --impl and --spec add one model per variant to the same run.
     """
-    from secli.profiling.workflow import profile
+    from secli.api import profile
+    from secli.util.errors import SecliUsageError
 
-    with progress_bar("profiling", None, enabled=fmt.value == "table") as bar:
+    if force and out is None:
+        raise SecliUsageError("--force applies to --out FILE; add --out or drop --force")
+    if out is not None:
+        _check_out(out, force)
+    main_rank = not ddp or os.environ.get("RANK", "0") == "0"  # one progress display, not one per rank
+    with progress_bar("profiling", None, enabled=main_rank) as bar:
         report = profile(
-            models, block=block, ratio=ratio, position=position, stages=stages, paths=paths, groups=groups, kernel_size=kernel_size, impl=impl,
-            mode=mode.value, device=device.value, batch_size=batch_size, input_size=input_size, amp=amp.value,
-            channels_last=channels_last, compile=compile_, compile_mode=compile_mode, iters=iters, warmup=warmup,
-            threads=threads, auto_batch=auto_batch, ddp=ddp, progress=bar.update,
+            models, block=block, ratio=_one_number(ratio, "--ratio", "--ratios"), ratios=ratios,
+            position=_one_position(position), positions=positions, stages=stages, paths=paths, groups=groups,
+            kernel_size=kernel_size, impl=impl, spec=spec, image_size=image_size, input_size=input_size,
+            mode=mode.value, device=device, batch_size=batch_size, amp=amp.value, channels_last=channels_last,
+            compile=compile_, compile_mode=compile_mode, iters=iters, warmup=warmup, threads=threads,
+            auto_batch=auto_batch, ddp=ddp, progress=bar.update,
         )
     if not report.is_main:
         return
@@ -81,74 +128,122 @@ def profile_command(
     for model in report.models:
         if model.failure is not None:
             report_error(f"{model.label}: {model.failure.message}")
-    emit(fmt.value, _tables(report), report.to_dict())
+    document = report.to_dict()
+    if out is not None:
+        from secli.util.envelope import dumps
+        from secli.util.outputs import atomic_write_text
+
+        atomic_write_text(out, dumps(document) + "\n", force=force)
+    emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)
     if not report.measured:
         raise typer.Exit(1)
 
 
-def _mb(value: int | None) -> float | None:
+def _one_position(value: str | None) -> str | None:
+    from secli.util.errors import SecliUsageError
+
+    if value is not None and "," in value:
+        raise SecliUsageError(f"--position takes one position, got {value!r}; for one model per position use --positions {value}")
+    return value
+
+
+def _check_out(out: Path, force: bool) -> None:
+    """Refuse before minutes of timing, not after: the same checks the final write makes."""
+    from secli.util.errors import SecliUsageError
+
+    if out.is_dir():
+        raise SecliUsageError(f"--out {out} is a folder; give a file name such as {out / 'profile.json'}")
+    if (out.exists() or out.is_symlink()) and not force:
+        raise SecliUsageError(f"--out {out} exists", hint="pass --force to replace it")
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _num(value: Any, digits: int, sign: bool = False, suffix: str = "") -> str:
+    """One column, one precision: ``12.35``, ``+1.2%``; missing values (or nulls) as ``-``."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-"
+    return f"{value:{'+' if sign else ''},.{digits}f}{suffix}"
+
+
+def _mb(value: Any) -> Any:
     return None if value is None else value / 2**20
 
 
-def _tables(report: Any) -> list[Table]:
-    c = report.config
-    setting = (
-        f"batch {report.batch_size}, {c.input_size}x{c.input_size}, {report.device}"
-        f"{'' if report.device.startswith('cuda') else f' ({report.threads} threads)'}"
-        f", amp {c.amp}{', channels_last' if c.channels_last else ''}"
-        f"{f', compiled ({c.compile_mode})' if c.compile_mode else ''}"
-        f"{f', DDP x{report.world_size} (slowest rank)' if report.world_size > 1 else ''}"
-    )
-    tables = []
-    for mode in c.modes:
-        if mode == "inference":
-            columns = ["model", "ms", "IQR", "img/s", "ratio", "+%", "+µs/img"]
-        else:
-            columns = ["model", "fwd", "bwd", "step", "IQR", "img/s", "ratio", "+%", "+µs/img"]
+def setting_line(document: dict[str, Any]) -> str:
+    """``batch 8, 224x224, cpu (2 threads), amp off``: what every figure of a run shares."""
+    inputs, results = document["inputs"], document["results"]
+    device = str(results["device"])
+    size = results["image_size"]
+    world = results.get("world_size") or 1
+    parts = [f"batch {results['batch_size']}", f"{size}x{size}", device if device.startswith("cuda") else f"{device} ({results['threads']} threads)"]
+    parts.append(f"amp {inputs['amp']}")
+    if inputs["channels_last"]:
+        parts.append("channels_last")
+    if inputs.get("compile_mode"):
+        parts.append(f"compiled ({inputs['compile_mode']})")
+    if world > 1:
+        parts.append(f"DDP x{world} (slowest rank)")
+    return ", ".join(parts)
+
+
+def tables(document: dict[str, Any]) -> list[Table]:
+    """A ``secli-profile`` envelope as tables: one per mode, then memory and block traffic.
+
+    Used by the command itself and by ``secli report``, so a saved run reads as it printed.
+    """
+    inputs, results = document["inputs"], document["results"]
+    heading = f"{inputs['title']}: " if inputs.get("title") else ""
+    setting = setting_line(document)
+    out = []
+    for mode in inputs["modes"]:
+        timing_cols = ["step ms (median)"] if mode == "inference" else ["fwd ms", "bwd ms", "step ms (median)"]
+        columns = ["model", *timing_cols, "step IQR ms", "img/s", "throughput ratio", "added %", "added µs/img"]
         rows = []
-        for model in report.models:
-            timing = model.timings.get(mode)
+        for model in results["models"]:
+            timing = model["modes"].get(mode)
             if timing is None:
-                status = model.failure.kind if model.failure else "not run"
-                rows.append([f"{model.label} ({status} failed)" if model.failure else model.label] + [None] * (len(columns) - 1))
+                failure = model.get("failure")
+                rows.append([f"{model['label']} ({failure['kind']} failed)" if failure else model["label"]] + ["-"] * (len(columns) - 1))
                 continue
-            cmp = model.comparisons.get(mode)
-            label = model.label + (" [compiled]" if model.compiled else "")
-            tail = [timing.step.iqr_ms, timing.images_per_s, cmp.throughput_ratio if cmp else None, cmp.overhead_pct if cmp else None, cmp.overhead_us_per_image if cmp else None]
-            if mode == "inference":
-                rows.append([label, timing.step.median_ms] + tail)
-            else:
-                rows.append([label, timing.forward.median_ms, timing.backward.median_ms, timing.step.median_ms] + tail)
-        table = Table(title=f"{mode}: {setting}", columns=columns, rows=rows)
+            cmp = model["vs_baseline"].get(mode) or {}
+            label = model["label"] + (" [compiled]" if model.get("compiled") else "")
+            times = [timing["step"]] if mode == "inference" else [timing["forward"], timing["backward"], timing["step"]]
+            rows.append([
+                label, *(_num(t["median_ms"] if t else None, 2) for t in times), _num(timing["step"]["iqr_ms"], 2),
+                _num(timing["images_per_s"], 1), _num(cmp.get("throughput_ratio"), 3),
+                _num(cmp.get("overhead_pct"), 1, sign=True, suffix="%"), _num(cmp.get("overhead_us_per_image"), 1, sign=True),
+            ])
+        table = Table(title=f"{heading}{mode}: {setting}", columns=columns, rows=rows)
         table.notes.append(
-            f"ms: median of {c.iters} interleaved iterations after {c.warmup} warm-up (IQR of the "
-            f"{'step' if mode == 'train' else 'time'}); ratio: throughput vs {report.baseline or '-'}; "
-            "+%, +µs/img: added time over it"
+            f"ms: median of {inputs['iters']} interleaved iterations after {inputs['warmup']} warm-up on "
+            f"{results.get('device_name') or results['device']}, torch {results.get('torch') or '?'}; "
+            f"throughput ratio and added time: against {results.get('baseline') or '-'}"
         )
-        tables.append(table)
-    tables.append(_memory_table(report))
-    return tables
+        out.append(table)
+    out.append(_memory_table(document))
+    out[-1].notes += [f"warning: {w}" for w in results.get("warnings") or []]
+    return out
 
 
-def _memory_table(report: Any) -> Table:
-    c = report.config
-    short = {"inference": "inf", "train": "train"}
-    columns = ["model"] + [f"{short[m]} peak Δ MB" for m in c.modes] + ["block MB/pass"] + [f"{short[m]} passes" for m in c.modes]
+def _memory_table(document: dict[str, Any]) -> Table:
+    inputs, results = document["inputs"], document["results"]
+    modes = inputs["modes"]
+    short = {"inference": "inference", "train": "train"}
+    columns = ["model"] + [f"{short[m]} peak Δ MB" for m in modes] + ["block MB/pass"] + [f"{short[m]} passes" for m in modes]
     rows = []
     methods = set()
-    for model in report.models:
-        row: list[Any] = [model.label]
-        for mode in c.modes:
-            timing = model.timings.get(mode)
-            memory = timing.memory if timing else None
-            if memory is not None:
-                methods.add(memory.method)
-            row.append(_mb(memory.delta_bytes) if memory else None)
-        traffic = model.traffic.bytes_per_image * report.batch_size if model.traffic and model.traffic.sites else None
-        row.append(_mb(traffic))
-        for mode in c.modes:
-            cmp = model.comparisons.get(mode)
-            row.append(cmp.implied_passes if cmp else None)
+    for model in results["models"]:
+        row: list[Any] = [model["label"]]
+        for mode in modes:
+            memory = (model["modes"].get(mode) or {}).get("memory")
+            if memory:
+                methods.add(memory["method"])
+            row.append(_num(_mb(memory["delta_bytes"]) if memory else None, 1))
+        traffic = model.get("block_traffic")
+        row.append(_num(_mb(traffic["bytes_per_image"] * results["batch_size"]) if traffic and traffic["sites"] else None, 1))
+        row += [_num((model["vs_baseline"].get(mode) or {}).get("implied_passes"), 1) for mode in modes]
         rows.append(row)
     table = Table(title="memory and block traffic", columns=columns, rows=rows)
     how = {
@@ -156,11 +251,42 @@ def _memory_table(report: Any) -> Table:
         "linux-vmhwm": "peak Δ: peak RSS (VmHWM after clear_refs) above RSS before the step",
         "ru_maxrss-lower-bound": "peak Δ: ru_maxrss growth (a lower bound)",
     }
-    for method in sorted(methods):
-        table.notes.append(how.get(method, method))
-    if report.bandwidth is not None:
+    table.notes += [how.get(method, method) for method in sorted(methods)]
+    bandwidth = results.get("bandwidth")
+    if bandwidth:
         table.notes.append(
             f"block MB/pass: one read of every site's output (C·H·W·bytes) for the batch; passes = added time x "
-            f"{report.bandwidth.gb_per_s:.1f} GB/s ({report.bandwidth.method}) / block bytes; SK adds convolutions too"
+            f"{bandwidth['gb_per_s']:.1f} GB/s ({bandwidth['method']}) / block bytes; SK adds convolutions too"
         )
     return table
+
+
+CSV_COLUMNS = [
+    "label", "mode", "params", "sites", "compiled", "failure", "batch_size", "image_size", "device",
+    "forward_median_ms", "backward_median_ms", "step_median_ms", "step_iqr_ms", "images_per_s",
+    "throughput_ratio", "overhead_pct", "overhead_us_per_image", "peak_delta_bytes", "block_bytes_per_image", "implied_passes",
+]
+
+
+def csv_tables(document: dict[str, Any]) -> list[Table]:
+    """One row per model and mode, raw numbers (a model that failed: one row, its failure)."""
+    results = document["results"]
+    common = [results["batch_size"], results["image_size"], results["device"]]
+    rows = []
+    for model in results["models"]:
+        head = [model["label"]]
+        traffic = model.get("block_traffic")
+        per_image = traffic["bytes_per_image"] if traffic else None
+        failure = (model.get("failure") or {}).get("message")
+        if not model["modes"]:
+            rows.append(head + ["", model["params"], model["sites"], model["compiled"], failure, *common] + [None] * 10 + [per_image, None])
+        for mode, timing in model["modes"].items():
+            cmp = model["vs_baseline"].get(mode) or {}
+            memory = timing.get("memory") or {}
+            rows.append(head + [
+                mode, model["params"], model["sites"], model["compiled"], failure, *common,
+                timing["forward"]["median_ms"], (timing.get("backward") or {}).get("median_ms"), timing["step"]["median_ms"],
+                timing["step"]["iqr_ms"], timing["images_per_s"], cmp.get("throughput_ratio"), cmp.get("overhead_pct"),
+                cmp.get("overhead_us_per_image"), memory.get("delta_bytes"), per_image, cmp.get("implied_passes"),
+            ])
+    return [Table(title="", columns=CSV_COLUMNS, rows=rows)]

@@ -23,14 +23,34 @@ class Table:
     rows: list[list[Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     right_align: set[int] | None = None  # column indexes; default: every column but the first
+    #: column index -> a format spec for its numbers (``",.4f"``, ``"+.2f"``): one precision per
+    #: column, so a column never mixes ``1`` and ``0.8988``. Tables and Markdown use it; CSV
+    #: keeps the raw numbers (it is for programs).
+    formats: dict[int, str] = field(default_factory=dict)
+
+    def cell(self, index: int, value: Any) -> str:
+        return _cell(value, self.formats.get(index))
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, fmt: str | None = None) -> str:
+    """One cell as text: ``-`` for missing, yes/no for booleans, numbers in the column's format.
+
+    Without a format, floats are fixed-point (4 decimals below 10,000, none above), never in
+    scientific notation such as ``1.438e-05``: a reader compares digits down a column.
+    """
     if value is None:
         return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)) and fmt is not None:
+        if isinstance(value, float) and not math.isfinite(value):
+            return "n/a"
+        return format(value, fmt)
     if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
-    if isinstance(value, int) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            return "n/a"
+        return f"{value:,.4f}" if abs(value) < 1e4 else f"{value:,.0f}"
+    if isinstance(value, int):
         return f"{value:,}"
     return str(value)
 
@@ -41,7 +61,7 @@ def to_markdown(table: Table) -> str:
     aligns = ["---:" if _is_right(table, i) else "---" for i in range(len(table.columns))]
     lines.append("| " + " | ".join(aligns) + " |")
     for row in table.rows:
-        lines.append("| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |")
+        lines.append("| " + " | ".join(table.cell(i, v).replace("|", "\\|") for i, v in enumerate(row)) + " |")
     lines += [""] + [f"_{note}_" for note in table.notes] if table.notes else []
     return "\n".join(lines)
 
@@ -69,7 +89,7 @@ def print_rich(table: Table) -> None:
     for i, column in enumerate(table.columns):
         rich_table.add_column(Text(column), justify="right" if _is_right(table, i) else "left", no_wrap=True)
     for row in table.rows:
-        rich_table.add_row(*[Text(_cell(v)) for v in row])
+        rich_table.add_row(*[Text(table.cell(i, v)) for i, v in enumerate(row)])
     # Never squeeze cells into ellipses or zero-width columns: a table wider than the terminal
     # (or than 80 columns when piped) is printed at its natural width instead.
     from rich.measure import Measurement

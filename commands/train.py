@@ -7,7 +7,7 @@ run itself is the library's.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -19,9 +19,11 @@ from commands.render import Table, emit, skipped_note
 
 if TYPE_CHECKING:
     from secli.training.loop import EpochResult
-    from secli.training.workflow import TrainRun
 
 DATA_PANEL = "Data"
+# the library's defaults, shown in help; the options default to None so that one given where it
+# does not apply (--train-size with an image folder) can be told from one left alone
+TRAIN_SIZE, VAL_SIZE, VAL_FRACTION = 1500, 500, 0.2
 TRAIN_PANEL = "Training"
 
 
@@ -34,7 +36,7 @@ def train_command(
     ratio: opt.Ratio = None,
     min_hidden: opt.MinHidden = None,
     position: opt.Position = None,
-    stages: opt.Stages = None,
+    stages: opt.StagesSet = None,
     squeeze: opt.Squeeze = None,
     gate: opt.Gate = None,
     bias: opt.Bias = None,
@@ -51,23 +53,37 @@ def train_command(
     optimizer: Annotated[str, typer.Option("--optimizer", help="sgd (Nesterov momentum 0.9) | adamw.", rich_help_panel=TRAIN_PANEL)] = "sgd",
     lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (cosine decay to 0). Default 0.05 SGD, 2e-3 AdamW.", rich_help_panel=TRAIN_PANEL)] = None,
     weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Default 5e-4 SGD, 0.05 AdamW.", rich_help_panel=TRAIN_PANEL)] = None,
-    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size in px. Default: the checkpoint's, else 48 for synthetic, else the weights' transforms or the architecture's own.", rich_help_panel=DATA_PANEL)] = None,
-    train_size: Annotated[int, typer.Option("--train-size", help="Synthetic: training images (10 classes, balanced).", rich_help_panel=DATA_PANEL)] = 1500,
-    val_size: Annotated[int, typer.Option("--val-size", help="Synthetic: validation images (a disjoint split).", rich_help_panel=DATA_PANEL)] = 500,
-    val_fraction: Annotated[float, typer.Option("--val-fraction", help="Folders: fraction held out for validation (seeded).", rich_help_panel=DATA_PANEL)] = 0.2,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Square input side in px.", rich_help_panel=DATA_PANEL, metavar="<px>", show_default="the checkpoint's; synthetic 48; else the weights' or the architecture's")] = None,
+    input_size: opt.InputSizeAlias = None,
+    train_size: Annotated[Optional[int], typer.Option("--train-size", help="Synthetic only: training images (10 classes, balanced).", rich_help_panel=DATA_PANEL, show_default=str(TRAIN_SIZE))] = None,
+    val_size: Annotated[Optional[int], typer.Option("--val-size", help="Synthetic only: validation images (a disjoint split).", rich_help_panel=DATA_PANEL, show_default=str(VAL_SIZE))] = None,
+    val_fraction: Annotated[Optional[float], typer.Option("--val-fraction", help="Image folders only: fraction held out for validation (seeded).", rich_help_panel=DATA_PANEL, show_default=str(VAL_FRACTION))] = None,
     workers: Annotated[int, typer.Option("--workers", help="Data loader worker processes.", rich_help_panel=DATA_PANEL)] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed for data, split, initialisation and order.")] = 0,
-    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N (AMP is used on CUDA).")] = "auto",
-    no_amp: Annotated[bool, typer.Option("--no-amp", help="Train in float32 on CUDA too.")] = False,
+    device: opt.Device = "auto",
+    no_amp: Annotated[bool, opt.flag("--no-amp", "Train in float32 on CUDA too (mixed precision is the default there).")] = False,
     force: opt.Force = False,
-    fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
+    fmt: opt.Format = opt.OutputFormat.table,
 ) -> None:
     """Train a network with SE/SK blocks (SGD or AdamW, cosine schedule); save a checkpoint.
 
     Example: secli train resnet18 --block se --data synthetic --epochs 5 --out se_r18_synth.pt
     """
+    from secli.data.synthetic import SYNTHETIC
     from secli.training.workflow import train
 
+    size = opt.pick("--image-size", image_size, "--input-size", input_size)
+    if data == SYNTHETIC:
+        opt.refuse("with --data synthetic (it has its own validation split: --val-size)", val_fraction=val_fraction)
+    else:
+        opt.refuse("with an image folder (the folder sets the sizes; use --val-fraction)", train_size=train_size,
+                   val_size=val_size)
+    if block == "none":
+        opt.refuse("with --block none (no blocks are added)", ratio=ratio, min_hidden=min_hidden, position=position,
+                   stages=stages, squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
+                   kernel_size=kernel_size, impl=impl)
+    if device == "cpu":
+        opt.refuse("with --device cpu (mixed precision is used on CUDA only)", no_amp=no_amp)
     quiet = fmt.value == "json"
 
     def on_epoch(record: EpochResult) -> None:
@@ -80,33 +96,45 @@ def train_command(
     from secli.build.spec import block_fields
 
     block_options = block_fields(block=block, ratio=ratio, min_hidden=min_hidden, position=position,
-                                        stages=stages, squeeze=squeeze, gate=gate, bias=bias, init=init,
+                                        stages=opt.one_set(stages), squeeze=squeeze, gate=gate, bias=bias, init=init,
                                         paths=paths, groups=groups, kernel_size=kernel_size, impl=impl)
-    with BarCallback(lambda what, total: progress_bar(what, total, enabled=not quiet, unit="images")) as bar:
-        run: TrainRun = train(
+    # progress goes to stderr, so it stays on for --format json (a log still shows the run moving)
+    with BarCallback(lambda what, total: progress_bar(what, total, enabled=True, unit="images")) as bar:
+        run = train(
             model, data=data, out=out, block=block_options or None, weights=weights, num_classes=num_classes,
             spec=spec, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
-            image_size=image_size, train_size=train_size, val_size=val_size, val_fraction=val_fraction,
+            image_size=size, train_size=TRAIN_SIZE if train_size is None else train_size,
+            val_size=VAL_SIZE if val_size is None else val_size,
+            val_fraction=VAL_FRACTION if val_fraction is None else val_fraction,
             workers=workers, seed=seed, device=device, no_amp=no_amp, force=force, progress=bar, on_epoch=on_epoch,
         )
-    emit(fmt.value, [history_table(run)], run.to_dict())
+    document = run.to_dict()
+    emit(fmt.value, tables(document), document)
 
 
-def history_table(run: TrainRun) -> Table:
+def tables(document: dict[str, Any]) -> list[Table]:
+    """The table of a train envelope (a run's, or a results file's)."""
+    return [history_table(document["results"])]
+
+
+def history_table(run: dict[str, Any]) -> Table:
     """One row per epoch, with notes on the data, the speed, the head and the saved file."""
-    result = run.history
+    classes = len(run["class_names"])
     table = Table(
-        title=f"{run.model} on {run.data}: {len(run.class_names)} classes, {run.input_size} px",
-        columns=["epoch", "lr", "train loss", "train acc", "val loss", "val acc", "s"],
-        rows=[[e.epoch, e.lr, e.train_loss, e.train_accuracy, e.val_loss, e.val_accuracy, round(e.seconds, 1)]
-              for e in result.epochs],
+        title=f"{run['model']} on {run['data']}: {classes} classes, {run['image_size']} px",
+        columns=["epoch", "lr", "train loss", "train acc", "val loss", "val acc", "time (s)"],
+        rows=[[e["epoch"], e["lr"], e["train_loss"], e["train_accuracy"], e["val_loss"], e["val_accuracy"], e["seconds"]]
+              for e in run["epochs"]],
+        formats={1: ".6f", 2: ".4f", 3: ".4f", 4: ".4f", 5: ".4f", 6: ",.1f"},
+        right_align=set(range(7)),  # every column is a number
     )
-    ips = len(result.epochs) * result.train_images / result.seconds if result.seconds else 0.0
-    table.notes.append(f"{result.train_images} training / {result.val_images} validation images; chance = {result.chance:.3f}")
-    table.notes.append(f"{result.seconds:.0f} s in all on {run.device} ({ips:.1f} training images/s incl. validation)")
-    if run.new_head:
-        table.notes.append(f"the weights' classifier {run.new_head} was replaced by a fresh {len(run.class_names)}-class one")
-    if run.skipped:
-        table.notes.append(skipped_note(run.skipped, run.too_large))
-    table.notes.append(f"saved {run.saved}")
+    seconds = run["seconds"] or 0.0
+    ips = len(run["epochs"]) * run["train_images"] / seconds if seconds else 0.0
+    table.notes.append(f"{run['train_images']} training / {run['val_images']} validation images; chance = {run['chance']:.4f}")
+    table.notes.append(f"{seconds:.0f} s in all on {run['device']} ({ips:.1f} training images/s incl. validation)")
+    if run.get("new_head"):
+        table.notes.append(f"the weights' classifier {run['new_head']} was replaced by a fresh {classes}-class one")
+    if run.get("skipped"):
+        table.notes.append(skipped_note(run["skipped"], run.get("too_large", 0)))
+    table.notes.append(f"saved {run['saved']}")
     return table

@@ -1,5 +1,6 @@
 """The Python calls equal the commands: ``visualize_excitation(...)`` and ``train(...)`` return
-results whose ``to_dict()`` is the JSON the CLI prints for the same options."""
+results whose ``to_dict()`` is the JSON the CLI prints for the same options (inject's and
+complexity's are compared in test_cli_inject.py and test_complexity_cli.py)."""
 
 from __future__ import annotations
 
@@ -67,10 +68,16 @@ def test_train_equals_the_command(tmp_path):
     from secli.build.spec import BlockSpec
 
     torch.manual_seed(123)  # the call seeds itself, like the command: earlier random draws do not matter
-    run = train("resnet18", block=BlockSpec(kind="se", stages=(5,), ratio=8), data="synthetic", epochs=2,
+    run = train("resnet18", block={"kind": "se", "stages": (5,), "ratio": 8}, data="synthetic", epochs=2,
                 train_size=8, val_size=4, image_size=32, batch_size=4, out=out, force=True,
                 progress=lambda *report: seen.append(report), on_epoch=lambda e: epochs.append(e.epoch))
-    assert _without_timings(run.to_dict()) == _without_timings(payload)
+    document = run.to_dict()
+    assert (document["format"], document["version"], document["command"]) == ("secli-train", 1, "train")
+    assert document["inputs"].pop("force") is True and payload["inputs"].pop("force") is False  # the file exists now
+    assert _without_timings(document) == _without_timings(payload)
+    assert train("resnet18", block=BlockSpec(kind="se", stages=(5,), ratio=8), data="synthetic", epochs=1,
+                 train_size=4, val_size=2, image_size=32, batch_size=4, out=out,
+                 force=True).to_dict()["inputs"]["block"]["ratio"] == 8  # a BlockSpec is recorded as its fields
     assert epochs == [1, 2] and seen[0] == (0, 16, f"training {run.model}") and seen[-1][:2] == (16, 16)
     # a checkpoint says what the model is: a block option given with one names itself
     from secli.util.errors import SecliUsageError

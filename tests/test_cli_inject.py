@@ -38,12 +38,17 @@ def test_cli_start_up_imports_no_torch() -> None:
 def test_inject_json_is_parseable_and_complete() -> None:
     result = run("inject", "resnet18", "--block", "se", "--ratio", "8", "--format", "json")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    document = json.loads(result.stdout)
+    assert (document["format"], document["version"], document["command"]) == ("secli-inject", 1, "inject")
+    assert document["inputs"] == {"arch": "resnet18", "block": "se", "ratio": 8}
+    data = document["results"]
     assert data["params"]["baseline"] == 11_689_512
     assert len(data["sites"]) == 8 and data["sites"][0]["name"] == "SE_2_1"
     added = sum(2 * c * c // 8 + c // 8 + c for c in [64] * 2 + [128] * 2 + [256] * 2 + [512] * 2)
     assert data["params"]["added"] == added
     assert data["formula"]["exact"] is True
+    # closed-form counts are parameter counts: ints, not 174080.0
+    assert isinstance(data["formula"]["weights_formula"], int) and isinstance(data["formula"]["predicted"], int)
     assert data["spec"]["block"]["ratio"] == 8
 
 
@@ -56,9 +61,13 @@ def test_inject_table_names_sites_and_totals() -> None:
 
 def test_inject_list_shows_positions() -> None:
     result = run("inject", "--list", "--format", "json")
-    rows = {row["name"]: row for row in json.loads(result.stdout)}
-    assert "3x3" in rows["resnet50"]["positions"] and rows["vgg16"]["positions"] == "standard"
-    assert rows["efficientnet_b0"]["family"] == "native-se"
+    document = json.loads(result.stdout)
+    assert document["format"] == "secli-inject" and document["inputs"] == {"list": True}
+    rows = {row["name"]: row for row in document["results"]}
+    assert "3x3" in rows["resnet50"]["positions"] and rows["vgg16"]["positions"] == ["standard"]
+    assert rows["resnext50_32x4d"]["sk"] is True and rows["vgg16"]["sk"] is False
+    assert rows["efficientnet_b0"]["family"] == "native-se" and rows["efficientnet_b0"]["positions"] == []
+    assert rows["inception_v3"]["image_size"] == 299
 
 
 def test_inject_out_then_reload_and_refuse_to_clobber(tmp_path: Path) -> None:
@@ -75,7 +84,7 @@ def test_inject_out_then_reload_and_refuse_to_clobber(tmp_path: Path) -> None:
     assert run(*args, "--force").exit_code == 0
     # the saved YAML builds the same model, and options given on the command line override it
     result = run("inject", "--spec", str(spec_out), "--ratio", "4", "--format", "json")
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["results"]
     assert data["block"]["position"] == "identity" and data["block"]["ratio"] == 4
 
 
@@ -138,4 +147,44 @@ def test_python_architecture_list_equals_the_cli_json() -> None:
 
     cli = run("inject", "--list", "-f", "json")
     assert cli.exit_code == 0, cli.output
-    assert list_architectures() == json.loads(cli.stdout)
+    assert list_architectures() == json.loads(cli.stdout)["results"]
+
+
+@pytest.mark.parametrize(
+    "args,text",
+    [
+        (["inject", "--list", "--ratio", "8"], "--ratio does not apply with --list"),
+        (["inject", "--list", "--block", "sk"], "--block does not apply with --list"),
+        (["inject", "--list", "resnet18"], "--list takes no architecture"),
+        (["inject", "resnet18", "--block", "none", "--ratio", "8"], "--ratio does not apply with --block none"),
+        (["inject", "resnet18", "--block", "none", "--stages", "3"], "--stages does not apply with --block none"),
+        (["inject", "resnet18", "--block", "se", "--paths", "3"], "--paths does not apply to SE blocks"),
+        (["inject", "resnet18", "--block", "eca", "--ratio", "8"], "--ratio does not apply to ECA blocks"),
+        (["inject", "resnet18", "--stages", "3", "--stages", "4"], "--stages is one comma list here (--stages 3,4)"),
+    ],
+)
+def test_options_that_do_not_apply_are_refused(args: list[str], text: str) -> None:
+    assert_one_line_error(run(*args), 2, text)
+
+
+def test_inject_tables_render_from_the_envelope_alone(tmp_path: Path) -> None:
+    """``commands.inject.tables`` needs nothing but the JSON (``secli report`` re-renders files)."""
+    from commands.inject import tables
+
+    cli = run("inject", "resnet18", "--stages", "5", "-f", "json")
+    document = json.loads(cli.stdout)
+    [table] = tables(document)
+    assert [row[0] for row in table.rows] == ["SE_5_1", "SE_5_2"] and "matches" in " ".join(table.notes)
+    listing = json.loads(run("inject", "--list", "-f", "json").stdout)
+    [arch_table] = tables(listing)
+    resnet = next(row for row in arch_table.rows if row[0] == "resnet50")
+    assert arch_table.cell(3, resnet[3]) == "yes" and "3x3" in resnet[2]
+
+
+def test_help_shows_defaults_and_flags_as_flags() -> None:
+    import re
+
+    text = " ".join(run("inject", "--help").output.split())
+    for default in ("[default: (se)]", "[default: (16)]", "[default: (standard)]", "[default: table]"):
+        assert default in text, default
+    assert not re.search(r"--list <bool>|--force <bool>|--no-bias <bool>", text)

@@ -40,44 +40,56 @@ def one_line_error(result, code: int) -> str:
 
 @pytest.fixture(scope="module")
 def json_sweep():
-    result = invoke("resnet18", "--ratios", "4,16", "--stages", "2", "--stages", "3,4", "--input-size", "32", "--format", "json")
+    result = invoke("resnet18", "--ratios", "4,16", "--stages", "2", "--stages", "3,4", "--image-size", "32", "--format", "json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
 
-def test_json_sweep_has_one_object_per_combination(json_sweep) -> None:
-    assert len(json_sweep) == 4
-    combos = [(d["spec"]["block"]["ratio"], tuple(d["spec"]["block"]["stages"])) for d in json_sweep]
-    assert combos == [(4, (2,)), (4, (3, 4)), (16, (2,)), (16, (3, 4))]
-    for item, (ratio, stages) in zip(json_sweep, combos):
-        params = item["params"]
-        assert params["baseline"] == 11_689_512  # torchvision resnet18
-        assert params["added"] == params["injected"] - params["baseline"] == se_added(ratio, stages)
-        assert params["formula"] == params["added"] and params["formula_matches"] is True
-        for key in ("baseline", "injected", "added"):
-            assert isinstance(item["gflops"][key], float) and isinstance(item["gflops_all_ops"][key], float)
-        assert item["crosscheck"]["agree"] is True
-        assert item["input_size"] == 32
-
-
-def test_single_run_json_is_an_object_with_by_stage() -> None:
-    result = invoke("resnet18", "--input-size", "32", "--by-stage", "-f", "json")
+def rows_of(result) -> list[dict]:
+    """The variants of a complexity envelope printed by ``result``."""
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
-    assert data["params"]["added"] == se_added(16)
-    stages = {s["stage"]: s for s in data["by_stage"]}
+    return json.loads(result.stdout)["results"]["rows"]
+
+
+def test_json_sweep_is_one_envelope_with_the_baseline_once(json_sweep) -> None:
+    assert (json_sweep["format"], json_sweep["version"], json_sweep["command"]) == ("secli-complexity", 1, "complexity")
+    assert json_sweep["inputs"]["ratios"] == "4,16" and json_sweep["inputs"]["stages"] == ["2", "3,4"]
+    results = json_sweep["results"]
+    assert results["image_size"] == 32 and results["baseline"]["params"] == 11_689_512  # torchvision resnet18
+    base_flops = results["baseline"]["flops"]
+    rows = results["rows"]
+    assert len(rows) == 4
+    combos = [(d["spec"]["block"]["ratio"], tuple(d["spec"]["block"]["stages"])) for d in rows]
+    assert combos == [(4, (2,)), (4, (3, 4)), (16, (2,)), (16, (3, 4))]
+    for item, (ratio, stages) in zip(rows, combos):
+        params = item["params"]
+        assert "baseline" not in params  # the baseline is given once, not per row
+        assert params["added"] == params["injected"] - 11_689_512 == se_added(ratio, stages)
+        assert params["formula"] == params["added"] and params["formula_matches"] is True
+        assert isinstance(params["formula"], int) and isinstance(params["formula_weights"], int)
+        for key in ("fc_only", "all_ops"):  # raw FLOP counts, typed as ints
+            assert isinstance(item["flops"][key], int)
+            assert item["flops"][f"{key}_added"] == item["flops"][key] - base_flops[key] > 0
+        assert item["crosscheck"]["agree"] is True
+
+
+def test_single_run_json_by_stage() -> None:
+    (row,) = rows_of(invoke("resnet18", "--image-size", "32", "--by-stage", "-f", "json"))
+    assert row["params"]["added"] == se_added(16)
+    stages = {s["stage"]: s for s in row["by_stage"]}
     for stage, c in R18_WIDTHS.items():
         assert stages[stage]["blocks"] == 2 and stages[stage]["channels"] == [c]
-        assert stages[stage]["formula"] == 2 * (2 * c * c / 16 + c // 16 + c)
+        assert stages[stage]["formula"] == 2 * (2 * c * c // 16 + c // 16 + c)
+        assert isinstance(stages[stage]["formula"], int)
 
 
 def test_table_and_markdown_and_csv() -> None:
-    table = invoke("resnet18", "--positions", "standard,post", "--input-size", "32")
+    table = invoke("resnet18", "--positions", "standard,post", "--image-size", "32")
     assert table.exit_code == 0, table.output
     assert "multiply-add" in table.stdout and "not counted" in table.stdout and "cross-check" in table.stdout
-    md = invoke("resnet18", "--gate", "tanh", "--input-size", "32", "-f", "markdown")
+    md = invoke("resnet18", "--gate", "tanh", "--image-size", "32", "-f", "markdown")
     assert md.exit_code == 0 and "| variant |" in md.stdout and "gate=tanh" in md.stdout
-    out = invoke("resnet18", "--squeeze", "avg,max", "--input-size", "32", "-f", "csv")
+    out = invoke("resnet18", "--squeeze", "avg,max", "--image-size", "32", "-f", "csv")
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert [r["variant"] for r in rows] == ["SE r=16 standard", "SE r=16 standard squeeze=max"]
     assert all(int(r["params_added"]) == se_added(16) for r in rows)
@@ -88,19 +100,15 @@ def test_saved_model_file(tmp_path: Path) -> None:
     path = tmp_path / "se_r18.pt"
     saved = runner.invoke(app, ["inject", "resnet18", "--block", "se", "--ratio", "8", "--out", str(path)])
     assert saved.exit_code == 0, saved.output
-    result = invoke(str(path), "--input-size", "32", "-f", "json")
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    (data,) = rows_of(invoke(str(path), "--image-size", "32", "-f", "json"))
     assert data["params"]["added"] == se_added(8)
     assert data["spec"]["block"]["ratio"] == 8
 
 
 def test_spec_file_with_rows_and_sweep(tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text("arch: resnet18\ninput_size: 32\nblock: {kind: se, bias: false}\nrows:\n  - {ratio: 4}\nsweep:\n  ratio: [8, 16]\n")
-    result = invoke(str(spec), "-f", "json")  # a YAML file in place of the model means --spec
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    spec.write_text("arch: resnet18\nimage_size: 32\nblock: {kind: se, bias: false}\nrows:\n  - {ratio: 4}\nsweep:\n  ratio: [8, 16]\n")
+    data = rows_of(invoke(str(spec), "-f", "json"))  # a YAML file in place of the model means --spec
     weights = {r: sum(2 * 2 * c * c / r for c in R18_WIDTHS.values()) for r in (4, 8, 16)}
     assert [d["params"]["added"] for d in data] == [weights[4], weights[8], weights[16]]
 
@@ -132,7 +140,7 @@ def test_unknown_yaml_keys(tmp_path: Path) -> None:
 
 
 def test_input_too_small_names_layer_and_minimum() -> None:
-    line = one_line_error(invoke("vgg11", "--input-size", "16", "--num-classes", "10"), 2)
+    line = one_line_error(invoke("vgg11", "--image-size", "16", "--num-classes", "10"), 2)
     assert "layer features.20 (MaxPool2d)" in line and "smallest input that works is 32x32" in line
 
 
@@ -148,7 +156,7 @@ def test_fvcore_failure_still_prints_params(monkeypatch: pytest.MonkeyPatch) -> 
         return {**real(), "aten::mean": handle}
 
     monkeypatch.setattr(flops, "extra_handles", broken_mean)
-    result = invoke("resnet18", "--input-size", "32", "-f", "markdown")
+    result = invoke("resnet18", "--image-size", "32", "-f", "markdown")
     line = one_line_error(result, 1)
     assert "fvcore failed on op aten::mean" in line
     assert f"{11_689_512 + se_added(16):,}" in result.stdout  # the parameter table came out
@@ -171,6 +179,19 @@ def test_examples_are_valid_specs(name: str, rows: int) -> None:
     assert len(load_sweep(EXAMPLES / name).blocks()) == rows
 
 
+def test_sweep_files_take_image_size_and_its_old_name(tmp_path: Path) -> None:
+    from secli.complexity.sweep import load_sweep
+    from secli.util.errors import SecliUsageError
+
+    path = tmp_path / "s.yaml"
+    for key in ("image_size", "input_size"):
+        path.write_text(f"arch: resnet18\n{key}: 48\n")
+        assert load_sweep(path).input_size == 48
+    path.write_text("arch: resnet18\nimage_size: 48\ninput_size: 48\n")
+    with pytest.raises(SecliUsageError, match="input_size is the old name of image_size"):
+        load_sweep(path)
+
+
 def test_plain_model_spec_is_a_one_row_sweep(tmp_path: Path) -> None:
     from secli.complexity.sweep import load_sweep
 
@@ -185,22 +206,20 @@ def test_crosscheck_mismatch_is_an_error(monkeypatch: pytest.MonkeyPatch) -> Non
 
     real = complexity.torch_gemm_count
     monkeypatch.setattr(complexity, "torch_gemm_count", lambda model, x: real(model, x) + 1)
-    line = one_line_error(invoke("resnet18", "--input-size", "32", "-f", "csv"), 1)
+    line = one_line_error(invoke("resnet18", "--image-size", "32", "-f", "csv"), 1)
     assert "(cross-check)" in line and "FlopCounterMode" in line
 
 
 def test_network_with_its_own_se_modules() -> None:
-    result = invoke("mobilenet_v3_small", "--block", "none", "--input-size", "32", "-f", "json")
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    (data,) = rows_of(invoke("mobilenet_v3_small", "--block", "none", "--image-size", "32", "-f", "json"))
     from torchvision.models import mobilenet_v3_small
     from torchvision.ops import SqueezeExcitation
 
     se_modules = [m for m in mobilenet_v3_small().modules() if isinstance(m, SqueezeExcitation)]
     assert data["params"]["added"] == 0 and data["sites"] == len(se_modules) == 9
-    assert data["gflops"]["added"] == 0
+    assert data["flops"]["fc_only_added"] == data["flops"]["all_ops_added"] == 0
     expected = sum(p.numel() for m in se_modules for p in m.parameters())
-    assert sum(s["block_params"] for s in data["by_stage"]) == expected
+    assert sum(s["block_params"] for s in data["by_stage"]) == expected == data["native"]["params"]
 
 
 def test_python_complexity_equals_the_cli_json(json_sweep) -> None:
@@ -208,10 +227,10 @@ def test_python_complexity_equals_the_cli_json(json_sweep) -> None:
     from secli.complexity.workflow import complexity
 
     calls: list[tuple[int, int, str]] = []
-    result = complexity("resnet18", ratios="4,16", stages=["2", "3,4"], input_size=32, progress=lambda *a: calls.append(a))
-    assert json.loads(json.dumps(result.to_json())) == json_sweep
-    as_lists = complexity("resnet18", ratios=[4, 16], stages=[[2], [3, 4]], input_size=32)
-    assert as_lists.to_json() == result.to_json()
+    result = complexity("resnet18", ratios="4,16", stages=["2", "3,4"], image_size=32, progress=lambda *a: calls.append(a))
+    assert json.loads(json.dumps(result.to_dict())) == json_sweep
+    as_lists = complexity("resnet18", ratios=[4, 16], stages=[[2], [3, 4]], input_size=32)  # the old keyword
+    assert as_lists.to_dict()["results"] == result.to_dict()["results"]
     assert calls[0] == (0, 5, "baseline") and calls[-1] == (5, 5, "done")
 
 
@@ -221,14 +240,14 @@ def test_python_complexity_of_a_saved_model_equals_the_cli_json(tmp_path: Path) 
 
     saved = tmp_path / "se.pt"
     inject("resnet18", ratio=8, out=saved)
-    cli = invoke(str(saved), "--input-size", "32", "-f", "json")
+    cli = invoke(str(saved), "--image-size", "32", "-f", "json")
     assert cli.exit_code == 0, cli.output
-    assert json.loads(json.dumps(complexity(str(saved), input_size=32).to_json())) == json.loads(cli.stdout)
+    assert json.loads(json.dumps(complexity(str(saved), image_size=32).to_dict())) == json.loads(cli.stdout)
 
 
 @pytest.mark.parametrize("size", ["0", "-5", "100000"])
 def test_input_size_out_of_range_is_refused_not_replaced_by_the_default(size: str) -> None:
-    result = CliRunner().invoke(app, ["complexity", "resnet18", "--block", "se", "--input-size", size])
+    result = CliRunner().invoke(app, ["complexity", "resnet18", "--block", "se", "--image-size", size])
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "--input-size" in lines[0], result.stderr
+    assert len(lines) == 1 and "--image-size" in lines[0], result.stderr

@@ -50,13 +50,14 @@ def test_depth_limits_the_tree() -> None:
 
 @pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "json"])
 def test_every_format(fmt: str) -> None:
-    result = CliRunner().invoke(app, ["complexity", "resnet18", "--block", "se", "--input-size", "32", "--by-module", "--depth", "2", "-f", fmt])
+    result = CliRunner().invoke(app, ["complexity", "resnet18", "--block", "se", "--image-size", "32", "--by-module", "--depth", "2", "-f", fmt])
     assert result.exit_code == 0, result.output
     out = result.stdout
     if fmt == "json":
-        row = json.loads(out)
+        results = json.loads(out)["results"]
+        (row,) = results["rows"]
         assert row["by_module"][0]["module"] == "" and row["by_module"][0]["blocks_inside"] == 8
-        assert row["by_module_baseline"][0]["params"] == 11_689_512
+        assert results["baseline"]["by_module"][0]["params"] == 11_689_512
     elif fmt == "csv":
         assert out.splitlines()[0] == "variant,module,depth,type,params,flops_fc_only,flops_all_ops,block,blocks_inside"
         assert "SE r=16 standard,layer1.0,2,BasicBlock," in out

@@ -41,10 +41,11 @@ def test_se_step_costs_more_and_keeps_more() -> None:
 
 
 def test_cli_json_and_table() -> None:
-    args = ["complexity", "resnet18", "--block", "se", "--input-size", "32", "--training-step"]
+    args = ["complexity", "resnet18", "--block", "se", "--image-size", "32", "--training-step"]
     out = CliRunner().invoke(app, [*args, "-f", "json"])
     assert out.exit_code == 0, out.output
-    step = json.loads(out.stdout)["training_step"]
-    assert step["flops_added"] == step["injected"]["total"] - step["baseline"]["total"] > 0
+    results = json.loads(out.stdout)["results"]
+    step, base = results["rows"][0]["training_step"], results["baseline"]["training_step"]
+    assert step["flops_added"] == step["total"] - base["total"] > 0
     table = CliRunner().invoke(app, [*args, "-f", "markdown"])
     assert "one training step per image" in table.stdout and "saved MiB" in table.stdout

@@ -125,7 +125,7 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
 def test_cli_inject_resnet50_eca_json() -> None:
     result = run("inject", "resnet50", "--block", "eca", "--format", "json")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["results"]
     assert data["params"]["added"] == R50_ECA_PARAMS
     assert [s["name"] for s in data["sites"]] == R50_SITES
     assert data["formula"]["predicted"] == R50_ECA_PARAMS and data["formula"]["exact"] is True
@@ -133,14 +133,14 @@ def test_cli_inject_resnet50_eca_json() -> None:
 
 
 def test_cli_complexity_resnet18_eca() -> None:
-    result = run("complexity", "resnet18", "--block", "eca", "--input-size", "64", "--format", "json")
+    result = run("complexity", "resnet18", "--block", "eca", "--image-size", "64", "--format", "json")
     assert result.exit_code == 0, result.output
-    row = json.loads(result.stdout)
+    (row,) = json.loads(result.stdout)["results"]["rows"]
     # resnet18: two sites each at C = 64, 128, 256, 512 -> k = 3, 5, 5, 5
     assert row["sites"] == 8 and row["params"]["added"] == 2 * (3 + 5 + 5 + 5)
     assert row["params"]["formula"] == 36 and row["params"]["formula_matches"] is True
     assert row["label"] == "ECA k=adaptive standard"
-    assert row["gflops"]["added"] > 0
+    assert row["flops"]["all_ops_added"] > 0
 
 
 def test_cli_profile_resnet18_eca() -> None:
@@ -151,7 +151,7 @@ def test_cli_profile_resnet18_eca() -> None:
     finally:
         torch.set_num_threads(before)
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout)
+    payload = json.loads(result.stdout)["results"]  # the secli-profile envelope's results
     eca = payload["models"][1]
     assert eca["label"] == "resnet18 + ECA" and eca["sites"] == 8
     # resnet18 at 32x32: two sites each at 64@8x8, 128@4x4, 256@2x2, 512@1x1, float32
@@ -248,7 +248,7 @@ def test_a_fourth_kind_is_one_registration(toy_kind: BlockKind, tmp_path: Path) 
     # the CLI takes it too, with its registered closed form
     result = run("inject", "resnet18", "--block", "toy", "--position", "post", "--format", "json")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["results"]
     assert data["formula"]["predicted"] == data["params"]["added"] == 2 * (64 + 128 + 256 + 512)
     gate = built.model.get_submodule(built.sites[0].gate_path)
     assert isinstance(gate, nn.Sigmoid)

@@ -224,23 +224,24 @@ def test_a_spec_without_impl_takes_the_default() -> None:
 
 
 def test_profile_compares_implementations_in_one_run() -> None:
+    from secli.api import _profile_variants, profile
     from secli.profiling.entries import load_entries
-    from secli.profiling.workflow import profile
 
-    entries, _ = load_entries(["resnet18"], "se,sk", impl="eager,fused")
+    variants, _, _ = _profile_variants(["resnet18"], "se,sk", None, None, None, None, None, None, None, None, "eager,fused", None)
+    entries, _ = load_entries(["resnet18"], variants)
     assert [e.label for e in entries] == [
         "resnet18", "resnet18 + SE (eager)", "resnet18 + SE (fused)", "resnet18 + SK (eager)", "resnet18 + SK (fused)",
     ]
     report = profile("resnet18", block="se", impl=["eager", "fused"], mode="train", device="cpu", batch_size=2,
-                     input_size=32, iters=1, warmup=0, threads=1)
-    data = report.to_dict()
+                     image_size=32, iters=1, warmup=0, threads=1)
+    data = report.to_dict()["results"]
     models = data["models"]
     assert [m["label"] for m in models] == ["resnet18", "resnet18 + SE (eager)", "resnet18 + SE (fused)"]
     assert all("implied_passes" in m["vs_baseline"]["train"] for m in models[1:])
     with pytest.raises(SecliUsageError, match="--impl needs --block"):
-        load_entries(["resnet18"], None, impl="fused")
+        profile("resnet18", impl="fused")
     with pytest.raises(SecliUsageError, match="does not apply"):
-        load_entries(["resnet18"], "eca", impl="eager,fused")
+        profile("resnet18", block="eca", impl="eager,fused")
 
 
 def test_a_jit_trace_sees_ordinary_ops_not_the_python_function() -> None:

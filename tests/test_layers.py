@@ -39,8 +39,16 @@ def _imports(path: Path) -> list[str]:
     return names
 
 
+#: ``python -m secli`` runs secli/__main__.py, so the CLI's entry point must live in the library's
+#: folder; it is a two-line shim calling ``commands.app.main``, not a library module, and the one
+#: file here allowed to import ``commands``.
+ENTRY_POINT_SHIM = LIBRARY / "__main__.py"
+
+
 def _library_files() -> list[Path]:
-    return sorted(p for p in LIBRARY.rglob("*.py") if p.name != "__init__.py" or p.parent != LIBRARY)
+    return sorted(
+        p for p in LIBRARY.rglob("*.py") if (p.name != "__init__.py" or p.parent != LIBRARY) and p != ENTRY_POINT_SHIM
+    )
 
 
 def test_every_library_module_sits_in_a_known_layer() -> None:

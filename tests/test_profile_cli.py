@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from commands.app import app
 
-FAST = ["--device", "cpu", "--input-size", "32", "-b", "2", "--iters", "1", "--warmup", "0", "--threads", "1"]
+FAST = ["--device", "cpu", "--image-size", "32", "-b", "2", "--iters", "1", "--warmup", "0", "--threads", "1"]
 
 
 @pytest.fixture(autouse=True)
@@ -30,9 +30,13 @@ def invoke(*args: str):
 def test_json_baseline_and_se_with_traffic_from_the_feature_map_sizes() -> None:
     result = invoke("resnet18", "--block", "se", "--mode", "both", "--format", "json", *FAST)
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout)
+    document = json.loads(result.stdout)
+    assert (document["format"], document["version"], document["command"]) == ("secli-profile", 1, "profile")
+    assert document["inputs"]["models"] == ["resnet18"] and document["inputs"]["modes"] == ["inference", "train"]
+    assert document["inputs"]["image_size"] == 32 and document["inputs"]["iters"] == 1
+    payload = document["results"]
     assert payload["baseline"] == "resnet18"
-    assert payload["batch_size"] == 2 and payload["input_size"] == 32
+    assert payload["batch_size"] == 2 and payload["image_size"] == 32
     base, se = payload["models"]
     assert se["label"] == "resnet18 + SE" and se["sites"] == 8
     # resnet18 at 32x32: two SE sites each at 64@8x8, 128@4x4, 256@2x2, 512@1x1, float32
@@ -71,12 +75,28 @@ def test_gpu_options_are_accepted_on_the_command_line_before_the_device_check(mo
     [
         (["resnet18", "-b", "0"], 2, "batch size must be >= 1"),
         (["resnet18", "--iters", "0"], 2, "--iters must be >= 1"),
-        (["resnet18", "--compile-mode", "fastest"], 2, "unknown compile mode"),
         (["resnet18", "resnet34", "--block", "se"], 2, "--block compares one architecture"),
         (["resnet18", "--block", "none"], 2, "--block must be se, sk"),
         (["resnet18", "--ratio", "8"], 2, "--ratio needs --block"),
-        (["resnet18", "--ddp"], 2, "torchrun"),
-        (["resnet18", "--input-size", "8"], 2, "too small"),
+        (["resnet18", "--ddp", "--mode", "train"], 2, "torchrun"),
+        (["resnet18", "--image-size", "8"], 2, "too small"),
+        (["resnet18", "--input-size", "8"], 2, "too small"),  # the old name still works, hidden
+        (["resnet18", "--block", "se", "--ratio", "8,16"], 2, "--ratio takes one number, got '8,16'; for one model per value use --ratios 8,16"),
+        (["resnet18", "--ratio", "8,16"], 2, "use --ratios 8,16"),
+        (["resnet18", "--block", "se", "--position", "standard,pre"], 2, "use --positions standard,pre"),
+        (["resnet18", "--block", "se", "--ratio", "8", "--ratios", "4,8"], 2, "either --ratio or --ratios"),
+        (["resnet18", "--block", "se", "--ratios", "4,x"], 2, "--ratios must be whole numbers"),
+        (["resnet18", "--ratios", "4,8"], 2, "--ratio needs --block"),
+        (["resnet18", "--positions", "pre"], 2, "--position needs --block"),
+        (["resnet18", "--block", "eca", "--ratios", "4,8"], 2, "--ratio does not apply to ECA blocks"),
+        (["resnet18", "--block", "se", "--positions", "middle"], 2, "middle"),
+        (["resnet18", "--image-size", "32", "--input-size", "32"], 2, "give --image-size only"),
+        (["resnet18", "--compile-mode", "default"], 2, "--compile-mode applies to compiled models; add --compile"),
+        (["resnet18", "--compile", "--compile-mode", "fastest"], 2, "unknown compile mode"),
+        (["resnet18", "--ddp"], 2, "--ddp times DistributedDataParallel training steps"),
+        (["resnet18", "--ddp", "--mode", "train", "--auto-batch"], 2, "--auto-batch cannot be used with --ddp"),
+        (["resnet18", "--force"], 2, "--force applies to --out FILE"),
+        (["resnet18", "r18.pt", "--spec", "s.yaml"], 2, "--spec sweeps one architecture"),
         ([], 2, "name at least one model"),
         (["resnet5O"], 2, "unknown architecture"),
     ],
@@ -85,6 +105,101 @@ def test_bad_requests_are_one_line_errors(args: list[str], code: int, text: str,
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
     assert_one_line_error(invoke(*args, "--device", "cpu"), code, text)
+
+
+@pytest.mark.parametrize(
+    "args, code, text",
+    [
+        (["--device", "tpu"], 2, "unknown device 'tpu'; use auto, cpu, cuda or cuda:N"),
+        (["--device", "cuda:0"], 1, "CUDA is not available"),
+    ],
+)
+def test_device_spellings_are_the_shared_ones(args: list[str], code: int, text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert_one_line_error(invoke("resnet18", "--block", "se", *args), code, text)
+
+
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["--device", "cuda", "--threads", "2"], "--threads applies to CPU runs"),
+        (["--device", "cuda:0", "--ddp", "--mode", "train"], "--device cuda:0 cannot be used with --ddp"),
+    ],
+)
+def test_options_that_do_not_apply_on_a_gpu_are_refused(args: list[str], text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked before anything is built, so a machine without a GPU can pretend to have one."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert_one_line_error(invoke("resnet18", "--block", "se", *args), 2, text)
+
+
+def test_help_names_image_size_hides_the_old_name_and_shows_flags_as_flags() -> None:
+    result = CliRunner().invoke(app, ["profile", "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    assert "--image-size" in result.stdout and "--input-size" not in result.stdout
+    for option in ("--ratios", "--positions", "--spec", "--out", "auto|cpu|cuda|cuda:N", "table|json|csv|markdown"):
+        assert option in result.stdout, option
+    assert "[default: 8]" in result.stdout
+    flags = [line for line in result.stdout.splitlines() if any(f in line for f in ("--channels-last", "--compile ", "--ddp", "--force"))]
+    assert len(flags) >= 4 and not any("<bool>" in line or "default: False" in line for line in flags), flags
+
+
+def test_out_refuses_an_existing_file_before_timing_anything(tmp_path) -> None:
+    out = tmp_path / "run.json"
+    out.write_text("keep me")
+    assert_one_line_error(invoke("resnet18", "--out", str(out), "--device", "cpu"), 2, "exists")
+    assert out.read_text() == "keep me"
+    assert_one_line_error(invoke("resnet18", "--out", str(tmp_path), "--device", "cpu"), 2, "is a folder")
+
+
+def test_ratios_sweep_is_one_model_each_and_out_keeps_the_envelope_in_csv_mode(tmp_path) -> None:
+    import csv
+    import io
+
+    out = tmp_path / "sweep.json"
+    result = invoke("resnet18", "--block", "se", "--ratios", "8,16", "--format", "csv", "--out", str(out), *FAST)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["label"] for r in rows] == ["resnet18", "resnet18 + SE r=8 standard", "resnet18 + SE r=16 standard"]
+    assert {r["mode"] for r in rows} == {"inference"} and all(float(r["step_median_ms"]) > 0 for r in rows)
+    # SE at r on resnet18: 2·ΣC²/r + biases over its 8 blocks (64, 128, 256, 512 channels, two each)
+    added = [int(r["params"]) - int(rows[0]["params"]) for r in rows[1:]]
+    assert added == [sum(2 * (2 * c * (c // r) + c // r + c) for c in (64, 128, 256, 512)) for r in (8, 16)]
+    document = json.loads(out.read_text())
+    assert document["format"] == "secli-profile" and [v["ratio"] for v in document["inputs"]["variants"]] == [8, 16]
+    assert [m["label"] for m in document["results"]["models"]] == [r["label"] for r in rows]
+    again = invoke("resnet18", "--block", "se", "--out", str(out), "--force", "--format", "markdown", *FAST)
+    assert again.exit_code == 0, again.output
+    assert "| model |" in again.stdout and len(json.loads(out.read_text())["results"]["models"]) == 2
+
+
+def test_variants_from_options_without_timing_anything() -> None:
+    from secli.api import _profile_variants
+
+    variants, arch, _ = _profile_variants(["resnet18"], "se,eca", None, None, None, "standard,pre", ["2", "3,4"], None, None, None, "eager,fused", None)
+    assert arch is None
+    se = [(v.position, v.stages, v.impl) for v in variants if v.kind == "se"]
+    assert se == [(p, s, i) for p in ("standard", "pre") for s in ((2,), (3, 4)) for i in ("eager", "fused")]
+    eca = [(v.position, v.stages, v.impl) for v in variants if v.kind == "eca"]  # --impl is SE/SK's: ECA gets one each
+    assert eca == [(p, s, "fused") for p in ("standard", "pre") for s in ((2,), (3, 4))]
+
+
+def test_spec_file_sweeps_its_architecture(tmp_path) -> None:
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text("arch: resnet18\ntitle: ratio sweep\ninput_size: 32\nblock: {kind: se}\nrows:\n  - {kind: none}\nsweep:\n  ratio: [4, 8]\n")
+    fast = [a for a in FAST if a not in ("--image-size", "32")]
+    result = invoke("--spec", str(spec), "--format", "json", *fast)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["inputs"]["title"] == "ratio sweep" and document["inputs"]["spec"] == str(spec)
+    assert document["results"]["image_size"] == 32  # the file's input_size
+    # the file's baseline row is the run's baseline; the grid gives one model per ratio
+    assert [m["label"] for m in document["results"]["models"]] == ["resnet18", "resnet18 + SE r=4 standard", "resnet18 + SE r=8 standard"]
+    # options given on the command line override the file: here the grid
+    from secli.api import _profile_variants
+
+    variants, arch, _ = _profile_variants(["resnet34"], None, None, "16", None, None, None, None, None, None, None, spec)
+    assert arch == "resnet34" and [v.ratio for v in variants] == [16]
 
 
 def test_compile_failure_marks_the_model_and_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,7 +216,7 @@ def test_compile_failure_marks_the_model_and_keeps_the_others(monkeypatch: pytes
     monkeypatch.setattr(profiling, "compile_model", fake_compile)
     result = invoke("resnet18", "--block", "se", "--compile", "--format", "json", *FAST)
     assert result.exit_code == 0, result.output
-    base, se = json.loads(result.stdout)["models"]
+    base, se = json.loads(result.stdout)["results"]["models"]
     assert base["compiled"] and base["failure"] is None and base["modes"]["inference"]
     assert se["failure"]["kind"] == "error" and "inductor is not available" in se["failure"]["message"]
     assert "resnet18 + SE" in result.stderr and "error:" in result.stderr
@@ -125,7 +240,7 @@ def test_checkpoint_and_timm_references_side_by_side(tmp_path) -> None:
     assert made.exit_code == 0, made.output
     result = invoke("resnet18", str(saved), "timm:seresnet50", "--format", "json", *FAST)
     assert result.exit_code == 0, result.output
-    base, ckpt, timm_se = json.loads(result.stdout)["models"]
+    base, ckpt, timm_se = json.loads(result.stdout)["results"]["models"]
     assert (base["label"], ckpt["label"], timm_se["label"]) == ("resnet18", "se_r18.pt", "timm:seresnet50")
     assert ckpt["block_traffic"]["bytes_per_image"] == 2 * (64 * 64 + 128 * 16 + 256 * 4 + 512) * 4
     # timm's own SE modules, found as sites: ResNet-50 stages at 32x32 are 8, 4, 2, 1 pixels wide
@@ -152,15 +267,15 @@ class _TickClock:
 
 
 def test_python_profile_equals_the_cli_json(monkeypatch: pytest.MonkeyPatch) -> None:
-    """secli.profiling.workflow.profile with the CLI's options gives exactly its JSON.
+    """secli.api.profile with the CLI's options gives exactly its JSON: one envelope.
 
     Clock, bandwidth, memory and machine load are made deterministic so that two runs agree.
     """
     import secli.profiling.profiling as profiling
     import secli.profiling.session as session
+    from secli.api import profile
     from secli.profiling.memory import MemoryReading
     from secli.profiling.traffic import Bandwidth
-    from secli.profiling.workflow import profile
 
     monkeypatch.setattr(profiling, "stopwatch_for", lambda device: _TickClock())
     monkeypatch.setattr(profiling, "measure_copy_bandwidth", lambda *a, **k: Bandwidth(bytes_per_s=1e9, buffer_bytes=1, method="test"))
@@ -169,8 +284,37 @@ def test_python_profile_equals_the_cli_json(monkeypatch: pytest.MonkeyPatch) -> 
     cli = invoke("resnet18", "--block", "se,sk", "--stages", "5", "--mode", "both", "--format", "json", *FAST)
     assert cli.exit_code == 0, cli.output
     report = profile(
-        ["resnet18"], block="se,sk", stages="5", mode="both", device="cpu", input_size=32, batch_size=2,
+        ["resnet18"], block="se,sk", stages="5", mode="both", device="cpu", image_size=32, batch_size=2,
         iters=1, warmup=0, threads=1,
     )
-    assert json.loads(json.dumps(report.to_dict())) == json.loads(cli.stdout)
+    assert report.to_dict() == json.loads(cli.stdout)
+    assert report.to_dict()["format"] == "secli-profile"
     assert [m.label for m in report.models] == ["resnet18", "resnet18 + SE r=16 standard stages=5", "resnet18 + SK r=16 M=2 G=32 L=32 stages=5"]
+
+
+def test_the_command_feeds_the_shared_progress_handle_with_model_and_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """commands.progress decides how to show it (a bar, or plain lines off a terminal); profile
+    only has to say where it is, in every format (progress is on stderr, never in the JSON)."""
+    import contextlib
+
+    import commands.profile
+
+    seen: list[tuple[int, int, str]] = []
+
+    class Handle:
+        def update(self, done: int, total: int, what: str) -> None:
+            seen.append((done, total, what))
+
+    @contextlib.contextmanager
+    def fake_bar(description: str, total: int | None, enabled: bool = True, unit: str = ""):  # noqa: ANN202
+        assert enabled
+        yield Handle()
+
+    monkeypatch.setattr(commands.profile, "progress_bar", fake_bar)
+    result = invoke("resnet18", "--block", "se", "--format", "json", *FAST)
+    assert result.exit_code == 0, result.output
+    said = [what for _, _, what in seen]
+    assert said[0] == "preparing model 1/2 (resnet18)"
+    assert "inference: iteration 1/1, model 2/2 (resnet18 + SE)" in said
+    assert seen[-1][0] == seen[-1][1]
+    assert json.loads(result.stdout)["format"] == "secli-profile"

@@ -16,13 +16,14 @@ def test_two_ranks_report_the_slowest_rank() -> None:
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
         "-m", "commands.app", "profile", "resnet18", "--block", "se", "--ddp", "--mode", "train",
-        "--device", "cpu", "--input-size", "32", "-b", "2", "--iters", "2", "--warmup", "1",
+        "--device", "cpu", "--image-size", "32", "-b", "2", "--iters", "2", "--warmup", "1",
         "--threads", "1", "--format", "json",
     ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
-    payload = json.loads(done.stdout)  # only rank 0 prints
-    assert payload["world_size"] == 2 and payload["ddp"] is True
+    document = json.loads(done.stdout)  # only rank 0 prints
+    payload = document["results"]
+    assert payload["world_size"] == 2 and document["inputs"]["ddp"] is True
     for model in payload["models"]:
         train = model["modes"]["train"]
         ranks = train["rank_step_median_ms"]

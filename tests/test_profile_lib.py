@@ -23,7 +23,7 @@ from secli.profiling.traffic import Bandwidth, implied_passes, measure_site_traf
 from secli.util.device import resolve_device
 from secli.util.errors import SecliError, SecliUsageError
 
-TINY = dict(device="cpu", batch_size=2, input_size=8, iters=3, warmup=1, threads=1)
+TINY = dict(device="cpu", batch_size=2, image_size=8, iters=3, warmup=1, threads=1)
 
 
 @pytest.fixture(autouse=True)
@@ -170,6 +170,7 @@ def test_auto_picks_cuda_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
         (dict(compile_mode="fastest"), "compile mode"),
         (dict(modes=("eval",)), "mode"),
         (dict(device="tpu"), "device"),
+        (dict(device="cuda:x"), "auto, cpu, cuda or cuda:N"),
     ],
 )
 def test_bad_settings_are_usage_errors(bad: dict, message: str) -> None:
@@ -370,6 +371,28 @@ def test_progress_goes_through_a_plain_callback_and_reaches_its_total() -> None:
     assert done == list(range(1, len(seen) + 1))
     # per model: 1 preparation + per mode (1 warm-up + 3 timed + 1 memory)
     assert seen[-1][0] == seen[-1][1] == 2 * (1 + 2 * (1 + 3 + 1))
+    # each report says which model and which iteration, in the words a log reader needs
+    said = [w for _, _, w in seen]
+    assert said[0] == "preparing model 1/2 (a)"
+    assert "inference: warm-up 1/1, model 2/2 (b)" in said
+    assert "train: iteration 3/3, model 1/2 (a)" in said
+    assert said[-1] == "train memory: model 2/2 (b)"
+
+
+def test_cuda_n_is_a_device_spelling() -> None:
+    assert ProfileConfig(device="cuda:1").device == "cuda:1"
+
+
+def test_variant_labels_are_short_at_the_defaults_and_full_in_a_sweep() -> None:
+    from secli.build.spec import BlockSpec
+    from secli.profiling.entries import variant_labels
+
+    assert variant_labels("r18", [BlockSpec(kind="se"), BlockSpec(kind="eca")]) == ["r18 + SE", "r18 + ECA"]
+    assert variant_labels("r18", [BlockSpec(kind="se", impl="eager"), BlockSpec(kind="se")]) == ["r18 + SE (eager)", "r18 + SE (fused)"]
+    assert variant_labels("r18", [BlockSpec(kind="se", impl="eager")]) == ["r18 + SE (eager)"]
+    assert variant_labels("r18", [BlockSpec(kind="se", ratio=8), BlockSpec(kind="se", position="pre")]) == [
+        "r18 + SE r=8 standard", "r18 + SE r=16 pre",
+    ]
 
 
 def test_auto_batch_gives_up_below_one_image() -> None:

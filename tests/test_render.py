@@ -46,3 +46,16 @@ def test_csv_and_markdown_carry_the_same_cells() -> None:
 def test_json_output_has_no_nan() -> None:
     text = _capture("json", WIDE, {"accuracy": float("nan"), "history": [1.0, float("inf")]})
     assert json.loads(text) == {"accuracy": None, "history": [1.0, None]}
+
+
+def test_one_precision_per_column_and_no_scientific_notation() -> None:
+    table = Table(title="t", columns=["variant", "acc", "Δ (%)", "lr", "ok"],
+                  rows=[["a", 1.0, 0.5, 1.438e-05, True], ["b", 0.8988, -12.25, 0.05, False], ["c", None, None, None, None]],
+                  formats={1: ".4f", 2: "+.2f"})
+    lines = _capture("markdown", table).splitlines()
+    assert lines[4] == "| a | 1.0000 | +0.50 | 0.0000 | yes |"
+    assert lines[5] == "| b | 0.8988 | -12.25 | 0.0500 | no |"
+    assert lines[6] == "| c | - | - | - | - |"
+    assert "e-05" not in _capture("table", table)
+    # CSV is for programs: the raw numbers, not the rounded text
+    assert list(csv.reader(io.StringIO(_capture("csv", table))))[1] == ["a", "1.0", "0.5", "1.438e-05", "True"]

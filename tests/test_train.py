@@ -65,7 +65,10 @@ def test_train_command_saves_a_checkpoint_other_commands_read(tmp_path):
             "--out", str(out), "--format", "json"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
-    payload = json.loads(r.stdout)
+    document = json.loads(r.stdout)
+    assert document["format"] == "secli-train" and document["inputs"]["epochs"] == 1
+    payload = document["results"]
+    assert payload["image_size"] == 32 and payload["new_head"] is None and payload["skipped"] == 0
     assert payload["train_images"] == 20 and payload["val_images"] == 10 and len(payload["epochs"]) == 1
     from secli.build.models import load_model
 
@@ -108,7 +111,7 @@ def test_train_on_an_image_folder_then_continue_from_the_checkpoint(tmp_path):
             "--val-fraction", "0.25", "--format", "json"]
     r = runner.invoke(app, ["train", "resnet18", "--block", "se", "--stages", "5", *base, "--out", str(first)])
     assert r.exit_code == 0, r.output
-    payload = json.loads(r.stdout)
+    payload = json.loads(r.stdout)["results"]
     assert payload["class_names"] == ["a", "b"]
     assert payload["train_images"] + payload["val_images"] == 8  # the broken file is skipped, not fatal
     r = runner.invoke(app, ["train", str(first), *base, "--out", str(tmp_path / "m2.pt")])
@@ -127,7 +130,7 @@ def test_train_googlenet_whose_train_forward_returns_aux_outputs(tmp_path):
                             "--val-size", "2", "--image-size", "32", "--batch-size", "4", "--out", str(out),
                             "--format", "json"])
     assert r.exit_code == 0, r.output
-    payload = json.loads(r.stdout)
+    payload = json.loads(r.stdout)["results"]
     assert payload["train_images"] == 4 and payload["val_images"] == 2
 
 
@@ -208,3 +211,39 @@ def test_train_reports_progress_through_the_shared_bar(tmp_path, record_progress
     assert r.exit_code == 0, r.output
     assert len(calls) == 1 and calls[0]["unit"] == "images" and calls[0]["enabled"]
     assert calls[0]["total"] == calls[0]["done"] == 2 * 6
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--data", "DIR", "--train-size", "10"], "--train-size does not apply with an image folder"),
+    (["--data", "DIR", "--val-size", "10"], "--val-size does not apply with an image folder"),
+    (["--val-fraction", "0.1"], "--val-fraction does not apply with --data synthetic"),
+    (["--device", "cpu", "--no-amp"], "--no-amp does not apply with --device cpu"),
+    (["--image-size", "32", "--input-size", "32"], "--input-size is the old spelling of --image-size"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--stages", "4", "--stages", "5"], "--stages is one comma list here"),
+    (["--block", "none", "--ratio", "8"], "--ratio does not apply with --block none"),
+])
+def test_options_that_do_not_apply_or_conflict_are_refused(tmp_path, args, needle):
+    args = [str(tmp_path) if a == "DIR" else a for a in args]
+    r = runner.invoke(app, ["train", "resnet18", *args, "--out", str(tmp_path / "m.pt")])
+    assert r.exit_code == 2, r.output
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_train_table_renders_from_the_envelope_alone():
+    """``commands.train.tables`` needs only the JSON: one precision per column, no 1.438e-05."""
+    from commands.render import to_markdown
+    from commands.train import tables
+
+    epoch = {"epoch": 1, "lr": 1.438e-05, "train_loss": 2.0, "train_accuracy": 1.0, "val_loss": None,
+             "val_accuracy": 0.8988, "seconds": 3.25, "skipped": 0, "too_large": 0}
+    document = {"format": "secli-train", "version": 1, "command": "train", "inputs": {}, "results": {
+        "epochs": [epoch], "classes": 2, "chance": 0.5, "train_images": 8, "val_images": 2, "seconds": 3.25,
+        "final_val_accuracy": 0.8988, "saved": "m.pt", "model": "resnet18 + SE", "data": "synthetic",
+        "class_names": ["a", "b"], "image_size": 32, "device": "cpu", "new_head": None, "skipped": 0, "too_large": 0}}
+    (table,) = tables(document)
+    row = to_markdown(table).splitlines()[4]
+    assert row == "| 1 | 0.000014 | 2.0000 | 1.0000 | - | 0.8988 | 3.2 |", row
+    assert "e-05" not in to_markdown(table) and "time (s)" in table.columns

@@ -31,6 +31,7 @@ class InjectResult:
     spec: ModelSpec
     formula: Check | None
     saved: list[str] = field(default_factory=list)
+    inputs: dict[str, Any] = field(default_factory=dict)  # what was asked: the envelope's inputs
 
     @property
     def model(self) -> nn.Module:
@@ -41,13 +42,32 @@ class InjectResult:
         return self.built.report
 
     def to_dict(self) -> dict[str, Any]:
-        """Exactly what ``secli inject --format json`` prints."""
-        return {
-            **self.report.to_dict(),
+        """Exactly what ``secli inject --format json`` prints: the results envelope."""
+        from secli.util.envelope import envelope
+
+        report = self.report.to_dict()
+        base = report["params"]["baseline"]
+        report["params"]["added_pct"] = 100.0 * report["params"]["added"] / base if base else None
+        results = {
+            "label": self.built.label,
+            **report,
             "spec": self.spec.to_dict(),
             "saved": list(self.saved),
-            "formula": self.formula.to_dict() if self.formula else None,
+            "formula": formula_dict(self.formula),
         }
+        return envelope("inject", self.inputs, results)
+
+
+def formula_dict(check: Check | None) -> dict[str, Any] | None:
+    """A closed-form check as JSON, with parameter counts as ints where they are whole."""
+    if check is None:
+        return None
+    data = check.to_dict()
+    for part in (data, *data.get("stages", [])):
+        for key in ("weights_formula", "predicted"):
+            if isinstance(part.get(key), float) and part[key].is_integer():
+                part[key] = int(part[key])
+    return data
 
 
 def inject(
@@ -115,25 +135,43 @@ def inject(
     from secli.build.formula import closed_form
 
     check = closed_form(built.sites, model_spec.block)
-    return InjectResult(built=built, spec=model_spec, formula=check, saved=saved)
+    inputs = {key: value for key, value in (
+        ("arch", arch), ("spec", spec if not isinstance(spec, ModelSpec) else spec.to_dict()), ("block", block),
+        ("ratio", ratio), ("min_hidden", min_hidden), ("position", position), ("stages", stages),
+        ("squeeze", squeeze), ("gate", gate), ("bias", bias), ("init", init), ("paths", paths), ("groups", groups),
+        ("kernel_size", kernel_size), ("impl", impl), ("weights", weights), ("num_classes", num_classes),
+        ("out", out), ("save_spec", save_spec),
+    ) if value is not None}
+    return InjectResult(built=built, spec=model_spec, formula=check, saved=saved, inputs=inputs)
 
 
 def list_architectures() -> list[dict[str, Any]]:
     """The architectures ``inject`` knows, with the SE positions each takes and SK support.
 
-    What ``secli inject --list --format json`` prints.
+    Typed for programs: ``positions`` a list (empty for networks that have SE modules of their
+    own: analyse those with ``--block none``), ``sk`` a boolean. The ``results`` of what
+    ``secli inject --list --format json`` prints (see ``architectures_document``).
     """
     from secli.build.architectures import ARCHITECTURES
 
     rows = []
     for info in ARCHITECTURES.values():
-        if info.family == "native-se":
-            positions, sk = "(has SE: --block none)", "no"
-        else:
-            positions, sk = ", ".join(info.positions), "yes" if info.supports_sk else "no"
-        rows.append({"name": info.name, "family": info.family, "positions": positions, "sk": sk, "default_input": info.default_input})
+        native = info.family == "native-se"
+        rows.append({
+            "name": info.name, "family": info.family, "positions": [] if native else list(info.positions),
+            "sk": False if native else info.supports_sk, "image_size": info.default_input,
+            "note": "has SE modules: analyse them with --block none" if native else None,
+        })
+    resnet = ARCHITECTURES["resnet50"]
     rows.append({
-        "name": "timm:<name>", "family": "timm (extra)", "positions": "ResNet-style: as resnet; SE nets: --block none",
-        "sk": "ResNet-style", "default_input": 224,
+        "name": "timm:<name>", "family": "timm (extra)", "positions": list(resnet.positions), "sk": True,
+        "image_size": 224, "note": "ResNet-style timm models as resnet; timm's SE nets: --block none",
     })
     return rows
+
+
+def architectures_document() -> dict[str, Any]:
+    """``secli inject --list --format json``: the architecture list in the results envelope."""
+    from secli.util.envelope import envelope
+
+    return envelope("inject", {"list": True}, list_architectures())

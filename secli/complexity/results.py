@@ -1,5 +1,8 @@
 """The figures of a complexity count, and their JSON: what ``secli complexity --format json`` prints.
 
+FLOPs are kept as raw integer counts in JSON (GFLOPs are a table's unit, not the data's), the
+baseline appears once, and formulas are ints where they are whole: numbers typed as they are.
+
 Kept apart from the counting so that the CLI's renderers, the Python API and the tests read the
 same dataclasses without pulling in fvcore or building a network.
 """
@@ -68,14 +71,14 @@ class ComplexityResult:
     baseline_modules: list[ModuleCost] | None = None  # --by-module: the baseline's tree
     baseline_training: StepCost | None = None  # --training-step: the baseline's step
 
-    def to_dicts(self) -> list[dict[str, Any]]:
-        """One JSON object per row, always a list."""
-        return [row_dict(self, row) for row in self.rows]
+    inputs: dict[str, Any] = field(default_factory=dict)  # what was asked: the envelope's inputs
 
-    def to_json(self) -> dict[str, Any] | list[dict[str, Any]]:
-        """Exactly what ``--format json`` prints: the row's object for one row, else the list."""
-        rows = self.to_dicts()
-        return rows[0] if len(rows) == 1 else rows
+    def to_dict(self) -> dict[str, Any]:
+        """Exactly what ``secli complexity --format json`` prints and ``--out`` writes: the
+        envelope, with the baseline once and one object per variant in ``results.rows``."""
+        from secli.util.envelope import envelope
+
+        return envelope("complexity", self.inputs, results_dict(self))
 
     def check_flops(self) -> None:
         """Raise the FLOP failure, if any; callers show the parameter part first."""
@@ -83,62 +86,114 @@ class ComplexityResult:
             raise SecliError(self.flops_error + " (the parameter counts above are unaffected)")
 
 
-def _flop_part(base: FlopReport | None, inj: FlopReport | None, attr: str) -> dict[str, Any]:
+def count(value: float | None) -> int | float | None:
+    """A formula's value as an int where it is whole (it counts parameters), else as it is."""
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _pct(added: int, base: int) -> float | None:
+    return 100.0 * added / base if base else None
+
+
+def _flops(base: FlopReport | None, inj: FlopReport | None) -> dict[str, Any] | None:
     if base is None or inj is None:
-        return {"baseline": None, "injected": None, "added": None, "relative_pct": None, "flops_added": None}
-    b, i = getattr(base, attr), getattr(inj, attr)
+        return None
     return {
-        "baseline": b / 1e9,
-        "injected": i / 1e9,
-        "added": (i - b) / 1e9,
-        "relative_pct": 100.0 * (i - b) / b if b else None,
-        "flops_added": i - b,
+        "fc_only": inj.fc_only, "all_ops": inj.all_ops,
+        "fc_only_added": inj.fc_only - base.fc_only, "all_ops_added": inj.all_ops - base.all_ops,
+        "fc_only_added_pct": _pct(inj.fc_only - base.fc_only, base.fc_only),
+        "all_ops_added_pct": _pct(inj.all_ops - base.all_ops, base.all_ops),
+    }
+
+
+def _report_parts(report: FlopReport | None) -> dict[str, Any]:
+    """What one FLOP count found besides its totals (the same keys for baseline and rows)."""
+    return {
+        "crosscheck": None if report is None else {
+            "fvcore_conv_linear": report.gemm,
+            "flopcountermode_conv_linear_halved": report.torch_gemm,
+            "agree": report.crosscheck_ok,
+        },
+        "not_counted": None if report is None else report.not_counted,
+        "unsupported": None if report is None else report.unsupported,
+        "by_operator": None if report is None else report.by_operator,
+    }
+
+
+def baseline_dict(result: ComplexityResult) -> dict[str, Any]:
+    """The baseline network, once: parameters, FLOPs and, when asked, its tree and training step."""
+    base = result.baseline_flops
+    return {
+        "params": result.params_baseline,
+        "flops": None if base is None else {"fc_only": base.fc_only, "all_ops": base.all_ops},
+        **_report_parts(base),
+        "training_step": None if result.baseline_training is None else result.baseline_training.to_dict(),
+        "by_module": None if result.baseline_modules is None else [m.to_dict() for m in result.baseline_modules],
+    }
+
+
+def _native(result: ComplexityResult, row: Row) -> dict[str, Any] | None:
+    """For ``--block none``: the share of the SE modules the network already has."""
+    if row.spec.block.kind != "none" or not row.sites:
+        return None
+    base = result.baseline_flops
+    split = [base.module_split(s.module_path) for s in row.site_list] if base is not None else []
+    return {
+        "params": sum(s.params for s in row.site_list),
+        "flops_fc_only": sum(fc for fc, _ in split) if base is not None else None,
+        "flops_all_ops": sum(al for _, al in split) if base is not None else None,
     }
 
 
 def row_dict(result: ComplexityResult, row: Row) -> dict[str, Any]:
-    """The JSON object of one row (keys named in the issue: params.*, gflops.*)."""
+    """The JSON object of one variant; FLOPs are raw counts (fvcore: one multiply-add = one FLOP)."""
     check = row.formula
-    base, inj = result.baseline_flops, row.flops
+    base_step = result.baseline_training
     return {
         "label": row.label,
+        "kind": row.spec.block.kind,
         "spec": row.spec.to_dict(),
-        "input_size": result.input_size,
         "sites": row.sites,
         "params": {
-            "baseline": row.params_baseline,
             "injected": row.params_injected,
             "added": row.params_added,
             "added_pct": row.params_pct,
-            "formula": check.predicted if check else None,
-            "formula_weights": check.weights_formula if check else None,
+            "formula": count(check.predicted) if check else None,
+            "formula_weights": count(check.weights_formula) if check else None,
             "formula_bias_terms": check.bias_terms if check else None,
             "formula_matches": check.exact if check else None,
+            "formula_expression": getattr(check, "expression", None),
         },
-        "gflops": _flop_part(base, inj, "fc_only"),
-        "gflops_all_ops": _flop_part(base, inj, "all_ops"),
-        "flops_unit": "fvcore: one multiply-add = one FLOP; batch 1",
-        "crosscheck": None if inj is None else {
-            "fvcore_conv_linear": inj.gemm,
-            "flopcountermode_conv_linear_halved": inj.torch_gemm,
-            "agree": inj.crosscheck_ok,
-        },
-        "not_counted": None if inj is None else inj.not_counted,
-        "unsupported": None if inj is None else inj.unsupported,
-        "by_operator": None if inj is None else inj.by_operator,
-        "training_step": None if row.training is None or result.baseline_training is None else {
-            "baseline": result.baseline_training.to_dict(), "injected": row.training.to_dict(),
-            "flops_added": row.training.total - result.baseline_training.total,
-            "saved_bytes_added": row.training.saved_bytes - result.baseline_training.saved_bytes,
+        "flops": _flops(result.baseline_flops, row.flops),
+        "native": _native(result, row),
+        **_report_parts(row.flops),
+        "training_step": None if row.training is None or base_step is None else {
+            **row.training.to_dict(),
+            "flops_added": row.training.total - base_step.total,
+            "saved_bytes_added": row.training.saved_bytes - base_step.saved_bytes,
         },
         "by_module": None if row.modules is None else [m.to_dict() for m in row.modules],
-        "by_module_baseline": None if result.baseline_modules is None else [m.to_dict() for m in result.baseline_modules],
         "by_stage": [
             {
                 "stage": s.stage, "blocks": s.blocks, "channels": list(s.channels),
-                "block_params": s.block_params, "formula": s.formula,
+                "block_params": s.block_params, "formula": count(s.formula),
                 "block_flops_fc_only": s.flops_fc_only, "block_flops_all_ops": s.flops_all_ops,
             }
             for s in row.stages
         ],
+    }
+
+
+def results_dict(result: ComplexityResult) -> dict[str, Any]:
+    """The envelope's ``results``: the baseline once, then the variants."""
+    return {
+        "arch": result.arch,
+        "title": result.title,
+        "image_size": result.input_size,
+        "flops_unit": "fvcore: one multiply-add = one FLOP; batch 1",
+        "flops_error": result.flops_error,
+        "baseline": baseline_dict(result),
+        "rows": [row_dict(result, row) for row in result.rows],
     }

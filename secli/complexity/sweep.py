@@ -4,7 +4,8 @@ A sweep file (YAML, read with ``safe_load``, unknown keys rejected):
 
     arch: resnet50            # required
     title: Table 10           # optional, used as the table title
-    input_size: 224           # optional (default: the architecture's own, 299 for Inception v3)
+    image_size: 224           # optional (default: the architecture's own, 299 for Inception v3;
+                              #   ``input_size``, its old name, is read too)
     num_classes: 1000         # optional
     block: {kind: se}         # defaults for every row (any BlockSpec field)
     rows:                     # optional: explicit rows, each a set of fields over ``block``
@@ -31,7 +32,7 @@ from secli.build.spec import BlockSpec
 from secli.util.errors import SecliUsageError
 from secli.util.yaml_files import field_names, read_yaml, reject_unknown_keys
 
-TOP_KEYS = ("arch", "title", "input_size", "num_classes", "weights", "block", "rows", "sweep")
+TOP_KEYS = ("arch", "title", "image_size", "input_size", "num_classes", "weights", "block", "rows", "sweep")
 BLOCK_KEYS = field_names(BlockSpec)
 
 
@@ -97,6 +98,9 @@ def sweep_from_dict(data: Any, source: str = "spec") -> Sweep:
     reject_unknown_keys(data, TOP_KEYS, source)
     if "arch" not in data:
         raise SecliUsageError(f"{source}: missing required key 'arch'")
+    if "image_size" in data and "input_size" in data:
+        raise SecliUsageError(f"{source}: input_size is the old name of image_size; give image_size only")
+    size_key = "input_size" if "input_size" in data else "image_size"
     rows_data = data.get("rows") or []
     if not isinstance(rows_data, list):
         raise SecliUsageError(f"{source}: 'rows' must be a list of mappings")
@@ -115,7 +119,7 @@ def sweep_from_dict(data: Any, source: str = "spec") -> Sweep:
         base=_mapping(data.get("block"), f"{source}: block"),
         rows=rows,
         grid=grid,
-        input_size=_positive_int(data.get("input_size"), f"{source}: input_size"),
+        input_size=_positive_int(data.get(size_key), f"{source}: {size_key}"),
         num_classes=_positive_int(data.get("num_classes"), f"{source}: num_classes"),
         title=str(data["title"]) if data.get("title") is not None else None,
     )

@@ -39,12 +39,16 @@ def complexity(
     kernel_size: int | None = None,
     num_classes: int | None = None,
     spec: str | Path | None = None,
+    image_size: int | None = None,
     input_size: int | None = None,
     flops: bool = True,
     progress: Progress | None = None,
     by_module: bool = False,
     depth: int | None = None,
     training_step: bool = False,
+    by_stage: bool = False,
+    out: str | Path | None = None,
+    force: bool = False,
 ) -> ComplexityResult:
     """Count parameters and FLOPs of ``model`` against its baseline, one row per block variant.
 
@@ -54,8 +58,8 @@ def complexity(
     one value and override ``spec``; sweep lists give one row per value: ``ratios`` ("2,4,8" or
     [2, 4, 8]), ``positions``, ``squeeze``, ``gate``, ``paths``, and ``stages``, where each entry is
     one row ("2,3" or [2, 3] is one row with both stages; a plain string is one row).
-    ``spec``: a complexity experiment or a model spec (YAML). ``input_size``: square side
-    (default: the architecture's). ``flops=False`` skips fvcore (parameters only; not a CLI
+    ``spec``: a complexity experiment or a model spec (YAML). ``image_size``: square side
+    (default: the architecture's); ``input_size`` is its old name, kept for one release. ``flops=False`` skips fvcore (parameters only; not a CLI
     option). ``progress(done, total, what)`` is called as each model is counted.
 
     The per-stage figures (``--by-stage`` in the CLI) are always computed: ``row.stages``.
@@ -65,8 +69,25 @@ def complexity(
     a training step's forward + backward FLOPs and saved-activation bytes per image.
     A failed FLOP count does not raise here: ``result.flops_error`` holds it and
     ``result.check_flops()`` raises it, so the parameter part can be shown first.
-    ``result.to_json()`` is what ``--format json`` prints.
+    ``by_stage`` only records in ``inputs`` that the per-stage table was asked for (renderers read it).
+    ``out``: also write ``result.to_dict()`` there as JSON (atomically; an existing file only with
+    ``force``), checked before counting so a long sweep is not wasted.
+    ``result.to_dict()`` is what ``--format json`` prints (the results envelope).
     """
+    if image_size is not None and input_size is not None:
+        raise SecliUsageError("input_size is the old name of image_size; give image_size only")
+    image_size = image_size if image_size is not None else input_size
+    inputs: dict[str, Any] = {key: value for key, value in (
+        ("model", model), ("block", block), ("ratio", ratio), ("ratios", ratios), ("min_hidden", min_hidden),
+        ("position", position), ("positions", positions), ("stages", stages), ("squeeze", squeeze),
+        ("gate", gate), ("bias", bias), ("paths", paths), ("groups", groups), ("kernel_size", kernel_size),
+        ("num_classes", num_classes), ("spec", spec), ("image_size", image_size),
+    ) if value is not None}
+    inputs.update(by_stage=by_stage, by_module=by_module, depth=depth, training_step=training_step)
+    if out is not None:
+        from secli.util.outputs import check_writable
+
+        check_writable(out, force)  # fail before the slow part, not after it
     lists = {
         "ratio": _positive_ints(ratios, "--ratios"),
         "position": parse_str_list(positions),
@@ -83,7 +104,7 @@ def complexity(
     tree_depth = (DEFAULT_DEPTH if depth is None else depth) if by_module else None
     from secli.util.checks import check_image_size
 
-    input_size = check_image_size("--input-size", input_size)  # 0 is refused, not read as "the default"
+    image_size = check_image_size("--image-size", image_size)  # 0 is refused, not read as "the default"
     if ratio is not None and ratios is not None:
         raise SecliUsageError("give either --ratio or --ratios, not both")
     if position is not None and positions is not None:
@@ -96,7 +117,9 @@ def complexity(
     if model is not None and looks_like_file(model):
         if spec is not None or any(v is not None for v in single.values()) or any(v for v in lists.values()) or num_classes:
             raise SecliUsageError(f"{model} is a saved model: block, sweep and --spec options apply to architecture names only")
-        return _count_file(model, input_size, flops, progress, tree_depth, training_step)
+        counted = _count_file(model, image_size, flops, progress, tree_depth, training_step)
+        counted.inputs = inputs
+        return _saved(counted, out, force)
 
     from secli.complexity.sweep import Sweep, load_sweep, override
 
@@ -104,10 +127,21 @@ def complexity(
         raise SecliUsageError("name an architecture (e.g. resnet50), a saved model file, or pass --spec FILE.yaml")
     sweep = override(
         load_sweep(spec) if spec else Sweep(arch=model or ""),
-        arch=model, single=single, lists=lists, input_size=input_size, num_classes=num_classes,
+        arch=model, single=single, lists=lists, input_size=image_size, num_classes=num_classes,
     )
     result = analyse(sweep.arch, sweep.blocks(), sweep.input_size, sweep.num_classes, flops=flops, progress=progress, depth=tree_depth, training_step=training_step)
     result.title = sweep.title
+    result.inputs = inputs
+    return _saved(result, out, force)
+
+
+def _saved(result: ComplexityResult, out: str | Path | None, force: bool) -> ComplexityResult:
+    """Write the results file, if asked; the result is returned either way."""
+    if out is not None:
+        from secli.util.envelope import dumps
+        from secli.util.outputs import atomic_write_text
+
+        atomic_write_text(out, dumps(result.to_dict()) + "\n", force=force)
     return result
 
 

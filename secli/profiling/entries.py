@@ -1,73 +1,70 @@
 """The models a profile compares, from what the user named: references as given, or one
-architecture next to its injected versions (``--block se,sk``).
+architecture next to its block variants (one model per BlockSpec).
 
-Labels are made unique (``#2``) because they key the report's rows and JSON.
+Which variants to build (``--block se,sk``, ``--ratios``, ``--impl eager,fused``, a sweep file)
+is decided above this layer (``secli.api.profile``, which reuses complexity's sweep); here each
+variant is built and labelled. Labels are made unique (``#2``) because they key the report's
+rows and JSON.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from typing import Any
 
+from secli.build.spec import BlockSpec
 from secli.profiling.results import ModelEntry
 from secli.util.errors import SecliUsageError
-from secli.util.number_lists import parse_str_list
+
+
+def variant_labels(arch: str, blocks: Sequence[BlockSpec]) -> list[str]:
+    """``resnet18 + SE`` while every variant has its kind's defaults, else each block's full label
+    (``resnet18 + SE r=8 standard``), so that a sweep's rows can be told apart. The implementation
+    is added (``(eager)``) when it is not the default or variants of one kind differ in it."""
+    default_impl = BlockSpec().impl
+    plain = [dataclasses.replace(b, impl=default_impl) for b in blocks]
+    short = all(p == BlockSpec(kind=p.kind) for p in plain)
+    labels = []
+    for block, bare in zip(blocks, plain, strict=True):
+        label = f"{arch} + {bare.label().split()[0] if short else bare.label()}"
+        if block.impl != default_impl or len({b.impl for b in blocks if b.kind == block.kind}) > 1:
+            label += f" ({block.impl})"
+        labels.append(label)
+    return labels
 
 
 def load_entries(
-    refs: list[str], block: str | Sequence[str] | None, impl: str | Sequence[str] | None = None, **block_options: Any
+    refs: Sequence[str], variants: Sequence[BlockSpec] | None = None, num_classes: int | None = None
 ) -> tuple[list[ModelEntry], int]:
-    """The entries to time, baseline first, and the first model's default input size."""
+    """The entries to time, baseline first, and the first model's default image size.
+
+    With ``variants``: ``refs`` is one architecture, built plain (the baseline) and once per
+    variant. Without: every reference as given (architectures, timm names, saved models).
+    """
     import torch
 
     from secli.build.models import load_model
-    from secli.build.registry import NO_BLOCK, BlockKind, get_kind, kind_names
-    from secli.build.spec import BlockSpec, model_spec_from_options
 
-    given = {k: v for k, v in block_options.items() if v is not None}
-    kinds = parse_str_list(block) or []
-    impls = parse_str_list(impl) or []
-    if impls and not kinds:
-        raise SecliUsageError("--impl needs --block se or sk (one model per implementation)")
-    names = kind_names()
-    if kinds and len(refs) != 1:
-        raise SecliUsageError(
-            "--block compares one architecture with its injected version",
-            hint="to compare several models, name them all: secli profile resnet50 se_r50.pt timm:seresnet50",
-        )
-    if given and not kinds:
-        raise SecliUsageError(f"--{next(iter(given)).replace('_', '-')} needs --block {' or '.join(names)}")
-    for kind in kinds:
-        if kind == NO_BLOCK:
-            raise SecliUsageError(f"--block must be {', '.join(names)} or a comma list such as se,sk for profile, got {kind!r}")
-    entries_of = [get_kind(kind) for kind in kinds]  # refuses unknown kinds
-
-    def takes(entry: BlockKind, option: str) -> bool:
-        return option == "stages" or option in entry.options
+    refs = list(refs)
+    if not refs:
+        raise SecliUsageError("name at least one model, e.g. 'secli profile resnet50 --block se'")
     torch.manual_seed(0)  # identical weights on every rank under --ddp
-    loaded = []
-    suffixes: list[str] = []  # " (fused)" etc. when several implementations are compared
-    if kinds:
-        loaded.append(load_model(refs[0], BlockSpec(kind="none")))
-        if impls and not any(takes(entry, "impl") for entry in entries_of):
-            raise SecliUsageError(f"--impl does not apply to {', '.join(kinds)} blocks", hint="SE and SK take --impl")
-        for kind, entry in zip(kinds, entries_of, strict=True):
-            # with several kinds, an option goes to the kinds that take it (--ratio: SE and SK,
-            # --kernel-size: ECA); one that no listed kind takes is passed on and refused
-            own = {k: v for k, v in given.items() if takes(entry, k) or not any(takes(e, k) for e in entries_of)}
-            for one_impl in (impls if impls and takes(entry, "impl") else [None]):
-                spec = model_spec_from_options(refs[0], None, None, None, block=kind, impl=one_impl, **own)
-                loaded.append(load_model(refs[0], spec.block))
-                suffixes.append(f" ({one_impl})" if one_impl is not None else "")
+    if variants:
+        if len(refs) != 1:
+            raise SecliUsageError(
+                "--block compares one architecture with its injected versions",
+                hint="to compare several models, name them all: secli profile resnet50 se_r50.pt timm:seresnet50",
+            )
+        arch = refs[0]
+        loaded = [load_model(arch, BlockSpec(kind="none"), num_classes=num_classes)]
+        loaded += [load_model(arch, block, num_classes=num_classes) for block in variants]
+        labels = [loaded[0].label, *variant_labels(arch, variants)]
     else:
         loaded = [load_model(ref) for ref in refs]
+        labels = [built.label for built in loaded]
     entries: list[ModelEntry] = []
     seen: dict[str, int] = {}
-    for index, built in enumerate(loaded):
-        short = index > 0 and kinds and not given
-        label = f"{refs[0]} + {built.spec.block.label().split()[0]}" if short else built.label
-        if index > 0 and kinds:
-            label += suffixes[index - 1]
+    for label, built in zip(labels, loaded, strict=True):
         seen[label] = seen.get(label, 0) + 1
         if seen[label] > 1:
             label = f"{label} #{seen[label]}"

@@ -30,9 +30,9 @@ def profile_models(entries: Sequence[ModelEntry], config: ProfileConfig, progres
     if not entries:
         raise SecliUsageError("name at least one model to profile")
     for entry in entries:
-        if config.input_size < entry.min_input:
+        if config.image_size < entry.min_input:
             raise SecliUsageError(
-                f"input size {config.input_size} is too small for {entry.label} (at least {entry.min_input})"
+                f"--image-size {config.image_size} is too small for {entry.label} (at least {entry.min_input})"
             )
     device = resolve_device(config.device)
     dist_ctx = None

@@ -6,6 +6,7 @@ dataclasses, and so a JSON payload (``to_dict``) is one call away.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,8 @@ from secli.profiling.traffic import Bandwidth, BlockTraffic
 from secli.util.errors import SecliUsageError
 
 MODES = ("inference", "train")
-DEVICES = ("auto", "cpu", "cuda")
+#: auto | cpu | cuda | cuda:N; secli.util.device.resolve_device checks that the device exists.
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 AMP_DTYPES: dict[str, torch.dtype | None] = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -34,7 +36,7 @@ class ProfileConfig:
 
     device: str = "auto"
     batch_size: int = 8
-    input_size: int = 224
+    image_size: int = 224
     modes: tuple[str, ...] = ("inference",)
     amp: str = "off"
     channels_last: bool = False
@@ -46,8 +48,8 @@ class ProfileConfig:
     ddp: bool = False
 
     def __post_init__(self) -> None:
-        if self.device not in DEVICES:
-            raise SecliUsageError(f"unknown device {self.device!r}; choose one of: {', '.join(DEVICES)}")
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
+            raise SecliUsageError(f"unknown device {str(self.device)[:100]!r}; use auto, cpu, cuda or cuda:N")
         if self.batch_size < 1:
             raise SecliUsageError(f"batch size must be >= 1, got {self.batch_size}")
         if self.iters < 1:
@@ -56,7 +58,7 @@ class ProfileConfig:
             raise SecliUsageError(f"--warmup must be >= 0, got {self.warmup}")
         from secli.util.checks import MAX_IMAGE_SIZE, check_int
 
-        check_int("--input-size", self.input_size, 1, MAX_IMAGE_SIZE)  # 1: the first model's default, set later
+        check_int("--image-size", self.image_size, 1, MAX_IMAGE_SIZE)  # 1: the first model's default, set later
         if self.threads is not None and self.threads < 1:
             raise SecliUsageError(f"--threads must be >= 1, got {self.threads}")
         if not self.modes or any(m not in MODES for m in self.modes):
@@ -169,6 +171,9 @@ class ModelProfile:
 
 @dataclass
 class ProfileReport:
+    """A whole run. ``inputs`` is what was asked (models, variants, settings) as the envelope's
+    ``inputs``; the rest is what was found. ``to_dict()`` is the ``secli-profile`` envelope."""
+
     config: ProfileConfig
     device: str
     device_name: str
@@ -181,31 +186,48 @@ class ProfileReport:
     warnings: list[str] = field(default_factory=list)
     world_size: int = 1
     is_main: bool = True
+    inputs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def measured(self) -> list[ModelProfile]:
         return [m for m in self.models if m.ok]
 
-    def to_dict(self) -> dict[str, Any]:
+    def settings(self) -> dict[str, Any]:
+        """The timing settings as asked, for the envelope's ``inputs``."""
         c = self.config
+        return {
+            "image_size": c.image_size,
+            "modes": list(c.modes),
+            "device": c.device,
+            "batch_size": c.batch_size,
+            "amp": c.amp,
+            "channels_last": c.channels_last,
+            "compile_mode": c.compile_mode,
+            "iters": c.iters,
+            "warmup": c.warmup,
+            "threads": c.threads,
+            "auto_batch": c.auto_batch,
+            "ddp": c.ddp,
+        }
+
+    def results(self) -> dict[str, Any]:
+        """What was measured, and on what: the envelope's ``results``."""
         return {
             "device": self.device,
             "device_name": self.device_name,
             "torch": self.torch_version,
             "threads": self.threads,
             "batch_size": self.batch_size,
-            "requested_batch_size": c.batch_size,
-            "input_size": c.input_size,
-            "modes": list(c.modes),
-            "amp": c.amp,
-            "channels_last": c.channels_last,
-            "compile": c.compile_mode,
-            "iters": c.iters,
-            "warmup": c.warmup,
+            "image_size": self.config.image_size,
             "world_size": self.world_size,
-            "ddp": c.ddp,
             "baseline": self.baseline,
             "bandwidth": self.bandwidth.to_dict() if self.bandwidth else None,
             "models": [m.to_dict() for m in self.models],
             "warnings": self.warnings,
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``secli-profile`` envelope: what ``--format json`` prints and ``--out`` writes."""
+        from secli.util.envelope import envelope
+
+        return envelope("profile", {**self.inputs, **self.settings()}, self.results())

@@ -98,13 +98,14 @@ class Session:
         prepared.profile.timings.clear()
 
     def _input(self, batch: int) -> torch.Tensor:
-        size = self.config.input_size
+        size = self.config.image_size
         return torch.randn(batch, 3, size, size, device=self.device).contiguous(memory_format=self.memory_format)
 
     def prepare(self) -> list[Prepared]:
         prepared = []
         probe_x = self._input(1)
-        for entry in self.entries:
+        for number, entry in enumerate(self.entries, 1):
+            preparing = f"preparing model {number}/{len(self.entries)} ({entry.label})"
             profile = ModelProfile(entry.label, count_params(entry.model), len(entry.sites))
             model = entry.model.to(self.device).to(memory_format=self.memory_format)
             item = Prepared(entry, profile, model, model, model)
@@ -124,7 +125,7 @@ class Session:
                     probe()
             except Exception as exc:  # noqa: BLE001 - one model's fault must not stop the others
                 self._fail(item, exc, "forward", "inference")
-                self._tick(entry.label)
+                self._tick(preparing)
                 continue
             train_module: nn.Module = model
             if self.dist is not None and "train" in self.config.modes:
@@ -142,7 +143,7 @@ class Session:
                 except Exception as exc:  # noqa: BLE001
                     profile.compiled = True
                     self._fail(item, exc, "forward", "inference")
-            self._tick(entry.label)
+            self._tick(preparing)
         return prepared
 
     def run_mode(self, prepared: list[Prepared], mode: str) -> None:
@@ -157,11 +158,12 @@ class Session:
             runners.append((item, StepRunner(item.entry, fn, mode, x, y, self.amp, self.device, item.train_module)))
         watch = self.watch
         untimed = HostStopwatch()
-        for _ in range(self.config.warmup):
-            self._each(runners, mode, lambda r: r.step(untimed), sync=True)
+        warmup, iters = self.config.warmup, self.config.iters
+        for k in range(warmup):
+            self._each(runners, mode, f"warm-up {k + 1}/{warmup}", lambda r: r.step(untimed), sync=True)
         self._sync_failures(runners)
-        for _ in range(self.config.iters):
-            self._each(runners, mode, lambda r: r.marks.append(r.step(watch)))
+        for k in range(iters):
+            self._each(runners, mode, f"iteration {k + 1}/{iters}", lambda r: r.marks.append(r.step(watch)))
         watch.finish()
         for item, runner in runners:
             if item.profile.failure is not None:
@@ -174,17 +176,18 @@ class Session:
         """One extra step per model and mode, one model at a time, after all the timing."""
         untimed = HostStopwatch()
         for mode, runners in self.runners.items():
-            for item, runner in runners:
+            for number, (item, runner) in enumerate(runners, 1):
                 if item.profile.failure is None:
                     item.entry.model.train(mode == "train")
                     try:
                         item.profile.timings[mode].memory = step_memory(functools.partial(runner.step, untimed), self.device)
                     except Exception as exc:  # noqa: BLE001
                         self._fail(item, exc, runner.phase, mode)
-                self._tick(f"{item.profile.label} ({mode}, memory)")
+                self._tick(f"{mode} memory: model {number}/{len(runners)} ({item.profile.label})")
 
-    def _each(self, runners: list[tuple[Prepared, StepRunner]], mode: str, action: Callable[[StepRunner], Any], sync: bool = False) -> None:
-        for item, runner in runners:
+    def _each(self, runners: list[tuple[Prepared, StepRunner]], mode: str, phase: str, action: Callable[[StepRunner], Any], sync: bool = False) -> None:
+        """One iteration of every model in turn; progress reads "train: iteration 13/50, model 2/4 (label)"."""
+        for number, (item, runner) in enumerate(runners, 1):
             if item.profile.failure is None:
                 try:
                     action(runner)
@@ -192,7 +195,7 @@ class Session:
                         torch.cuda.synchronize(self.device)  # surface async errors during warm-up
                 except Exception as exc:  # noqa: BLE001
                     self._fail(item, exc, runner.phase, mode)
-            self._tick(f"{item.profile.label} ({mode})")
+            self._tick(f"{mode}: {phase}, model {number}/{len(runners)} ({item.profile.label})")
 
     def _sync_failures(self, runners: list[tuple[Prepared, StepRunner]]) -> None:
         """Under DDP every rank must drop the same models, or the next all-reduce would hang."""

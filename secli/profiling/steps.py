@@ -95,7 +95,7 @@ class StepRunner:
 
 def classify_failure(exc: BaseException, runner_phase: str, mode: str, batch: int, compiled: bool) -> Failure:
     if is_out_of_memory(exc):
-        hint = f"try -b {batch // 2} or --auto-batch" if batch > 1 else "try a smaller --input-size"
+        hint = f"try -b {batch // 2} or --auto-batch" if batch > 1 else "try a smaller --image-size"
         return Failure("oom", f"out of memory at batch size {batch} ({hint})", mode)
     if compiled and _is_compile_error(exc):
         return Failure("compile", f"torch.compile failed: {describe_exception(exc)}", mode)

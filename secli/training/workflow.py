@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from secli.training.run import TrainRun, run_inputs
 from secli.training.values import check_train_values, check_trained
 from secli.util.errors import SecliUsageError
 
@@ -28,36 +29,10 @@ if TYPE_CHECKING:
     from secli.data.preprocess import Preprocess
     from secli.training.loop import EpochResult, TrainConfig, TrainResult
 
+__all__ = ["TrainRun", "train"]
+
 #: ``progress(done, total, what)``: images trained so far, images in all epochs, what is running.
 ProgressCallback = Callable[[int, int, str], None]
-
-
-@dataclass
-class TrainRun:
-    """What one :func:`train` call did; ``to_dict()`` is what ``secli train --format json`` prints."""
-
-    history: TrainResult
-    saved: Path
-    model: str  # the model's label, e.g. "resnet18 + SE r=16 standard"
-    class_names: list[str]
-    input_size: int
-    device: str
-    data: str
-    new_head: str | None = None  # the pretrained classifier that was replaced, if one was
-
-    @property
-    def skipped(self) -> int:
-        """Unreadable images skipped, summed over the epochs."""
-        return sum(e.skipped for e in self.history.epochs)
-
-    @property
-    def too_large(self) -> int:
-        """Of the skipped images, those over the pixel budget, summed over the epochs."""
-        return sum(e.too_large for e in self.history.epochs)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.history.to_dict(), "saved": str(self.saved), "model": self.model,
-                "class_names": self.class_names, "input_size": self.input_size, "device": self.device}
 
 
 @dataclass
@@ -125,6 +100,7 @@ def train(
 
     Raises ``SecliUsageError`` (a mistake in the request) or ``SecliError`` (a run that failed).
     """
+    inputs = run_inputs(locals())  # first: what was asked, before anything is derived from it
     import torch
 
     from secli.build.architectures import arch_info
@@ -162,7 +138,7 @@ def train(
     check_trained(history, data)  # nothing saved from a run that learned nothing
     built.model.cpu()
     path = save_trained(out, built.spec.to_dict(), built.model, sets.class_names, pre, data, history, config, force)
-    return TrainRun(history, path, built.label, sets.class_names, pre.crop, config.device, data, new_head)
+    return TrainRun(history, path, built.label, sets.class_names, pre.crop, config.device, data, new_head, inputs)
 
 
 def _refuse_model_options(model: str, block: Any, weights: str | None, num_classes: int | None, spec: Any) -> None:

@@ -1,0 +1,93 @@
+"""``secli report``: saved results (``--out FILE``) shown again as tables, Markdown, CSV or JSON.
+
+Each command renders its own envelope with ``tables(document)`` in its module
+(``commands.profile.tables``, ...); report only reads the files and looks that function up, so
+a saved run reads exactly as the run printed it, and a command gains ``report`` support by
+defining ``tables``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from commands import options as opt
+from commands.common import handle_errors
+from commands.render import Table, emit
+
+
+def renderer(command: str, name: str = "tables") -> Callable[[dict[str, Any]], list[Table]] | None:
+    """``commands.<command>.<name>``, or None. Only the commands secli knows are looked up: the
+    name comes from a file, and must never pick an arbitrary module to import."""
+    from secli.util.envelope import COMMANDS
+
+    if command not in COMMANDS:
+        return None
+    try:
+        module = importlib.import_module(f"commands.{command.replace('-', '_')}")
+    except ImportError:
+        return None
+    function = getattr(module, name, None)
+    return function if callable(function) else None
+
+
+def render_document(path: Path, document: dict[str, Any], fmt: str) -> list[Table]:
+    """The tables of one results file; a file whose contents do not fit its format is the file's
+    fault (exit 2, one line), not a crash."""
+    from secli.util.envelope import format_name
+    from secli.util.errors import SecliUsageError
+
+    command = document["command"]
+    if not isinstance(command, str) or document["format"] != format_name(command):
+        raise SecliUsageError(f"{path}: 'format' {str(document['format'])[:60]!r} does not match 'command' {str(command)[:60]!r}")
+    tables = renderer(command, "csv_tables") if fmt == "csv" else None
+    tables = tables or renderer(command)
+    if tables is None:
+        raise SecliUsageError(f"{path}: cannot render secli-{command[:60]} results (this secli has no tables for them)")
+    try:
+        return tables(document)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise SecliUsageError(f"{path}: not a valid secli-{command} results file ({type(exc).__name__}: {str(exc)[:80]})") from None
+
+
+@handle_errors
+def report_command(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="Results files written with --out (JSON envelopes of any secli command).", show_default=False)],
+    fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="table | markdown (one set of tables per file, titled with its name) | csv (several files: one table, a file column first) | json (the documents as read; a list for several files).")] = opt.OutputFormat.table,
+) -> None:
+    """Show saved results again: 'secli profile ... --out run.json', then 'secli report run.json -f markdown'."""
+    from secli.util.envelope import read_envelope
+
+    documents = [read_envelope(path) for path in files]  # every file is checked before anything is printed
+    if fmt.value == "json":
+        emit("json", [], documents[0] if len(documents) == 1 else documents)
+        return
+    shown: list[Table] = []
+    for path, document in zip(files, documents):
+        tables = render_document(path, document, fmt.value)
+        if len(files) > 1:
+            for table in tables:
+                if fmt.value == "csv":
+                    table.columns = ["file", *table.columns]
+                    table.rows = [[str(path), *row] for row in table.rows]
+                else:
+                    table.title = f"{path}: {table.title}" if table.title else str(path)
+        shown += tables
+    if fmt.value == "csv" and len(files) > 1:
+        shown = _merge_csv(shown)
+    emit(fmt.value, shown, None)
+
+
+def _merge_csv(tables: list[Table]) -> list[Table]:
+    """Tables with the same columns (files of one command) as one CSV table, one header."""
+    merged: list[Table] = []
+    for table in tables:
+        if merged and merged[-1].columns == table.columns:
+            merged[-1].rows += table.rows
+        else:
+            merged.append(Table(title=table.title, columns=list(table.columns), rows=list(table.rows)))
+    return merged

@@ -1,0 +1,70 @@
+"""``python -m secli`` is the ``secli`` program, and shell completion is on.
+
+Run in subprocesses: ``-m`` goes through runpy and secli/__main__.py, which CliRunner would skip,
+and a bad option value is turned into one line by ``commands.app.main``, not by Typer.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _secli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
+    return subprocess.run([sys.executable, "-m", "secli", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_python_m_secli_version_and_help() -> None:
+    from secli import __version__
+
+    version = _secli("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"secli {__version__}", version.stderr
+    helped = _secli("--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "Usage: secli" in helped.stdout  # one program name, however it was started
+    for command in ("inject", "complexity", "profile", "visualize-excitation", "train", "export"):
+        assert command in helped.stdout
+    assert "--install-completion" in helped.stdout and "--show-completion" in helped.stdout
+
+
+def test_python_m_secli_gives_one_line_errors() -> None:
+    bad = _secli("export", "resnet18", "--to", "onnx", "--out", "never.pt2")
+    assert bad.returncode == 2 and not bad.stdout
+    lines = [line for line in bad.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "'onnx' is not one of" in lines[0], bad.stderr
+    assert not (ROOT / "never.pt2").exists()
+
+
+def test_bash_completion_script_is_for_the_secli_program() -> None:
+    shown = _secli("--show-completion", "bash")
+    assert shown.returncode == 0, shown.stderr
+    assert "_SECLI_COMPLETE=complete_bash" in shown.stdout
+    assert "complete -o default -F _secli_completion secli" in shown.stdout
+
+
+def test_completion_completes_command_names() -> None:
+    """What bash asks when the user presses tab after ``secli ex``."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "_SECLI_COMPLETE": "complete_bash", "COMP_WORDS": "secli ex",
+           "COMP_CWORD": "1"}
+    done = subprocess.run([sys.executable, "-m", "secli"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["export"]
+
+
+@pytest.mark.parametrize("command", [[], ["inject"], ["complexity"], ["profile"], ["visualize-excitation"], ["train"],
+                                     ["export"], ["report"]])
+def test_help_shows_flags_as_flags(command: list[str]) -> None:
+    """``--help``, ``--version`` and every on/off option take no value, so help shows no type."""
+    from tests.cli_helpers import run
+
+    result = run(*command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "--help" in result.stdout and "<bool>" not in result.stdout, result.stdout

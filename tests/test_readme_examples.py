@@ -1,0 +1,159 @@
+"""The README's ``secli`` examples run as written.
+
+Every line of a ```bash block that starts with ``secli `` (a trailing ``\\`` joins the next line)
+is one example. They run in order, in one temporary folder holding a copy of ``examples/``, so a
+file made by one example (``--out se_r50.pt``) is there for the next. A line whose comment says
+``needs: gpu``, ``internet``, ``imagenet`` or ``slow`` (a comma list) is skipped; a file that only
+a skipped example makes is made by a cheap stand-in from ``STAND_INS`` (a tiny training run) or,
+where there is none, the examples using it are skipped too. A file no earlier example makes is a
+README mistake and fails the test.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from cli_helpers import run
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+#: What a ``needs:`` mark may name; anything else is a typo in the README.
+MARKS = {"gpu", "internet", "imagenet", "slow"}
+NEEDS = re.compile(r"needs:\s*([a-z]+(?:\s*,\s*[a-z]+)*)")
+OUTPUT_OPTIONS = {"--out", "-o", "--save-spec"}
+FILE_SUFFIXES = (".pt", ".pth", ".yaml", ".yml", ".ts", ".pt2", ".json")
+
+
+@dataclass
+class Example:
+    line: int
+    text: str  # the command, comment removed
+    needs: set[str]
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def outputs(self) -> set[str]:
+        return {_norm(b) for a, b in zip(self.args, self.args[1:]) if a in OUTPUT_OPTIONS}
+
+    @property
+    def inputs(self) -> set[str]:
+        """Files (and --from-stats folders) this example reads, which earlier examples must make."""
+        found = {_norm(b) for a, b in zip(self.args, self.args[1:]) if a == "--from-stats"}
+        found |= {_norm(a) for a in self.args[1:] if a.endswith(FILE_SUFFIXES) and not a.startswith("-")}
+        return found - self.outputs
+
+
+def _norm(path: str) -> str:
+    return path.rstrip("/")
+
+
+def readme_examples(text: str | None = None) -> list[Example]:
+    text = README.read_text(encoding="utf-8") if text is None else text
+    examples: list[Example] = []
+    for match in re.finditer(r"^```bash\n(.*?)^```", text, re.S | re.M):
+        first = text.count("\n", 0, match.start(1)) + 1
+        lines = match.group(1).splitlines()
+        index = 0
+        while index < len(lines):
+            start, line = index, lines[index]
+            while line.rstrip().endswith("\\") and index + 1 < len(lines):
+                index += 1
+                line = line.rstrip()[:-1] + " " + lines[index].strip()
+            index += 1
+            if not line.startswith("secli "):
+                continue
+            args = shlex.split(line, comments=True)
+            comment = line[line.index("#"):] if "#" in line else ""
+            mark = NEEDS.search(comment)
+            needs = {n.strip() for n in mark.group(1).split(",")} if mark else set()
+            examples.append(Example(first + start, " ".join(args), needs, args))
+    return examples
+
+
+def _stand_in_training(block: str) -> Callable[[Path], None]:
+    """A checkpoint like ``secli train resnet18 --block B --data synthetic ...`` makes, in seconds."""
+
+    def make(path: Path) -> None:
+        from secli import api
+
+        api.train("resnet18", block=block, data="synthetic", epochs=1, train_size=20, val_size=10, image_size=32,
+                  batch_size=10, device="cpu", out=path)
+
+    return make
+
+
+#: Files made by examples marked ``slow``, made here instead by something cheap of the same kind.
+STAND_INS: dict[str, Callable[[Path], None]] = {
+    "se_r18_synth.pt": _stand_in_training("se"),
+    "sk_r18.pt": _stand_in_training("sk"),
+}
+
+EXAMPLES = readme_examples()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("readme")
+    shutil.copytree(ROOT / "examples", folder / "examples")
+    return folder
+
+
+def test_the_readme_has_examples_and_every_mark_is_known() -> None:
+    assert len(EXAMPLES) >= 20
+    for example in EXAMPLES:
+        assert example.needs <= MARKS, f"README line {example.line}: unknown mark {example.needs - MARKS}"
+
+
+def test_reading_the_examples() -> None:
+    text = "```bash\nsecli a --out x.pt   # needs: gpu, slow\nsecli b x.pt \\\n    --from-stats figs/\nls\n```\n"
+    first, second = readme_examples(text)
+    assert (first.line, first.args, first.needs, first.outputs) == (2, ["secli", "a", "--out", "x.pt"], {"gpu", "slow"}, {"x.pt"})
+    assert (second.line, second.text, second.inputs) == (3, "secli b x.pt --from-stats figs/", {"x.pt", "figs"})
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[f"L{e.line}:{' '.join(e.args[1:3])}" for e in EXAMPLES])
+def test_readme_example_runs(example: Example, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if example.needs:
+        pytest.skip(f"needs {', '.join(sorted(example.needs))}")
+    earlier = EXAMPLES[: EXAMPLES.index(example)]
+    for name in sorted(example.inputs):
+        if (workdir / name).exists():
+            continue
+        makers = [e for e in earlier if any(name == made or name.startswith(made + "/") for made in e.outputs)]
+        assert makers or name.startswith("examples/"), f"README line {example.line} reads {name}, which no earlier example makes"
+        if name in STAND_INS:
+            STAND_INS[name](workdir / name)
+        else:
+            pytest.skip(f"{name} is made by a skipped example (line {makers[-1].line})")
+    monkeypatch.chdir(workdir)
+    result = run(*example.args[1:])
+    assert result.exit_code == 0, f"README line {example.line}: {example.text}\n{result.output[-2000:]}"
+
+
+def test_sites_named_in_the_readme_exist_in_the_model_it_names(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also for examples that are skipped here (ImageNet): their model file comes from an example
+    that runs, so the site names can be checked against it."""
+    from secli import api
+
+    monkeypatch.chdir(workdir)
+    checked = 0
+    for example in EXAMPLES:
+        if "--sites" not in example.args or "--from-stats" in example.args:
+            continue
+        model = example.args[2]
+        makers = [e for e in EXAMPLES[: EXAMPLES.index(example)] if model in e.outputs]
+        if not makers or makers[-1].needs:
+            continue
+        if not (workdir / model).exists():
+            assert run(*makers[-1].args[1:]).exit_code == 0
+        have = {site.name for site in api.load_model(model).sites}
+        wanted = set(example.args[example.args.index("--sites") + 1].split(","))
+        assert wanted <= have, f"README line {example.line}: {model} has no site {sorted(wanted - have)}"
+        checked += 1
+    assert checked

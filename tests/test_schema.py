@@ -1,0 +1,150 @@
+"""secli/schemas/result.schema.json describes the one JSON envelope every command prints.
+
+Validated here: the schema itself (draft 2020-12), envelopes made by ``util.envelope.envelope``
+for every command, what each converted command really prints with ``--format json``, and
+documents that must be refused. A command whose JSON becomes an envelope joins by adding its
+invocation to ``CLI_INVOCATIONS``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import run
+
+jsonschema = pytest.importorskip("jsonschema")  # in the dev extra
+
+from secli.util.envelope import COMMANDS, ENVELOPE_VERSION, envelope  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: One CLI invocation per command whose ``--format json`` output is an envelope; ``{tmp}`` is a
+#: fresh temporary folder. Keep them cheap (resnet18, 32 px).
+CLI_INVOCATIONS = [
+    pytest.param(["inject", "resnet18", "--block", "se", "--format", "json"], id="inject"),
+    pytest.param(["inject", "--list", "--format", "json"], id="inject-list"),
+    pytest.param(["complexity", "resnet18", "--block", "se", "--ratios", "8,16", "--image-size", "32",
+                  "--format", "json"], id="complexity"),
+    pytest.param(["profile", "resnet18", "--block", "se", "--image-size", "32", "--iters", "1", "--warmup", "0",
+                  "-b", "1", "--device", "cpu", "--format", "json"], id="profile"),
+    pytest.param(["train", "resnet18", "--block", "se", "--data", "synthetic", "--epochs", "1", "--train-size", "20",
+                  "--val-size", "10", "--image-size", "32", "-b", "10", "--out", "{tmp}/t.pt", "--format", "json"],
+                 id="train"),
+    pytest.param(["export", "resnet18", "--block", "eca", "--to", "torchscript", "--out", "{tmp}/m.ts",
+                  "--image-size", "32", "--format", "json"], id="export"),
+]
+
+
+def _schema() -> dict[str, Any]:
+    """Read as an installed package reads it: package data beside the library's modules."""
+    text = resources.files("secli").joinpath("schemas", "result.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@pytest.fixture(scope="module")
+def validator() -> Any:
+    schema = _schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _export_results() -> dict[str, Any]:
+    return {
+        "file": "m.pt2", "to": "pt2", "model": "resnet18 + SE", "spec": {"arch": "resnet18", "block": {"kind": "se"}},
+        "input_shape": [2, 3, 32, 32], "dynamic_batch": True, "verified": True, "max_abs_diff": 0.0, "atol": 1e-4,
+        "rtol": 1e-4, "fused_sites": 8, "eager_fallback": False, "preprocess": None,
+        "load": 'torch.export.load("m.pt2").module()', "notes": [],
+    }
+
+
+def _sample(command: str) -> dict[str, Any]:
+    """An envelope as ``envelope()`` makes it, with the awkward values it must turn into JSON."""
+    if command == "export":
+        results: Any = _export_results()
+    elif command == "complexity":
+        results = [{"label": "SE r=16", "params": {"added": 2_530_992}, "gflops": math.nan}]
+    else:
+        results = {"rows": [(1, 2.5, True)], "undefined": math.inf, "classes": {"b", "a"}}
+    inputs = {"model": "resnet18", "out": Path("x.json"), "ratios": (8, 16), "force": False}
+    return json.loads(json.dumps(envelope(command, inputs, results)))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_envelopes_made_by_the_library_validate(command: str, validator: Any) -> None:
+    document = _sample(command)
+    validator.validate(document)
+    assert document["version"] == ENVELOPE_VERSION and document["format"] == f"secli-{command}"
+
+
+@pytest.mark.parametrize("args", CLI_INVOCATIONS)
+def test_what_each_command_prints_validates(args: list[str], validator: Any, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run(*[arg.replace("{tmp}", str(tmp_path)) for arg in args])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    validator.validate(document)
+    assert document["command"] == args[0]
+
+
+def _without(key: str):
+    return lambda d: d.pop(key)
+
+
+def _set(path: tuple[str, ...], value: Any):
+    def change(document: dict[str, Any]) -> None:
+        for key in path[:-1]:
+            document = document[key]
+        document[path[-1]] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _without("results"),
+        _without("format"),
+        _set(("version",), "1"),
+        _set(("version",), True),
+        _set(("version",), 0),
+        _set(("command",), "frobnicate"),
+        _set(("format",), "secli-inject"),  # another command's format
+        _set(("format",), "csv"),
+        _set(("inputs",), ["resnet18"]),
+        _set(("results",), "done"),
+        _set(("results", "verified"), False),
+        _set(("results", "input_shape"), [2, 3, 32]),
+        _set(("results", "to"), "onnx"),
+    ],
+    ids=["no-results", "no-format", "version-string", "version-bool", "version-0", "unknown-command",
+         "format-of-another-command", "format-not-secli", "inputs-list", "results-string", "export-unverified",
+         "export-shape", "export-target"],
+)
+def test_documents_that_break_the_shape_are_refused(change: Any, validator: Any) -> None:
+    document = copy.deepcopy(_sample("export"))
+    validator.validate(document)
+    change(document)
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(document)
+
+
+def test_schema_names_exactly_the_commands_that_make_envelopes() -> None:
+    schema = _schema()
+    assert tuple(schema["properties"]["command"]["enum"]) == COMMANDS
+    paired = {rule["if"]["properties"]["command"]["const"] for rule in schema["allOf"]
+              if "format" in rule["then"].get("properties", {})}
+    assert paired == set(COMMANDS)
+
+
+def test_schema_is_package_data() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["secli"]
+    assert any(Path("schemas/result.schema.json").match(p) for p in patterns)
