@@ -198,3 +198,19 @@ def test_sources_open_synthetic_parts_at_64_px() -> None:
 def test_refuses_sizes_too_small_for_parts() -> None:
     with pytest.raises(SecliUsageError, match="at least 24 px"):
         SyntheticParts(10, size=16)
+
+
+def test_training_opens_two_disjoint_generated_splits() -> None:
+    from secli.training.workflow import open_training_data
+
+    sets = open_training_data("synthetic-parts", Preprocess(crop=32, resize=32), 20, 10, 0.2, seed=0)
+    assert sets.class_names == list(PARTS_CLASSES) and (sets.train_idx, sets.val_idx) == (list(range(20)), list(range(10)))
+    assert sets.val_set is not None and not torch.equal(sets.train_set[0][0], sets.val_set[0][0])
+
+
+def test_train_command_treats_synthetic_parts_as_a_generated_set(tmp_path) -> None:
+    from cli_helpers import assert_one_line_error, run
+
+    result = run("train", "resnet18", "--data", "synthetic-parts", "--val-fraction", "0.3",
+                 "--out", str(tmp_path / "m.pt"))
+    assert_one_line_error(result, 2, "--val-fraction does not apply with --data synthetic-parts")
