@@ -7,7 +7,7 @@ on the same held-out images (the ``test`` split, never trained on); the table gi
 site's class specificity (eta squared) and saturation (fraction of gates > 0.95), with the
 validation accuracy and wall times of each seed.
 
-    PYTHONPATH=$PWD python benchmarks/depth_story.py                     # 3 seeds, ~5 min a seed quiet
+    PYTHONPATH=$PWD python benchmarks/depth_story.py                     # 3 seeds, ~2-3 CPU-min a seed
     PYTHONPATH=$PWD python benchmarks/depth_story.py --seeds 0 --epochs 2 --train-size 500  # a smoke run
     PYTHONPATH=$PWD python benchmarks/depth_story.py --reuse              # analyse saved checkpoints again
     PYTHONPATH=$PWD python benchmarks/depth_story.py --table-only         # table and figures from seed<N>.json
