@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/depth_story")
     parser.add_argument("--figure", default="docs/depth_story.png")
     parser.add_argument("--reuse", action="store_true", help="reuse seed<N>.pt checkpoints already in --out")
+    parser.add_argument("--ablate", action="store_true",
+                        help="also measure each site's worth (visualize-excitation --ablate) on the trained nets")
     parser.add_argument("--table-only", action="store_true",
                         help="run nothing: rewrite the table and figures from the seed<N>.json files in --out")
     parser.add_argument("--with-figures", action="store_true",
@@ -93,7 +95,8 @@ def run_seed(seed: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     start = time.perf_counter()
     untrained = api.visualize_excitation("resnet18", block="se", num_classes=10, image_size=args.image_size,
                                          out=out / f"untrained{seed}", **common)
-    trained = api.visualize_excitation(str(ckpt), out=out / f"trained{seed}", **common)
+    extra = {"ablate": True} if args.ablate else {}
+    trained = api.visualize_excitation(str(ckpt), out=out / f"trained{seed}", **common, **extra)
     analyse_s = time.perf_counter() - start
     last = history["epochs"][-1]
     result = {
@@ -110,6 +113,9 @@ def run_seed(seed: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "untrained": {r["site"]: r for r in untrained.stats.scores()},
         "trained": {r["site"]: r for r in trained.stats.scores()},
     }
+    ablation = getattr(trained.stats, "ablation", None)
+    if ablation is not None:
+        result["ablation"] = ablation.to_dict()
     print(f"seed {seed}: val acc {result['val_accuracy']}, train {train_s} s, analysis {analyse_s:.0f} s", flush=True)
     return result
 
@@ -145,6 +151,16 @@ def write_results(args: argparse.Namespace, out: Path) -> str:
         train_s = f"{r['train_seconds']:.0f}" if r["train_seconds"] is not None else "reused"
         lines.append(f"| {r['seed']} | {r['val_accuracy']:.3f} | {r['train_accuracy']:.3f} | {r['epochs']} | "
                      f"{train_s} | {r['analyse_seconds']:.0f} | {r['load_average_at_start']:.1f} |")
+    ablated = [r for r in runs if r.get("ablation")]
+    if ablated:
+        lines += ["", f"Ablation (seeds {', '.join(str(r['seed']) for r in ablated)}): top-1 on the analysed images, "
+                  "change against the unmodified network (" +
+                  ", ".join(f"{r['ablation']['accuracy']:.3f}" for r in ablated) + ").", "",
+                  "| site | mean gate: change in top-1 | no gate: change in top-1 |", "|---|---|---|"]
+        for site in sites:
+            rows = [next(x for x in r["ablation"]["sites"] if x["site"] == site) for r in ablated]
+            lines.append(f"| {site} | {_cell([x['delta_mean_gate'] for x in rows])} | "
+                         f"{_cell([x['delta_no_gate'] for x in rows])} |")
     table = "\n".join(lines) + "\n"
     (out / "depth_story.md").write_text(table)
     figure = Path(args.figure)
