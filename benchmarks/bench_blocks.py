@@ -10,12 +10,18 @@ the round, so load from other processes hits both sides alike):
   sk     (training step, batch 8) in NCHW and in channels_last:
          torchvision resnext50_32x4d | secli SK fused into it | secli SK eager | timm skresnext50_32x4d
   blocks (one block alone, forward + backward, batch 8, 56x56, NCHW and channels_last):
-         SE (C = 256) eager | fused; SK (128 -> 128) eager | fused  (not in the default groups)
+         SE (C = 256) eager | fused; SE + residual sum + ReLU (C = 256) eager | fused (folded);
+         SK (128 -> 128) eager | fused  (not in the default groups)
 
-ResNet-50 at 224 px, 1 torch thread by default. A script, not a timed test:
+ResNet-50 at 224 px, 1 torch thread by default. Ends with one table: each issue-8 target, the
+measured ratio and whether it is met. Implied passes = the time an SE model adds over its own
+library's resnet50 (paired), times the copy bandwidth measured in the same run (1 thread),
+divided by the bytes of one pass over the SE sites' tensors. A script, not a timed test:
 
-    PYTHONPATH=$PWD python benchmarks/bench_blocks.py [--rounds 6] [--train-batch 8] [--size 224]
-        [--groups train,infer,sk,blocks] [--threads 1] [--json out.json]
+    PYTHONPATH=$PWD python benchmarks/bench_blocks.py            # ~5-8 min on an idle 2-core CPU
+    PYTHONPATH=$PWD python benchmarks/bench_blocks.py --quick    # 3 rounds (~3-4 min)
+        [--rounds 6] [--train-batch 8] [--size 224] [--groups train,infer,sk,blocks]
+        [--threads 1] [--json out.json]
 """
 
 from __future__ import annotations
@@ -108,6 +114,46 @@ def _block_step(block: nn.Module, x: torch.Tensor) -> Callable[[], None]:
     return step
 
 
+def _fold_step(block: nn.Module, u: torch.Tensor, identity: torch.Tensor) -> Callable[[], None]:
+    grad = torch.randn_like(u)
+
+    def step() -> None:
+        block(u.detach().requires_grad_(True), identity.detach().requires_grad_(True)).backward(grad)
+
+    return step
+
+
+def _se_bytes_per_image(model: nn.Module, size: int) -> int:
+    """Bytes of one pass over every SE site's tensor, per image (hooks on the SE modules)."""
+    found: list[int] = []
+
+    def hook(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
+        found.append(output.numel() * output.element_size())
+
+    names = ("SqueezeExcitation", "SEModule")  # secli's, timm's
+    handles = [m.register_forward_hook(hook) for m in model.modules() if type(m).__name__ in names]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.randn(1, 3, size, size))
+    model.train(was_training)
+    for handle in handles:
+        handle.remove()
+    return sum(found)
+
+
+def _copy_bandwidth() -> float:
+    """Bytes per second of a 64 MiB copy (read + write), median of 7, this process's threads."""
+    src = torch.ones(16 * 2**20)
+    dst = torch.empty_like(src)
+    times = []
+    for _ in range(9):
+        start = time.perf_counter()
+        dst.copy_(src)
+        times.append(time.perf_counter() - start)
+    return 2 * src.numel() * 4 / statistics.median(times[2:])
+
+
 def run_blocks(rounds: int, batch: int) -> dict[str, object]:
     import copy
 
@@ -115,6 +161,18 @@ def run_blocks(rounds: int, batch: int) -> dict[str, object]:
     from secli.build.blocks.sk import SelectiveKernel
 
     report: dict[str, object] = {}
+    for fmt in ("nchw", "channels_last"):
+        eager_se = SqueezeExcitation(256, 16, impl="eager")
+        fused_se = copy.deepcopy(eager_se)
+        fused_se.impl = "fused"
+        u, identity = torch.randn(batch, 256, 56, 56), torch.randn(batch, 256, 56, 56)
+        if fmt == "channels_last":
+            u, identity = u.to(memory_format=torch.channels_last), identity.to(memory_format=torch.channels_last)
+        result = run_group(f"SE+residual block {fmt}", {"eager": _fold_step(eager_se, u, identity),
+                                                        "fused": _fold_step(fused_se, u, identity)}, rounds)
+        report[f"SE_residual_block_{fmt}"] = result
+        print(f"SE + residual sum + ReLU, {fmt}: fused / eager = {result['fused']['ratio_to_first']:.3f}"  # type: ignore[index]
+              f" ({result['eager']['median_ms']:.1f} -> {result['fused']['median_ms']:.1f} ms)")  # type: ignore[index]
     for name, make, channels in (("SE", lambda: SqueezeExcitation(256, 16), 256), ("SK", lambda: SelectiveKernel(128, 128), 128)):
         for fmt in ("nchw", "channels_last"):
             eager = make()
@@ -140,7 +198,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--groups", default="train,infer,sk")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--quick", action="store_true", help="3 rounds (inference 15, SK 2): a few minutes")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds = 3
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     groups = args.groups.split(",")
@@ -159,8 +220,13 @@ def main() -> None:
             "timm seresnet50": _timm("seresnet50"),
         }
 
+    bandwidth = _copy_bandwidth()
+    report["copy_bandwidth_gb_s"] = bandwidth / 1e9
+    summary: list[tuple[str, str, str, bool | None]] = []
     if "train" in groups or "infer" in groups:
         models = se_models()
+        per_pass = {k: _se_bytes_per_image(m, args.size) for k, m in models.items()}
+        report["se_bytes_per_image"] = per_pass
         for mode in ("train", "infer"):
             if mode not in groups:
                 continue
@@ -171,7 +237,11 @@ def main() -> None:
             rounds = args.rounds if mode == "train" else args.rounds * 5
             result = run_group(mode, steps, rounds)
             report[mode] = result
-            _print_se(mode, result)
+            batch = args.train_batch if mode == "train" else 1
+            passes = _implied_passes(result, per_pass, bandwidth, batch)
+            report[f"{mode}_implied_passes"] = passes
+            _print_se(mode, result, passes)
+            summary += _se_targets(mode, result, passes)
     if "sk" in groups:
         for fmt in ("nchw", "channels_last"):
             models = {
@@ -190,16 +260,60 @@ def main() -> None:
             print(f"\nSK training step, batch {args.train_batch}, {fmt} (time / resnext50_32x4d's, paired median)")
             for label, row in result.items():
                 print(f"  {label:28s} {row['median_ms']:9.1f} ms  x{row['ratio_to_first']:.3f}")  # type: ignore[index]
-            timm_sk = result["timm skresnext50_32x4d"]["median_ms"]  # type: ignore[index]
-            ours = result["secli SK fused"]["median_ms"]  # type: ignore[index]
-            print(f"  secli SK fused / timm skresnext50_32x4d: {ours / timm_sk:.3f}")
+            ratio = result["secli SK fused"]["ratio_to_first"] / result["timm skresnext50_32x4d"]["ratio_to_first"]  # type: ignore[index]
+            print(f"  secli SK fused / timm skresnext50_32x4d (paired): {ratio:.3f}")
+            summary.append((f"SK fused / timm skresnext50_32x4d, train, {fmt}", f"{ratio:.3f}", "< 1", ratio < 1))
     if "blocks" in groups:
         report.update(run_blocks(args.rounds * 2, args.train_batch))
+    _print_summary(summary, args, bandwidth)
+    report["summary"] = [{"measure": m, "value": v, "target": t, "met": ok} for m, v, t, ok in summary]
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 
 
-def _print_se(mode: str, result: dict[str, object]) -> None:
+BASES = {"secli SE eager": "torchvision resnet50", "secli SE fused": "torchvision resnet50", "timm seresnet50": "timm resnet50"}
+
+
+def _implied_passes(result: dict[str, object], per_pass: dict[str, int], bandwidth: float, batch: int) -> dict[str, float | None]:
+    """Passes over the SE tensors the added time (paired ratio over its library's resnet50) pays for."""
+    out: dict[str, float | None] = {}
+    for label, base in BASES.items():
+        row, ref = result[label], result[base]
+        added_s = (row["ratio_to_first"] / ref["ratio_to_first"] - 1) * ref["median_ms"] / 1e3  # type: ignore[index]
+        out[label] = added_s * bandwidth / (per_pass[label] * batch) if added_s > 0 and per_pass[label] else None
+    return out
+
+
+def _se_targets(mode: str, result: dict[str, object], passes: dict[str, float | None]) -> list[tuple[str, str, str, bool | None]]:
+    r = {k: v["ratio_to_first"] for k, v in result.items()}  # type: ignore[index]
+    over = r["secli SE fused"] - 1
+    timm_over = r["timm seresnet50"] / r["timm resnet50"] - 1
+    vs_timm = r["secli SE fused"] / r["timm seresnet50"]
+    rows: list[tuple[str, str, str, bool | None]] = [
+        (f"SE fused overhead over resnet50, {mode}", f"{100 * over:+.1f}%", "<= +2%", over <= 0.02),
+        (f"secli SE fused / timm seresnet50, {mode}", f"{vs_timm:.3f}", "< 1", vs_timm < 1),
+        (f"SE eager overhead over resnet50, {mode}", f"{100 * (r['secli SE eager'] - 1):+.1f}%", "(reference)", None),
+        (f"timm seresnet50 over timm resnet50, {mode}", f"{100 * timm_over:+.1f}%", "(reference)", None),
+    ]
+    if mode == "train":
+        share = over / timm_over if timm_over > 0 else float("nan")
+        rows.insert(1, ("SE fused overhead / timm's SE overhead, train", f"{share:.2f}", "<= 0.33", timm_over > 0 and share <= 1 / 3))
+    for label, value in passes.items():
+        rows.append((f"implied passes, {label}, {mode}", "-" if value is None else f"{value:.1f}", "(floor ~3)" if "fused" in label else "", None))
+    return rows
+
+
+def _print_summary(summary: list[tuple[str, str, str, bool | None]], args: argparse.Namespace, bandwidth: float) -> None:
+    print(f"\nIssue 8 targets ({args.threads} thread(s), {args.size} px, train batch {args.train_batch}, "
+          f"{args.rounds} rounds, copy bandwidth {bandwidth / 1e9:.1f} GB/s)")
+    print(f"| {'measure':55s} | {'value':>8s} | {'target':>11s} | met |")
+    print(f"|{'-' * 57}|{'-' * 9}:|{'-' * 12}:|-----|")
+    for measure, value, target, ok in summary:
+        met = "" if ok is None else ("yes" if ok else "no")
+        print(f"| {measure:55s} | {value:>8s} | {target:>11s} | {met:3s} |")
+
+
+def _print_se(mode: str, result: dict[str, object], passes: dict[str, float | None]) -> None:
     r = {k: v["ratio_to_first"] for k, v in result.items()}  # type: ignore[index]
     ms = {k: v["median_ms"] for k, v in result.items()}  # type: ignore[index]
     what = "training step" if mode == "train" else "inference, batch 1"
@@ -212,6 +326,8 @@ def _print_se(mode: str, result: dict[str, object]) -> None:
         print(f"  SE {impl} overhead over resnet50: {100 * over:+.1f}%  "
               f"(timm seresnet50 over timm resnet50: {100 * timm_over:+.1f}%; secli SE {impl} / timm seresnet50: "
               f"{r[f'secli SE {impl}'] / r['timm seresnet50']:.3f})")
+    print("  implied passes over the SE tensors: " + ", ".join(
+        f"{label} {'-' if value is None else f'{value:.1f}'}" for label, value in passes.items()))
 
 
 if __name__ == "__main__":

@@ -82,6 +82,10 @@ def run_seed(seed: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     history: dict[str, Any]
     if args.reuse and ckpt.exists():
         history = api.load_model(str(ckpt)).meta["history"]
+        if (out / f"seed{seed}.json").exists():  # keep the training run's own times
+            before = json.loads((out / f"seed{seed}.json").read_text())
+            train_s, train_cpu = before.get("train_seconds"), before.get("train_cpu_seconds")
+            load0 = before.get("load_average_at_start", load0)
     else:
         start, cpu0 = time.perf_counter(), time.process_time()
         run = api.train("resnet18", block="se", data=DATA, out=ckpt, epochs=args.epochs, batch_size=args.batch_size,

@@ -20,4 +20,12 @@ for compile in "" "--compile"; do
     --device cuda -b 256 --image-size 224 --amp bf16 --channels-last $compile \
     --mode both --iters 50 --warmup 10 --auto-batch \
     --format markdown --out "$OUT/gpu_resnet50_b256_bf16_cl_$tag.json" --force
+  # issue 8: each implementation against resnet50 in one run (SE and SK, eager and fused), then
+  # the fused blocks again with the opt-in Triton kernels (SECLI_TRITON=1; unmeasured until here)
+  for triton in 0 1; do
+    SECLI_TRITON=$triton $SECLI profile resnet50 --block se,sk --impl eager,fused \
+      --device cuda -b 256 --image-size 224 --amp bf16 --channels-last $compile \
+      --mode both --iters 50 --warmup 10 --auto-batch \
+      --format markdown --out "$OUT/gpu_resnet50_impl_b256_bf16_cl_${tag}_triton$triton.json" --force
+  done
 done

@@ -1,13 +1,15 @@
 """``secli visualize-excitation``: class-wise excitation statistics and figures (SE Fig. 6/7, SK).
 
 Parses the options, calls ``secli.excitation.workflow.visualize_excitation`` and renders what
-it returns; the run itself is the library's.
+it returns; the run itself is the library's. Everything shown is rendered from the JSON
+envelope by :func:`tables`, so ``secli report summary.json`` shows a saved run the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -15,17 +17,18 @@ from commands import options as opt
 from commands.bar_callback import BarCallback
 from commands.common import handle_errors, warn
 from commands.render import Table, emit, skipped_note
-from secli.excitation.workflow import MAX_PLOTTED_CLASSES, ExcitationRun
+from secli.excitation.workflow import MAX_PLOTTED_CLASSES
 
 DATA_PANEL = "Data"
 OUT_PANEL = "Output"
+OLD_FORMAT = "secli-excitation"  # summary.json before the envelope: results at the top level
 
 
 @handle_errors
 def visualize_excitation_command(
     model: Annotated[Optional[str], typer.Argument(help="secli checkpoint, or an architecture (with --block or built-in SE modules).", show_default=False)] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="ImageFolder root (root/<class>/<image>), 'synthetic' or 'synthetic-parts' (built in).", rich_help_panel=DATA_PANEL)] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for figures, stats.npz and summary.json.", rich_help_panel=OUT_PANEL)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for figures, stats.npz and summary.json (required, except with --from-stats: without it the saved scores are printed).", rich_help_panel=OUT_PANEL)] = None,
     classes: Annotated[Optional[str], typer.Option("--classes", help="Comma list of class names (or indices); default all.", rich_help_panel=DATA_PANEL)] = None,
     per_class: Annotated[Optional[int], typer.Option("--per-class", help="Images per class, sampled with --seed (synthetic: generated). Default all (synthetic: 50).", rich_help_panel=DATA_PANEL)] = None,
     sites: Annotated[Optional[str], typer.Option("--sites", help="Comma list of sites (e.g. SE_2_3,SE_5_2); default all.")] = None,
@@ -41,16 +44,17 @@ def visualize_excitation_command(
     bins: Annotated[int, typer.Option("--bins", help="Histogram bins over the gate's range.")] = 50,
     channels: Annotated[int, typer.Option("--channels", help="Channels shown per curve (evenly spaced).", rich_help_panel=OUT_PANEL)] = 50,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")] = "auto",
-    ddp: Annotated[bool, typer.Option("--ddp", help="Under torchrun: each rank takes a shard; sums are all-reduced.")] = False,
-    from_stats: Annotated[Optional[Path], typer.Option("--from-stats", help="Re-plot the stats.npz + summary.json in this folder (no network).", rich_help_panel=OUT_PANEL)] = None,
-    save_raw: Annotated[bool, typer.Option("--save-raw", help="Also keep every image's gate vectors (raw.npz: '<scale>/<site>' (N, paths, C) and 'labels'; with --ddp, gathered from all ranks).", rich_help_panel=OUT_PANEL)] = False,
-    svg: Annotated[bool, typer.Option("--svg", help="Also write SVG figures.", rich_help_panel=OUT_PANEL)] = False,
+    ddp: Annotated[bool, typer.Option("--ddp", help="Under torchrun: each rank takes a shard; sums are all-reduced.", metavar="")] = False,
+    ablate: Annotated[bool, typer.Option("--ablate", help="Per site, top-1 accuracy on these images with its gate replaced by its class-agnostic mean and by none (1; SK: 1/M). Needs a model whose outputs are the data's classes (secli train).", metavar="")] = False,
+    from_stats: Annotated[Optional[Path], typer.Option("--from-stats", help="Read the stats.npz + summary.json in this folder (no network): print its scores, and re-plot with --out.", rich_help_panel=OUT_PANEL)] = None,
+    save_raw: Annotated[bool, typer.Option("--save-raw", help="Also keep every image's gate vectors (raw.npz: '<scale>/<site>' (N, paths, C) and 'labels'; with --ddp, gathered from all ranks).", rich_help_panel=OUT_PANEL, metavar="")] = False,
+    svg: Annotated[bool, typer.Option("--svg", help="Also write SVG figures.", rich_help_panel=OUT_PANEL, metavar="")] = False,
     force: opt.Force = False,
     fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
 ) -> None:
     """Per-class excitation statistics of SE/SK sites: scores, Fig. 6/7-style plots, SK vs scale.
 
-    Example: secli visualize-excitation se_r18_synth.pt --data synthetic --out figs/
+    Example: secli visualize-excitation se_r18_synth.pt --data synthetic --ablate --out figs/
     """
     from commands import progress
     from secli.build.spec import BlockSpec
@@ -63,49 +67,125 @@ def visualize_excitation_command(
         raise SecliUsageError("--kernel-size is an ECA option; add --block eca")
     block_spec = BlockSpec(kind=block, kernel_size=kernel_size) if block is not None else None
     quiet = fmt.value == "json"
-    with BarCallback(lambda what, total: progress.progress_bar(what, total, enabled=not quiet, unit="images")) as bar:
+    with PhasedBar(lambda what, total: progress.progress_bar(what, total, enabled=not quiet, unit="images")) as bar:
         run = visualize_excitation(
             model, data=data, out=out, classes=classes, per_class=per_class, sites=sites,
             scales=parse_float_list(scales, "--scales"), block=block_spec,
             weights=weights, num_classes=num_classes, image_size=image_size, batch_size=batch_size,
             workers=workers, seed=seed, bins=bins, channels=channels, device=device, ddp=ddp,
-            save_raw=save_raw, svg=svg, force=force, from_stats=from_stats, progress=bar,
+            save_raw=save_raw, svg=svg, force=force, ablate=ablate, from_stats=from_stats, progress=bar,
         )
     if run.rank != 0:
         return  # rank 0 reports for all
     if run.skipped and not quiet:
         warn(skipped_note(run.skipped, int(run.stats.meta.get("too_large") or 0)))
-    emit(fmt.value, [score_table(run)], run.to_dict())
+    for line in run.warnings:
+        warn(line)
+    document = run.to_dict()
+    emit(fmt.value, tables(document), document)
 
 
-def score_table(run: ExcitationRun) -> Table:
+class PhasedBar:
+    """A ``progress(done, total, what)`` callback with one bar per phase: the statistics pass,
+    then the ablation pass, each with its own total (``BarCallback`` keeps one bar)."""
+
+    def __init__(self, open_bar: Any) -> None:
+        self._open = open_bar
+        self._stack = contextlib.ExitStack()
+        self._what: str | None = None
+        self._bar: BarCallback | None = None
+
+    def __call__(self, done: int, total: int | None, what: str) -> None:
+        if self._bar is None or what != self._what:
+            self._stack.close()
+            self._what, self._bar = what, self._stack.enter_context(BarCallback(self._open))
+        self._bar(done, total, what)
+
+    def __enter__(self) -> PhasedBar:
+        return self
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self._stack.__exit__(*exc)
+
+
+# --------------------------------------------------------------------------- rendering
+def tables(document: dict[str, Any]) -> list[Table]:
+    """The tables of a visualize-excitation result: its ``--format json`` envelope, a
+    ``summary.json`` (envelope, or the older bare ``secli-excitation`` object). Plain data in,
+    so ``secli report`` renders saved runs exactly as the command does."""
+    results = document if document.get("format") == OLD_FORMAT else document["results"]
+    out = [score_table(results)]
+    if results.get("ablation"):
+        out.append(ablation_table(results))
+    return out
+
+
+def _fixed(value: Any, digits: int = 3) -> str:
+    """A score with fixed precision; "n/a" where it is undefined (null)."""
+    return "n/a" if value is None else f"{float(value):.{digits}f}"
+
+
+def _percent(value: Any) -> str:
+    return "n/a" if value is None else f"{100 * float(value):.1f}"
+
+
+def _points(value: Any) -> str:
+    return "n/a" if value is None else f"{100 * float(value):+.1f}"
+
+
+def score_table(results: dict[str, Any]) -> Table:
     """The scores of every site, with notes on what they mean and what was written."""
-    result, meta = run.stats, run.stats.meta
-    scale_keys = [result.scale_key(s) for s in result.scales]
-    has_sk = any(s.paths >= 2 for s in result.sites)
+    meta = results.get("meta") or {}
+    scale_keys = [f"x{float(s):g}" for s in results.get("scales") or [1.0]]
+    has_sk = any(int(s.get("paths", 1)) >= 2 for s in results["sites"])
     rows = []
-    for row in result.scores():
-        cells = [row["site"], row["channels"], row["specificity"], row["chance"], row["saturation"], row["mean_gate"]]
+    for row in results["scores"]:
+        cells = [row["site"], row["channels"], _fixed(row.get("specificity")), _fixed(row.get("chance")),
+                 _percent(row.get("saturation")), _fixed(row.get("mean_gate"))]
         if has_sk:
-            cells += [row.get("sk_difference", {}).get(k) for k in scale_keys]
+            cells += [_fixed((row.get("sk_difference") or {}).get(k)) for k in scale_keys]
         rows.append(cells)
-    columns = ["site", "C", "specificity", "chance", "saturation", "mean gate"]
+    columns = ["site", "C", "specificity (eta^2)", "chance", "saturation (%)", "mean gate"]
     if has_sk:
         columns += [f"SK diff {k}" for k in scale_keys]
-    table = Table(title=f"Excitation of {meta.get('model', run.source)}: {int(result.counts().sum())} images, "
-                        f"{len(result.class_names)} classes", columns=columns, rows=rows)
-    table.notes.append("specificity = between-class / total sum of squares of the gate vectors (eta^2); "
-                       "chance = its value for random labels, (K-1)/(N-1)")
-    table.notes.append("saturation = fraction of gate values > 0.95" +
+    counts = results.get("counts") or {}
+    table = Table(title=f"Excitation of {meta.get('model', results.get('source', '?'))}: "
+                        f"{sum(int(c) for c in counts.values()):,} images, {len(results['classes'])} classes",
+                  columns=columns, rows=rows)
+    table.notes.append("specificity = between-class / total sum of squares of the gate vectors (eta^2; n/a where "
+                       "the gates do not vary); chance = its value for random labels, (K-1)/(N-1)")
+    table.notes.append("saturation = % of gate values > 0.95" +
                        ("; SK diff = mean attention, largest-kernel path minus 3x3 path, per object scale" if has_sk else ""))
     if meta.get("class_names_from"):
         table.notes.append(f"class names from {meta['class_names_from']}; preprocessing {meta.get('preprocess')}")
-    if meta.get("images_per_second") and run.computed:
-        ranks = f" over {meta['ranks']} ranks" if meta.get("ranks", 1) > 1 else ""
+    if meta.get("images_per_second") and results.get("computed", True):
+        ranks = f" over {meta['ranks']} ranks" if (meta.get("ranks") or 1) > 1 else ""
         table.notes.append(f"{meta['images']} images in {meta['seconds']:.1f} s: {meta['images_per_second']:.1f} images/s{ranks}")
     if meta.get("skipped"):
         table.notes.append(skipped_note(int(meta["skipped"]), int(meta.get("too_large") or 0)))
-    if run.capped:
-        table.notes.append(f"figures show the first {MAX_PLOTTED_CLASSES} of {len(result.class_names)} classes; choose with --classes")
-    table.notes.append(f"wrote {len(run.files)} files to {run.out}")
+    table.notes += list(results.get("warnings") or [])
+    if results.get("capped"):
+        table.notes.append(f"figures show the first {MAX_PLOTTED_CLASSES} of {len(results['classes'])} classes; "
+                           "choose with --classes")
+    if results.get("out"):
+        table.notes.append(f"wrote {len(results['files'])} files to {results['out']}")
+    return table
+
+
+def ablation_table(results: dict[str, Any]) -> Table:
+    """Accuracy with each site's gate replaced, against the unmodified network."""
+    ablation = results["ablation"]
+    rows = [[r["site"], _percent(r["acc_mean_gate"]), _points(r["delta_mean_gate"]),
+             _percent(r["acc_no_gate"]), _points(r["delta_no_gate"])] for r in ablation["sites"]]
+    scale = f", object scale x{float(ablation['scale']):g}" if float(ablation["scale"]) != 1.0 else ""
+    table = Table(title=f"Ablation: top-1 on {int(ablation['images']):,} images{scale}: unmodified "
+                        f"{_percent(ablation['accuracy'])}%",
+                  columns=["site", "acc mean gate (%)", "change (pp)", "acc no gate (%)", "change (pp)"], rows=rows)
+    table.notes.append("mean gate: this site's gate replaced by its class-agnostic mean (per channel, the mean of "
+                       "the per-class means); no gate: replaced by 1 (SK: 1/M, the paths averaged); "
+                       "every other site as trained; top-1 over all the model's outputs; pp = percentage points")
+    seconds = (results.get("meta") or {}).get("ablation_seconds")
+    if seconds is not None:
+        passes = 1 + 2 * len(ablation["sites"])
+        table.notes.append(f"{passes} forward passes per image in {seconds:.1f} s")
     return table

@@ -16,7 +16,7 @@ from secli.excitation.workflow import visualize_excitation
 from secli.training.workflow import train
 
 runner = CliRunner()
-TIMINGS = {"seconds", "images_per_second"}
+TIMINGS = {"seconds", "images_per_second", "ablation_seconds"}
 
 
 def _without_timings(value: Any) -> Any:
@@ -45,17 +45,24 @@ def test_visualize_excitation_equals_the_command(tmp_path):
     out = tmp_path / "figs"
     payload = _cli_json(["visualize-excitation", str(ckpt), "--data", "synthetic", "--per-class", "1",
                          "--classes", "disk,ring,dots", "--sites", "SE_5_2", "--out", str(out), "--save-raw"])
+    assert (payload["format"], payload["command"]) == ("secli-visualize-excitation", "visualize-excitation")
+    assert payload["inputs"]["classes"] == ["disk", "ring", "dots"] and payload["inputs"]["per_class"] == 1
+    import shutil
+
+    shutil.rmtree(out)  # the same options, --force included
     seen: list[tuple[int, int, str]] = []
-    run = visualize_excitation(str(ckpt), data="synthetic", per_class=1, classes=["disk", "ring", "dots"],
-                               sites="SE_5_2", out=out, save_raw=True, force=True,
+    run = visualize_excitation(str(ckpt), data="synthetic", per_class=1, classes="disk,ring,dots",
+                               sites="SE_5_2", out=str(out), save_raw=True,
                                progress=lambda *report: seen.append(report))
     assert _without_timings(run.to_dict()) == _without_timings(payload)
-    assert run.to_dict()["files"] == payload["files"] and (out / "raw.npz").is_file()
+    assert run.to_dict()["results"]["files"] == payload["results"]["files"] and (out / "raw.npz").is_file()
     assert seen[0] == (0, 3, f"excitation of {run.source}") and seen[-1][:2] == (3, 3)
-    # re-plotting saved statistics: identical, timings included (nothing is recomputed)
+    # saved statistics: identical, timings included (nothing is recomputed), with and without --out
     again = _cli_json(["visualize-excitation", "--from-stats", str(out), "--out", str(tmp_path / "a")])
-    assert visualize_excitation(from_stats=out, out=tmp_path / "b").to_dict() == json.loads(
-        json.dumps(again).replace(str(tmp_path / "a"), str(tmp_path / "b")))
+    assert visualize_excitation(from_stats=out, out=tmp_path / "a", force=True).to_dict()["results"] == again["results"]
+    printed = _cli_json(["visualize-excitation", "--from-stats", str(out)])
+    assert visualize_excitation(from_stats=str(out)).to_dict() == printed
+    assert printed["results"]["files"] == [] and printed["results"]["scores"] == payload["results"]["scores"]
 
 
 def test_train_equals_the_command(tmp_path):

@@ -163,7 +163,7 @@ def test_cli_visualize_excitation_eca(tmp_path: Path) -> None:
     result = run("visualize-excitation", "resnet18", "--block", "eca", "--data", "synthetic", "--per-class", "1",
                  "--image-size", "32", "--sites", "ECA_5_2", "--out", str(out), "--format", "json")
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout)
+    payload = json.loads(result.stdout)["results"]
     assert [(s["name"], s["kind"], s["channels"], s["paths"]) for s in payload["sites"]] == [("ECA_5_2", "eca", 512, 1)]
     assert (out / "ECA_5_2_hist.png").is_file()
 

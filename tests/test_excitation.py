@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from secli.build.models import load_model
 from secli.build.spec import BlockSpec
@@ -189,3 +190,170 @@ def test_native_se_sites_of_mobilenet_v3():
     for info in result.sites:
         assert (info.low, info.high) == (0.0, 1.0)  # hardsigmoid gates
         assert result.get(info.name)["hist"].sum() == 4 * info.channels
+
+
+# --------------------------------------------------------------------------- undefined eta^2
+def test_specificity_of_constant_gates_is_undefined_not_zero():
+    # every image of every class gets the same gate: 0 / 0, which says nothing about classes
+    g = np.full((3, 1, 4), 0.7)
+    a = {"count": np.array([2.0, 3.0, 1.0]), "sum": g * np.array([2.0, 3.0, 1.0])[:, None, None],
+         "sumsq": g * g * np.array([2.0, 3.0, 1.0])[:, None, None], "above": np.zeros((3, 1))}
+    scores = site_scores(a)
+    assert scores["specificity"] is None
+    assert scores["mean_gate"] == pytest.approx(0.7) and scores["saturation"] == 0.0
+    # a gate varying within classes only is defined, and exactly 0
+    a["sumsq"] = a["sumsq"] + 0.01
+    assert site_scores(a)["specificity"] == pytest.approx(0.0)
+
+
+# --------------------------------------------------------------------------- --per-class N
+def test_per_class_takes_a_short_class_whole_and_draws_as_select_indices_does():
+    from secli.data.classes import select_indices
+    from secli.excitation.sampling import sample_per_class, short_classes_note
+
+    targets = [0] * 6 + [1] * 2 + [2] * 5
+    every = list(range(len(targets)))
+    picked, short = sample_per_class(targets, every, [0, 1, 2], ["a", "b", "c"], 4, seed=3)
+    assert short == {"b": 2}
+    assert [targets[i] for i in picked].count(1) == 2 and {6, 7} <= set(picked)
+    assert [targets[i] for i in picked].count(0) == 4 and [targets[i] for i in picked].count(2) == 4
+    assert short_classes_note(4, short) == "--per-class 4: took all images of 1 class with fewer: b (2)"
+    # where every class is large enough, the very images select_indices draws
+    assert sample_per_class(targets, every, [0, 2], ["a", "b", "c"], 2, seed=5) == (
+        select_indices(targets, [0, 2], ["a", "b", "c"], 2, seed=5), {})
+
+
+# --------------------------------------------------------------------------- --ablate
+class _Lookup(nn.Module):
+    """A gate read off a context channel: c > 0 -> (1, 0), else (0, 0.5), shape (N, 2, 1, 1)."""
+
+    def forward(self, c: torch.Tensor) -> torch.Tensor:
+        pos = torch.tensor([1.0, 0.0]).view(1, 2, 1, 1)
+        neg = torch.tensor([0.0, 0.5]).view(1, 2, 1, 1)
+        return torch.where(c > 0, pos, neg)
+
+
+class _Gated(nn.Module):
+    """logits = evidence (channels 0, 1) * gate(context, channel 2): answers predictable by hand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = _Lookup()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x[:, :2] * self.gate(x[:, 2:3])).flatten(1)
+
+
+def _hand_data():
+    # class 0 (context +1) and class 1 (context -1); evidence chosen so each replacement fails
+    # on known images. Gate class means: class 0 (1, 0), class 1 (0, 0.5); their mean (0.5, 0.25)
+    rows = [((1, 1.5, 1), 0), ((2, 1, 1), 0), ((1, 1.2, 1), 0), ((1, 3, -1), 1), ((1, 1.8, -1), 1)]
+    x = torch.tensor([r for r, _ in rows], dtype=torch.float32).view(-1, 3, 1, 1)
+    return _Tensors(x, [y for _, y in rows])
+
+
+def test_ablation_of_a_hand_built_gate_gives_the_answers_worked_out_by_hand():
+    from secli.build.sites import Site
+    from secli.excitation.ablate import ablate_sites, class_agnostic_gate
+
+    model, dataset = _Gated(), _hand_data()
+    site = Site("G_1_1", "native-se", "", "gate", 2, None, 1, 1, "", 0)
+    stats = _run(_Built(model), [site], dataset, 2)
+    mean = class_agnostic_gate(stats.mean("G_1_1"))
+    # the mean of the class means, not of all images (that would be (0.6, 0.2))
+    np.testing.assert_allclose(mean, [[0.5, 0.25]])
+    loader = make_loader(dataset, list(range(5)), batch_size=2)
+    ablation = ablate_sites(model, [("G_1_1", model.gate, mean)], loader, {0: 0, 1: 1})
+    # as trained: all 5 right. Mean gate (0.5, 0.25): (1, 1.8) -> (0.5, 0.45) says class 0: 4 right.
+    # No gate (1, 1): (1, 1.5) and (1, 1.2) say class 1: 3 right.
+    assert (ablation.images, ablation.correct) == (5, 5)
+    row = ablation.rows()[0]
+    assert (row["correct_mean_gate"], row["correct_no_gate"], row["no_gate_value"]) == (4, 3, 1.0)
+    assert row["acc_mean_gate"] == pytest.approx(0.8) and row["delta_mean_gate"] == pytest.approx(-0.2)
+    assert row["acc_no_gate"] == pytest.approx(0.6) and row["delta_no_gate"] == pytest.approx(-0.4)
+    # the hooks are gone: the model answers as before
+    assert model(dataset.x).argmax(1).tolist() == dataset.targets
+
+
+class _Built:
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+
+class _Constant(nn.Module):
+    """An SK attention softmax replaced by a fixed value (the independent reference)."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(logits, self.value)
+
+
+def test_sk_no_gate_averages_the_paths_and_matches_a_replaced_softmax():
+    from secli.build.sites import set_module
+    from secli.excitation.ablate import ablate_sites
+
+    torch.manual_seed(0)
+    built = load_model("resnet18", BlockSpec(kind="sk", groups=1, stages=(5,)), num_classes=3)
+    dataset = _data(n=9, classes=3)
+    site = built.sites[0]
+    gate = built.model.get_submodule(site.gate_path)
+    mean = np.full((2, site.channels), 0.5)
+    mean[0, :10], mean[1, :10] = 0.9, 0.1  # an uneven constant attention for the mean-gate case
+    loader = make_loader(dataset, list(range(9)), batch_size=4)
+    ablation = ablate_sites(built.model, [(site.name, gate, mean)], loader, {k: k for k in range(3)})
+    labels = torch.tensor(dataset.targets)
+    built.model.eval()
+    with torch.no_grad():
+        plain = int((built.model(dataset.x).argmax(1) == labels).sum())
+        set_module(built.model, site.gate_path, _Constant(0.5))
+        half = int((built.model(dataset.x).argmax(1) == labels).sum())
+
+        class _Fixed(nn.Module):
+            def forward(self, logits: torch.Tensor) -> torch.Tensor:
+                return torch.tensor(mean, dtype=logits.dtype).view(1, 2, -1, 1, 1).expand_as(logits)
+
+        set_module(built.model, site.gate_path, _Fixed())
+        fixed = int((built.model(dataset.x).argmax(1) == labels).sum())
+        set_module(built.model, site.gate_path, gate)
+    row = ablation.rows()[0]
+    assert ablation.correct == plain and row["no_gate_value"] == 0.5
+    assert (row["correct_no_gate"], row["correct_mean_gate"]) == (half, fixed)
+
+
+def test_ablation_and_envelope_survive_summary_json_and_old_files_load(tmp_path):
+    import json
+
+    from secli.excitation.ablate import Ablation, SiteAblation
+    from secli.excitation.result import SiteInfo
+
+    g = np.full((2, 1, 4), 0.5)  # every gate the same: eta^2 undefined
+    arrays = {"x1": {"SE_1": {"count": np.ones(2), "sum": g, "sumsq": g * g, "hist": np.ones((2, 1, 5)),
+                              "above": np.zeros((2, 1))}}}
+
+    result = ExcitationResult([SiteInfo("SE_1", "se", 4, 1, 0.0, 1.0, 5)], ["a", "b"], [1.0], arrays,
+                              {"images": 2}, inputs={"model": "m.pt", "per_class": 1})
+    result.ablation = Ablation(2, 2, 1.0, [SiteAblation("SE_1", 1, 0, 1.0)])
+    result.save(tmp_path / "new")
+    document = json.loads((tmp_path / "new" / "summary.json").read_text())
+    assert (document["format"], document["command"], document["version"]) == (
+        "secli-visualize-excitation", "visualize-excitation", 1)
+    assert document["inputs"] == {"model": "m.pt", "per_class": 1}
+    assert document["results"]["ablation"]["sites"][0]["acc_mean_gate"] == 0.5
+    assert document["results"]["scores"][0]["specificity"] is None  # null, not 0
+    again = ExcitationResult.load(tmp_path / "new")
+    assert again.ablation == result.ablation and again.inputs == result.inputs
+    # a summary.json of the older bare shape (what secli wrote before the envelope) still loads
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "stats.npz").write_bytes((tmp_path / "new" / "stats.npz").read_bytes())
+    bare = {k: v for k, v in document["results"].items() if k != "ablation"}
+    (old / "summary.json").write_text(json.dumps({"format": "secli-excitation", "version": 1, **bare}))
+    loaded = ExcitationResult.load(old)
+    assert loaded.class_names == ["a", "b"] and loaded.ablation is None
+    document["format"] = "secli-complexity"
+    (old / "summary.json").write_text(json.dumps(document))
+    with pytest.raises(SecliError, match="damaged excitation statistics"):
+        ExcitationResult.load(old)

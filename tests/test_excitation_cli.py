@@ -51,7 +51,7 @@ def test_synthetic_run_writes_figures_stats_and_replots(ckpt, tmp_path):
     r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--per-class", "2",
                             "--sites", "SE_5_2", "--out", str(out), "--svg", "--save-raw", "--format", "json"])
     assert r.exit_code == 0, _err(r)
-    payload = json.loads(r.stdout)
+    payload = json.loads(r.stdout)["results"]
     assert payload["counts"] == {name: 2 for name in payload["classes"]} and len(payload["classes"]) == 10
     assert [s["name"] for s in payload["sites"]] == ["SE_5_2"]
     for name in ("class_means.png", "class_means.svg", "SE_5_2_mean_std.png", "SE_5_2_hist.png", "stats.npz", "summary.json"):
@@ -71,7 +71,7 @@ def test_folder_with_corrupt_image_is_skipped_and_counted(ckpt, tmp_path):
     r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", str(data), "--sites", "SE_4_1",
                             "--out", str(tmp_path / "o"), "--format", "json"])
     assert r.exit_code == 0, _err(r)
-    payload = json.loads(r.stdout)
+    payload = json.loads(r.stdout)["results"]
     assert payload["meta"]["skipped"] == 1
     assert payload["counts"] == {"a": 2, "b": 2}
 
@@ -83,7 +83,10 @@ def test_folder_with_corrupt_image_is_skipped_and_counted(ckpt, tmp_path):
         (["CKPT", "--data", "synthetic", "--sites", "SE_2_1"], "unknown site 'SE_2_1'; valid sites: SE_4_1, SE_4_2, SE_5_1, SE_5_2"),
         (["CKPT", "--data", "synthetic", "--classes", "hexagon"], "unknown class 'hexagon'; valid classes: disk, square"),
         (["CKPT", "--data", "EMPTY"], "no images found in"),
-        (["CKPT", "--data", "IMGS", "--per-class", "5"], "--per-class 5 is more than class 'a' has (2 images)"),
+        (["CKPT", "--data", "synthetic", "--ablate"], "--ablate needs the names of se_r18.pt's outputs"),
+        (["CKPT", "--data", "IMGS", "--ablate"], "--ablate needs the names of se_r18.pt's outputs"),
+        (["CKPT", "--data", "synthetic", "--from-stats", "NOSTATS"], "give no model and no --data"),
+        (["CKPT", "--data", "synthetic", "--num-classes", "3"], "saved model; --num-classes applies to architecture names only"),
         (["CKPT", "--data", "synthetic", "--ddp"], "--ddp needs a torchrun launch"),
         (["CKPT", "--data", "synthetic", "--scales", "0.5"], "enlargement factors >= 1.0"),
         (["--from-stats", "NOSTATS"], "holds no excitation statistics"),
@@ -170,3 +173,152 @@ def test_more_classes_than_plotted_are_capped_at_the_constant(tmp_path, monkeypa
     assert r.exit_code == 0, r.output
     assert seen == [list(range(MAX_PLOTTED_CLASSES))]
     assert f"first {MAX_PLOTTED_CLASSES} of {k} classes" in " ".join(r.output.split())
+
+
+def test_per_class_beyond_a_class_takes_what_there_is_and_says_so(ckpt, tmp_path):
+    imgs = _images(tmp_path / "imgs", {"a": 2, "b": 4, "c": 1})
+    r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", str(imgs), "--per-class", "3",
+                            "--sites", "SE_5_2", "--out", str(tmp_path / "o"), "--format", "json"])
+    assert r.exit_code == 0, _err(r)
+    results = json.loads(r.stdout)["results"]
+    assert results["counts"] == {"a": 2, "b": 3, "c": 1}
+    note = "--per-class 3: took all images of 2 classes with fewer: a (2), c (1)"
+    assert results["warnings"] == [note]
+    assert [line for line in r.stderr.splitlines() if line.strip()] == [f"warning: {note}"]
+
+
+@pytest.fixture(scope="module")
+def named_ckpt(tmp_path_factory) -> Path:
+    """resnet18 with SE in stage 5 whose 10 outputs are named as synthetic's classes (as secli train saves)."""
+    from secli.data.synthetic import SYNTHETIC_CLASSES
+
+    torch.manual_seed(3)
+    spec = ModelSpec(arch="resnet18", block=BlockSpec(kind="se", stages=(5,)), num_classes=10)
+    built = build(spec)
+    path = tmp_path_factory.mktemp("named") / "named.pt"
+    save_checkpoint(path, spec.to_dict(), built.model.state_dict(),
+                    meta={"input_size": 32, "resize": 32, "classes": list(SYNTHETIC_CLASSES)})
+    return path
+
+
+class _Constant(torch.nn.Module):
+    def __init__(self, value: torch.Tensor) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.value.view(1, -1, 1, 1).expand_as(x)
+
+
+def test_ablate_counts_equal_a_network_with_the_gate_swapped_for_a_constant(named_ckpt, tmp_path):
+    out = tmp_path / "o"
+    r = runner.invoke(app, ["visualize-excitation", str(named_ckpt), "--data", "synthetic", "--per-class", "2",
+                            "--sites", "SE_5_1,SE_5_2", "--ablate", "--save-raw", "--out", str(out),
+                            "--format", "json"])
+    assert r.exit_code == 0, _err(r)
+    ablation = json.loads(r.stdout)["results"]["ablation"]
+    # the reference: the same images, the gate module itself replaced (no hooks), argmax by hand
+    from secli.build.models import load_model
+    from secli.build.sites import set_module
+    from secli.data.sources import choose_preprocess, open_data
+
+    built = load_model(str(named_ckpt))
+    pre = choose_preprocess("synthetic", "resnet18", None, None, built.meta)
+    data = open_data("synthetic", pre, None, 2, 0)
+    x = torch.stack([data.dataset[i][0] for i in data.indices])
+    y = torch.tensor([data.dataset[i][1] for i in data.indices])
+    model = built.model.eval()
+
+    def correct() -> int:
+        with torch.no_grad():
+            return int((model(x).argmax(1) == y).sum())
+
+    with np.load(out / "raw.npz") as raw:
+        gates = {name: raw[f"x1/{name}"][:, 0] for name in ("SE_5_1", "SE_5_2")}
+        labels = raw["labels"]
+    assert ablation["images"] == 20 and ablation["correct"] == correct()
+    for row in ablation["sites"]:
+        site = next(s for s in built.sites if s.name == row["site"])
+        original = model.get_submodule(site.gate_path)
+        class_means = np.stack([gates[site.name][labels == k].mean(axis=0) for k in range(10)])
+        mean_gate = torch.tensor(class_means.mean(axis=0), dtype=torch.float32)
+        set_module(model, site.gate_path, _Constant(mean_gate))
+        expect_mean = correct()
+        set_module(model, site.gate_path, _Constant(torch.ones(site.channels)))
+        expect_none = correct()
+        set_module(model, site.gate_path, original)
+        assert (row["correct_mean_gate"], row["correct_no_gate"]) == (expect_mean, expect_none), row["site"]
+        assert row["acc_no_gate"] == pytest.approx(expect_none / 20)
+        assert row["delta_no_gate"] == pytest.approx((expect_none - ablation["correct"]) / 20)
+    # the saved statistics print their scores and ablation with no --out, in every format
+    r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(out)])
+    assert r.exit_code == 0, _err(r)
+    text = " ".join(r.stdout.split())
+    assert "Ablation: top-1 on 20 images" in text and "SE_5_2" in text and "wrote" not in text
+    r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(out), "--ablate", "--sites", "SE_5_2",
+                            "--format", "csv"])
+    assert r.exit_code == 0, _err(r)
+    assert "site,acc mean gate (%),change (pp),acc no gate (%),change (pp)" in r.stdout
+    assert "SE_5_1" not in r.stdout
+
+
+def test_from_stats_refuses_what_does_not_apply(ckpt, tmp_path):
+    from commands.visualize_excitation import tables
+
+    stats = tmp_path / "s"
+    r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--per-class", "1",
+                            "--sites", "SE_5_2", "--out", str(stats)])
+    assert r.exit_code == 0, _err(r)
+    for args, text in [
+        (["--ablate"], "hold no ablation; run the model again with --ablate"),
+        (["--batch-size", "4"], "--batch-size does not apply to --from-stats: it is for computing statistics"),
+        (["--per-class", "4"], "--per-class does not apply to --from-stats"),
+        (["--svg"], "--svg does not apply to --from-stats: it is for drawing figures (add --out DIR)"),
+        (["--classes", "disk"], "--classes does not apply to --from-stats"),
+    ]:
+        r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(stats), *args])
+        assert r.exit_code == 2 and text in " ".join(r.stderr.split()), (args, r.output)
+        assert len([line for line in r.stderr.splitlines() if line.strip()]) == 1
+    # summary.json is the command's envelope: tables() renders it as the command does
+    document = json.loads((stats / "summary.json").read_text())
+    assert document["format"] == "secli-visualize-excitation" and document["inputs"]["per_class"] == 1
+    [table] = tables(document)
+    assert table.columns[:3] == ["site", "C", "specificity (eta^2)"] and table.rows[0][0] == "SE_5_2"
+    # one image per class at 10 classes: defined; and the older bare summary renders too
+    bare = {"format": "secli-excitation", "version": 1, **document["results"]}
+    assert tables(bare)[0].rows == table.rows
+
+
+def test_undefined_specificity_is_n_a_in_tables_and_null_in_json(tmp_path):
+    from secli.excitation.result import ExcitationResult, SiteInfo
+
+    g = np.full((2, 1, 4), 0.5)
+    arrays = {"x1": {"SE_1": {"count": np.ones(2), "sum": g, "sumsq": g * g, "hist": np.ones((2, 1, 5)),
+                              "above": np.zeros((2, 1))}}}
+    ExcitationResult([SiteInfo("SE_1", "se", 4, 1, 0.0, 1.0, 5)], ["a", "b"], [1.0], arrays).save(tmp_path / "s")
+    r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(tmp_path / "s"), "--format", "json"])
+    assert r.exit_code == 0, _err(r)
+    assert json.loads(r.stdout)["results"]["scores"][0]["specificity"] is None
+    r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(tmp_path / "s"), "--format", "markdown"])
+    assert "| SE_1 | 4 | n/a | 1.000 | 0.0 | 0.500 |" in r.stdout
+
+
+def test_help_shows_the_ablate_flag_and_defaults():
+    r = runner.invoke(app, ["visualize-excitation", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(r.stdout.split())
+    assert "--ablate" in text and "class-agnostic mean" in text
+    assert "[default: 32]" in text and "[default: auto]" in text
+    for flag in ("--ablate", "--ddp", "--svg", "--save-raw"):  # flags, not options taking a <bool>
+        line = next(line for line in r.stdout.splitlines() if f" {flag} " in line)
+        assert "<bool>" not in line, line
+
+
+def test_ablation_gets_its_own_progress_bar(named_ckpt, tmp_path, record_progress):
+    import commands.progress
+
+    calls = record_progress(commands.progress)
+    r = runner.invoke(app, ["visualize-excitation", str(named_ckpt), "--data", "synthetic", "--per-class", "1",
+                            "--sites", "SE_5_2", "--ablate", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, _err(r)
+    assert [(c["total"], c["done"], c["unit"]) for c in calls] == [(10, 10, "images"), (10, 10, "images")]
+    assert "3 forward passes per image" in " ".join(r.stdout.split())

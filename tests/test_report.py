@@ -143,3 +143,28 @@ def test_a_saved_run_reads_as_it_printed(tmp_path: Path) -> None:
     assert printed.exit_code == 0, printed.output
     again = run("report", str(out), "--format", "markdown")
     assert again.exit_code == 0 and again.stdout == printed.stdout
+
+
+def test_report_renders_a_saved_complexity_run_as_the_run_printed_it(tmp_path: Path) -> None:
+    """complexity --out, then report: the Markdown equals what the run printed with -f markdown."""
+    out = tmp_path / "c.json"
+    args = ["complexity", "resnet18", "--block", "se", "--ratios", "8,16", "--image-size", "32"]
+    printed = run(*args, "--format", "markdown", "--out", str(out))
+    assert printed.exit_code == 0, printed.output
+    shown = run("report", str(out), "--format", "markdown")
+    assert shown.exit_code == 0, shown.output
+    assert "r=8" in shown.stdout and "r=16" in shown.stdout
+    assert [line for line in shown.stdout.splitlines() if line.startswith("|")] == [
+        line for line in printed.stdout.splitlines() if line.startswith("|")]
+
+
+def test_report_renders_a_visualize_excitation_summary(tmp_path: Path) -> None:
+    """summary.json of visualize-excitation is a results file: report shows its score table."""
+    folder = tmp_path / "figs"
+    made = run("visualize-excitation", "resnet18", "--block", "se", "--data", "synthetic", "--per-class", "1",
+        "--image-size", "32", "--out", str(folder))
+    assert made.exit_code == 0, made.output
+    shown = run("report", str(folder / "summary.json"), "--format", "csv")
+    assert shown.exit_code == 0, shown.output
+    sites = json.loads((folder / "summary.json").read_text())["results"]["sites"]
+    assert all(site["name"] in shown.stdout for site in sites), shown.stdout

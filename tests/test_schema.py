@@ -36,6 +36,8 @@ CLI_INVOCATIONS = [
     pytest.param(["train", "resnet18", "--block", "se", "--data", "synthetic", "--epochs", "1", "--train-size", "20",
                   "--val-size", "10", "--image-size", "32", "-b", "10", "--out", "{tmp}/t.pt", "--format", "json"],
                  id="train"),
+    pytest.param(["visualize-excitation", "resnet18", "--block", "se", "--data", "synthetic", "--per-class", "1",
+                  "--image-size", "32", "--out", "{tmp}/figs", "--format", "json"], id="visualize-excitation"),
     pytest.param(["export", "resnet18", "--block", "eca", "--to", "torchscript", "--out", "{tmp}/m.ts",
                   "--image-size", "32", "--format", "json"], id="export"),
 ]

@@ -2,7 +2,10 @@
 and the files they are kept in (``stats.npz`` + ``summary.json``, optionally ``raw.npz``).
 
 Every figure and every re-plot (``--from-stats``) reads an ``ExcitationResult`` only, so the
-network is needed once.
+network is needed once. ``summary.json`` is the command's JSON envelope (``secli.util.envelope``:
+the run's inputs, and as results the sites, counts, scores and ablation), so ``secli report``
+renders it like any saved result; files of the older bare ``"format": "secli-excitation"``
+shape still load.
 """
 
 from __future__ import annotations
@@ -14,13 +17,17 @@ from typing import Any
 
 import numpy as np
 
+from secli.excitation.ablate import Ablation
 from secli.excitation.scales import scale_key
 from secli.excitation.scores import site_scores
+from secli.util.envelope import ENVELOPE_VERSION, dumps, envelope, format_name
 from secli.util.errors import SecliError, SecliUsageError, shorten
 
 FIELDS = ("count", "sum", "sumsq", "hist", "above")
 STATS_FILE = "stats.npz"
 SUMMARY_FILE = "summary.json"
+COMMAND = "visualize-excitation"
+OLD_FORMAT = "secli-excitation"  # summary.json before the envelope: the results at the top level
 RAW_FILE = "raw.npz"
 
 
@@ -50,6 +57,8 @@ class ExcitationResult:
     arrays: dict[str, dict[str, dict[str, np.ndarray]]]  # scale key -> site -> field -> array
     meta: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, np.ndarray] | None = None  # per-image gates, only with keep_raw (--save-raw)
+    ablation: Ablation | None = None  # with --ablate: accuracy with each site's gate replaced
+    inputs: dict[str, Any] = field(default_factory=dict)  # what the computing call was asked
 
     @staticmethod
     def scale_key(scale: float) -> str:
@@ -61,6 +70,14 @@ class ExcitationResult:
             if info.name == name:
                 return info
         raise SecliUsageError(f"unknown site {name!r}; valid sites: {', '.join(s.name for s in self.sites)}")
+
+    def keep_sites(self, wanted: list[str]) -> None:
+        """Only the named sites (unknown names list the valid ones), their ablation rows too."""
+        for name in wanted:
+            self.site(name)
+        self.sites = [s for s in self.sites if s.name in wanted]
+        if self.ablation is not None:
+            self.ablation.sites = [s for s in self.ablation.sites if s.site in wanted]
 
     def get(self, site: str, scale: float | None = None) -> dict[str, np.ndarray]:
         key = self.scale_key(self.scales[0] if scale is None else scale)
@@ -126,7 +143,7 @@ class ExcitationResult:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **flat)  # type: ignore[arg-type]  # numpy types kwds as bool
         npz = atomic_write(folder / STATS_FILE, lambda h: h.write(buffer.getvalue()), force)
-        summary = atomic_write_text(folder / SUMMARY_FILE, json.dumps(self.summary(), indent=2) + "\n", force)
+        summary = atomic_write_text(folder / SUMMARY_FILE, dumps(self.document()) + "\n", force)
         written = [npz, summary]
         if self.raw:
             raw_buffer = io.BytesIO()
@@ -135,16 +152,20 @@ class ExcitationResult:
         return written
 
     def summary(self) -> dict[str, Any]:
+        """The results part of the envelope: everything but the arrays."""
         return {
-            "format": "secli-excitation",
-            "version": 1,
             "sites": [s.to_dict() for s in self.sites],
             "classes": self.class_names,
             "scales": self.scales,
             "counts": {name: int(c) for name, c in zip(self.class_names, self.counts())},
             "scores": self.scores(),
+            "ablation": self.ablation.to_dict() if self.ablation else None,
             "meta": self.meta,
         }
+
+    def document(self) -> dict[str, Any]:
+        """``summary.json``: the envelope of the computing run, without the files it wrote."""
+        return envelope(COMMAND, self.inputs, self.summary())
 
     @classmethod
     def load(cls, folder: str | Path) -> ExcitationResult:
@@ -158,7 +179,8 @@ class ExcitationResult:
         if summary_path.stat().st_size > 50_000_000:
             raise SecliError(f"{summary_path} is larger than 50 MB; not a summary secli wrote")
         try:
-            summary = json.loads(summary_path.read_text())
+            document = json.loads(summary_path.read_text())
+            summary, inputs = _results_of(document)
             sites = [SiteInfo(**s) for s in summary["sites"]]
             scales = [float(s) for s in summary["scales"]]
             arrays: dict[str, dict[str, dict[str, np.ndarray]]] = {}
@@ -166,12 +188,28 @@ class ExcitationResult:
                 for key in data.files:
                     scale, site, name = key.split("/")
                     arrays.setdefault(scale, {}).setdefault(site, {})[name] = data[key]
-            result = cls(sites, list(summary["classes"]), scales, arrays, dict(summary.get("meta") or {}))
+            result = cls(sites, list(summary["classes"]), scales, arrays, dict(summary.get("meta") or {}),
+                         inputs=inputs)
+            if summary.get("ablation"):
+                result.ablation = Ablation.from_dict(summary["ablation"])
             for s in scales:
                 for info in sites:
                     missing = [f for f in FIELDS if f not in result.get(info.name, s)]
                     if missing:
                         raise KeyError(missing[0])
-        except (ValueError, KeyError, TypeError, OSError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
             raise SecliError(f"damaged excitation statistics in {folder} ({type(exc).__name__}: {shorten(str(exc))})") from None
         return result
+
+
+def _results_of(document: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(results, inputs) of a summary.json: an envelope, or the older bare results object."""
+    if not isinstance(document, dict):
+        raise TypeError("not a JSON object")
+    if document.get("format") == OLD_FORMAT:
+        return document, {}
+    if document.get("format") == format_name(COMMAND) and isinstance(document.get("results"), dict):
+        if int(document.get("version", 0)) > ENVELOPE_VERSION:
+            raise ValueError(f"version {document.get('version')} is newer than this secli reads")
+        return document["results"], dict(document.get("inputs") or {})
+    raise ValueError(f"format {document.get('format')!r} is not {format_name(COMMAND)!r}")

@@ -2,8 +2,8 @@
 
 The command parses options, calls :func:`visualize_excitation` and renders what it returns;
 everything in between (the output folder check, the model, the preprocessing, the images, the
-DDP session, the pass, the files and figures) happens here, so a notebook gets exactly what the
-command line gets.
+DDP session, the passes, the files and figures) happens here, so a notebook gets exactly what
+the command line gets. The model, the images and the passes themselves are in ``passes``.
 
 Heavy modules (torch, matplotlib) are imported inside the functions: importing this module
 must stay cheap, because ``secli --help`` and ``secli.api`` import it.
@@ -11,43 +11,51 @@ must stay cheap, because ``secli --help`` and ``secli.api`` import it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from secli.excitation.passes import ProgressCallback, names
 from secli.util.errors import SecliError, SecliUsageError
 
 if TYPE_CHECKING:
-    from secli.build.models import BuiltModel
-    from secli.build.sites import Site
     from secli.build.spec import BlockSpec
-    from secli.data.preprocess import Preprocess
-    from secli.data.sources import LabelledData
     from secli.excitation.result import ExcitationResult
 
 MAX_PLOTTED_CLASSES = 10  # one tab10 colour each; more is unreadable in one legend
+COMMAND = "visualize-excitation"
 
-#: ``progress(done, total, what)``: images analysed so far on this rank, its share, what is running.
-ProgressCallback = Callable[[int, int, str], None]
+#: Options that only shape a pass over images, with their defaults: refused with ``from_stats``.
+PASS_OPTIONS: dict[str, Any] = {
+    "per_class": None, "scales": None, "block": None, "weights": None, "num_classes": None, "image_size": None,
+    "batch_size": 32, "workers": 0, "seed": 0, "bins": 50, "device": "auto", "ddp": False, "save_raw": False,
+}
+#: Options that only shape the figures: refused when nothing is drawn (``from_stats`` without ``out``).
+FIGURE_OPTIONS: dict[str, Any] = {"classes": None, "channels": 50, "svg": False, "force": False}
+
+__all__ = ["ExcitationRun", "ProgressCallback", "visualize_excitation"]
 
 
 @dataclass
 class ExcitationRun:
     """What one :func:`visualize_excitation` call computed and wrote.
 
-    ``to_dict()`` is what ``secli visualize-excitation --format json`` prints. Under DDP only
-    rank 0 writes files; the other ranks get the same totals in ``stats`` and no ``files``.
+    ``to_dict()`` is what ``secli visualize-excitation --format json`` prints: the envelope of
+    ``secli.util.envelope`` with this call's ``inputs``. Under DDP only rank 0 writes files; the
+    other ranks get the same totals in ``stats`` and no ``files``.
     """
 
     stats: ExcitationResult
-    out: Path
+    out: Path | None  # None: scores printed from saved statistics, nothing drawn
     files: list[Path]
-    computed: bool  # False when re-plotted from saved statistics (from_stats)
+    computed: bool  # False when read from saved statistics (from_stats)
     source: str  # the model's label, or "statistics in DIR"
     plotted_classes: list[int] | None = None  # class indices in the figures; None: all
     capped: bool = False  # more classes than MAX_PLOTTED_CLASSES and none chosen: the first shown
     rank: int = 0
+    inputs: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # said on stderr too (e.g. short classes)
 
     @property
     def skipped(self) -> int:
@@ -55,7 +63,12 @@ class ExcitationRun:
         return int(self.stats.meta.get("skipped") or 0) if self.computed else 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.stats.summary(), "files": [str(p) for p in self.files]}
+        from secli.util.envelope import envelope
+
+        results = {**self.stats.summary(), "computed": self.computed, "source": self.source,
+                   "warnings": self.warnings, "capped": self.capped, "out": self.out,
+                   "files": [str(p) for p in self.files]}
+        return envelope(COMMAND, self.inputs, results)
 
 
 def visualize_excitation(
@@ -81,6 +94,7 @@ def visualize_excitation(
     save_raw: bool = False,
     svg: bool = False,
     force: bool = False,
+    ablate: bool = False,
     from_stats: str | Path | None = None,
     progress: ProgressCallback | None = None,
 ) -> ExcitationRun:
@@ -89,11 +103,13 @@ def visualize_excitation(
     model: a secli checkpoint, or an architecture with ``block`` (or with built-in SE modules,
         such as ``mobilenet_v3_small``). Leave it and ``data`` out with ``from_stats``.
     data: an ImageFolder root (``root/<class>/<image>``) or ``"synthetic"``.
-    out: the folder for figures, ``stats.npz`` and ``summary.json``; required. A folder that
+    out: the folder for figures, ``stats.npz`` and ``summary.json``; required unless
+        ``from_stats`` (then without it the saved scores are only returned). A folder that
         exists and is not empty is refused unless ``force``.
     classes: class names or indices (a list, or a comma-separated string); default all.
         With ``from_stats`` they choose the classes plotted.
     per_class: images per class, sampled with ``seed``; default all (synthetic: 50 generated).
+        A class with fewer images is taken whole and named in ``warnings``.
     sites: site names such as ``SE_2_3`` (a list or a comma-separated string); default all.
     scales: object scales for SKNet's test (centre crop 1/s, resized back), each >= 1; default (1.0,).
     block: the block to inject into an architecture (a ``BlockSpec``, or a kind such as "se"
@@ -107,11 +123,19 @@ def visualize_excitation(
     device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``.
     ddp: under torchrun each rank takes a shard and the sums are all-reduced; rank 0 writes.
     save_raw: also keep every image's gate vectors in ``raw.npz``. svg: also write SVG figures.
-    from_stats: re-plot the statistics saved in this folder (no network).
+    ablate: per site, top-1 accuracy on the analysed images with its gate replaced by the
+        class-agnostic mean gate and by no gate (see ``secli.excitation.ablate``); needs a
+        model whose outputs are named (a ``secli train`` checkpoint, torchvision weights).
+    from_stats: the statistics saved in this folder (no network): re-plotted into ``out``, or
+        with no ``out`` only read back for their scores and ablation.
     progress: called as ``progress(done, total, what)`` on rank 0 while images are analysed.
 
     Raises ``SecliUsageError`` (a mistake in the request) or ``SecliError`` (a run that failed).
     """
+    request = dict(locals())
+    inputs = _inputs(request)
+    if from_stats is not None:
+        return _from_stats(Path(from_stats), request, inputs)
     if out is None:
         raise SecliUsageError("say where to write figures and statistics with --out DIR")
     _check_values(image_size, batch_size, workers, bins, channels, per_class, scales, num_classes)
@@ -119,21 +143,12 @@ def visualize_excitation(
     from secli.util.outputs import check_out_folder
 
     check_out_folder(out, force)  # before the slow part
-    if from_stats is not None:
-        from secli.excitation.result import ExcitationResult
-
-        if model is not None or data is not None:
-            raise SecliUsageError("--from-stats re-plots saved statistics; give no model and no --data")
-        if out.resolve() == Path(from_stats).resolve():
-            raise SecliUsageError("--out must differ from --from-stats (--out is replaced whole)")
-        stats = ExcitationResult.load(from_stats)
-        return write_outputs(stats, out, classes, sites, svg, channels, computed=False,
-                             source=f"statistics in {from_stats}", force=force)
     if model is None:
         raise SecliUsageError("name a model (a secli checkpoint or an architecture), or pass --from-stats DIR")
     if data is None:
         raise SecliUsageError("say which images to use with --data DIR (ImageFolder layout) or --data synthetic")
     from secli.build.spec import BlockSpec
+    from secli.excitation import passes
     from secli.excitation.collect import choose_sites
     from secli.excitation.scales import unique_scales
     from secli.util.device import resolve_device
@@ -141,23 +156,94 @@ def visualize_excitation(
 
     scale_list = unique_scales(scales or [1.0])  # repeats dropped, values < 1 and clashing keys refused
     device_obj = resolve_device(device)
-    with distributed_session(ddp, device_obj.type, "visualize-excitation") as context:
+    with distributed_session(ddp, device_obj.type, COMMAND) as context:
         rank, world = (context.rank, context.world_size) if context else (0, 1)
         dev = f"cuda:{context.local_rank}" if context and device_obj.type == "cuda" else str(device_obj)
         block_spec = BlockSpec(kind=block) if isinstance(block, str) else block
-        built = load_analysed_model(model, block_spec, weights, num_classes, seed)
-        chosen_sites = choose_sites(built.sites, _names(sites), built.label)
-        labelled, pre = open_images(built, data, classes, per_class, seed, image_size)
-        stats = _run_pass(built, chosen_sites, labelled, scale_list, batch_size, workers, bins, dev, rank, world,
-                          save_raw, progress if rank == 0 else None)
+        built = passes.load_analysed_model(model, block_spec, weights, num_classes, seed)
+        chosen_sites = choose_sites(built.sites, names(sites), built.label)
+        labelled, pre, short = passes.open_images(built, data, classes, per_class, seed, image_size)
+        targets = passes.output_targets(built, labelled) if ablate else {}  # refused before the slow part
+        report = progress if rank == 0 else None
+        stats = passes.run_pass(built, chosen_sites, labelled, scale_list, batch_size, workers, bins, dev, rank,
+                                world, save_raw, report)
         stats.meta.update({"model": built.label, "data": data, "class_names_from": labelled.names_from,
-                           "preprocess": f"{pre.crop} px, {pre.source}", "seed": seed, "per_class": per_class})
-        if rank != 0:
-            return ExcitationRun(stats, out, [], computed=True, source=built.label, rank=rank)
-        if stats.meta["images"] == 0:
+                           "preprocess": f"{pre.crop} px, {pre.source}", "seed": seed, "per_class": per_class,
+                           "short_classes": short})
+        stats.inputs = inputs
+        if stats.meta["images"] == 0:  # a total over the ranks: every rank stops
             raise SecliError(f"no image in {data} could be read ({stats.meta['skipped']} skipped)")
-        return write_outputs(stats, out, None, None, svg, channels, computed=True, source=built.label,
-                             force=force)
+        if ablate:
+            import time
+
+            start = time.perf_counter()
+            stats.ablation = passes.run_ablation(built, chosen_sites, labelled, stats, targets, batch_size, workers,
+                                                 dev, rank, world, report)
+            stats.meta["ablation_seconds"] = time.perf_counter() - start
+        warnings = [_short_note(per_class, short)] if short else []
+        if rank != 0:
+            return ExcitationRun(stats, out, [], computed=True, source=built.label, rank=rank, inputs=inputs,
+                                 warnings=warnings)
+        run = write_outputs(stats, out, None, None, svg, channels, computed=True, source=built.label, force=force)
+        run.inputs, run.warnings = inputs, warnings
+        return run
+
+
+def _inputs(request: dict[str, Any]) -> dict[str, Any]:
+    """The call's options as plain, typed data (the envelope's ``inputs``)."""
+    values = {k: v for k, v in request.items() if k != "progress"}
+    for key in ("classes", "sites"):
+        values[key] = names(values[key])
+    if values["scales"] is not None:
+        values["scales"] = [float(s) for s in values["scales"]]
+    block = values["block"]
+    if block is not None and not isinstance(block, str):  # a BlockSpec: the fields it sets
+        from dataclasses import asdict
+
+        values["block"] = {k: v for k, v in asdict(block).items() if v is not None}
+    for key in ("out", "from_stats"):
+        values[key] = None if values[key] is None else str(values[key])
+    return values
+
+
+def _from_stats(folder: Path, request: dict[str, Any], inputs: dict[str, Any]) -> ExcitationRun:
+    """Saved statistics: re-plotted into ``out``, or, without ``out``, only read back."""
+    from secli.excitation.result import ExcitationResult
+
+    if request["model"] is not None or request["data"] is not None:
+        raise SecliUsageError("--from-stats reads saved statistics; give no model and no --data")
+    given = [k for k, default in PASS_OPTIONS.items() if request[k] != default]
+    if request["out"] is None:
+        given += [k for k, default in FIGURE_OPTIONS.items() if request[k] != default]
+    if given:
+        why = "computing statistics" if given[0] in PASS_OPTIONS else "drawing figures (add --out DIR)"
+        raise SecliUsageError(f"--{given[0].replace('_', '-')} does not apply to --from-stats: it is for {why}")
+    _check_values(None, 32, 0, 50, request["channels"], None, None, None)
+    out = None if request["out"] is None else Path(request["out"])
+    if out is not None:
+        from secli.util.outputs import check_out_folder
+
+        check_out_folder(out, request["force"])
+        if out.resolve() == folder.resolve():
+            raise SecliUsageError("--out must differ from --from-stats (--out is replaced whole)")
+    stats = ExcitationResult.load(folder)
+    if request["ablate"] and stats.ablation is None:
+        raise SecliUsageError(f"the statistics in {folder} hold no ablation; run the model again with --ablate")
+    source = f"statistics in {folder}"
+    if out is None:
+        if request["sites"]:
+            stats.keep_sites(names(request["sites"]) or [])
+        return ExcitationRun(stats, None, [], computed=False, source=source, inputs=inputs)
+    run = write_outputs(stats, out, request["classes"], request["sites"], request["svg"], request["channels"],
+                        computed=False, source=source, force=request["force"])
+    run.inputs = inputs
+    return run
+
+
+def _short_note(per_class: int | None, short: dict[str, int]) -> str:
+    from secli.excitation.sampling import short_classes_note
+
+    return short_classes_note(int(per_class or 0), short)
 
 
 def _check_values(image_size: Any, batch_size: Any, workers: Any, bins: Any, channels: Any, per_class: Any,
@@ -178,72 +264,6 @@ def _check_values(image_size: Any, batch_size: Any, workers: Any, bins: Any, cha
         check_number("--scales", scale, None, 16.0)  # >= 1 is checked by unique_scales, in its words
 
 
-def load_analysed_model(model: str, block: BlockSpec | None, weights: str | None, num_classes: int | None,
-                        seed: int) -> BuiltModel:
-    """A checkpoint as saved, or an architecture with ``block`` injected (seeded initialisation)."""
-    import torch
-
-    from secli.build.models import build, load_model, looks_like_file
-    from secli.build.spec import BlockSpec, ModelSpec
-
-    if looks_like_file(model):
-        if block is not None and block.kind != "none":
-            raise SecliUsageError(f"{model} is a saved model; --block applies to architecture names only")
-        return load_model(model)
-    spec = ModelSpec(arch=model, block=block or BlockSpec(kind="none"), weights=weights, num_classes=num_classes)
-    torch.manual_seed(seed)  # blocks injected here start from a reproducible initialisation
-    return build(spec)
-
-
-def _names(value: str | Sequence[str] | None) -> list[str] | None:
-    """A list of names from a list or a comma-separated string (as the command line gives it)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return [str(v) for v in value]
-
-
-def open_images(built: BuiltModel, data: str, classes: str | Sequence[str] | None, per_class: int | None,
-                seed: int, image_size: int | None) -> tuple[LabelledData, Preprocess]:
-    """The labelled images for ``built``, preprocessed as the model expects (its checkpoint's
-    own preprocessing, else synthetic's, else its weights', else ImageNet defaults)."""
-    from secli.data.preprocess import weight_categories
-    from secli.data.sources import choose_preprocess, open_data
-
-    meta = built.meta
-    arch, arch_weights = built.spec.arch, built.spec.weights
-    pre = choose_preprocess(data, arch, arch_weights, image_size, meta, built.info.default_input)
-    categories = list(meta.get("classes") or []) or weight_categories(arch, arch_weights)
-    return open_data(data, pre, _names(classes), per_class, seed, categories), pre
-
-
-def _run_pass(built: BuiltModel, sites: list[Site], labelled: LabelledData, scales: list[float], batch_size: int,
-              workers: int, bins: int, dev: str, rank: int, world: int, save_raw: bool,
-              progress: ProgressCallback | None) -> ExcitationResult:
-    """This rank's shard of the images through the model, with progress as (done, total, what)."""
-    from secli.data.folders import make_loader
-    from secli.excitation.collect import collect_excitation
-
-    names = [labelled.class_names[c] for c in labelled.selected]
-    positions = {c: i for i, c in enumerate(labelled.selected)}
-    loader = make_loader(labelled.dataset, labelled.indices, batch_size, workers, rank=rank, world_size=world,
-                         pin_memory=dev.startswith("cuda"))
-    built.model.to(dev)
-    advance = None
-    if progress is not None:
-        total, what, done = len(labelled.indices[rank::world]), f"excitation of {built.label}", 0
-        progress(0, total, what)
-
-        def advance(n: int) -> None:
-            nonlocal done
-            done += n
-            progress(done, total, what)
-
-    return collect_excitation(built.model, sites, loader, names, positions, scales, dev, bins, advance,
-                              keep_raw=save_raw)
-
-
 def write_outputs(stats: ExcitationResult, out: Path, classes: str | Sequence[str] | None,
                   sites: str | Sequence[str] | None, svg: bool, channels: int, computed: bool,
                   source: str, force: bool = False) -> ExcitationRun:
@@ -257,11 +277,8 @@ def write_outputs(stats: ExcitationResult, out: Path, classes: str | Sequence[st
     from secli.excitation.plots import write_figures
 
     if sites:
-        wanted = _names(sites) or []
-        for name in wanted:
-            stats.site(name)  # unknown names list the valid ones
-        stats.sites = [s for s in stats.sites if s.name in wanted]
-    plot_classes = resolve_classes(_names(classes), stats.class_names) if classes else None
+        stats.keep_sites(names(sites) or [])
+    plot_classes = resolve_classes(names(classes), stats.class_names) if classes else None
     capped = False
     if plot_classes is None and len(stats.class_names) > MAX_PLOTTED_CLASSES:
         plot_classes, capped = list(range(MAX_PLOTTED_CLASSES)), True
@@ -272,3 +289,4 @@ def write_outputs(stats: ExcitationResult, out: Path, classes: str | Sequence[st
         written += write_figures(stats, tmp, plot_classes, svg=svg, force=True, max_channels=channels)
     written = [out / path.relative_to(tmp) for path in written]
     return ExcitationRun(stats, out, written, computed, source, plot_classes, capped)
+

@@ -15,6 +15,10 @@ of a bottleneck, ``conv1`` of a basic block (as timm's SKNet-18/34 do). The ReLU
 the BN is dropped too: SK's output is a softmax-weighted sum of ReLU outputs, never negative, so
 that ReLU changed nothing (timm: its ``act2``/``act1`` becomes Identity; torchvision's blocks share
 one ``relu`` module, so the block gets a forward without that call).
+
+A fused SE block at ``standard`` gets the block's identity too: the block's forward becomes
+``se(u, identity)``, which returns ``relu(u * s + identity)`` in one function
+(``secli.build.blocks.fused_residual``); the eager implementation keeps the library's forward.
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ class ResNetAdapter:
             bottleneck = _is_bottleneck(block)
             out_channels = _out_channels(block)
             if position == "standard":
-                attach = wrap_after(model, f"{path}.{'bn3' if bottleneck else 'bn2'}")
+                attach = _fold_residual(block, wrap_after(model, f"{path}.{'bn3' if bottleneck else 'bn2'}"))
                 channels = out_channels
             elif position == "pre":
                 attach = wrap_before(model, f"{path}.conv1")
@@ -116,6 +120,35 @@ class ResNetAdapter:
         return targets
 
 
+def _fold_residual(owner: Any, attach: Callable[[nn.Module], str]) -> Callable[[nn.Module], str]:
+    """``attach``, then, for a fused SE block, a block forward that hands the SE its identity.
+
+    The SE block then returns ``relu(u * s + identity)`` itself (one fused function instead of
+    scale, add and ReLU). Parameters and module paths stay as ``attach`` made them; only the
+    forward of this one residual block changes, and only for torchvision's and timm's plain
+    blocks (anything else keeps its own forward, which stays correct, just unfolded).
+    """
+
+    def fold(block: nn.Module) -> str:
+        path = attach(block)
+        if getattr(block, "impl_used", None) != "fused" or not hasattr(block, "residual_folded"):
+            return path
+        forward = _FOLDED_FORWARDS.get((type(owner).__module__, type(owner).__name__))
+        if forward is None or "forward" in vars(owner):
+            return path
+        if type(owner).__module__.startswith("timm") and (
+            getattr(owner, "se", None) is not None
+            or getattr(owner, "drop_path", None) is not None
+            or type(owner.act3 if _is_bottleneck(owner) else owner.act2) is not nn.ReLU
+        ):
+            return path
+        owner.forward = types.MethodType(forward, owner)
+        setattr(block, "residual_folded", True)  # noqa: B010 (an attribute, not a submodule)
+        return path
+
+    return fold
+
+
 def _set_attr(model: nn.Module, path: str) -> Callable[[nn.Module], str]:
     def attach(block: nn.Module) -> str:
         set_module(model, path, block)
@@ -158,3 +191,44 @@ def _sk_basic_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
     out = self.bn2(self.conv2(self.bn1(self.conv1(x))))
     out += identity
     return self.relu(out)
+
+
+# ----------------------------------------------------------------- SE folded into the residual sum
+# Each is the library's own forward with ``bnX -> se``, ``+= identity`` and the final ReLU
+# replaced by one call ``se(u, identity)``; ``bnX`` is the Sequential(BN, SE) that wrap_after made.
+def _tv_bottleneck_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
+    out = self.relu(self.bn1(self.conv1(x)))
+    out = self.relu(self.bn2(self.conv2(out)))
+    u = self.bn3[0](self.conv3(out))
+    identity = x if self.downsample is None else self.downsample(x)
+    return self.bn3[1](u, identity)
+
+
+def _tv_basic_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
+    out = self.relu(self.bn1(self.conv1(x)))
+    u = self.bn2[0](self.conv2(out))
+    identity = x if self.downsample is None else self.downsample(x)
+    return self.bn2[1](u, identity)
+
+
+def _timm_bottleneck_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
+    out = self.act1(self.bn1(self.conv1(x)))
+    out = self.aa(self.act2(self.drop_block(self.bn2(self.conv2(out)))))
+    u = self.bn3[0](self.conv3(out))
+    identity = x if self.downsample is None else self.downsample(x)
+    return self.bn3[1](u, identity)
+
+
+def _timm_basic_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
+    out = self.aa(self.act1(self.drop_block(self.bn1(self.conv1(x)))))
+    u = self.bn2[0](self.conv2(out))
+    identity = x if self.downsample is None else self.downsample(x)
+    return self.bn2[1](u, identity)
+
+
+_FOLDED_FORWARDS: dict[tuple[str, str], Callable[[Any, torch.Tensor], torch.Tensor]] = {
+    ("torchvision.models.resnet", "Bottleneck"): _tv_bottleneck_folded,
+    ("torchvision.models.resnet", "BasicBlock"): _tv_basic_folded,
+    ("timm.models.resnet", "Bottleneck"): _timm_bottleneck_folded,
+    ("timm.models.resnet", "BasicBlock"): _timm_basic_folded,
+}

@@ -19,6 +19,8 @@ broadcast in another pass. ``GatedSum`` does the minimum:
 Only the inputs and the gates are saved (never the product). The excitation runs as ordinary
 modules inside ``forward`` (under ``enable_grad``), so forward hooks on a block's gate module see
 the gate values exactly as in the eager block. Means accumulate in float32 for fp16/bf16.
+On CUDA with ``SECLI_TRITON=1`` the one-input case (SE) runs the
+squeeze, the scale and both backward passes as Triton kernels (``triton_kernels``).
 Double backward is not supported (``once_differentiable``); ``torch.compile`` traces the
 blocks' eager composition instead (see ``fused_enabled``).
 """
@@ -26,6 +28,7 @@ blocks' eager composition instead (see ``fused_enabled``).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -70,6 +73,35 @@ def fused_enabled(*tensors: torch.Tensor) -> bool:
     return True
 
 
+def reference_wanted() -> bool:
+    """Whether ordinary ops must run as the eager block writes them (FLOP counts, jit traces).
+
+    Counting rules know ``mul``, ``add`` and ``relu``, not the compositions the fused path uses
+    without gradients (``addcmul``), so counters see exactly the eager ops.
+    """
+    return bool(_EAGER_REQUESTS) or torch.jit.is_tracing() or torch.jit.is_scripting()
+
+
+TRITON_ENV = "SECLI_TRITON"
+
+
+def triton_wanted(*tensors: torch.Tensor) -> bool:
+    """Whether the Triton kernels run here: opt-in (``SECLI_TRITON=1``) and CUDA tensors only.
+
+    Off by default because nobody has yet measured them against PyTorch's composition on a GPU;
+    ``SECLI_TRITON=force`` also runs them on CPU tensors (only sensible with TRITON_INTERPRET=1,
+    which is how the tests check them without a GPU).
+    """
+    flag = os.environ.get(TRITON_ENV, "")
+    if flag not in ("1", "force"):
+        return False
+    if flag == "1" and not all(t.is_cuda for t in tensors):
+        return False
+    from secli.build.blocks import triton_kernels
+
+    return triton_kernels.available()
+
+
 def channel_mean(x: torch.Tensor) -> torch.Tensor:
     """mean over H x W, (N, C, 1, 1), accumulated in float32, returned in x's dtype."""
     if x.dtype in (torch.float16, torch.bfloat16):
@@ -92,6 +124,15 @@ def channel_dot(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.mul(g, x).sum(dim=(2, 3), keepdim=True, dtype=acc)
 
 
+def kernels_if_wanted(*tensors: torch.Tensor) -> Any:
+    """The Triton kernels module where ``triton_wanted``, else None."""
+    if not triton_wanted(*tensors):
+        return None
+    from secli.build.blocks import triton_kernels
+
+    return triton_kernels
+
+
 class GatedSum(torch.autograd.Function):
     """``out = sum_m excite(sum_m mean(x_m))[m] * x_m`` with the fused backward (module doc)."""
 
@@ -99,13 +140,14 @@ class GatedSum(torch.autograd.Function):
     def forward(ctx: Any, excite: Excite, num_inputs: int, *args: torch.Tensor) -> torch.Tensor:
         xs = args[:num_inputs]
         params = args[num_inputs:]
-        z = channel_mean(xs[0])
+        kernels = kernels_if_wanted(*xs) if num_inputs == 1 else None
+        z = kernels.channel_mean(xs[0]) if kernels is not None else channel_mean(xs[0])
         for x in xs[1:]:
             z = z + channel_mean(x)
         with torch.enable_grad():
             z_in = z.detach().requires_grad_(True)
             gates = tuple(excite(z_in))
-        out = torch.mul(xs[0], gates[0].detach())
+        out = kernels.scale(xs[0], gates[0].detach()) if kernels is not None else torch.mul(xs[0], gates[0].detach())
         for x, a in zip(xs[1:], gates[1:], strict=True):
             out = out.addcmul_(x, a.detach()) if out.dtype == torch.promote_types(x.dtype, a.dtype) else out + x * a.detach()
         ctx.num_inputs = num_inputs
@@ -121,7 +163,9 @@ class GatedSum(torch.autograd.Function):
         xs = ctx.saved_tensors
         gates: tuple[torch.Tensor, ...] = ctx.gates
         params: tuple[torch.Tensor, ...] = ctx.params
-        grad_gates = [channel_dot(grad, x).to(a.dtype) for x, a in zip(xs, gates, strict=True)]
+        kernels = kernels_if_wanted(grad, *xs) if len(xs) == 1 else None
+        dot = kernels.channel_dot if kernels is not None else channel_dot
+        grad_gates = [dot(grad, x).to(a.dtype) for x, a in zip(xs, gates, strict=True)]
         wanted = [ctx.z_in] + [p for p in params if p.requires_grad]
         # retain the (tiny, (N, C, 1, 1)-sized) excitation graph: the outer graph may be
         # differentiated again with retain_graph=True (gradcheck does)
@@ -139,6 +183,8 @@ class GatedSum(torch.autograd.Function):
             out_dtype = torch.promote_types(grad.dtype, a_d.dtype)
             if dz is None:
                 dx = torch.mul(grad, a_d)
+            elif kernels is not None:
+                dx = kernels.scale_add_mean_grad(grad, a_d, dz)
             else:
                 dx = torch.addcmul((dz / (h * w)).to(out_dtype), grad, a_d)
             grads_x.append(dx if dx.dtype == x.dtype else dx.to(x.dtype))

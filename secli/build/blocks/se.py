@@ -13,7 +13,9 @@ a forward hook there; the block itself stores nothing.
 ``secli.build.blocks.fused.GatedSum``: x is read once to pool and once to scale, and the
 backward computes sum_hw(g*x) and g*s + broadcast(dz/HW) without the product tensor. The
 parameters and the state_dict are the same for both implementations; ``impl_used`` says which
-one a block runs (max and no squeeze fall back to eager).
+one a block runs (max and no squeeze fall back to eager). At the standard position of a ResNet
+block the block's forward passes its identity in (``forward(x, residual)``) and the block
+returns ``relu(s * x + identity)`` (``secli.build.blocks.fused_residual``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from secli.build.blocks.fused import channel_mean, fused_enabled, gated_sum
+from secli.build.blocks.fused import channel_mean, fused_enabled, gated_sum, reference_wanted
+from secli.build.blocks.fused_residual import residual_composition, scale_add_relu
 from secli.build.registry import BlockKind, register
 from secli.util.errors import SecliUsageError
 from secli.util.vocabulary import GATES, IMPLS, SQUEEZES
@@ -96,6 +99,8 @@ class SqueezeExcitation(nn.Module):
         if impl not in IMPLS:
             raise SecliUsageError(f"unknown impl {impl!r}; choose one of: {', '.join(IMPLS)}")
         self.impl = impl
+        #: set by a residual block whose forward passes its identity in (``forward(x, residual)``)
+        self.residual_folded = False
         self.channels = channels
         self.hidden = hidden_width(channels, ratio, min_hidden)
         self.squeeze = squeeze
@@ -135,15 +140,25 @@ class SqueezeExcitation(nn.Module):
     def _excite_pooled(self, z: torch.Tensor) -> tuple[torch.Tensor]:
         return (self.gate_act(self.fc2(self.act(self.fc1(z)))),)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.impl_used == "fused" and fused_enabled(x):
-            return gated_sum(self._excite_pooled, [x], [p for p in self.parameters()])
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """``s * x``; with ``residual`` (a residual block's folded forward), ``relu(s * x + residual)``."""
+        fused = self.impl_used == "fused" and fused_enabled(x)
+        if residual is not None:
+            if fused:
+                return scale_add_relu(self._excite_pooled, x, residual, list(self.parameters()))
+            if self.impl_used == "fused" and not reference_wanted():  # no grad or compiled: two passes
+                return residual_composition(x, self._excite_pooled(channel_mean(x))[0], residual)
+            return torch.relu(self.forward(x) + residual)
+        if fused:
+            return gated_sum(self._excite_pooled, [x], list(self.parameters()))
         if self.squeeze == "avg":  # same pooling as the fused path (float32 accumulation)
             return x * self._excite_pooled(channel_mean(x))[0]
         return x * self.excitation(x)
 
     def extra_repr(self) -> str:
         impl = f", impl={self.impl_used}" if self.impl_used != "eager" else ""
+        if self.residual_folded:
+            impl += ", residual=folded"
         return f"channels={self.channels}, hidden={self.hidden}, squeeze={self.squeeze}, gate={self.gate_name}{impl}"
 
 
