@@ -9,8 +9,8 @@ cannot show. Here every local statistic is drawn from one distribution for all c
   colour, size and rotation are drawn independently of the class;
 - every class has the same number of parts, the same number of them on the outer ring of the
   grid and in its corners (so zero padding near the border sees the same), no two parts in
-  neighbouring cells, and the same part pairs two cells apart, one of each offset (so small
-  receptive fields see the same pairs).
+  neighbouring cells, and the same part pairs two cells apart, one of each unsigned offset (so
+  small receptive fields see nearly the same pairs; the sign of a diagonal is not matched).
 
 A class is only a fixed set of occupied cells of a 5 x 5 grid (its layout), each part jittered
 around its cell's centre. Telling classes apart needs features that see several parts at once,
