@@ -30,7 +30,7 @@ TRAIN_PANEL = "Training"
 @handle_errors
 def train_command(
     model: Annotated[Optional[str], typer.Argument(help="Architecture name (e.g. resnet18) or a secli checkpoint to train further.", show_default=False)] = None,
-    data: Annotated[str, typer.Option("--data", help="'synthetic' (built in) or an ImageFolder root (root/<class>/<image>).", rich_help_panel=DATA_PANEL)] = "synthetic",
+    data: Annotated[str, typer.Option("--data", help="'synthetic' or 'synthetic-parts' (built in; parts: classes differ only in where their parts sit) or an ImageFolder root (root/<class>/<image>).", rich_help_panel=DATA_PANEL)] = "synthetic",
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to save the trained model (secli checkpoint, as inject --out writes).")] = None,
     block: opt.Block = None,
     ratio: opt.Ratio = None,
@@ -69,12 +69,12 @@ def train_command(
 
     Example: secli train resnet18 --block se --data synthetic --epochs 5 --out se_r18_synth.pt
     """
-    from secli.data.synthetic import SYNTHETIC
+    from secli.data.sources import GENERATED
     from secli.training.workflow import train
 
     size = opt.pick("--image-size", image_size, "--input-size", input_size)
-    if data == SYNTHETIC:
-        opt.refuse("with --data synthetic (it has its own validation split: --val-size)", val_fraction=val_fraction)
+    if data in GENERATED:  # synthetic, synthetic-parts
+        opt.refuse(f"with --data {data} (it has its own validation split: --val-size)", val_fraction=val_fraction)
     else:
         opt.refuse("with an image folder (the folder sets the sizes; use --val-fraction)", train_size=train_size,
                    val_size=val_size)

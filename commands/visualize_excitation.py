@@ -27,7 +27,7 @@ OLD_FORMAT = "secli-excitation"  # summary.json before the envelope: results at 
 @handle_errors
 def visualize_excitation_command(
     model: Annotated[Optional[str], typer.Argument(help="secli checkpoint, or an architecture (with --block or built-in SE modules).", show_default=False)] = None,
-    data: Annotated[Optional[str], typer.Option("--data", help="ImageFolder root (root/<class>/<image>) or 'synthetic'.", rich_help_panel=DATA_PANEL)] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="ImageFolder root (root/<class>/<image>), 'synthetic' or 'synthetic-parts' (built in).", rich_help_panel=DATA_PANEL)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for figures, stats.npz and summary.json (required, except with --from-stats: without it the saved scores are printed).", rich_help_panel=OUT_PANEL)] = None,
     classes: Annotated[Optional[str], typer.Option("--classes", help="Comma list of class names (or indices); default all.", rich_help_panel=DATA_PANEL)] = None,
     per_class: Annotated[Optional[int], typer.Option("--per-class", help="Images per class, sampled with --seed (synthetic: generated). Default all (synthetic: 50).", rich_help_panel=DATA_PANEL)] = None,

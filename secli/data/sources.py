@@ -1,7 +1,9 @@
 """What ``--data`` names, opened for a model: the preprocessing to use and the labelled images.
 
-Two sources, one interface (a torch ``Dataset`` of ``(image tensor, label)`` plus class names):
-an image folder (``secli.data.folders``) or the built-in synthetic set (``secli.data.synthetic``).
+One interface (a torch ``Dataset`` of ``(image tensor, label)`` plus class names) for an image
+folder (``secli.data.folders``) or a built-in generated set: ``synthetic`` (shapes and textures,
+``secli.data.synthetic``) or ``synthetic-parts`` (classes that differ only in the arrangement of
+their parts, ``secli.data.parts``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from torch.utils.data import Dataset
 
 from secli.data.classes import display_names, resolve_classes, select_indices
 from secli.data.folders import ImageFolderData
+from secli.data.parts import PARTS_CLASSES, PARTS_SIZE, SYNTHETIC_PARTS, SyntheticParts
 from secli.data.preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -27,6 +30,18 @@ from secli.data.synthetic import (
 )
 from secli.util.errors import SecliUsageError
 
+#: The built-in generated sets by ``--data`` name: (dataset class, class names, default size in px).
+GENERATED: dict[str, tuple[type[SyntheticShapes] | type[SyntheticParts], tuple[str, ...], int]] = {
+    SYNTHETIC: (SyntheticShapes, SYNTHETIC_CLASSES, SYNTHETIC_SIZE),
+    SYNTHETIC_PARTS: (SyntheticParts, PARTS_CLASSES, PARTS_SIZE),
+}
+
+
+def generated_set(data: str, length: int, preprocess: Preprocess, seed: int, split: str) -> Dataset:
+    """``length`` images of the built-in set ``data`` (a key of ``GENERATED``), as ``preprocess`` says."""
+    cls = GENERATED[data][0]
+    return cls(length, size=preprocess.crop, seed=seed, split=split, mean=preprocess.mean, std=preprocess.std)
+
 
 def choose_preprocess(
     data: str,
@@ -40,7 +55,8 @@ def choose_preprocess(
 
     1. A secli checkpoint's ``meta`` (what ``secli train`` used: size, resize, mean, std), so a
        trained model sees its images as it did in training, whatever command reads it.
-    2. ``--data synthetic``: images are drawn at the final size (no resize), 48 px by default.
+    2. ``--data synthetic`` or ``synthetic-parts``: images are drawn at the final size (no
+       resize), 48 px (synthetic) or 64 px (synthetic-parts) by default.
     3. The torchvision weights' transforms.
     4. ImageNet defaults at the architecture's input size.
 
@@ -57,9 +73,9 @@ def choose_preprocess(
         resize = resize0 if crop == crop0 else round(crop * resize0 / crop0)
         return Preprocess(crop, resize, tuple(meta.get("mean") or IMAGENET_MEAN),
                           tuple(meta.get("std") or IMAGENET_STD), "the checkpoint's meta")
-    if data == SYNTHETIC:
-        size = image_size or SYNTHETIC_SIZE
-        return Preprocess(crop=size, resize=size, source="synthetic")
+    if data in GENERATED:
+        size = image_size or GENERATED[data][2]
+        return Preprocess(crop=size, resize=size, source=data)
     return preprocess_for(arch, weights, image_size, default_input)
 
 
@@ -84,16 +100,14 @@ def open_data(
     synthetic_per_class: int = 50,
     synthetic_split: str = "test",
 ) -> LabelledData:
-    """``--data DIR`` or ``--data synthetic``, with the class choice and per-class sampling."""
-    if data == SYNTHETIC:
+    """``--data DIR``, ``synthetic`` or ``synthetic-parts``, with the class choice and per-class sampling."""
+    if data in GENERATED:
         n = per_class if per_class is not None else synthetic_per_class
         if n < 1:
             raise SecliUsageError(f"--per-class must be >= 1, got {n}")
-        dataset: Any = SyntheticShapes(
-            n * len(SYNTHETIC_CLASSES), size=preprocess.crop, seed=seed, split=synthetic_split,
-            mean=preprocess.mean, std=preprocess.std,
-        )
-        names, names_from = list(SYNTHETIC_CLASSES), "the synthetic dataset"
+        class_names = GENERATED[data][1]
+        dataset: Any = generated_set(data, n * len(class_names), preprocess, seed, synthetic_split)
+        names, names_from = list(class_names), f"the {data} dataset"
         chosen = resolve_classes(classes, names)
         indices = [i for i, t in enumerate(dataset.targets) if t in set(chosen)]
     else:

@@ -77,8 +77,8 @@ def train(
     model: an architecture name (``resnet18``), or a secli checkpoint to train further (then
         ``block``, ``weights``, ``num_classes`` and ``spec`` must not be given: the checkpoint
         says what the model is). None takes the architecture from ``spec``.
-    data: ``"synthetic"`` (built in: ``train_size`` + ``val_size`` images of 10 classes) or an
-        ImageFolder root (``root/<class>/<image>``; ``val_fraction`` of it held out, seeded).
+    data: ``"synthetic"`` or ``"synthetic-parts"`` (built in: ``train_size`` + ``val_size`` images
+        of 10 classes) or an ImageFolder root (``root/<class>/<image>``; ``val_fraction`` held out).
     out: where to save the trained model (a secli checkpoint, as ``inject --out`` writes);
         required, and an existing file is refused unless ``force``. Checked before the slow part.
     block: a ``BlockSpec``, or a mapping of ``BlockSpec`` fields that override the block of
@@ -181,14 +181,13 @@ def open_training_data(data: str, pre: Preprocess, train_size: int, val_size: in
     """Synthetic: two disjoint generated splits. A folder: one set, split by ``val_fraction``."""
     from secli.data.classes import split_indices
     from secli.data.folders import ImageFolderData
-    from secli.data.synthetic import SYNTHETIC, SyntheticShapes
+    from secli.data.sources import GENERATED, generated_set
 
-    if data == SYNTHETIC:
-        train_set = SyntheticShapes(train_size, size=pre.crop, seed=seed, split="train", mean=pre.mean, std=pre.std)
-        val_set = (SyntheticShapes(val_size, size=pre.crop, seed=seed, split="val", mean=pre.mean, std=pre.std)
-                   if val_size > 0 else None)
+    if data in GENERATED:
+        train_set = generated_set(data, train_size, pre, seed, "train")
+        val_set = generated_set(data, val_size, pre, seed, "val") if val_size > 0 else None
         return TrainingData(train_set, val_set, list(range(train_size)), list(range(val_size)),
-                            list(SyntheticShapes.classes))
+                            list(GENERATED[data][1]))
     folder = ImageFolderData(data, pre)
     train_idx, val_idx = split_indices(len(folder), val_fraction, seed)
     return TrainingData(folder, folder if val_idx else None, train_idx, val_idx, folder.classes)
