@@ -69,6 +69,8 @@ class OpCounter(TorchDispatchMode):
             return 0
         if name in ELEMENTWISE:
             return numel(first)
+        if name == "addcmul":  # a + b * c: a multiply and an add per output element
+            return 2 * numel(first)
         if name == "convolution":
             x, w, bias = args[0], args[1], args[2]
             macs = numel(first) * (x.shape[1] // args[8]) * prod(w.shape[2:])

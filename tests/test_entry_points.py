@@ -16,8 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _secli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
+def _secli(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120", **extra_env}
     return subprocess.run([sys.executable, "-m", "secli", *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)
 
@@ -44,7 +44,9 @@ def test_python_m_secli_gives_one_line_errors() -> None:
 
 
 def test_bash_completion_script_is_for_the_secli_program() -> None:
-    shown = _secli("--show-completion", "bash")
+    # Typer detects the shell from the parent processes, which under CI is no shell at all; its
+    # switch for tests makes --show-completion take the shell's name instead.
+    shown = _secli("--show-completion", "bash", _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1")
     assert shown.returncode == 0, shown.stderr
     assert "_SECLI_COMPLETE=complete_bash" in shown.stdout
     assert "complete -o default -F _secli_completion secli" in shown.stdout
