@@ -19,11 +19,11 @@ from pathlib import Path
 
 PLAIN = """
 import sys, time, json, torch
-from secli.excitation.workflow import load_analysed_model, open_images
+from secli.excitation.passes import load_analysed_model, open_images
 from secli.data.folders import make_loader
 model, size, per_class, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 built = load_analysed_model(model, None, None, None, 0)
-labelled, _pre = open_images(built, "synthetic", None, per_class, 0, size)
+labelled, _pre, _short = open_images(built, "synthetic", None, per_class, 0, size)
 loader = make_loader(labelled.dataset, labelled.indices, batch, 0)
 net = built.model.eval()
 start, n = time.perf_counter(), 0
@@ -69,7 +69,7 @@ def command_benchmark(args) -> None:
             wall_a, cpu_a, text = _timed(plain_cmd, env)
             forward = json.loads(text.strip().splitlines()[-1])["forward"]
             wall_b, cpu_b, text = _timed(cli_cmd, env)
-            stats = json.loads(text)["meta"]["seconds"]
+            stats = json.loads(text)["results"]["meta"]["seconds"]
             rows.append({"wall_plain": wall_a, "forward": forward, "cpu_plain": cpu_a, "wall_cmd": wall_b,
                          "stats": stats, "cpu_cmd": cpu_b,
                          "beyond": wall_b - stats - (wall_a - forward), "beyond_cpu": cpu_b - cpu_a})
