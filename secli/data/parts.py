@@ -25,11 +25,9 @@ import math
 from collections.abc import Sequence
 
 import torch
-from torch.utils.data import Dataset
 
 from secli.data.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from secli.data.synthetic import SYNTHETIC_SPLITS
-from secli.util.errors import SecliUsageError
+from secli.data.synthetic import GeneratedImages
 
 SYNTHETIC_PARTS = "synthetic-parts"
 PARTS_SIZE = 64  # px; parts stay ~8 px wide, a few stem strides apart
@@ -101,7 +99,7 @@ def cell_centres() -> torch.Tensor:
     return torch.stack([xs.flatten(), ys.flatten()], dim=1)
 
 
-class SyntheticParts(Dataset):
+class SyntheticParts(GeneratedImages):
     """Ten classes that share every local statistic and differ only in where the parts are.
 
     Same interface as ``SyntheticShapes``: ``length`` images, label ``i % 10``, drawn from
@@ -109,35 +107,17 @@ class SyntheticParts(Dataset):
     """
 
     classes = list(PARTS_CLASSES)
+    name = "synthetic-parts"
+    min_size = 24
+    min_size_why = " (parts would vanish)"
 
-    def __init__(
-        self,
-        length: int,
-        size: int = PARTS_SIZE,
-        seed: int = 0,
-        split: str = "test",
-        mean: Sequence[float] = IMAGENET_MEAN,
-        std: Sequence[float] = IMAGENET_STD,
-    ) -> None:
-        if length < 1:
-            raise SecliUsageError(f"the synthetic-parts dataset needs at least 1 image, got {length}")
-        if size < 24:
-            raise SecliUsageError(f"synthetic-parts images must be at least 24 px (parts would vanish), got {size}")
-        self.length = length
-        self.size = size
-        self.seed = seed
-        self.offset = SYNTHETIC_SPLITS[split]
-        self.targets = [i % len(PARTS_CLASSES) for i in range(length)]
-        self._mean = torch.tensor(mean).view(3, 1, 1)
-        self._std = torch.tensor(std).view(3, 1, 1)
+    @staticmethod
+    def render(label: int, size: int, seed: int) -> torch.Tensor:
+        return render_parts(label, size, seed)
 
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        label = index % len(PARTS_CLASSES)
-        image = render_parts(label, self.size, self.seed * 1_000_003 + self.offset + index)
-        return (image - self._mean) / self._std, label
+    def __init__(self, length: int, size: int = PARTS_SIZE, seed: int = 0, split: str = "test",
+                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
+        super().__init__(length, size, seed, split, mean, std)  # a larger default size than synthetic's
 
 
 def _shape_mask(shape: str, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

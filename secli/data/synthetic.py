@@ -26,15 +26,20 @@ SYNTHETIC_CLASSES = (
 SYNTHETIC_SPLITS = {"train": 0, "val": 10_000_000, "test": 20_000_000}
 
 
-class SyntheticShapes(Dataset):
-    """Ten classes of shapes and textures, image ``i`` has label ``i % 10``, drawn from (seed, i).
-
-    Shape classes (disk, square, triangle, ring, cross) vary in size (radius 0.3-0.7 of the
-    half-width), position, colour and rotation; texture classes (stripes in three directions,
-    checkerboard, dots) vary in period, phase and colour. Gaussian noise is added to every image.
+class GeneratedImages(Dataset):
+    """Labelled images drawn on the fly from (seed, split, index): image ``i`` has label
+    ``i % len(classes)``, normalised with ``mean``/``std``. Subclasses say which classes, how an
+    image is drawn (``render(label, size, seed)``) and the smallest size that still shows them.
     """
 
-    classes = list(SYNTHETIC_CLASSES)
+    classes: list[str]
+    name = "generated"
+    min_size = 8
+    min_size_why = ""
+
+    @staticmethod
+    def render(label: int, size: int, seed: int) -> torch.Tensor:
+        raise NotImplementedError
 
     def __init__(
         self,
@@ -46,14 +51,14 @@ class SyntheticShapes(Dataset):
         std: Sequence[float] = IMAGENET_STD,
     ) -> None:
         if length < 1:
-            raise SecliUsageError(f"the synthetic dataset needs at least 1 image, got {length}")
-        if size < 8:
-            raise SecliUsageError(f"synthetic images must be at least 8 px, got {size}")
+            raise SecliUsageError(f"the {self.name} dataset needs at least 1 image, got {length}")
+        if size < self.min_size:
+            raise SecliUsageError(f"{self.name} images must be at least {self.min_size} px{self.min_size_why}, got {size}")
         self.length = length
         self.size = size
         self.seed = seed
         self.offset = SYNTHETIC_SPLITS[split]
-        self.targets = [i % len(SYNTHETIC_CLASSES) for i in range(length)]
+        self.targets = [i % len(self.classes) for i in range(length)]
         self._mean = torch.tensor(mean).view(3, 1, 1)
         self._std = torch.tensor(std).view(3, 1, 1)
 
@@ -61,9 +66,26 @@ class SyntheticShapes(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        label = index % len(SYNTHETIC_CLASSES)
-        image = render_synthetic(label, self.size, self.seed * 1_000_003 + self.offset + index)
+        label = index % len(self.classes)
+        image = type(self).render(label, self.size, self.seed * 1_000_003 + self.offset + index)
         return (image - self._mean) / self._std, label
+
+
+class SyntheticShapes(GeneratedImages):
+    """Ten classes of shapes and textures, image ``i`` has label ``i % 10``, drawn from (seed, i).
+
+    Shape classes (disk, square, triangle, ring, cross) vary in size (radius 0.3-0.7 of the
+    half-width), position, colour and rotation; texture classes (stripes in three directions,
+    checkerboard, dots) vary in period, phase and colour. Gaussian noise is added to every image.
+    """
+
+    classes = list(SYNTHETIC_CLASSES)
+    name = SYNTHETIC
+    min_size = 8
+
+    @staticmethod
+    def render(label: int, size: int, seed: int) -> torch.Tensor:
+        return render_synthetic(label, size, seed)
 
 
 def _frac(t: torch.Tensor) -> torch.Tensor:
