@@ -9,10 +9,12 @@ the network, not a way of reading images.
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-import torch
+from typing import TYPE_CHECKING
 
 from secli.util.errors import SecliUsageError
+
+if TYPE_CHECKING:  # torch only where images are zoomed: re-plots from saved statistics skip it
+    import torch
 
 
 def scale_key(scale: float) -> str:
