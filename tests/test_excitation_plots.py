@@ -137,3 +137,29 @@ def test_se_and_sk_models_end_to_end_and_replot(tmp_path):
     assert {"class_means.png", "sk_difference.png", "SK_5_1_hist.png"} <= names and "stats.npz" not in names
     with pytest.raises(SecliUsageError, match="--figures"):
         visualize_excitation(from_stats=tmp_path / "sk", out=tmp_path / "bad", figures="every")
+
+
+def test_figures_drawn_in_worker_processes_equal_those_drawn_here(tmp_path, monkeypatch):
+    """The same files, pixel for pixel, whether the figures are drawn in forked workers or in
+    this process (SECLI_FIGURE_WORKERS=1); and a worker's error reaches the caller."""
+    import matplotlib.image
+
+    from secli.excitation import plots
+
+    result = _result()
+    monkeypatch.setenv("SECLI_FIGURE_WORKERS", "1")
+    here = write_figures(result, tmp_path / "here", figures="all")
+    monkeypatch.setenv("SECLI_FIGURE_WORKERS", "2")
+    if plots._figure_workers(len(here)) < 2:
+        pytest.skip("one CPU or no fork here: nothing to compare")
+    pooled = write_figures(result, tmp_path / "pooled", figures="all")
+    assert [p.name for p in pooled] == [p.name for p in here]
+    for a, b in zip(here, pooled):
+        assert np.array_equal(matplotlib.image.imread(a), matplotlib.image.imread(b)), a.name
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr(plots, "depth_figure", broken)
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        write_figures(result, tmp_path / "broken")

@@ -58,17 +58,27 @@ def planned_figures(result: ExcitationResult, classes: Sequence[int] | None = No
 
 def save_figure(fig: Figure, path: Path, svg: bool, force: bool) -> list[Path]:
     """PNG (and SVG), written atomically; never overwrite without ``force``."""
-    from secli.util.outputs import atomic_write
+    return _write_rendered(_render(fig, svg), path, force)
 
-    written = []
+
+def _render(fig: Figure, svg: bool) -> list[tuple[str, bytes]]:
+    """The figure's files as (suffix, bytes): PNG, and SVG when asked."""
+    files = []
     for suffix in (".png", ".svg") if svg else (".png",):
         buffer = io.BytesIO()
         if suffix == ".png":
             fig.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": PNG_COMPRESSION})
         else:
             fig.savefig(buffer, format="svg", dpi=DPI)
-        written.append(atomic_write(path.with_suffix(suffix), functools.partial(_write_bytes, buffer.getvalue()), force))
-    return written
+        files.append((suffix, buffer.getvalue()))
+    return files
+
+
+def _write_rendered(files: list[tuple[str, bytes]], path: Path, force: bool) -> list[Path]:
+    from secli.util.outputs import atomic_write
+
+    return [atomic_write(path.with_suffix(suffix), functools.partial(_write_bytes, data), force)
+            for suffix, data in files]
 
 
 def _write_bytes(data: bytes, handle: IO[bytes]) -> None:
@@ -78,11 +88,54 @@ def _write_bytes(data: bytes, handle: IO[bytes]) -> None:
 def write_figures(result: ExcitationResult, out: str | Path, classes: Sequence[int] | None = None,
                   svg: bool = False, force: bool = False, max_channels: int = MAX_CHANNELS,
                   figures: str = "default") -> list[Path]:
-    """The figures of the set ``figures`` (``default`` or ``all``) into ``out``; returns the files."""
+    """The figures of the set ``figures`` (``default`` or ``all``) into ``out``; returns the files.
+
+    Figures are drawn in forked worker processes, one figure a task, when there are several and
+    more than one CPU (``SECLI_FIGURE_WORKERS`` caps the count; 1 draws in this process): drawing
+    is pure-Python matplotlib work that one process cannot spread over cores. Workers only draw
+    and hand back bytes; this process writes every file, so the atomic-write promises hold.
+    """
     out = Path(out)
+    plan = planned_figures(result, classes, figures, max_channels)
     written: list[Path] = []
-    for stem, make in planned_figures(result, classes, figures, max_channels):
-        fig = make()
-        if fig is not None:
-            written += save_figure(fig, out / stem, svg, force)
+    for (stem, _make), files in zip(plan, _rendered_files([make for _stem, make in plan], svg)):
+        if files is not None:
+            written += _write_rendered(files, out / stem, force)
     return written
+
+
+_JOBS: list[Callable[[], Figure | None]] = []  # what forked workers draw (inherited, not pickled)
+
+
+def _render_job(index: int, svg: bool) -> list[tuple[str, bytes]] | None:
+    fig = _JOBS[index]()
+    return None if fig is None else _render(fig, svg)
+
+
+def _figure_workers(jobs: int) -> int:
+    import multiprocessing
+    import os
+
+    if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    try:
+        cap = int(os.environ.get("SECLI_FIGURE_WORKERS", "4"))
+    except ValueError:
+        cap = 4
+    return max(1, min(jobs, cap, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+
+
+def _rendered_files(makers: list[Callable[[], Figure | None]], svg: bool) -> list[list[tuple[str, bytes]] | None]:
+    """Each maker's files, in order: in worker processes when that helps, else here."""
+    global _JOBS
+    workers = _figure_workers(len(makers))
+    _JOBS = makers
+    try:
+        if workers == 1:
+            return [_render_job(i, svg) for i in range(len(makers))]
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            return pool.map(functools.partial(_render_job, svg=svg), range(len(makers)), chunksize=1)
+    finally:
+        _JOBS = []
