@@ -135,7 +135,23 @@ def _rendered_files(makers: list[Callable[[], Figure | None]], svg: bool) -> lis
             return [_render_job(i, svg) for i in range(len(makers))]
         import multiprocessing
 
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            return pool.map(functools.partial(_render_job, svg=svg), range(len(makers)), chunksize=1)
+        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker)
+        try:
+            files = pool.map(functools.partial(_render_job, svg=svg), range(len(makers)), chunksize=1)
+            pool.close()
+            return files
+        finally:
+            pool.terminate()
+            pool.join()
     finally:
         _JOBS = []
+
+
+def _quiet_worker() -> None:
+    """A worker inherits the command's signal handlers, which turn SIGINT/SIGTERM into an
+    exception and a traceback; here Ctrl-C is the command's to handle (it stops the pool), and
+    the pool's own SIGTERM ends a worker silently."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
