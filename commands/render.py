@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,7 +108,9 @@ def emit(fmt: str, tables: list[Table], payload: Any) -> None:
     """Print ``tables`` (table/csv/markdown) or ``payload`` (json) to stdout."""
     fmt = getattr(fmt, "value", fmt)
     if fmt == "json":
-        print(json.dumps(_finite(payload), indent=2, default=_json_default, allow_nan=False))
+        from secli.util.envelope import dumps
+
+        print(dumps(payload))
     elif fmt == "csv":
         print("\n".join(to_csv(t) for t in tables), end="")
     elif fmt == "markdown":
@@ -119,29 +120,6 @@ def emit(fmt: str, tables: list[Table], payload: Any) -> None:
             if i:
                 stdout.print()
             print_rich(table)
-
-
-def _finite(value: Any) -> Any:
-    """NaN and infinities become null: JSON has no spelling for them, and parsers reject NaN."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if hasattr(value, "to_dict"):
-        return _finite(value.to_dict())
-    return value
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (set, tuple)):
-        return list(value)
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
 
 
 def skipped_note(skipped: int, too_large: int) -> str:

@@ -67,8 +67,8 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def dumps(document: dict[str, Any]) -> str:
-    """The JSON text of an envelope (indented, strict: no NaN)."""
+def dumps(document: Any) -> str:
+    """The JSON text of an envelope, or of a list of them (indented, strict: no NaN)."""
     return json.dumps(plain(document), indent=2, allow_nan=False)
 
 
