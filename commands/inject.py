@@ -35,7 +35,7 @@ def inject_command(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Save the injected model (a secli checkpoint: spec + state dict) to this file.")] = None,
     save_spec: Annotated[Optional[Path], typer.Option("--save-spec", help="Also write the spec as YAML to this file.")] = None,
     force: opt.Force = False,
-    list_archs: Annotated[bool, opt.flag("--list", "List the architectures and the positions each supports.")] = False,
+    list_archs: Annotated[bool, typer.Option("--list", help="List the architectures and the positions each supports.")] = False,
     fmt: opt.Format = opt.OutputFormat.table,
 ) -> None:
     """Put SE or SK blocks into a network at the paper's positions; report the sites."""

@@ -45,7 +45,7 @@ Position = Annotated[Optional[str], typer.Option("--position", help=f"SE/ECA pos
 Stages = Annotated[Optional[str], typer.Option("--stages", help="Comma list of stages in the paper's numbering (ResNet: 2..5), one set: 3,4 = stages 3 and 4.", rich_help_panel=BLOCK_PANEL, show_default="all", metavar="<3,4>")]
 Squeeze = Annotated[Optional[str], typer.Option("--squeeze", help=f"SE squeeze: {_choices(SQUEEZES)} (Table 11, Table 16).", rich_help_panel=BLOCK_PANEL, show_default="avg")]
 Gate = Annotated[Optional[str], typer.Option("--gate", help=f"SE gate: {_choices(GATES)} (Table 12).", rich_help_panel=BLOCK_PANEL, show_default="sigmoid")]
-Bias = Annotated[Optional[bool], typer.Option("--bias/--no-bias", help="FC biases (on in the released models; off in the paper's ablations).", rich_help_panel=BLOCK_PANEL, show_default="--bias", metavar="")]
+Bias = Annotated[Optional[bool], typer.Option("--bias/--no-bias", help="FC biases (on in the released models; off in the paper's ablations).", rich_help_panel=BLOCK_PANEL, show_default="--bias")]
 Init = Annotated[Optional[str], typer.Option("--init", help=f"SE gate init: {_choices(INITS)} (block starts as ~identity, for fine-tuning pretrained nets).", rich_help_panel=BLOCK_PANEL, show_default="default")]
 Paths = Annotated[Optional[int], typer.Option("--paths", help="SK paths M (path m: 3x3 conv, dilation m).", rich_help_panel=BLOCK_PANEL, show_default="2")]
 Groups = Annotated[Optional[int], typer.Option("--groups", help="SK groups G.", rich_help_panel=BLOCK_PANEL, show_default="32")]
@@ -54,7 +54,7 @@ Impl = Annotated[Optional[str], typer.Option("--impl", help=f"SE/SK implementati
 Weights = Annotated[Optional[str], typer.Option("--weights", help="Base weights: a local state-dict file, or a torchvision name such as IMAGENET1K_V2 (downloads).", rich_help_panel=MODEL_PANEL)]
 NumClasses = Annotated[Optional[int], typer.Option("--num-classes", help="Classifier width.", rich_help_panel=MODEL_PANEL, show_default="1000, or the weights' own")]
 SpecFile = Annotated[Optional[Path], typer.Option("--spec", help="Read the model spec from a YAML file; options given here override it.", rich_help_panel=MODEL_PANEL)]
-Force = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.", metavar="")]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
 
 # ------------------------------------------------------------------ one name per concept (issue 13)
 
@@ -79,11 +79,6 @@ def one_set(stages: list[str] | None) -> str | None:
     if len(stages) > 1:
         raise SecliUsageError("--stages is one comma list here (--stages 3,4); only complexity takes it repeated, one row per set")
     return stages[0]
-
-
-def flag(name: str, help: str, panel: str | None = None) -> Any:
-    """An on/off option shown as a bare flag in help (no ``<bool>`` type column)."""
-    return typer.Option(name, help=help, metavar="", rich_help_panel=panel)
 
 
 def pick(new_name: str, new: T | None, old_name: str, old: T | None) -> T | None:

@@ -38,7 +38,7 @@ class Amp(str, Enum):
 # The shared names (commands/options.py), declared again only to sit in the Timing panel of help.
 ImageSize = Annotated[Optional[int], typer.Option("--image-size", metavar="PX", help="Square image side in pixels. Default: the first model's (224; Inception v3 299).", rich_help_panel=TIMING_PANEL, show_default=False)]
 Device = Annotated[str, typer.Option("--device", metavar="auto|cpu|cuda|cuda:N", help="auto picks CUDA when available.", rich_help_panel=TIMING_PANEL)]
-Flag = dict(metavar="", show_default=False)  # a flag: no '<bool>' type column, no 'default: False'
+Flag = dict(show_default=False)  # no 'default: False' (commands.app shows flags without a type column)
 
 BlockKinds = Annotated[Optional[str], typer.Option("--block", help="With one architecture: compare it with itself injected: se | sk | eca, or a comma list such as se,sk (one model each).", rich_help_panel=opt.BLOCK_PANEL, show_default=False)]
 OneRatio = Annotated[Optional[str], typer.Option("--ratio", "-r", metavar="R", help="Reduction ratio r (hidden width C // r). Default 16. For one model per ratio: --ratios.", rich_help_panel=opt.BLOCK_PANEL, show_default=False)]

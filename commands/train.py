@@ -61,7 +61,7 @@ def train_command(
     workers: Annotated[int, typer.Option("--workers", help="Data loader worker processes.", rich_help_panel=DATA_PANEL)] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed for data, split, initialisation and order.")] = 0,
     device: opt.Device = "auto",
-    no_amp: Annotated[bool, opt.flag("--no-amp", "Train in float32 on CUDA too (mixed precision is the default there).")] = False,
+    no_amp: Annotated[bool, typer.Option("--no-amp", help="Train in float32 on CUDA too (mixed precision is the default there).")] = False,
     force: opt.Force = False,
     fmt: opt.Format = opt.OutputFormat.table,
 ) -> None:
