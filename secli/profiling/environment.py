@@ -47,3 +47,16 @@ def device_name(device: torch.device) -> str:
     except OSError:
         pass
     return name
+
+
+def cpu_kernel_warning(device: torch.device, models: list[torch.nn.Module]) -> str | None:
+    """Fused blocks on CPU without their compiled kernels run ATen's slower composition; a
+    reader comparing ``fused`` figures across machines needs to know which one ran."""
+    if device.type != "cpu":
+        return None
+    fused = any(getattr(m, "impl_used", None) == "fused" for model in models for m in model.modules())
+    if not fused:
+        return None
+    from secli.build.blocks import cpu_kernels
+
+    return None if cpu_kernels.available() else cpu_kernels.status()

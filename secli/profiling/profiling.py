@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 
 from secli.profiling.compare import compare_to_baseline, noise_warnings
-from secli.profiling.environment import busy_cpu_warning, device_name
+from secli.profiling.environment import busy_cpu_warning, cpu_kernel_warning, device_name
 from secli.profiling.ranks import gather_slowest_rank
 from secli.profiling.results import Failure, ModelEntry, ModelProfile, ProfileConfig, ProfileReport, Progress
 from secli.profiling.session import OutOfMemoryRetry, Prepared, Session
@@ -49,9 +49,9 @@ def profile_models(entries: Sequence[ModelEntry], config: ProfileConfig, progres
     watch = stopwatch_for(device)
     bandwidth = measure_copy_bandwidth(device, watch)
     warnings: list[str] = []
-    busy = busy_cpu_warning(device)
-    if busy:
-        warnings.append(busy)
+    for warning in (busy_cpu_warning(device), cpu_kernel_warning(device, [e.model for e in entries])):
+        if warning:
+            warnings.append(warning)
     if config.compile_mode is not None and config.warmup == 0:
         warnings.append("--compile with --warmup 0: compilation time falls into the first timed iteration")
     if config.amp == "fp16" and "train" in config.modes:

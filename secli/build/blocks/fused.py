@@ -19,8 +19,10 @@ broadcast in another pass. ``GatedSum`` does the minimum:
 Only the inputs and the gates are saved (never the product). The excitation runs as ordinary
 modules inside ``forward`` (under ``enable_grad``), so forward hooks on a block's gate module see
 the gate values exactly as in the eager block. Means accumulate in float32 for fp16/bf16.
-On CUDA with ``SECLI_TRITON=1`` the one-input case (SE) runs the
-squeeze, the scale and both backward passes as Triton kernels (``triton_kernels``).
+On CPU (float32/float64, NCHW or channels_last) the scale, the dot and the input gradient run
+as compiled one-pass kernels (``cpu_kernels``; ATen's ops where they cannot be built). On CUDA
+with ``SECLI_TRITON=1`` the one-input case (SE) runs the squeeze, the scale and both backward
+passes as Triton kernels (``triton_kernels``).
 Double backward is not supported (``once_differentiable``); ``torch.compile`` traces the
 blocks' eager composition instead (see ``fused_enabled``).
 """
@@ -59,27 +61,43 @@ def eager_composition() -> Iterator[None]:
 def fused_enabled(*tensors: torch.Tensor) -> bool:
     """Whether the fused function pays off here: some gradient is needed and we are not traced.
 
-    Without gradients the eager composition already is the floor (one read to pool, one read
-    and one write to scale); under ``torch.compile`` the compiler fuses the composition itself;
+    Without gradients the forward alone runs (one read to pool, one pass to scale, through
+    ``kernels_if_wanted`` where kernels apply); under ``torch.compile`` the compiler fuses the
+    composition itself;
     a jit trace (fvcore's FLOP count) must see the ordinary ops, not an opaque Python function.
     """
     if not torch.is_grad_enabled() or _EAGER_REQUESTS:
         return False
     if torch.jit.is_tracing() or torch.jit.is_scripting():  # fvcore counts FLOPs from a jit trace
         return False
+    return not _compiling()
+
+
+def _compiling() -> bool:
+    """Inside ``torch.compile``'s trace or ``torch.export``: both must see ordinary ops."""
     compiler = getattr(torch, "compiler", None)
-    if compiler is not None and compiler.is_compiling():
+    if compiler is None:
         return False
-    return True
+    exporting = getattr(compiler, "is_exporting", None)
+    return bool(compiler.is_compiling() or (exporting is not None and exporting()))
 
 
 def reference_wanted() -> bool:
-    """Whether ordinary ops must run as the eager block writes them (FLOP counts, jit traces).
+    """Whether ordinary ops must run as the eager block writes them (FLOP counts, jit traces,
+    and any ``TorchDispatchMode`` such as ``torch.utils.flop_counter.FlopCounterMode``).
 
     Counting rules know ``mul``, ``add`` and ``relu``, not the compositions the fused path uses
-    without gradients (``addcmul``), so counters see exactly the eager ops.
+    without gradients (``addcmul``), and a dispatch mode cannot see inside a compiled kernel at
+    all, so counters see exactly the eager ops.
     """
-    return bool(_EAGER_REQUESTS) or torch.jit.is_tracing() or torch.jit.is_scripting()
+    if _EAGER_REQUESTS or torch.jit.is_tracing() or torch.jit.is_scripting():
+        return True
+    return _dispatch_modes() > 0
+
+
+def _dispatch_modes() -> int:
+    count = getattr(torch._C, "_len_torch_dispatch_stack", None)
+    return 1 if count is None else int(count())  # unknown torch: assume someone is watching
 
 
 TRITON_ENV = "SECLI_TRITON"
@@ -124,13 +142,46 @@ def channel_dot(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.mul(g, x).sum(dim=(2, 3), keepdim=True, dtype=acc)
 
 
-def kernels_if_wanted(*tensors: torch.Tensor) -> Any:
-    """The Triton kernels module where ``triton_wanted``, else None."""
-    if not triton_wanted(*tensors):
-        return None
-    from secli.build.blocks import triton_kernels
+def cpu_kernels_wanted(*tensors: torch.Tensor) -> bool:
+    """Whether the compiled CPU kernels run here: CPU tensors of a layout and dtype they take,
+    outside any trace, compile or export (those must see ordinary ops), not switched off with
+    ``SECLI_CPU_KERNELS=0``, and built (``cpu_kernels.available``).
 
-    return triton_kernels
+    On by default: unlike the Triton kernels they are measured (``benchmarks/bench_blocks.py``)
+    and tested against the eager composition on every layout and dtype they accept.
+    """
+    return _cpu_kernels(tensors) is not None
+
+
+def _cpu_kernels(tensors: Sequence[torch.Tensor]) -> Any:
+    if reference_wanted() or _compiling():
+        return None
+    from secli.build.blocks import cpu_kernels
+
+    if cpu_kernels.layout(*tensors) is None or not cpu_kernels.available():
+        return None
+    return cpu_kernels
+
+
+def kernels_if_wanted(*tensors: torch.Tensor, single_input: bool = True) -> Any:
+    """The kernels module for these tensors: Triton where ``triton_wanted`` (one-input blocks
+    only), the compiled CPU kernels where ``cpu_kernels_wanted``, else None (ATen's ops).
+
+    Runs once per block and step, so it checks the cheap conditions first.
+    """
+    if single_input and os.environ.get(TRITON_ENV) and triton_wanted(*tensors):
+        from secli.build.blocks import triton_kernels
+
+        return triton_kernels
+    if tensors[0].device.type != "cpu":
+        return None
+    return _cpu_kernels(tensors)
+
+
+def scale_forward(x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """``x * s`` for a known gate: one kernel pass where kernels apply, else ATen's ``mul``."""
+    kernels = kernels_if_wanted(x)
+    return kernels.scale(x, s) if kernels is not None else x * s
 
 
 class GatedSum(torch.autograd.Function):
@@ -163,7 +214,7 @@ class GatedSum(torch.autograd.Function):
         xs = ctx.saved_tensors
         gates: tuple[torch.Tensor, ...] = ctx.gates
         params: tuple[torch.Tensor, ...] = ctx.params
-        kernels = kernels_if_wanted(grad, *xs) if len(xs) == 1 else None
+        kernels = kernels_if_wanted(grad, *xs, single_input=len(xs) == 1)
         dot = kernels.channel_dot if kernels is not None else channel_dot
         grad_gates = [dot(grad, x).to(a.dtype) for x, a in zip(xs, gates, strict=True)]
         wanted = [ctx.z_in] + [p for p in params if p.requires_grad]

@@ -8,12 +8,13 @@ over full-size tensors forward and, in autograd's backward, a ReLU mask pass, th
 
 ``ScaleAddReLU`` does it as one function with the same parameters:
 
-- forward: read ``u`` once for its mean; then ``addcmul(identity, u, s)`` and an in-place ReLU
-  (on CUDA with ``SECLI_TRITON=1``: one Triton pass reading ``u`` and ``identity`` and writing
-  the output, see ``secli.build.blocks.triton_kernels``);
+- forward: read ``u`` once for its mean; then one pass reading ``u`` and ``identity`` and writing
+  the output: a compiled kernel on CPU (``cpu_kernels``), a Triton kernel on CUDA with
+  ``SECLI_TRITON=1`` (``triton_kernels``), else ``addcmul(identity, u, s)`` and an in-place ReLU;
 - backward: ``g' = g * (out > 0)`` is the gradient of ``identity`` as it is; ``ds = sum_hw(g' * u)``
-  as a batched dot (no product tensor); back through the tiny excitation network; then
-  ``du = g' * s + broadcast(dz / HW)`` in one ``addcmul``.
+  (with the kernels: in the same pass that writes ``g'``; else a batched dot, no product
+  tensor); back through the tiny excitation network; then ``du = g' * s + broadcast(dz / HW)``
+  in one pass.
 
 Saved: ``u`` and the output (the next block's first convolution saves that same tensor, so it
 costs no memory of its own), never ``u * s`` or the pre-ReLU sum. Double backward is not
@@ -41,12 +42,13 @@ def residual_composition(u: torch.Tensor, s: torch.Tensor, identity: torch.Tenso
     return torch.addcmul(identity, u, s).relu_()
 
 
-def _forward_pass(u: torch.Tensor, s: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
+def scale_add_relu_forward(u: torch.Tensor, s: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
+    """``relu(u * s + identity)`` for a known gate ``s``: one kernel pass where kernels apply
+    (compiled CPU kernels, Triton on request), else ``residual_composition``."""
     kernels = kernels_if_wanted(u, identity)
     if kernels is not None:
         return kernels.scale_add_relu(u, s, identity)
-    out = torch.addcmul(identity, u, s)
-    return out.relu_()
+    return residual_composition(u, s, identity)
 
 
 class ScaleAddReLU(torch.autograd.Function):
@@ -59,7 +61,7 @@ class ScaleAddReLU(torch.autograd.Function):
         with torch.enable_grad():
             z_in = z.detach().requires_grad_(True)
             s = excite(z_in)[0]
-        out = _forward_pass(u, s.detach(), identity)
+        out = scale_add_relu_forward(u, s.detach(), identity)
         ctx.save_for_backward(u, out)
         ctx.z_in, ctx.s, ctx.params = z_in, s, params
         ctx.identity_dtype = identity.dtype
@@ -72,7 +74,7 @@ class ScaleAddReLU(torch.autograd.Function):
         s: torch.Tensor = ctx.s
         params: tuple[torch.Tensor, ...] = ctx.params
         s_d = s.detach()
-        kernels = kernels_if_wanted(u, grad)
+        kernels = kernels_if_wanted(grad, out, u)
         if kernels is not None:
             g, ds = kernels.relu_mask_and_dot(grad, out, u)
         else:

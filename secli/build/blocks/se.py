@@ -24,10 +24,11 @@ import math
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from secli.build.blocks.fused import channel_mean, fused_enabled, gated_sum, reference_wanted
-from secli.build.blocks.fused_residual import residual_composition, scale_add_relu
+from secli.build.blocks.fused import channel_mean, fused_enabled, gated_sum, reference_wanted, scale_forward
+from secli.build.blocks.fused_residual import scale_add_relu, scale_add_relu_forward
 from secli.build.registry import BlockKind, register
 from secli.util.errors import SecliUsageError
 from secli.util.vocabulary import GATES, IMPLS, SQUEEZES
@@ -48,6 +49,13 @@ GATE_MODULES: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "hardsigmoid": nn.Hardsigmoid,
 }
+
+
+def _any_global_hook() -> bool:
+    """Whether a hook registered for every module (``nn.modules.module.register_module_*``) exists;
+    True where torch no longer exposes the check, so the modules then always run."""
+    check = getattr(nn.modules.module, "_has_any_global_hook", None)
+    return True if check is None else bool(check())
 
 
 def _gate_module(name: str) -> nn.Module:
@@ -138,19 +146,45 @@ class SqueezeExcitation(nn.Module):
         return "fused" if self.impl == "fused" and self.squeeze == "avg" else "eager"
 
     def _excite_pooled(self, z: torch.Tensor) -> tuple[torch.Tensor]:
-        return (self.gate_act(self.fc2(self.act(self.fc1(z)))),)
+        """The gate for a pooled ``z`` (N, C, 1, 1). Where nothing observes ``fc1``, ``act`` or
+        ``fc2`` (no hooks, not counted or traced), the two 1x1 convolutions run as ``linear``
+        on the same weights: the same function, without a convolution's set-up for one pixel
+        (about 15 µs a layer on one CPU thread, a cost paid at every site and step). ``gate_act``
+        always runs as a module, so analysis hooks there see every gate."""
+        if not self._fcs_unobserved():
+            return (self.gate_act(self.fc2(self.act(self.fc1(z)))),)
+        n = z.shape[0]
+        hidden = F.linear(z.reshape(n, self.channels), self.fc1.weight.flatten(1), self.fc1.bias).relu_()
+        pre = F.linear(hidden, self.fc2.weight.flatten(1), self.fc2.bias)
+        return (self.gate_act(pre.view(n, self.channels, 1, 1)),)
+
+    def _fcs_unobserved(self) -> bool:
+        if reference_wanted() or _any_global_hook():
+            return False
+        modules = self._modules  # not ``self.fc1``: Module.__getattr__ costs a microsecond a time
+        for name, kind in (("fc1", nn.Conv2d), ("act", nn.ReLU), ("fc2", nn.Conv2d)):
+            module = modules[name]
+            if type(module) is not kind or module._forward_hooks or module._forward_pre_hooks:
+                return False
+            if module._backward_hooks or module._backward_pre_hooks:
+                return False
+        return True
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         """``s * x``; with ``residual`` (a residual block's folded forward), ``relu(s * x + residual)``."""
-        fused = self.impl_used == "fused" and fused_enabled(x)
+        if self.impl == "fused" and self.squeeze == "avg":  # ``impl_used``, spelled out: runs every step
+            if fused_enabled(x):
+                parameters = list(self.parameters())
+                if residual is not None:
+                    return scale_add_relu(self._excite_pooled, x, residual, parameters)
+                return gated_sum(self._excite_pooled, [x], parameters)
+            if not reference_wanted():  # no gradients, or compiled: the forward in one pass
+                gate = self._excite_pooled(channel_mean(x))[0]
+                if residual is not None:
+                    return scale_add_relu_forward(x, gate, residual)
+                return scale_forward(x, gate)
         if residual is not None:
-            if fused:
-                return scale_add_relu(self._excite_pooled, x, residual, list(self.parameters()))
-            if self.impl_used == "fused" and not reference_wanted():  # no grad or compiled: two passes
-                return residual_composition(x, self._excite_pooled(channel_mean(x))[0], residual)
             return torch.relu(self.forward(x) + residual)
-        if fused:
-            return gated_sum(self._excite_pooled, [x], list(self.parameters()))
         if self.squeeze == "avg":  # same pooling as the fused path (float32 accumulation)
             return x * self._excite_pooled(channel_mean(x))[0]
         return x * self.excitation(x)

@@ -1,0 +1,287 @@
+"""Compiled CPU kernels for the fused SE blocks: one pass where ATen's composition takes two to four.
+
+Why compiled code: on a CPU, ATen has no single op for ``relu(u * s + identity)``, for the
+backward's ``(g * (out > 0), sum_hw(g * (out > 0) * u))`` or for ``g * s + dz / HW``, and the ops
+it does have are slow at these shapes: the batched dot ``bmm`` that avoids writing ``g * u`` runs
+at a third of memory bandwidth, and a broadcasting ``addcmul`` at half (measured per op in
+``benchmarks/bench_blocks.py --groups kernels``). Memory traffic is all these steps cost, so one
+plain loop per step, vectorised by the compiler, is the floor.
+
+How: ``cpu_kernels.cpp`` (beside this file) is compiled on first use with the system C++
+compiler (``$CXX``, else ``c++``/``g++``; about 1 s) into a per-user cache,
+``$SECLI_CACHE_DIR`` or ``~/.cache/secli``, keyed by the source, the compiler and the CPU, and
+loaded with ``ctypes`` (which releases the GIL during each call). Threads: OpenMP with
+``torch.get_num_threads()``, through the libgomp torch has already loaded.
+
+Scope: float32 and float64 CPU tensors, all NCHW-contiguous or all channels_last. Everything else
+(fp16/bf16, other strides, no compiler, ``SECLI_CPU_KERNELS=0``) keeps ATen's composition, which
+computes the same function; ``status()`` says which applies and why. The kernels never run
+under ``torch.compile``, ``torch.export`` or a jit trace (``fused.kernels_if_wanted``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import stat
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ENV_SWITCH = "SECLI_CPU_KERNELS"
+CACHE_ENV = "SECLI_CACHE_DIR"
+SOURCE = Path(__file__).with_name("cpu_kernels.cpp")
+ABI_VERSION = 1
+COMPILE_TIMEOUT_S = 180
+_BASE_FLAGS = ("-O3", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC", "-std=c++17")
+
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+_lock = threading.Lock()
+_library: ctypes.CDLL | None = None
+_failure: str | None = None  # why the kernels are unavailable, once a load was tried
+_FUNCTIONS: dict[tuple[str, str, torch.dtype], Any] = {}  # (name, layout, dtype) -> entry point
+
+
+# ----------------------------------------------------------------------------- building
+def _compiler() -> str | None:
+    named = os.environ.get("CXX")
+    if named:
+        return shutil.which(named) or (named if Path(named).is_file() else None)
+    return shutil.which("c++") or shutil.which("g++")
+
+
+def _cpu_fingerprint() -> str:
+    """What ``-march=native`` depends on: the CPU's model and feature flags."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return platform.processor()
+    keep = [line for line in text.splitlines() if line.startswith(("model name", "flags"))]
+    return "\n".join(sorted(set(keep)))
+
+
+def _cache_root() -> Path:
+    named = os.environ.get(CACHE_ENV)
+    if named:
+        return Path(named)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "secli"
+
+
+def _private_temp_root() -> Path:
+    """A fallback cache only this user can write (a shared /tmp folder could hold a planted library)."""
+    root = Path(tempfile.gettempdir()) / f"secli-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    info = root.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise OSError(f"{root} is not a private folder of this user")
+    return root
+
+
+def _key(compiler: str) -> str:
+    real = Path(compiler).resolve()
+    info = real.stat()
+    parts = [SOURCE.read_bytes(), str(real).encode(), f"{info.st_mtime_ns}:{info.st_size}".encode(),
+             " ".join(_BASE_FLAGS).encode(), platform.machine().encode(), _cpu_fingerprint().encode()]
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part + b"\0")
+    return digest.hexdigest()[:20]
+
+
+def _compile(compiler: str, target: Path) -> None:
+    """Compile to a temporary name beside ``target``, then rename: concurrent builds never see half a file."""
+    fd, tmp_name = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=target.parent)
+    os.close(fd)
+    errors = []
+    try:
+        for extra in (("-march=native",), ()):  # -march=native where the compiler knows it
+            command = [compiler, *_BASE_FLAGS, *extra, "-o", tmp_name, str(SOURCE)]
+            done = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False)
+            if done.returncode == 0:
+                os.replace(tmp_name, target)
+                return
+            errors.append(done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"])
+        raise OSError(f"{Path(compiler).name} failed: {errors[-1][0]}")
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+
+
+def _library_path(compiler: str) -> Path:
+    key = _key(compiler)
+    for root in (_cache_root, _private_temp_root):
+        try:
+            folder = root() / "kernels" / key
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / "libsecli_cpu.so"
+            if probe.exists() or os.access(folder, os.W_OK):
+                return probe
+        except OSError:
+            continue
+    raise OSError("no writable cache folder (set SECLI_CACHE_DIR)")
+
+
+def _load() -> ctypes.CDLL:
+    compiler = _compiler()
+    if compiler is None:
+        raise OSError("no C++ compiler found (install g++ or set CXX)")
+    path = _library_path(compiler)
+    if not path.exists():
+        _compile(compiler, path)
+    library = ctypes.CDLL(str(path))
+    if library.secli_kernels_abi() != ABI_VERSION:
+        raise OSError(f"{path} is from another secli version")
+    _declare(library)
+    return library
+
+
+def _declare(library: ctypes.CDLL) -> None:
+    """Set argtypes for every entry point (ctypes then converts ints without guessing) and keep
+    them by (name, layout, dtype), so that a call costs one dict lookup."""
+    p, i, t = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    for dtype, suffix in _SUFFIX.items():
+        for name, kind, args in (
+            ("sar", "nchw", (p, p, p, p, i, i, t)), ("sar", "nhwc", (p, p, p, p, i, i, i, t)),
+            ("ss", "nchw", (p, p, p, p, i, i, t)), ("ss", "nhwc", (p, p, p, p, i, i, i, t)),
+            ("dot", "nchw", (p, p, p, p, p, i, i, t)), ("dot", "nhwc", (p, p, p, p, p, i, i, i, t)),
+        ):
+            function = getattr(library, f"secli_{name}_{kind}_{suffix}")
+            function.argtypes = list(args)
+            function.restype = None
+            _FUNCTIONS[(name, kind, dtype)] = function
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernels, building them on the first call; None where they cannot be had."""
+    global _library, _failure
+    if _library is not None or _failure is not None:
+        return _library
+    with _lock:
+        if _library is None and _failure is None:
+            try:
+                _library = _load()
+            except (OSError, subprocess.SubprocessError, AttributeError) as exc:
+                _failure = str(exc) or type(exc).__name__
+    return _library
+
+
+def enabled() -> bool:
+    """Not switched off with ``SECLI_CPU_KERNELS=0``."""
+    return os.environ.get(ENV_SWITCH, "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def available() -> bool:
+    """Switched on and loaded (compiling them now if needed)."""
+    return enabled() and (bool(_FUNCTIONS) or library() is not None)
+
+
+def status() -> str:
+    """One line for reports: which implementation fused blocks use on CPU, and why."""
+    if not enabled():
+        return f"CPU kernels off ({ENV_SWITCH}=0): fused blocks use ATen's composition on CPU"
+    if library() is None:
+        return f"CPU kernels unavailable ({_failure}): fused blocks use ATen's composition on CPU"
+    return "CPU kernels compiled: fused blocks run one pass per step on CPU"
+
+
+# ----------------------------------------------------------------------------- layout
+def layout(*tensors: torch.Tensor) -> str | None:
+    """``"nchw"`` or ``"nhwc"`` when every tensor is a 4-d CPU tensor of the first one's shape
+    and (supported) dtype, all NCHW-contiguous or all channels_last; None otherwise (the caller
+    keeps ATen's composition). Called once per block and step, so kept to plain checks."""
+    first = tensors[0]
+    dtype, shape = first.dtype, first.shape
+    if dtype not in _SUFFIX or first.device.type != "cpu" or len(shape) != 4:
+        return None
+    for tensor in tensors[1:]:
+        if tensor.dtype != dtype or tensor.shape != shape or tensor.device.type != "cpu":
+            return None
+    if all(t.is_contiguous() for t in tensors):
+        return "nchw"
+    if all(t.is_contiguous(memory_format=torch.channels_last) for t in tensors):
+        return "nhwc"
+    return None
+
+
+def _vec(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A (N, C, 1, 1) per-channel tensor as a dense (N, C) buffer in ``like``'s dtype."""
+    if values.dtype != like.dtype:
+        values = values.to(like.dtype)
+    return values.detach().reshape(like.shape[0], like.shape[1]).contiguous()
+
+
+def _call(name: str, like: torch.Tensor, kind: str, *tensors: torch.Tensor | None) -> None:
+    """Run entry point ``name`` for ``like``'s layout and dtype on the tensors' buffers (None: a
+    null pointer). Takes the tensors, not their addresses, so every buffer stays alive during
+    the call."""
+    if not _FUNCTIONS and library() is None:
+        raise RuntimeError(f"cpu_kernels: not available ({_failure})")
+    n, c, h, w = like.shape
+    sizes = (n * c, h * w) if kind == "nchw" else (n, h * w, c)
+    pointers = [None if t is None else t.data_ptr() for t in tensors]
+    _FUNCTIONS[(name, kind, like.dtype)](*pointers, *sizes, torch.get_num_threads())
+
+
+def _kind(*tensors: torch.Tensor) -> str:
+    kind = layout(*tensors)
+    if kind is None:
+        raise ValueError("cpu_kernels: tensors of mixed or unsupported layout/dtype (check layout() first)")
+    return kind
+
+
+# ----------------------------------------------------------------------------- the kernels
+def channel_mean(x: torch.Tensor) -> torch.Tensor:
+    """The squeeze: ATen's mean already reads x once (the same interface as ``triton_kernels``)."""
+    from secli.build.blocks.fused import channel_mean as aten_mean
+
+    return aten_mean(x)
+
+
+def scale(x: torch.Tensor, s: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
+    """``x * s``, or ``relu(x * s + add)`` when ``add`` is given; one pass, x's layout."""
+    kind = _kind(x) if add is None else _kind(x, add)
+    out = torch.empty_like(x)
+    if add is None:
+        _call("ss", x, kind, out, x, _vec(s, x), None)
+    else:
+        _call("sar", x, kind, out, x, _vec(s, x), add)
+    return out
+
+
+def scale_add_relu(u: torch.Tensor, s: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
+    """``relu(u * s + identity)``: reads u and identity once, writes the output once."""
+    return scale(u, s, identity)
+
+
+def channel_dot(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``sum_hw(g * x)`` as (N, C, 1, 1), the product never written."""
+    kind = _kind(g, x)
+    ds = torch.empty(x.shape[0], x.shape[1], dtype=x.dtype)
+    _call("dot", x, kind, None, ds, g, None, x)
+    return ds.view(x.shape[0], x.shape[1], 1, 1)
+
+
+def relu_mask_and_dot(g: torch.Tensor, out: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(g * (out > 0), sum_hw(g * (out > 0) * u))`` in one pass over g, out and u."""
+    kind = _kind(g, out, u)
+    masked = torch.empty_like(u)
+    ds = torch.empty(u.shape[0], u.shape[1], dtype=u.dtype)
+    _call("dot", u, kind, masked, ds, g, out, u)
+    return masked, ds.view(u.shape[0], u.shape[1], 1, 1)
+
+
+def scale_add_mean_grad(g: torch.Tensor, s: torch.Tensor, dz: torch.Tensor) -> torch.Tensor:
+    """``g * s + broadcast(dz / HW)``: SE's input gradient in one pass."""
+    kind = _kind(g)
+    h, w = g.shape[2], g.shape[3]
+    out = torch.empty_like(g)
+    _call("ss", g, kind, out, g, _vec(s, g), _vec(dz / (h * w), g))
+    return out

@@ -1,0 +1,247 @@
+"""The compiled CPU kernels (secli.build.blocks.cpu_kernels) compute what the eager ops compute.
+
+Expected values come from plain torch ops (``torch.relu(u * s + identity)``,
+``threshold_backward``, ``(g * x).sum``), never from the kernels. The forward kernels are compiled
+without fused multiply-add, so they must agree bit for bit; the reductions agree to rounding.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from secli.build.blocks import cpu_kernels
+from secli.build.blocks.fused import eager_composition, kernels_if_wanted
+from secli.build.blocks.se import SqueezeExcitation
+from secli.build.blocks.sk import SelectiveKernel
+
+ROOT = Path(__file__).resolve().parents[1]
+HAVE_COMPILER = shutil.which(os.environ.get("CXX", "c++")) is not None or shutil.which("g++") is not None
+needs_kernels = pytest.mark.skipif(not HAVE_COMPILER, reason="no C++ compiler on this machine")
+
+SHAPES = [(1, 3, 5, 7), (2, 8, 9, 7), (3, 16, 1, 1), (2, 5, 4, 4), (1, 33, 2, 13)]
+DTYPES = [torch.float32, torch.float64]
+
+
+def _tensors(shape: tuple[int, ...], dtype: torch.dtype, channels_last: bool, count: int) -> list[torch.Tensor]:
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    return [torch.randn(shape, dtype=dtype).contiguous(memory_format=fmt) for _ in range(count)]
+
+
+def _gate(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    return torch.randn(shape[0], shape[1], 1, 1, dtype=dtype)
+
+
+@needs_kernels
+def test_the_kernels_build_where_a_compiler_exists() -> None:
+    """Otherwise every other test here would silently check ATen's fallback instead."""
+    assert cpu_kernels.available(), cpu_kernels.status()
+    assert cpu_kernels.status().startswith("CPU kernels compiled")
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_forward_kernels_equal_the_eager_ops_bit_for_bit(dtype: torch.dtype, shape: tuple[int, ...], channels_last: bool) -> None:
+    u, identity = _tensors(shape, dtype, channels_last, 2)
+    s = _gate(shape, dtype)
+    out = cpu_kernels.scale_add_relu(u, s, identity)
+    assert torch.equal(out, torch.relu(u * s + identity))
+    assert out.stride() == u.stride()  # the output keeps the input's layout
+    assert torch.equal(cpu_kernels.scale(u, s), u * s)
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_backward_kernels_equal_the_eager_ops(dtype: torch.dtype, shape: tuple[int, ...], channels_last: bool) -> None:
+    grad, out, u = _tensors(shape, dtype, channels_last, 3)
+    out[..., 0] = 0.0  # exactly zero: masked, as threshold_backward masks it
+    tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-5}
+    masked, ds = cpu_kernels.relu_mask_and_dot(grad, out, u)
+    expected_mask = torch.ops.aten.threshold_backward(grad, out, 0)
+    assert torch.equal(masked, expected_mask)
+    assert masked.stride() == u.stride()
+    torch.testing.assert_close(ds, (expected_mask * u).sum(dim=(2, 3), keepdim=True), **tol)
+    torch.testing.assert_close(cpu_kernels.channel_dot(grad, u), (grad * u).sum(dim=(2, 3), keepdim=True), **tol)
+    s, dz = _gate(shape, dtype), _gate(shape, dtype)
+    h, w = shape[2], shape[3]
+    assert torch.equal(cpu_kernels.scale_add_mean_grad(grad, s, dz), grad * s + dz / (h * w))
+
+
+@needs_kernels
+def test_nan_and_zero_follow_torch() -> None:
+    """relu lets NaN through (as torch.relu does); the mask passes the gradient where out is NaN
+    and blocks it where out is 0 (as threshold_backward does)."""
+    u = torch.tensor([[[[float("nan"), -1.0, 0.0, 2.0]]]]).reshape(1, 1, 2, 2)
+    s = torch.ones(1, 1, 1, 1)
+    zero = torch.zeros_like(u)
+    assert torch.equal(cpu_kernels.scale_add_relu(u, s, zero).isnan(), torch.relu(u).isnan())
+    grad = torch.full_like(u, 3.0)
+    masked, _ = cpu_kernels.relu_mask_and_dot(grad, u, torch.ones_like(u))
+    assert torch.equal(masked, torch.ops.aten.threshold_backward(grad, u, 0))
+
+
+@needs_kernels
+def test_two_threads_compute_what_one_does() -> None:
+    before = torch.get_num_threads()
+    grad, out, u = _tensors((3, 40, 11, 9), torch.float64, True, 3)
+    try:
+        torch.set_num_threads(1)
+        one = cpu_kernels.relu_mask_and_dot(grad, out, u)
+        torch.set_num_threads(2)
+        two = cpu_kernels.relu_mask_and_dot(grad, out, u)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one[0], two[0])
+    torch.testing.assert_close(one[1], two[1], rtol=1e-12, atol=1e-12)
+
+
+def test_layouts_and_dtypes_the_kernels_do_not_take() -> None:
+    x = torch.randn(2, 4, 3, 3)
+    assert cpu_kernels.layout(x, x) == "nchw"
+    assert cpu_kernels.layout(x.contiguous(memory_format=torch.channels_last)) == "nhwc"
+    assert cpu_kernels.layout(x, x.contiguous(memory_format=torch.channels_last)) is None  # mixed
+    assert cpu_kernels.layout(x.half()) is None and cpu_kernels.layout(x.bfloat16()) is None
+    assert cpu_kernels.layout(x, x.double()) is None
+    assert cpu_kernels.layout(x[:, :, :, :2]) is None  # strided view
+    assert cpu_kernels.layout(x, torch.randn(2, 4, 3, 2)) is None
+    assert cpu_kernels.layout(x.to("meta")) is None
+    assert cpu_kernels.layout(torch.randn(2, 4, 9)) is None
+    with pytest.raises(ValueError):
+        cpu_kernels.scale(x.half(), torch.ones(2, 4, 1, 1))
+
+
+@needs_kernels
+def test_no_kernels_inside_counting_tracing_or_when_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = torch.randn(1, 4, 3, 3)
+    assert kernels_if_wanted(x) is cpu_kernels
+    with eager_composition():
+        assert kernels_if_wanted(x) is None
+    monkeypatch.setenv("SECLI_CPU_KERNELS", "0")
+    assert kernels_if_wanted(x) is None
+    assert "off" in cpu_kernels.status()
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    calls: dict[str, int] = {}
+    for name in ("scale_add_relu", "relu_mask_and_dot", "scale_add_mean_grad", "channel_dot", "scale"):
+        original = getattr(cpu_kernels, name)
+
+        def counted(*args: torch.Tensor, _original=original, _name=name):  # type: ignore[no-untyped-def]
+            calls[_name] = calls.get(_name, 0) + 1
+            return _original(*args)
+
+        monkeypatch.setattr(cpu_kernels, name, counted)
+    return calls
+
+
+def _step(module: torch.nn.Module, x: torch.Tensor, *extra: torch.Tensor) -> list[torch.Tensor]:
+    module.zero_grad()
+    inputs = [t.clone().requires_grad_(True) for t in (x, *extra)]
+    out = module(*inputs)
+    # the gradient in the output's layout, as a network's next layer would hand it back
+    out.backward(torch.empty_like(out).copy_(torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)))
+    return [out.detach(), *(t.grad for t in inputs), *(p.grad for p in module.parameters())]
+
+
+@needs_kernels
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("block", ["se", "se-folded", "sk"])
+def test_fused_blocks_with_and_without_kernels_agree_in_float64(monkeypatch: pytest.MonkeyPatch, block: str, channels_last: bool) -> None:
+    """The kernels run by default (counted), and switching them off changes nothing but speed."""
+    torch.manual_seed(0)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(2, 8, 7, 5, dtype=torch.float64).contiguous(memory_format=fmt)
+    extra: tuple[torch.Tensor, ...] = ()
+    if block == "sk":
+        module: torch.nn.Module = SelectiveKernel(8, 8, groups=2, ratio=2, min_hidden=4, impl="fused").double()
+    else:
+        module = SqueezeExcitation(8, ratio=2, impl="fused").double()
+        if block == "se-folded":
+            extra = (torch.randn_like(x),)
+    module = module.to(memory_format=fmt)
+    calls = _count_calls(monkeypatch)
+    with_kernels = _step(module, x, *extra)
+    assert calls, "the fused block did not use the CPU kernels"
+    monkeypatch.setenv("SECLI_CPU_KERNELS", "0")
+    calls.clear()
+    without = _step(copy.deepcopy(module), x, *extra)
+    assert not calls
+    for a, b in zip(with_kernels, without, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **env}, check=False)
+
+
+_REPORT = "from secli.build.blocks import cpu_kernels as k; print(k.available()); print(k.status())"
+
+
+@needs_kernels
+def test_a_fresh_cache_compiles_once_and_later_processes_reuse_it(tmp_path: Path) -> None:
+    env = {"SECLI_CACHE_DIR": str(tmp_path)}
+    first = _python(_REPORT, env)
+    assert first.returncode == 0 and first.stdout.splitlines()[0] == "True", first.stderr
+    built = list(tmp_path.glob("kernels/*/libsecli_cpu.so"))
+    assert len(built) == 1
+    stamp = built[0].stat().st_mtime_ns
+    second = _python(_REPORT, env)
+    assert second.stdout.splitlines()[0] == "True"
+    assert built[0].stat().st_mtime_ns == stamp  # loaded, not rebuilt
+    assert not list(tmp_path.glob("kernels/*/.build-*"))  # no temporary files left
+
+
+def test_without_a_compiler_the_blocks_fall_back_and_say_why(tmp_path: Path) -> None:
+    code = _REPORT + (
+        "\nimport torch\nfrom secli.build.blocks.se import SqueezeExcitation as SE\n"
+        "se = SE(8, ratio=2).double(); x = torch.randn(2, 8, 5, 5, dtype=torch.float64, requires_grad=True)\n"
+        "se(x, torch.zeros_like(x)).sum().backward(); print('ran')"
+    )
+    done = _python(code, {"SECLI_CACHE_DIR": str(tmp_path), "CXX": str(tmp_path / "no-such-compiler")})
+    assert done.returncode == 0, done.stderr
+    available, status, ran = done.stdout.splitlines()
+    assert available == "False" and ran == "ran"
+    assert "unavailable" in status and "ATen" in status
+
+
+def test_the_temporary_cache_must_be_private(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A folder others can write could hold a planted library; it is refused, not loaded from."""
+    monkeypatch.setattr(cpu_kernels.tempfile, "gettempdir", lambda: str(tmp_path))
+    shared = tmp_path / f"secli-{os.getuid()}"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(OSError, match="not a private folder"):
+        cpu_kernels._private_temp_root()
+    shared.chmod(0o700)
+    assert cpu_kernels._private_temp_root() == shared
+
+
+def test_a_dispatch_mode_sees_the_eager_ops() -> None:
+    """FlopCounterMode (any TorchDispatchMode) cannot look inside a compiled kernel, so under one
+    the fused block runs ordinary ops and counts the same as the eager block."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    fused = SqueezeExcitation(16, ratio=4, impl="fused")
+    eager = copy.deepcopy(fused)
+    eager.impl = "eager"
+    x, identity = torch.randn(2, 16, 5, 5), torch.randn(2, 16, 5, 5)
+    counts = []
+    for module in (fused, eager):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            out = module(x, identity)
+        counts.append((counter.get_total_flops(), out))
+    assert counts[0][0] == counts[1][0] > 0
+    torch.testing.assert_close(counts[0][1], counts[1][1])
