@@ -9,6 +9,10 @@ the round, so load from other processes hits both sides alike):
   infer  (forward under inference_mode, batch 1): the same five models
   sk     (training step, batch 8) in NCHW and in channels_last:
          torchvision resnext50_32x4d | secli SK fused into it | secli SK eager | timm skresnext50_32x4d
+  (train and infer also time "secli SE fused (ATen ops)": the same fused model with its compiled
+  CPU kernels switched off, SECLI_CPU_KERNELS=0, to show what the kernels add)
+  kernels (each step of the folded SE alone, ATen's ops against the compiled CPU kernel, at the
+         four ResNet-50 site shapes, batch 8, NCHW and channels_last; not in the default groups)
   blocks (one block alone, forward + backward, batch 8, 56x56, NCHW and channels_last):
          SE (C = 256) eager | fused; SE + residual sum + ReLU (C = 256) eager | fused (folded);
          SK (128 -> 128) eager | fused  (not in the default groups)
@@ -20,7 +24,7 @@ divided by the bytes of one pass over the SE sites' tensors. A script, not a tim
 
     PYTHONPATH=$PWD python benchmarks/bench_blocks.py            # ~5-8 min on an idle 2-core CPU
     PYTHONPATH=$PWD python benchmarks/bench_blocks.py --quick    # 3 rounds (~3-4 min)
-        [--rounds 6] [--train-batch 8] [--size 224] [--groups train,infer,sk,blocks]
+        [--rounds 6] [--train-batch 8] [--size 224] [--groups train,infer,sk,kernels,blocks]
         [--threads 1] [--json out.json]
 """
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -216,6 +221,7 @@ def main() -> None:
             "torchvision resnet50": _torchvision("resnet50"),
             "secli SE eager": _secli("resnet50", kind="se", impl="eager"),
             "secli SE fused": _secli("resnet50", kind="se", impl="fused"),
+            "secli SE fused (ATen ops)": _secli("resnet50", kind="se", impl="fused"),
             "timm resnet50": _timm("resnet50"),
             "timm seresnet50": _timm("seresnet50"),
         }
@@ -234,6 +240,7 @@ def main() -> None:
                 steps = {k: _train_step(m, xt, yt) for k, m in models.items()}
             else:
                 steps = {k: _infer_step(m, x1) for k, m in models.items()}
+            steps["secli SE fused (ATen ops)"] = _without_cpu_kernels(steps["secli SE fused (ATen ops)"])
             rounds = args.rounds if mode == "train" else args.rounds * 5
             result = run_group(mode, steps, rounds)
             report[mode] = result
@@ -263,6 +270,8 @@ def main() -> None:
             ratio = result["secli SK fused"]["ratio_to_first"] / result["timm skresnext50_32x4d"]["ratio_to_first"]  # type: ignore[index]
             print(f"  secli SK fused / timm skresnext50_32x4d (paired): {ratio:.3f}")
             summary.append((f"SK fused / timm skresnext50_32x4d, train, {fmt}", f"{ratio:.3f}", "< 1", ratio < 1))
+    if "kernels" in groups:
+        report.update(run_kernels(args.rounds * 2, args.train_batch))
     if "blocks" in groups:
         report.update(run_blocks(args.rounds * 2, args.train_batch))
     _print_summary(summary, args, bandwidth)
@@ -271,7 +280,78 @@ def main() -> None:
         args.json.write_text(json.dumps(report, indent=2))
 
 
-BASES = {"secli SE eager": "torchvision resnet50", "secli SE fused": "torchvision resnet50", "timm seresnet50": "timm resnet50"}
+BASES = {"secli SE eager": "torchvision resnet50", "secli SE fused": "torchvision resnet50",
+         "secli SE fused (ATen ops)": "torchvision resnet50", "timm seresnet50": "timm resnet50"}
+
+
+def _without_cpu_kernels(step: Callable[[], None]) -> Callable[[], None]:
+    """The step with secli's compiled CPU kernels switched off (fused blocks use ATen's ops)."""
+
+    def run() -> None:
+        before = os.environ.get("SECLI_CPU_KERNELS")
+        os.environ["SECLI_CPU_KERNELS"] = "0"
+        try:
+            step()
+        finally:
+            if before is None:
+                del os.environ["SECLI_CPU_KERNELS"]
+            else:
+                os.environ["SECLI_CPU_KERNELS"] = before
+
+    return run
+
+
+SITE_SHAPES = ((256, 56), (512, 28), (1024, 14), (2048, 7))  # ResNet-50's SE sites at 224 px
+
+
+def _kernel_steps(u: torch.Tensor, identity: torch.Tensor, grad: torch.Tensor) -> dict[str, Callable[[], object]]:
+    from secli.build.blocks import cpu_kernels
+    from secli.build.blocks.fused import channel_dot
+
+    n, c, h, w = u.shape
+    s, dz = torch.rand(n, c, 1, 1), torch.randn(n, c, 1, 1)
+    out = torch.relu(u * s + identity)
+    masked = torch.ops.aten.threshold_backward(grad, out, 0)
+    return {
+        "resnet50: add_ + relu_ (forward)": lambda: identity.clone().add_(u).relu_(),
+        "resnet50: clone (subtracted above)": lambda: identity.clone(),
+        "resnet50: relu backward": lambda: torch.ops.aten.threshold_backward(grad, out, 0),
+        "forward, ATen: addcmul + relu_": lambda: torch.addcmul(identity, u, s).relu_(),
+        "forward, kernel": lambda: cpu_kernels.scale_add_relu(u, s, identity),
+        "mask + dot, ATen: threshold_backward + dot": lambda: channel_dot(torch.ops.aten.threshold_backward(grad, out, 0), u),
+        "mask + dot, kernel": lambda: cpu_kernels.relu_mask_and_dot(grad, out, u),
+        "input gradient, ATen: addcmul": lambda: torch.addcmul(dz / (h * w), masked, s),
+        "input gradient, kernel": lambda: cpu_kernels.scale_add_mean_grad(masked, s, dz),
+        "squeeze: mean (both)": lambda: u.mean(dim=(2, 3), keepdim=True),
+    }
+
+
+def run_kernels(rounds: int, batch: int) -> dict[str, object]:
+    """Each step of the folded SE, ATen's ops against the compiled kernel, summed over the 16
+    sites of ResNet-50 (3, 4, 6 and 3 of each shape). The baseline row is what ResNet-50 itself
+    does there: ``out += identity`` and an in-place ReLU, forward and backward."""
+    from secli.build.blocks import cpu_kernels
+
+    if not cpu_kernels.available():
+        print(f"kernels: {cpu_kernels.status()}")
+        return {"kernels": cpu_kernels.status()}
+    counts = (3, 4, 6, 3)
+    report: dict[str, object] = {}
+    for fmt in ("nchw", "channels_last"):
+        totals: dict[str, float] = {}
+        for (channels, size), count in zip(SITE_SHAPES, counts, strict=True):
+            memory = torch.channels_last if fmt == "channels_last" else torch.contiguous_format
+            u, identity, grad = (torch.randn(batch, channels, size, size).contiguous(memory_format=memory) for _ in range(3))
+            steps = _kernel_steps(u, identity, grad)
+            result = run_group(f"kernels {fmt} {channels}x{size}", steps, rounds)  # type: ignore[arg-type]
+            for label, row in result.items():
+                totals[label] = totals.get(label, 0.0) + count * row["median_ms"]  # type: ignore[index]
+        totals["resnet50: add_ + relu_ (forward)"] -= totals.pop("resnet50: clone (subtracted above)")
+        report[f"kernels_{fmt}"] = totals
+        print(f"\nfolded SE steps summed over ResNet-50's 16 sites, batch {batch}, {fmt} (ms, median of {rounds})")
+        for label, ms in totals.items():
+            print(f"  {label:45s} {ms:8.1f}")
+    return report
 
 
 def _implied_passes(result: dict[str, object], per_pass: dict[str, int], bandwidth: float, batch: int) -> dict[str, float | None]:
@@ -293,6 +373,7 @@ def _se_targets(mode: str, result: dict[str, object], passes: dict[str, float | 
         (f"SE fused overhead over resnet50, {mode}", f"{100 * over:+.1f}%", "<= +2%", over <= 0.02),
         (f"secli SE fused / timm seresnet50, {mode}", f"{vs_timm:.3f}", "< 1", vs_timm < 1),
         (f"SE eager overhead over resnet50, {mode}", f"{100 * (r['secli SE eager'] - 1):+.1f}%", "(reference)", None),
+        (f"SE fused without CPU kernels over resnet50, {mode}", f"{100 * (r['secli SE fused (ATen ops)'] - 1):+.1f}%", "(reference)", None),
         (f"timm seresnet50 over timm resnet50, {mode}", f"{100 * timm_over:+.1f}%", "(reference)", None),
     ]
     if mode == "train":
@@ -319,9 +400,9 @@ def _print_se(mode: str, result: dict[str, object], passes: dict[str, float | No
     what = "training step" if mode == "train" else "inference, batch 1"
     print(f"\n{what} (time / torchvision resnet50's, paired median over rounds)")
     for label in result:
-        print(f"  {label:24s} {ms[label]:9.1f} ms  x{r[label]:.3f}")
+        print(f"  {label:27s} {ms[label]:9.1f} ms  x{r[label]:.3f}")
     timm_over = r["timm seresnet50"] / r["timm resnet50"] - 1
-    for impl in ("eager", "fused"):
+    for impl in ("eager", "fused", "fused (ATen ops)"):
         over = r[f"secli SE {impl}"] - 1
         print(f"  SE {impl} overhead over resnet50: {100 * over:+.1f}%  "
               f"(timm seresnet50 over timm resnet50: {100 * timm_over:+.1f}%; secli SE {impl} / timm seresnet50: "
