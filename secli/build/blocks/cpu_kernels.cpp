@@ -37,34 +37,23 @@ template <class T> void sar_nhwc(T* out, const T* u, const T* s, const T* id, i6
     }
 }
 
-// out = x * s + shift   (shift may be null: out = x * s)
+// out = x * s + shift
 template <class T> void ss_nchw(T* out, const T* x, const T* s, const T* shift, i64 rows, i64 hw, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (i64 r = 0; r < rows; ++r) {
-    const T sv = s[r]; const T bv = shift ? shift[r] : T(0);
+    const T sv = s[r], bv = shift[r];
     const T* xr = x + r * hw; T* o = out + r * hw;
-    if (shift) {
 #pragma omp simd
-      for (i64 i = 0; i < hw; ++i) { T p = xr[i] * sv; o[i] = p + bv; }
-    } else {
-#pragma omp simd
-      for (i64 i = 0; i < hw; ++i) o[i] = xr[i] * sv;
-    }
+    for (i64 i = 0; i < hw; ++i) { T p = xr[i] * sv; o[i] = p + bv; }
   }
 }
 template <class T> void ss_nhwc(T* out, const T* x, const T* s, const T* shift, i64 n, i64 hw, i64 c, int threads) {
 #pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
   for (i64 b = 0; b < n; ++b)
     for (i64 p = 0; p < hw; ++p) {
-      const i64 off = (b * hw + p) * c; const T* sr = s + b * c;
-      if (shift) {
-        const T* br = shift + b * c;
+      const i64 off = (b * hw + p) * c; const T* sr = s + b * c; const T* br = shift + b * c;
 #pragma omp simd
-        for (i64 k = 0; k < c; ++k) { T q = x[off + k] * sr[k]; out[off + k] = q + br[k]; }
-      } else {
-#pragma omp simd
-        for (i64 k = 0; k < c; ++k) out[off + k] = x[off + k] * sr[k];
-      }
+      for (i64 k = 0; k < c; ++k) { T q = x[off + k] * sr[k]; out[off + k] = q + br[k]; }
     }
 }
 
