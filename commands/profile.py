@@ -110,7 +110,9 @@ def profile_command(
     if force and out is None:
         raise SecliUsageError("--force applies to --out FILE; add --out or drop --force")
     if out is not None:
-        _check_out(out, force)
+        from secli.util.outputs import check_writable
+
+        check_writable(out, force)  # before minutes of timing, not after
     main_rank = not ddp or os.environ.get("RANK", "0") == "0"  # one progress display, not one per rank
     with progress_bar("profiling", None, enabled=main_rank) as bar:
         report = profile(
@@ -145,16 +147,6 @@ def _one_position(value: str | None) -> str | None:
     if value is not None and "," in value:
         raise SecliUsageError(f"--position takes one position, got {value!r}; for one model per position use --positions {value}")
     return value
-
-
-def _check_out(out: Path, force: bool) -> None:
-    """Refuse before minutes of timing, not after: the same checks the final write makes."""
-    from secli.util.errors import SecliUsageError
-
-    if out.is_dir():
-        raise SecliUsageError(f"--out {out} is a folder; give a file name such as {out / 'profile.json'}")
-    if (out.exists() or out.is_symlink()) and not force:
-        raise SecliUsageError(f"--out {out} exists", hint="pass --force to replace it")
 
 
 # ----------------------------------------------------------------------------- rendering

@@ -80,7 +80,7 @@ def test_inject_out_then_reload_and_refuse_to_clobber(tmp_path: Path) -> None:
 
     loaded = load_model(str(out))
     assert loaded.spec.block.position == "identity" and loaded.spec.block.stages == (3, 4)
-    assert_one_line_error(run(*args), 1, "already exists")
+    assert_one_line_error(run(*args), 2, f"--out {out} exists (pass --force to replace it)")
     assert run(*args, "--force").exit_code == 0
     # the saved YAML builds the same model, and options given on the command line override it
     result = run("inject", "--spec", str(spec_out), "--ratio", "4", "--format", "json")
