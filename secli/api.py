@@ -114,6 +114,9 @@ def profile(
         image_size=image_size if image_size is not None else (sweep.input_size if sweep else None),
         inputs=request, progress=progress, **timing,
     )
+    weights = sweep.weights_warning("timings") if sweep is not None else None
+    if weights is not None:
+        report.warnings.append(weights)
     if out is not None and report.is_main:
         from secli.util.envelope import dumps
         from secli.util.outputs import atomic_write_text

@@ -47,6 +47,15 @@ class Sweep:
     input_size: int | None = None
     num_classes: int | None = None
     title: str | None = None
+    weights: str | None = None  # the file's ``weights`` key: never loaded here (see ``weights_warning``)
+
+    def weights_warning(self, figures: str) -> str | None:
+        """The warning for a spec that names weights: counting and timing read none, because
+        ``figures`` (parameter counts, FLOPs, timings) are the same whatever the weights hold; so
+        the file is not loaded, and not even looked for, rather than ignored in silence."""
+        if self.weights is None:
+            return None
+        return f"the spec's weights ({self.weights}) are not loaded: {figures} do not depend on weights"
 
     def blocks(self) -> list[BlockSpec]:
         """The BlockSpec of every row: explicit rows, then the grid (or the base alone)."""
@@ -122,6 +131,7 @@ def sweep_from_dict(data: Any, source: str = "spec") -> Sweep:
         input_size=_positive_int(data.get(size_key), f"{source}: {size_key}"),
         num_classes=_positive_int(data.get("num_classes"), f"{source}: num_classes"),
         title=str(data["title"]) if data.get("title") is not None else None,
+        weights=str(data["weights"]) if data.get("weights") is not None else None,
     )
     sweep.blocks()  # validate every row now, before any model is built
     return sweep
