@@ -87,7 +87,12 @@ def main() -> None:
     try:
         # one program name however it was started (``secli``, ``python -m secli``, torchrun -m):
         # usage lines read "secli ...", and completion scripts use the $_SECLI_COMPLETE variable
-        code = app(standalone_mode=False, prog_name="secli")
+        try:
+            code = app(standalone_mode=False, prog_name="secli")
+        finally:
+            sys.stdout.flush()  # output still buffered fails here, where it is caught, not at exit
+    except BrokenPipeError:
+        code = _stdout_closed()
     except typer.Abort:
         code = fail("interrupted", 130).exit_code
     except typer.Exit as exc:
@@ -100,6 +105,23 @@ def main() -> None:
         command = getattr(getattr(exc, "ctx", None), "command_path", "secli")
         code = fail(escape_markup(f"{text} (see '{command} --help')"), exc.exit_code).exit_code
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _stdout_closed() -> int:
+    """stdout's reader went away (``secli report FILE | head -1``): end quietly, exit 1.
+
+    Python's recipe (https://docs.python.org/3/library/signal.html#note-on-sigpipe): point stdout
+    at /dev/null so that the interpreter's last flush does not fail again and print a traceback.
+    Exit 1, not 0: the output was cut short, and ``set -o pipefail`` should see it; it is the code
+    Click and Rich use for the same case, so every path through secli ends alike.
+    """
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 1
 
 
 if __name__ == "__main__":

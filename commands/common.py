@@ -63,6 +63,8 @@ def handle_errors(func: F) -> F:
                     summarise_warnings(caught)
         except typer.Exit:
             raise
+        except BrokenPipeError:
+            raise  # stdout's reader went away (| head): not an error line; commands.app.main ends quietly
         except Terminated:
             raise fail("terminated", 143) from None
         except SecliError as exc:

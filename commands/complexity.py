@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from commands import options as opt
-from commands.common import handle_errors
+from commands.common import handle_errors, warn
 from commands.progress import progress_bar
 from commands.render import Table, emit
 
@@ -72,6 +72,8 @@ def complexity_command(
             progress=bar.update, by_module=by_module, depth=depth, training_step=training_step, by_stage=by_stage,
             out=out, force=force,
         )
+    for warning in result.warnings:
+        warn(warning)
     document = result.to_dict()
     if fmt.value == "csv":  # one table: the most detailed asked for
         emit("csv", [csv_table(document)], None)
@@ -94,6 +96,7 @@ def tables(document: dict[str, Any]) -> list[Table]:
     out += tree_tables(results)
     if results["baseline"].get("training_step") is not None:
         out.append(step_table(results))
+    out[-1].notes += [f"warning: {w}" for w in results.get("warnings") or []]  # as profile's tables: 'secli report' shows them
     return out
 
 

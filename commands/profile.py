@@ -109,8 +109,6 @@ def profile_command(
 
     if force and out is None:
         raise SecliUsageError("--force applies to --out FILE; add --out or drop --force")
-    if out is not None:
-        _check_out(out, force)
     main_rank = not ddp or os.environ.get("RANK", "0") == "0"  # one progress display, not one per rank
     with progress_bar("profiling", None, enabled=main_rank) as bar:
         report = profile(
@@ -119,7 +117,7 @@ def profile_command(
             kernel_size=kernel_size, impl=impl, spec=spec, image_size=image_size, input_size=input_size,
             mode=mode.value, device=device, batch_size=batch_size, amp=amp.value, channels_last=channels_last,
             compile=compile_, compile_mode=compile_mode, iters=iters, warmup=warmup, threads=threads,
-            auto_batch=auto_batch, ddp=ddp, progress=bar.update,
+            auto_batch=auto_batch, ddp=ddp, progress=bar.update, out=out, force=force,
         )
     if not report.is_main:
         return
@@ -129,11 +127,6 @@ def profile_command(
         if model.failure is not None:
             report_error(f"{model.label}: {model.failure.message}")
     document = report.to_dict()
-    if out is not None:
-        from secli.util.envelope import dumps
-        from secli.util.outputs import atomic_write_text
-
-        atomic_write_text(out, dumps(document) + "\n", force=force)
     emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)
     if not report.measured:
         raise typer.Exit(1)
@@ -145,16 +138,6 @@ def _one_position(value: str | None) -> str | None:
     if value is not None and "," in value:
         raise SecliUsageError(f"--position takes one position, got {value!r}; for one model per position use --positions {value}")
     return value
-
-
-def _check_out(out: Path, force: bool) -> None:
-    """Refuse before minutes of timing, not after: the same checks the final write makes."""
-    from secli.util.errors import SecliUsageError
-
-    if out.is_dir():
-        raise SecliUsageError(f"--out {out} is a folder; give a file name such as {out / 'profile.json'}")
-    if (out.exists() or out.is_symlink()) and not force:
-        raise SecliUsageError(f"--out {out} exists", hint="pass --force to replace it")
 
 
 # ----------------------------------------------------------------------------- rendering

@@ -67,6 +67,8 @@ def profile(
     image_size: int | None = None,
     input_size: int | None = None,
     progress: Progress | None = None,
+    out: str | Path | None = None,
+    force: bool = False,
     **timing: Any,
 ) -> ProfileReport:
     """Time ``models`` side by side, the first the baseline; with one architecture and ``block``
@@ -83,6 +85,9 @@ def profile(
     ``timing``: the timing options of ``secli.profiling.workflow.profile`` (mode, device,
     batch_size, amp, channels_last, compile, compile_mode, iters, warmup, threads, auto_batch,
     ddp). ``to_dict()`` of the result is the ``secli-profile`` envelope the CLI prints.
+    ``out``: also write that envelope there as JSON, the file ``secli profile --out`` writes and
+    ``secli report`` reads (atomically; an existing file only with ``force``), checked before
+    anything is timed so minutes of timing are not wasted. Under DDP only rank 0 writes it.
     """
     from secli.profiling.workflow import profile as time_models
     from secli.util.errors import SecliUsageError
@@ -100,11 +105,24 @@ def profile(
         "spec": None if spec is None else str(spec),
         "title": sweep.title if sweep is not None else None,
     }
-    return time_models(
+    if out is not None:
+        from secli.util.outputs import check_writable
+
+        check_writable(out, force)  # before minutes of timing, not after
+    report = time_models(
         [arch] if arch else refs, variants=variants, num_classes=sweep.num_classes if sweep else None,
         image_size=image_size if image_size is not None else (sweep.input_size if sweep else None),
         inputs=request, progress=progress, **timing,
     )
+    weights = sweep.weights_warning("timings") if sweep is not None else None
+    if weights is not None:
+        report.warnings.append(weights)
+    if out is not None and report.is_main:
+        from secli.util.envelope import dumps
+        from secli.util.outputs import atomic_write_text
+
+        atomic_write_text(out, dumps(report.to_dict()) + "\n", force=force)
+    return report
 
 
 def _profile_variants(refs: list[str], block: Any, ratio: Any, ratios: Any, position: Any, positions: Any, stages: Any,

@@ -80,7 +80,7 @@ def test_inject_out_then_reload_and_refuse_to_clobber(tmp_path: Path) -> None:
 
     loaded = load_model(str(out))
     assert loaded.spec.block.position == "identity" and loaded.spec.block.stages == (3, 4)
-    assert_one_line_error(run(*args), 1, "already exists")
+    assert_one_line_error(run(*args), 2, f"--out {out} exists (pass --force to replace it)")
     assert run(*args, "--force").exit_code == 0
     # the saved YAML builds the same model, and options given on the command line override it
     result = run("inject", "--spec", str(spec_out), "--ratio", "4", "--format", "json")
@@ -165,6 +165,45 @@ def test_python_architecture_list_equals_the_cli_json() -> None:
 )
 def test_options_that_do_not_apply_are_refused(args: list[str], text: str) -> None:
     assert_one_line_error(run(*args), 2, text)
+
+
+BLOCK_OPTION_COMMANDS = {
+    "inject": ["inject", "resnet18"],
+    "complexity": ["complexity", "resnet18"],
+    "profile": ["profile", "resnet18", "--device", "cpu"],
+    "export": ["export", "resnet18", "--to", "torchscript", "--out", "unused.pt"],
+    "train": ["train", "resnet18", "--data", "synthetic", "--out", "unused.pt"],
+}
+FOREIGN_AT_DEFAULT = [
+    ("se", "--paths", "2"),            # SK-only, at SK's default
+    ("se", "--groups", "32"),          # SK-only, at SK's default
+    ("sk", "--squeeze", "avg"),        # SE-only, at SE's default (profile has no --squeeze)
+    ("sk", "--position", "standard"),  # SE/ECA only, at the default
+]
+
+
+@pytest.mark.parametrize("name,block,option,value", [
+    (name, *case) for name in BLOCK_OPTION_COMMANDS for case in FOREIGN_AT_DEFAULT
+    if not (name == "profile" and case[1] == "--squeeze")
+])
+def test_an_option_the_block_does_not_take_is_refused_even_at_its_default(
+        name: str, block: str, option: str, value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Typed on the command line it is a request, whatever its value: refused by name, nothing built or written."""
+    monkeypatch.chdir(tmp_path)
+    result = run(*BLOCK_OPTION_COMMANDS[name], "--block", block, option, value)
+    assert_one_line_error(result, 2, f"{option} does not apply to {block.upper()} blocks")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_python_api_refuses_a_default_equal_option_the_block_does_not_take() -> None:
+    from secli import api
+    from secli.util.errors import SecliUsageError
+
+    with pytest.raises(SecliUsageError, match="--paths does not apply to SE blocks"):
+        api.inject("resnet18", block="se", paths=2)
+    with pytest.raises(SecliUsageError, match="--gate does not apply to SK blocks"):
+        api.complexity("resnet18", block="sk", gate="sigmoid", flops=False)
+    assert api.inject("resnet18", block="sk", paths=2).to_dict()["results"]["block"]["paths"] == 2  # its own option: fine
 
 
 def test_inject_tables_render_from_the_envelope_alone(tmp_path: Path) -> None:

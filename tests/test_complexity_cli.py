@@ -201,6 +201,23 @@ def test_plain_model_spec_is_a_one_row_sweep(tmp_path: Path) -> None:
     assert (block.kind, block.ratio) == ("se", 8)
 
 
+def test_a_spec_s_weights_are_not_loaded_and_a_warning_says_so(tmp_path: Path) -> None:
+    """Counts do not depend on weights: the file is not read (it need not exist), the run says so
+    once on stderr and in the envelope, and the counts are those of the same spec without it."""
+    spec = tmp_path / "model.yaml"
+    body = "arch: resnet18\nimage_size: 32\nblock: {kind: se, ratio: 8}\n"
+    spec.write_text(body + "weights: missing/w.pth\n")
+    result = invoke("--spec", str(spec), "--format", "json")
+    assert result.exit_code == 0, result.output
+    expected = "the spec's weights (missing/w.pth) are not loaded: parameter counts and FLOPs do not depend on weights"
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [f"warning: {expected}"]
+    document = json.loads(result.stdout)
+    assert document["results"]["warnings"] == [expected]
+    spec.write_text(body)
+    plain = json.loads(invoke("--spec", str(spec), "--format", "json").stdout)
+    assert plain["results"]["warnings"] == [] and plain["results"]["rows"] == document["results"]["rows"]
+
+
 def test_crosscheck_mismatch_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import secli.complexity.count as complexity
 

@@ -70,3 +70,34 @@ def test_help_shows_flags_as_flags(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.exit_code == 0, result.output
     assert "--help" in result.stdout and "<bool>" not in result.stdout, result.stdout
+
+
+def _stdout_closed_early(args: list[str], buffered: bool) -> subprocess.CompletedProcess[bytes]:
+    """``secli ARGS | head -0``: the reader closes the pipe before secli writes its first byte."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
+    env.pop("PYTHONUNBUFFERED", None)
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", "secli", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    return subprocess.CompletedProcess(args, proc.wait(timeout=120), b"", stderr)
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_a_closed_stdout_ends_quietly_with_exit_1(tmp_path: Path, fmt: str, buffered: bool) -> None:
+    """No 'BrokenPipeError' line and no 'Exception ignored' at exit, whether the write fails in the
+    command (unbuffered, or Rich's table) or at the final flush (buffered json and csv)."""
+    from test_report import DOCUMENT, _save
+
+    saved = _save(tmp_path / "run.json", DOCUMENT)
+    ended = _stdout_closed_early(["report", str(saved), "--format", fmt], buffered)
+    assert ended.stderr == b"" and ended.returncode == 1, ended.stderr.decode()
+
+
+def test_a_closed_stdout_after_help_ends_quietly() -> None:
+    ended = _stdout_closed_early(["--help"], buffered=True)
+    assert ended.stderr == b"" and ended.returncode == 1, ended.stderr.decode()

@@ -109,7 +109,7 @@ def test_existing_output_folder_is_refused_without_force(ckpt, tmp_path):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--out", str(out)])
-    assert r.exit_code != 0 and "exists and is not empty" in _err(r)
+    assert r.exit_code == 2 and "exists and is not empty" in _err(r)
     assert (out / "keep.txt").read_text() == "mine"
 
 

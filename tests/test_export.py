@@ -164,7 +164,7 @@ def test_a_checkpoint_refuses_block_options_and_an_existing_file_needs_force(che
     assert_one_line_error(run("export", str(checkpoint), "--to", "pt2", "--out", str(out), "--block", "sk"), 2,
                           "is a saved model; --block applies to architecture names only")
     out.write_text("keep me")
-    assert_one_line_error(run("export", str(checkpoint), "--to", "pt2", "--out", str(out)), 1, "already exists")
+    assert_one_line_error(run("export", str(checkpoint), "--to", "pt2", "--out", str(out)), 2, f"--out {out} exists")
     assert out.read_text() == "keep me"
 
 

@@ -72,7 +72,7 @@ def test_special_files_are_never_replaced_even_with_force(tmp_path):
                        (tmp_path / "dir", "directory")):
         with pytest.raises(SecliError, match=what):
             atomic_write_text(path, "x", force=True)
-        with pytest.raises(SecliError, match=what):
+        with pytest.raises(SecliError, match="folder" if what == "directory" else what):
             check_writable(path, force=True)
     assert fifo.is_fifo() and link.is_symlink() and (tmp_path / "dir").is_dir()
     assert sorted(os.listdir(tmp_path)) == ["dir", "fifo", "link"]
@@ -238,3 +238,49 @@ def test_a_failed_save_inside_a_folder_keeps_what_was_written_before_it(tmp_path
     rescued = Path(message.split("the result is kept in ")[1].split(";")[0])
     assert rescued.read_text() == "png"
     assert not (tmp_path / "figs").exists()
+
+
+EXISTING_OUT = {  # every command that writes a file or folder: the existing one, refused before any work
+    "complexity": ["complexity", "resnet18", "--out", "{out}"],
+    "profile": ["profile", "resnet18", "--device", "cpu", "--out", "{out}"],
+    "inject --out": ["inject", "resnet18", "--block", "se", "--out", "{out}"],
+    "inject --save-spec": ["inject", "resnet18", "--block", "se", "--save-spec", "{out}"],
+    "train": ["train", "resnet18", "--data", "synthetic", "--epochs", "1", "--out", "{out}"],
+    "export": ["export", "resnet18", "--to", "torchscript", "--out", "{out}"],
+    "visualize-excitation": ["visualize-excitation", "resnet18", "--data", "synthetic", "--out", "{out}"],
+}
+
+
+@pytest.mark.parametrize("name", list(EXISTING_OUT))
+def test_an_existing_output_is_a_usage_error_in_every_command(tmp_path: Path, name: str) -> None:
+    from cli_helpers import assert_one_line_error, run
+
+    args = EXISTING_OUT[name]
+    option = args[args.index("{out}") - 1]
+    if name == "visualize-excitation":  # an output folder: refused when something is in it
+        out = tmp_path / "figs"
+        out.mkdir()
+        kept = out / "keep.txt"
+    else:
+        out = kept = tmp_path / "result.out"
+    kept.write_bytes(b"keep me\x00\xff")
+    result = run(*(str(out) if a == "{out}" else a for a in args))
+    assert_one_line_error(result, 2, f"{option} {out} exists")
+    assert "pass --force to replace it" in result.stderr
+    assert kept.read_bytes() == b"keep me\x00\xff" and sorted(os.listdir(tmp_path)) == [out.name]
+
+
+def test_a_file_that_appears_during_the_run_is_a_runtime_failure_not_a_usage_error(tmp_path: Path) -> None:
+    """The up-front check passed; by the final write another run has written the file: exit 1."""
+    path = tmp_path / "x.txt"
+    assert check_writable(path) == path  # what a command checks before its slow part
+    path.write_text("the other run's")
+    with pytest.raises(SecliError, match="another run may have written it meanwhile") as info:
+        atomic_write_text(path, "ours")
+    assert info.value.exit_code == 1 and path.read_text() == "the other run's"
+    (tmp_path / "figs").mkdir()
+    (tmp_path / "figs" / "theirs.txt").write_text("x")
+    with pytest.raises(SecliError, match="another run may have written it meanwhile") as info:
+        with atomic_folder(tmp_path / "figs"):
+            pass
+    assert info.value.exit_code == 1

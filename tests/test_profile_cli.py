@@ -144,6 +144,18 @@ def test_help_names_image_size_hides_the_old_name_and_shows_flags_as_flags() -> 
     assert len(flags) >= 4 and not any("<bool>" in line or "default: False" in line for line in flags), flags
 
 
+def test_a_spec_s_weights_are_not_loaded_and_a_warning_says_so(tmp_path) -> None:
+    """Timings do not depend on weights: the file is not read (it need not exist); one warning
+    line on stderr and in the envelope's warnings."""
+    spec = tmp_path / "model.yaml"
+    spec.write_text("arch: resnet18\nblock: {kind: se, ratio: 8}\nweights: missing/w.pth\n")
+    result = invoke("--spec", str(spec), "--format", "json", *FAST)
+    assert result.exit_code == 0, result.output
+    expected = "the spec's weights (missing/w.pth) are not loaded: timings do not depend on weights"
+    assert [line for line in result.stderr.splitlines() if "weights" in line] == [f"warning: {expected}"]
+    assert expected in json.loads(result.stdout)["results"]["warnings"]
+
+
 def test_out_refuses_an_existing_file_before_timing_anything(tmp_path) -> None:
     out = tmp_path / "run.json"
     out.write_text("keep me")

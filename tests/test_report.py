@@ -145,6 +145,29 @@ def test_a_saved_run_reads_as_it_printed(tmp_path: Path) -> None:
     assert again.exit_code == 0 and again.stdout == printed.stdout
 
 
+def test_the_python_api_writes_the_file_secli_report_reads(tmp_path: Path) -> None:
+    """api.profile(out=...) writes the file 'secli profile --out' does: the returned envelope, which
+    'secli report' shows; an existing file is refused before anything is timed, unless force."""
+    from secli import api
+    from secli.util.envelope import dumps
+    from secli.util.errors import SecliUsageError
+
+    before = torch.get_num_threads()
+    out = tmp_path / "run.json"
+    fast = dict(device="cpu", image_size=32, batch_size=2, iters=1, warmup=0, threads=1)
+    try:
+        report = api.profile("resnet18", block="se", out=out, **fast)
+        assert out.read_text() == dumps(report.to_dict()) + "\n"
+        with pytest.raises(SecliUsageError, match="exists"):
+            api.profile("resnet18", out=out, progress=lambda *a: pytest.fail("timed before refusing"), **fast)
+        again_report = api.profile("resnet18", block="se", out=out, force=True, **fast)
+    finally:
+        torch.set_num_threads(before)
+    assert json.loads(out.read_text())["results"]["models"][1]["label"] == again_report.models[1].label
+    shown = run("report", str(out), "--format", "json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout) == json.loads(out.read_text())
+
+
 def test_report_renders_a_saved_complexity_run_as_the_run_printed_it(tmp_path: Path) -> None:
     """complexity --out, then report: the Markdown equals what the run printed with -f markdown."""
     out = tmp_path / "c.json"

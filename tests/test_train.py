@@ -86,7 +86,7 @@ def test_train_command_saves_a_checkpoint_other_commands_read(tmp_path):
     assert n == 10 and acc == pytest.approx(payload["final_val_accuracy"])
     # never clobbers
     r = runner.invoke(app, args)
-    assert r.exit_code != 0 and "already exists" in r.output
+    assert r.exit_code == 2 and " exists (pass --force to replace it)" in r.output
 
 
 def test_train_command_bad_input(tmp_path):

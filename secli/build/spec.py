@@ -8,6 +8,7 @@ rebuilt exactly.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,12 +77,7 @@ class BlockSpec:
         for name in KIND_OPTIONS:
             if name in kind.options or getattr(self, name) == _DEFAULTS[name]:
                 continue
-            reason = kind.refusals.get(name)
-            takes = ", ".join(f"--{o.replace('_', '-')}" for o in (*kind.options, "stages"))
-            raise SecliUsageError(
-                f"--{name.replace('_', '-')} does not apply to {kind.prefix} blocks" + (f": {reason}" if reason else ""),
-                hint=f"{kind.name} takes {takes}",
-            )
+            raise _does_not_apply(self.kind, name)
         if kind.check is not None:
             kind.check(self)
 
@@ -192,6 +188,33 @@ def _typed(where: str, key: str, value: Any) -> Any:
     return value
 
 
+def _does_not_apply(kind_name: str, option: str) -> SecliUsageError:
+    kind = get_kind(kind_name)
+    reason = kind.refusals.get(option)
+    takes = ", ".join(f"--{o.replace('_', '-')}" for o in (*kind.options, "stages"))
+    return SecliUsageError(
+        f"--{option.replace('_', '-')} does not apply to {kind.prefix} blocks" + (f": {reason}" if reason else ""),
+        hint=f"{kind.name} takes {takes}",
+    )
+
+
+def refuse_given_options(kind_name: str, given: Iterable[str]) -> None:
+    """Refuse any option in ``given`` (BlockSpec field names the caller set) that the kind does
+    not take, whatever its value.
+
+    Why not leave it to BlockSpec: a spec file or a checkpoint holds every field, so BlockSpec can
+    refuse only values away from the default; but an option the user typed is a request even when
+    it equals the default, and ``--block se --paths 2`` would otherwise do nothing in silence.
+    ``none`` (the network's own modules) is left to the commands, which refuse every option there.
+    """
+    if kind_name == NO_BLOCK:
+        return
+    options = get_kind(kind_name).options
+    for name in given:
+        if name in KIND_OPTIONS and name not in options:
+            raise _does_not_apply(kind_name, name)
+
+
 def block_kinds() -> tuple[str, ...]:
     """Every value ``kind`` takes: the registered kinds, then ``"none"``."""
     return (*kind_names(), NO_BLOCK)
@@ -229,10 +252,13 @@ def model_spec_from_options(
     if arch is None and base is None:
         raise SecliUsageError("name an architecture (e.g. resnet50) or pass --spec FILE.yaml")
     fields = base.block.__dict__.copy() if base else {"kind": default_kind}
-    fields.update(block_fields(**block_options))
+    given = block_fields(**block_options)
+    fields.update(given)
+    block = BlockSpec(**fields)
+    refuse_given_options(block.kind, given)
     return ModelSpec(
         arch=arch or base.arch,  # type: ignore[union-attr]
-        block=BlockSpec(**fields),
+        block=block,
         weights=weights if weights is not None else (base.weights if base else None),
         num_classes=num_classes if num_classes is not None else (base.num_classes if base else None),
     )

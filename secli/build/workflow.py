@@ -116,9 +116,9 @@ def inject(
 
     if out is not None and save_spec is not None and Path(out).resolve() == Path(save_spec).resolve():
         raise SecliUsageError("--out and --save-spec name the same file")
-    for path in (out, save_spec):
+    for option, path in (("--out", out), ("--save-spec", save_spec)):
         if path is not None:
-            check_writable(path, force)  # fail before the slow part, not after it
+            check_writable(path, force, option)  # fail before the slow part, not after it
 
     from secli.build.checkpoint import save_checkpoint
     from secli.build.models import build

@@ -70,6 +70,7 @@ class ComplexityResult:
     title: str | None = None  # a sweep file's title, for tables
     baseline_modules: list[ModuleCost] | None = None  # --by-module: the baseline's tree
     baseline_training: StepCost | None = None  # --training-step: the baseline's step
+    warnings: list[str] = field(default_factory=list)  # one line each, shown on stderr as profile's are
 
     inputs: dict[str, Any] = field(default_factory=dict)  # what was asked: the envelope's inputs
 
@@ -196,4 +197,5 @@ def results_dict(result: ComplexityResult) -> dict[str, Any]:
         "flops_error": result.flops_error,
         "baseline": baseline_dict(result),
         "rows": [row_dict(result, row) for row in result.rows],
+        "warnings": list(result.warnings),
     }

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from secli.build.spec import BlockSpec
+from secli.build.spec import BlockSpec, refuse_given_options
 from secli.util.errors import SecliUsageError
 from secli.util.yaml_files import field_names, read_yaml, reject_unknown_keys
 
@@ -47,6 +47,16 @@ class Sweep:
     input_size: int | None = None
     num_classes: int | None = None
     title: str | None = None
+    weights: str | None = None  # the file's ``weights`` key: never loaded here (see ``weights_warning``)
+    given: tuple[str, ...] = ()  # BlockSpec fields the caller set (``override``): refused by name where a row's kind does not take them
+
+    def weights_warning(self, figures: str) -> str | None:
+        """The warning for a spec that names weights: counting and timing read none, because
+        ``figures`` (parameter counts, FLOPs, timings) are the same whatever the weights hold; so
+        the file is not loaded, and not even looked for, rather than ignored in silence."""
+        if self.weights is None:
+            return None
+        return f"the spec's weights ({self.weights}) are not loaded: {figures} do not depend on weights"
 
     def blocks(self) -> list[BlockSpec]:
         """The BlockSpec of every row: explicit rows, then the grid (or the base alone)."""
@@ -57,6 +67,8 @@ class Sweep:
                 specs.append(_block({**self.base, **dict(zip(keys, values))}, "sweep"))
         elif not self.rows:
             specs.append(_block(dict(self.base), "block"))
+        for spec in specs:
+            refuse_given_options(spec.kind, self.given)
         return specs
 
 
@@ -122,6 +134,7 @@ def sweep_from_dict(data: Any, source: str = "spec") -> Sweep:
         input_size=_positive_int(data.get(size_key), f"{source}: {size_key}"),
         num_classes=_positive_int(data.get("num_classes"), f"{source}: num_classes"),
         title=str(data["title"]) if data.get("title") is not None else None,
+        weights=str(data["weights"]) if data.get("weights") is not None else None,
     )
     sweep.blocks()  # validate every row now, before any model is built
     return sweep
@@ -156,8 +169,11 @@ def override(
         if key in base and key != "kind":
             base.pop(key)
         grid[key] = tuple(values)
+    given = [k for k, v in single.items() if v is not None and k != "kind"]
+    given += [k for k, v in (lists or {}).items() if v and k not in given]
     return dataclasses.replace(
         sweep,
+        given=tuple(dict.fromkeys((*sweep.given, *given))),
         arch=arch or sweep.arch,
         base=base,
         grid=grid,

@@ -132,6 +132,9 @@ def complexity(
     result = analyse(sweep.arch, sweep.blocks(), sweep.input_size, sweep.num_classes, flops=flops, progress=progress, depth=tree_depth, training_step=training_step)
     result.title = sweep.title
     result.inputs = inputs
+    weights = sweep.weights_warning("parameter counts and FLOPs")
+    if weights is not None:
+        result.warnings.append(weights)
     return _saved(result, out, force)
 
 

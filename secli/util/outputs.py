@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from secli.util.errors import SecliError
+from secli.util.errors import SecliError, SecliUsageError
 
 #: Test hook: ``SECLI_TEST_SIGNAL_AT=<point>:<INT|TERM>`` makes the process send itself that signal
 #: when it reaches ``<point>`` (``file-written``, ``folder-written``), so tests interrupt a run at
@@ -65,18 +65,29 @@ def _kind(mode: int) -> str:
     return "a special file"
 
 
-def check_writable(path: str | Path, force: bool = False) -> Path:
-    """Refuse to overwrite an existing file unless ``force``, and anything but a regular file
-    even with it; create missing parent folders."""
+def check_writable(path: str | Path, force: bool = False, option: str = "--out") -> Path:
+    """The up-front check every command makes before its slow part: refuse an existing file
+    unless ``force``, and anything but a regular file even with it; create missing parent folders.
+
+    A folder or an existing file named by ``option`` is a mistake in the request (exit 2), found
+    before minutes of work; the same file appearing by the end of the run is a race with another
+    process, which ``atomic_write`` reports as a runtime failure (exit 1).
+    """
     path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        raise SecliUsageError(f"{option} {path} is a folder; give a file name")
     _refuse_special(path)
     if os.path.lexists(path) and not force:
-        raise SecliError(f"{path} already exists", hint="pass --force to overwrite it")
+        raise SecliUsageError(f"{option} {path} exists", hint="pass --force to replace it")
+    _make_parent(path)
+    return path
+
+
+def _make_parent(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SecliError(f"cannot create folder {path.parent}: {os.strerror(exc.errno or 0)}") from None
-    return path
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object], force: bool = False) -> Path:
@@ -87,7 +98,14 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object], force: 
     If the temporary file cannot be written (disk full, no permission), the result goes to a
     rescue file in the system's temporary folder and the error names it.
     """
-    path = check_writable(path, force)
+    path = Path(path)
+    _refuse_special(path)
+    if os.path.lexists(path) and not force:
+        # not the up-front usage error: by now the run has done its work, and callers that check
+        # first (every command does) get here only when another run wrote the file meanwhile
+        raise SecliError(f"{path} already exists; left it as it is (another run may have written it meanwhile)",
+                         hint="pass --force to replace it")
+    _make_parent(path)
     tmp = _write_temporary(path, write)
     try:
         test_hook("file-written")
@@ -158,14 +176,16 @@ def atomic_write_text(path: str | Path, text: str, force: bool = False) -> Path:
     return atomic_write(path, lambda handle: handle.write(text.encode("utf-8")), force)
 
 
-def check_out_folder(out: Path, force: bool) -> None:
-    """Refuse a file (or a link to one), and a folder with something in it unless ``force``."""
+def check_out_folder(out: Path, force: bool, option: str = "--out") -> None:
+    """The up-front check for an output folder: refuse a file (or a link to one), and a folder
+    with something in it unless ``force``. A folder that is not empty is a mistake in the request
+    (exit 2), as an existing ``--out`` file is (``check_writable``)."""
     if out.is_symlink():
-        raise SecliError(f"--out {out} is a symbolic link; give the folder itself")
+        raise SecliError(f"{option} {out} is a symbolic link; give the folder itself")
     if out.exists() and not out.is_dir():
-        raise SecliError(f"--out {out} is a file, not a folder")
+        raise SecliError(f"{option} {out} is a file, not a folder")
     if out.exists() and any(out.iterdir()) and not force:
-        raise SecliError(f"output folder {out} exists and is not empty", hint="pass --force to replace it")
+        raise SecliUsageError(f"{option} {out} exists and is not empty", hint="pass --force to replace it")
 
 
 @contextlib.contextmanager
@@ -179,6 +199,10 @@ def atomic_folder(out: str | Path, force: bool = False) -> Iterator[Path]:
     error names the folder.
     """
     out = Path(out)
+    if out.exists() and out.is_dir() and not out.is_symlink() and any(out.iterdir()) and not force:
+        # after the run's work: another run filled it meanwhile (the up-front check is check_out_folder)
+        raise SecliError(f"output folder {out} exists and is not empty; left it as it is (another run may have written it meanwhile)",
+                         hint="pass --force to replace it")
     check_out_folder(out, force)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
