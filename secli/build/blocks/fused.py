@@ -92,6 +92,8 @@ def reference_wanted() -> bool:
     """
     if _EAGER_REQUESTS or torch.jit.is_tracing() or torch.jit.is_scripting():
         return True
+    if _compiling():  # the compiler traces ordinary ops anyway (and must not see the C++ check)
+        return False
     return _dispatch_modes() > 0
 
 
