@@ -244,3 +244,129 @@ def test_a_dispatch_mode_sees_the_eager_ops() -> None:
         counts.append((counter.get_total_flops(), out))
     assert counts[0][0] == counts[1][0] > 0
     torch.testing.assert_close(counts[0][1], counts[1][1])
+
+
+def _eager_twin(block: SqueezeExcitation) -> SqueezeExcitation:
+    twin = copy.deepcopy(block)
+    twin.impl = "eager"
+    return twin
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("gate", ["sigmoid", "tanh", "relu", "hardsigmoid"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_the_whole_block_kernel_equals_the_eager_block(dtype: torch.dtype, channels_last: bool, gate: str, bias: bool) -> None:
+    torch.manual_seed(1)
+    block = SqueezeExcitation(24, ratio=4, gate=gate, bias=bias).to(dtype)
+    eager = _eager_twin(block)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    u = torch.randn(3, 24, 5, 7, dtype=dtype).contiguous(memory_format=fmt)
+    identity = torch.randn_like(u)
+    tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-6}
+    fc1, fc2 = (block.fc1.weight, block.fc1.bias), (block.fc2.weight, block.fc2.bias)
+    with torch.no_grad():
+        gates_expected = eager.excitation(u)
+        done = cpu_kernels.squeeze_excite(u, identity, fc1, fc2, gate)
+        assert done is not None
+        torch.testing.assert_close(done[0], torch.relu(u * gates_expected + identity), **tol)
+        torch.testing.assert_close(done[1], gates_expected, **tol)
+        assert done[0].stride() == u.stride()
+        plain = cpu_kernels.squeeze_excite(u, None, fc1, fc2, gate)
+        assert plain is not None
+        torch.testing.assert_close(plain[0], u * gates_expected, **tol)
+        expected = torch.relu(u * gates_expected + identity)
+        in_place = u.clone()
+        out = cpu_kernels.squeeze_excite(in_place, identity, fc1, fc2, gate, out=in_place)
+        assert out is not None and out[0] is in_place
+        torch.testing.assert_close(in_place, expected, **tol)
+
+
+def test_the_whole_block_kernel_declines_what_it_does_not_take() -> None:
+    block = SqueezeExcitation(8, ratio=2)
+    fc1, fc2 = (block.fc1.weight, block.fc1.bias), (block.fc2.weight, block.fc2.bias)
+    u = torch.randn(2, 8, 4, 4)
+    assert cpu_kernels.squeeze_excite(u.half(), None, fc1, fc2, "sigmoid") is None
+    assert cpu_kernels.squeeze_excite(u[:, :, :, :3], None, fc1, fc2, "sigmoid") is None
+    assert cpu_kernels.squeeze_excite(u, u.contiguous(memory_format=torch.channels_last).transpose(2, 3), fc1, fc2, "sigmoid") is None
+    assert cpu_kernels.squeeze_excite(u.double(), None, fc1, fc2, "sigmoid") is None  # weights of another dtype
+
+
+@needs_kernels
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_folded_networks_without_gradients_run_one_call_per_site_and_equal_eager(monkeypatch: pytest.MonkeyPatch, channels_last: bool) -> None:
+    """A folded SE network under inference_mode: one whole-block call per site, the block's own
+    BN output overwritten in place (as torchvision's ``out += identity`` does), same outputs."""
+    from secli.build.models import build
+    from secli.build.spec import BlockSpec, ModelSpec
+
+    torch.manual_seed(0)
+    fused = build(ModelSpec("resnet18", BlockSpec(kind="se", ratio=4), num_classes=5)).model.double().eval()
+    eager = copy.deepcopy(fused)
+    for module in eager.modules():
+        if isinstance(module, SqueezeExcitation):
+            module.impl = "eager"
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    fused, eager = fused.to(memory_format=fmt), eager.to(memory_format=fmt)
+    x = torch.randn(2, 3, 40, 40, dtype=torch.float64).contiguous(memory_format=fmt)
+    calls = []
+    original = cpu_kernels.squeeze_excite
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        done = original(*args, **kwargs)
+        calls.append(done is not None and kwargs.get("out", args[5] if len(args) > 5 else None) is args[0])
+        return done
+
+    monkeypatch.setattr(cpu_kernels, "squeeze_excite", counted)
+    with torch.inference_mode():
+        out = fused(x)
+        expected = eager(x)
+    assert calls == [True] * 8  # resnet18: 8 sites, each one call, each in place
+    torch.testing.assert_close(out, expected, rtol=1e-10, atol=1e-12)
+
+
+@needs_kernels
+def test_a_direct_call_does_not_overwrite_the_callers_tensor_and_a_gate_hook_still_sees_the_gates() -> None:
+    torch.manual_seed(0)
+    block = SqueezeExcitation(8, ratio=2)
+    u, identity = torch.randn(2, 8, 5, 5), torch.randn(2, 8, 5, 5)
+    kept = u.clone()
+    with torch.no_grad():
+        out = block(u, identity)
+    assert torch.equal(u, kept)  # only a folded block's forward hands over its own tensor
+    seen: list[torch.Tensor] = []
+    handle = block.gate_act.register_forward_hook(lambda _m, _i, output: seen.append(output.clone()))
+    with torch.no_grad():
+        hooked = block(u, identity)
+    handle.remove()
+    assert len(seen) == 1  # the hook turned the one-call kernel off: the modules ran
+    torch.testing.assert_close(hooked, out)
+    torch.testing.assert_close(seen[0], _eager_twin(block).excitation(u))
+
+
+@needs_kernels
+def test_hooks_on_the_bn_or_the_se_block_keep_their_tensors_unchanged() -> None:
+    """The in-place write is skipped where a hook may hold the BN output (the SE's input)."""
+    from secli.build.models import build
+    from secli.build.spec import BlockSpec, ModelSpec
+
+    torch.manual_seed(0)
+    model = build(ModelSpec("resnet18", BlockSpec(kind="se", ratio=4), num_classes=5)).model.eval()
+    wrapped = model.layer1[0].bn2  # Sequential(BN, SE) of the first basic block
+    held: dict[str, torch.Tensor] = {}
+    copies: dict[str, torch.Tensor] = {}
+
+    def keep(name: str):  # type: ignore[no-untyped-def]
+        def hook(_module, inputs, output):  # type: ignore[no-untyped-def]
+            tensor = output if name == "bn" else inputs[0]
+            held[name], copies[name] = tensor, tensor.clone()
+        return hook
+
+    x = torch.randn(1, 3, 32, 32)
+    for name, module in (("bn", wrapped[0]), ("se", wrapped[1])):
+        handle = module.register_forward_hook(keep(name))
+        with torch.no_grad():
+            model(x)
+        handle.remove()
+        assert torch.equal(held[name], copies[name]), name

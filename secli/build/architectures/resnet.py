@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from secli.build.architectures.base import Target, unsupported_position, wrap_after, wrap_before
-from secli.build.blocks.fused import reference_wanted
+from secli.build.blocks.fused import any_global_module_hook, reference_wanted
 from secli.build.sites import set_module
 from secli.util.errors import SecliUsageError
 from secli.util.vocabulary import POSITIONS
@@ -196,44 +196,49 @@ def _sk_basic_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------- SE folded into the residual sum
 # Each is the library's own forward with ``bnX -> se``, ``+= identity`` and the final ReLU
-# replaced by one call ``se(u, identity)``; ``bnX`` is the Sequential(BN, SE) that wrap_after made.
-def _join(se: nn.Module, u: torch.Tensor, identity: torch.Tensor, act: nn.Module) -> torch.Tensor:
-    """``se(u, identity)``, except while FLOPs are counted or a trace is taken: then the sum and
-    the ReLU run outside the SE module, as the unfolded block runs them, so per-module counts
-    give the SE block its own cost only (not the residual's add and ReLU)."""
+# replaced by one call ``se(u, identity)``; ``bnX`` is the Sequential(BN, SE) that wrap_after made
+# (read through ``_modules``: ``Sequential.__getitem__`` walks its children at every step).
+def _join(wrapped: nn.Module, u: torch.Tensor, identity: torch.Tensor, act: nn.Module) -> torch.Tensor:
+    """``se(u, identity)`` for ``wrapped`` = Sequential(BN, SE), except while FLOPs are counted or
+    a trace is taken: then the sum and the ReLU run outside the SE module, as the unfolded block
+    runs them, so per-module counts give the SE block its own cost only (not the residual's add
+    and ReLU). Without gradients the SE may write its result into ``u`` (the block's own BN
+    output), unless a hook on the BN may have kept that tensor."""
+    bn, se = wrapped._modules["0"], wrapped._modules["1"]
     if reference_wanted():
         return act(se(u) + identity)
-    return se(u, identity)
+    observed = bn._forward_hooks or any_global_module_hook()
+    return se(u, identity, overwrite=not observed)
 
 
 def _tv_bottleneck_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
     out = self.relu(self.bn1(self.conv1(x)))
     out = self.relu(self.bn2(self.conv2(out)))
-    u = self.bn3[0](self.conv3(out))
+    u = self.bn3._modules["0"](self.conv3(out))
     identity = x if self.downsample is None else self.downsample(x)
-    return _join(self.bn3[1], u, identity, self.relu)
+    return _join(self.bn3, u, identity, self.relu)
 
 
 def _tv_basic_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
     out = self.relu(self.bn1(self.conv1(x)))
-    u = self.bn2[0](self.conv2(out))
+    u = self.bn2._modules["0"](self.conv2(out))
     identity = x if self.downsample is None else self.downsample(x)
-    return _join(self.bn2[1], u, identity, self.relu)
+    return _join(self.bn2, u, identity, self.relu)
 
 
 def _timm_bottleneck_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
     out = self.act1(self.bn1(self.conv1(x)))
     out = self.aa(self.act2(self.drop_block(self.bn2(self.conv2(out)))))
-    u = self.bn3[0](self.conv3(out))
+    u = self.bn3._modules["0"](self.conv3(out))
     identity = x if self.downsample is None else self.downsample(x)
-    return _join(self.bn3[1], u, identity, self.act3)
+    return _join(self.bn3, u, identity, self.act3)
 
 
 def _timm_basic_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
     out = self.aa(self.act1(self.drop_block(self.bn1(self.conv1(x)))))
-    u = self.bn2[0](self.conv2(out))
+    u = self.bn2._modules["0"](self.conv2(out))
     identity = x if self.downsample is None else self.downsample(x)
-    return _join(self.bn2[1], u, identity, self.act2)
+    return _join(self.bn2, u, identity, self.act2)
 
 
 _FOLDED_FORWARDS: dict[tuple[str, str], Callable[[Any, torch.Tensor], torch.Tensor]] = {

@@ -7,7 +7,9 @@
 // fused multiply-add: the file is compiled with -ffp-contract=off), so forward results are
 // bit-identical to `relu(u * s + identity)`. Threads: OpenMP, with the count torch uses (the
 // caller passes torch.get_num_threads()); torch's own libgomp is the one loaded.
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 typedef int64_t i64;
@@ -15,6 +17,26 @@ typedef int64_t i64;
 namespace {
 
 template <class T> inline T relu(T v) { return v < T(0) ? T(0) : v; }  // NaN passes, as torch.relu
+
+// sum of x[0..n) with four independent vector accumulators: one accumulator makes a long row's
+// sum wait on the adder's latency (about 4 cycles per vector), four keep it at load speed.
+template <class T> inline T row_sum(const T* x, i64 n) {
+  typedef T V __attribute__((vector_size(32)));
+  constexpr i64 L = 32 / sizeof(T);
+  V a0 = {}, a1 = {}, a2 = {}, a3 = {};
+  i64 i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    V v0, v1, v2, v3;
+    std::memcpy(&v0, x + i, sizeof(V)); std::memcpy(&v1, x + i + L, sizeof(V));
+    std::memcpy(&v2, x + i + 2 * L, sizeof(V)); std::memcpy(&v3, x + i + 3 * L, sizeof(V));
+    a0 += v0; a1 += v1; a2 += v2; a3 += v3;
+  }
+  V a = (a0 + a1) + (a2 + a3);
+  T acc = 0;
+  for (i64 k = 0; k < L; ++k) acc += a[k];
+  for (; i < n; ++i) acc += x[i];
+  return acc;
+}
 template <class T> inline T mask(T out, T g) { return out <= T(0) ? T(0) : g; }  // threshold_backward(g, out, 0)
 
 // out = relu(u * s + id)
@@ -37,23 +59,29 @@ template <class T> void sar_nhwc(T* out, const T* u, const T* s, const T* id, i6
     }
 }
 
-// out = x * s + shift
+// out = x * s + shift (shift null: out = x * s)
 template <class T> void ss_nchw(T* out, const T* x, const T* s, const T* shift, i64 rows, i64 hw, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (i64 r = 0; r < rows; ++r) {
-    const T sv = s[r], bv = shift[r];
+    const T sv = s[r], bv = shift ? shift[r] : T(0);  // no shift: the plain scale
     const T* xr = x + r * hw; T* o = out + r * hw;
 #pragma omp simd
-    for (i64 i = 0; i < hw; ++i) { T p = xr[i] * sv; o[i] = p + bv; }
+    for (i64 i = 0; i < hw; ++i) { T p = xr[i] * sv; o[i] = shift ? p + bv : p; }
   }
 }
 template <class T> void ss_nhwc(T* out, const T* x, const T* s, const T* shift, i64 n, i64 hw, i64 c, int threads) {
 #pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
   for (i64 b = 0; b < n; ++b)
     for (i64 p = 0; p < hw; ++p) {
-      const i64 off = (b * hw + p) * c; const T* sr = s + b * c; const T* br = shift + b * c;
+      const i64 off = (b * hw + p) * c; const T* sr = s + b * c;
+      if (shift) {
+        const T* br = shift + b * c;
 #pragma omp simd
-      for (i64 k = 0; k < c; ++k) { T q = x[off + k] * sr[k]; out[off + k] = q + br[k]; }
+        for (i64 k = 0; k < c; ++k) { T q = x[off + k] * sr[k]; out[off + k] = q + br[k]; }
+      } else {
+#pragma omp simd
+        for (i64 k = 0; k < c; ++k) out[off + k] = x[off + k] * sr[k];
+      }
     }
 }
 
@@ -99,6 +127,79 @@ template <class T> void dot_nhwc(T* gm, T* ds, const T* grad, const T* out, cons
   }
 }
 
+
+// The whole SE block without gradients, one image at a time: z = mean_hw(u); h = relu(W1 z + b1);
+// s = gate(W2 h + b2); then out = relu(u * s + id) when `id` is given, else out = u * s. Reads u
+// twice (pool, scale) and writes out once; `out` may be `u` (in place). The FCs are plain loops:
+// at C x C/16 weights they are cheaper than a BLAS call's set-up at batch 1. `s_out` (N, C)
+// receives the gates. gate: 0 sigmoid, 1 tanh, 2 relu, 3 hardsigmoid. b1/b2 may be null.
+template <class T> inline T apply_gate(int gate, T v) {
+  switch (gate) {
+    case 0: return T(1) / (T(1) + std::exp(-v));
+    case 1: return std::tanh(v);
+    case 2: return relu(v);
+    default: { T r = v / T(6) + T(0.5); return r < T(0) ? T(0) : (r > T(1) ? T(1) : r); }
+  }
+}
+// sum of x[i] * y[i] over [0, n), four vector accumulators as in row_sum
+template <class T> inline T row_dot(const T* x, const T* y, i64 n) {
+  typedef T V __attribute__((vector_size(32)));
+  constexpr i64 L = 32 / sizeof(T);
+  V a[4] = {};
+  i64 i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    for (int q = 0; q < 4; ++q) {
+      V vx, vy;
+      std::memcpy(&vx, x + i + q * L, sizeof(V)); std::memcpy(&vy, y + i + q * L, sizeof(V));
+      a[q] += vx * vy;
+    }
+  }
+  V v = (a[0] + a[1]) + (a[2] + a[3]);
+  T acc = 0;
+  for (i64 k = 0; k < L; ++k) acc += v[k];
+  for (; i < n; ++i) acc += x[i] * y[i];
+  return acc;
+}
+template <class T> void excite(T* s, const T* z, const T* w1, const T* b1, const T* w2, const T* b2, int gate, i64 c, i64 h,
+                               T* hidden) {
+  for (i64 j = 0; j < h; ++j) hidden[j] = relu(row_dot(w1 + j * c, z, c) + (b1 ? b1[j] : T(0)));
+  for (i64 k = 0; k < c; ++k) s[k] = apply_gate(gate, row_dot(w2 + k * h, hidden, h) + (b2 ? b2[k] : T(0)));
+}
+template <class T> void se_nchw(T* out, T* s_out, const T* u, const T* id, const T* w1, const T* b1, const T* w2, const T* b2,
+                                int gate, i64 n, i64 c, i64 h, i64 hw, int threads) {
+  std::vector<T> z(c), hidden(h);
+  const T inv = T(1) / T(hw);
+  for (i64 b = 0; b < n; ++b) {
+    const T* ub = u + b * c * hw;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (i64 k = 0; k < c; ++k) {
+      z[k] = row_sum(ub + k * hw, hw) * inv;
+    }
+    T* s = s_out + b * c;
+    excite(s, z.data(), w1, b1, w2, b2, gate, c, h, hidden.data());
+    if (id) sar_nchw(out + b * c * hw, ub, s, id + b * c * hw, c, hw, threads);
+    else ss_nchw(out + b * c * hw, ub, s, (const T*)nullptr, c, hw, threads);
+  }
+}
+template <class T> void se_nhwc(T* out, T* s_out, const T* u, const T* id, const T* w1, const T* b1, const T* w2, const T* b2,
+                                int gate, i64 n, i64 c, i64 h, i64 hw, int threads) {
+  std::vector<T> z(c), hidden(h);
+  const T inv = T(1) / T(hw);
+  for (i64 b = 0; b < n; ++b) {
+    const T* ub = u + b * hw * c;
+    for (i64 k = 0; k < c; ++k) z[k] = T(0);
+    for (i64 p = 0; p < hw; ++p) {
+      const T* row = ub + p * c;
+#pragma omp simd
+      for (i64 k = 0; k < c; ++k) z[k] += row[k];
+    }
+    for (i64 k = 0; k < c; ++k) z[k] *= inv;
+    T* s = s_out + b * c;
+    excite(s, z.data(), w1, b1, w2, b2, gate, c, h, hidden.data());
+    if (id) sar_nhwc(out + b * hw * c, ub, s, id + b * hw * c, 1, hw, c, threads);
+    else ss_nhwc(out + b * hw * c, ub, s, (const T*)nullptr, 1, hw, c, threads);
+  }
+}
 }  // namespace
 
 #define SECLI_EXPORT(T, SUF)                                                                                   \
@@ -117,6 +218,14 @@ template <class T> void dot_nhwc(T* gm, T* ds, const T* grad, const T* out, cons
   extern "C" void secli_dot_nchw_##SUF(T* gm, T* ds, const T* g, const T* o, const T* x, i64 r, i64 hw, int t) { \
     dot_nchw(gm, ds, g, o, x, r, hw, t);                                                                       \
   }                                                                                                            \
+  extern "C" void secli_se_nchw_##SUF(T* o, T* s, const T* u, const T* id, const T* w1, const T* b1, const T* w2,     \
+                                     const T* b2, int g, i64 n, i64 c, i64 h, i64 hw, int t) {                 \
+    se_nchw(o, s, u, id, w1, b1, w2, b2, g, n, c, h, hw, t);                                                   \
+  }                                                                                                            \
+  extern "C" void secli_se_nhwc_##SUF(T* o, T* s, const T* u, const T* id, const T* w1, const T* b1, const T* w2,     \
+                                     const T* b2, int g, i64 n, i64 c, i64 h, i64 hw, int t) {                 \
+    se_nhwc(o, s, u, id, w1, b1, w2, b2, g, n, c, h, hw, t);                                                   \
+  }                                                                                                            \
   extern "C" void secli_dot_nhwc_##SUF(T* gm, T* ds, const T* g, const T* o, const T* x, i64 n, i64 hw, i64 c,  \
                                        int t) {                                                                \
     dot_nhwc(gm, ds, g, o, x, n, hw, c, t);                                                                    \
@@ -126,4 +235,4 @@ SECLI_EXPORT(float, f32)
 SECLI_EXPORT(double, f64)
 
 // the ABI version cpu_kernels.py checks before it trusts a loaded library
-extern "C" int secli_kernels_abi(void) { return 1; }
+extern "C" int secli_kernels_abi(void) { return 2; }

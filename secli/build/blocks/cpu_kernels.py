@@ -38,7 +38,7 @@ import torch
 ENV_SWITCH = "SECLI_CPU_KERNELS"
 CACHE_ENV = "SECLI_CACHE_DIR"
 SOURCE = Path(__file__).with_name("cpu_kernels.cpp")
-ABI_VERSION = 1
+ABI_VERSION = 2
 COMPILE_TIMEOUT_S = 180
 _BASE_FLAGS = ("-O3", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC", "-std=c++17")
 
@@ -152,6 +152,8 @@ def _declare(library: ctypes.CDLL) -> None:
             ("sar", "nchw", (p, p, p, p, i, i, t)), ("sar", "nhwc", (p, p, p, p, i, i, i, t)),
             ("ss", "nchw", (p, p, p, p, i, i, t)), ("ss", "nhwc", (p, p, p, p, i, i, i, t)),
             ("dot", "nchw", (p, p, p, p, p, i, i, t)), ("dot", "nhwc", (p, p, p, p, p, i, i, i, t)),
+            ("se", "nchw", (p, p, p, p, p, p, p, p, t, i, i, i, i, t)),
+            ("se", "nhwc", (p, p, p, p, p, p, p, p, t, i, i, i, i, t)),
         ):
             function = getattr(library, f"secli_{name}_{kind}_{suffix}")
             function.argtypes = list(args)
@@ -253,15 +255,19 @@ def scale(x: torch.Tensor, s: torch.Tensor, add: torch.Tensor | None = None) -> 
     sites on one thread)."""
     if add is None:
         return x * s
-    kind = _kind(x, add)
-    out = torch.empty_like(x)
-    _call("sar", x, kind, out, x, _vec(s, x), add)
-    return out
+    return scale_add_relu(x, s, add)
 
 
-def scale_add_relu(u: torch.Tensor, s: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
-    """``relu(u * s + identity)``: reads u and identity once, writes the output once."""
-    return scale(u, s, identity)
+def scale_add_relu(u: torch.Tensor, s: torch.Tensor, identity: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``relu(u * s + identity)``: reads u and identity once, writes the output once.
+
+    ``out`` may be ``u`` itself (each element is read before it is written): the in-place form a
+    residual block uses without gradients, as torchvision's ``out += identity; relu_`` does,
+    which spares a fresh allocation (fresh pages cost the kernel a zero-fill pass)."""
+    kind = _kind(u, identity) if out is None else _kind(u, identity, out)
+    result = torch.empty_like(u) if out is None else out
+    _call("sar", u, kind, result, u, _vec(s, u), identity)
+    return result
 
 
 def channel_dot(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -288,3 +294,57 @@ def scale_add_mean_grad(g: torch.Tensor, s: torch.Tensor, dz: torch.Tensor) -> t
     out = torch.empty_like(g)
     _call("ss", g, kind, out, g, _vec(s, g), _vec(dz / (h * w), g))
     return out
+
+
+#: the gate codes of ``cpu_kernels.cpp``'s ``apply_gate``
+GATE_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "hardsigmoid": 3}
+
+
+def squeeze_excite(
+    u: torch.Tensor,
+    identity: torch.Tensor | None,
+    fc1: tuple[torch.Tensor, torch.Tensor | None],
+    fc2: tuple[torch.Tensor, torch.Tensor | None],
+    gate: str,
+    out: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The whole SE block without gradients in one call: pool, both FCs, the gate, then
+    ``relu(u * s + identity)`` (or ``u * s`` without ``identity``). Returns (output, gates), or
+    None where the tensors are not ones the kernel takes (the caller then runs the modules).
+
+    Why one call: at batch 1 the block's arithmetic is small and what it costs is Python and
+    dispatch around eight small ops (measured inside ResNet-50 on one thread: about 0.4 ms a
+    site, against 0.1 ms for this call). ``fc1`` and ``fc2`` are (weight, bias) as 1x1
+    convolutions or linear layers store them; ``out`` may be ``u`` (in place). The checks are
+    written out, not looped: this runs at every site of every inference step.
+    """
+    dtype = u.dtype
+    if dtype not in _SUFFIX or u.device.type != "cpu" or u.dim() != 4:
+        return None
+    if u.is_contiguous():
+        kind, memory = "nchw", torch.contiguous_format
+    elif u.is_contiguous(memory_format=torch.channels_last):
+        kind, memory = "nhwc", torch.channels_last
+    else:
+        return None
+    for other in (identity, out):
+        if other is not None and (other.dtype != dtype or other.shape != u.shape or other.device.type != "cpu"
+                                  or not other.is_contiguous(memory_format=memory)):
+            return None
+    n, c, h, w = u.shape
+    (w1, b1), (w2, b2) = fc1, fc2
+    hidden = w1.shape[0]
+    if w1.numel() != hidden * c or w2.numel() != hidden * c or w2.shape[0] != c:
+        return None
+    for param in (w1, b1, w2, b2):
+        if param is not None and (param.dtype != dtype or param.device.type != "cpu" or not param.is_contiguous()):
+            return None
+    function = _FUNCTIONS.get(("se", kind, dtype))
+    if function is None:
+        return None
+    result = torch.empty_like(u) if out is None else out
+    gates = torch.empty(n, c, dtype=dtype)
+    function(result.data_ptr(), gates.data_ptr(), u.data_ptr(), None if identity is None else identity.data_ptr(),
+             w1.data_ptr(), None if b1 is None else b1.data_ptr(), w2.data_ptr(), None if b2 is None else b2.data_ptr(),
+             GATE_CODES[gate], n, c, hidden, h * w, torch.get_num_threads())
+    return result, gates.view(n, c, 1, 1)

@@ -180,6 +180,27 @@ def kernels_if_wanted(*tensors: torch.Tensor, single_input: bool = True) -> Any:
     return _cpu_kernels(tensors)
 
 
+def any_global_module_hook() -> bool:
+    """Whether a hook registered for every module (``torch.nn.modules.module.register_module_*``) exists;
+    True where torch no longer exposes the check, so the modules then always run."""
+    check = getattr(torch.nn.modules.module, "_has_any_global_hook", None)
+    return True if check is None else bool(check())
+
+
+def cpu_kernels_ready() -> Any:
+    """``cpu_kernels`` when they may run right now (built, switched on, no Triton requested, not
+    counted, traced, compiled or exported), else None; the caller checks its tensors' layout.
+
+    The lean check for the per-step inference path, where each microsecond of Python is paid at
+    every site (inside a network, with cold caches, several times what a loop measures).
+    """
+    if _EAGER_REQUESTS or os.environ.get(TRITON_ENV) or torch.jit.is_tracing() or _compiling() or _dispatch_modes():
+        return None
+    from secli.build.blocks import cpu_kernels
+
+    return cpu_kernels if cpu_kernels.available() else None
+
+
 def scale_forward(x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """``x * s`` for a known gate: one kernel pass where kernels apply, else ATen's ``mul``."""
     kernels = kernels_if_wanted(x)

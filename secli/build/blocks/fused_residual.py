@@ -42,11 +42,18 @@ def residual_composition(u: torch.Tensor, s: torch.Tensor, identity: torch.Tenso
     return torch.addcmul(identity, u, s).relu_()
 
 
-def scale_add_relu_forward(u: torch.Tensor, s: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
+def scale_add_relu_forward(u: torch.Tensor, s: torch.Tensor, identity: torch.Tensor, overwrite: bool = False) -> torch.Tensor:
     """``relu(u * s + identity)`` for a known gate ``s``: one kernel pass where kernels apply
-    (compiled CPU kernels, Triton on request), else ``residual_composition``."""
+    (compiled CPU kernels, Triton on request), else ``residual_composition``.
+
+    ``overwrite``: the caller owns ``u`` and no longer needs it (no gradients; a residual block's
+    own BN output), so the CPU kernel writes the result into it, as torchvision's block adds and
+    applies its ReLU in place; elsewhere it is ignored.
+    """
     kernels = kernels_if_wanted(u, identity)
     if kernels is not None:
+        if overwrite and not torch.is_grad_enabled() and kernels.__name__.endswith("cpu_kernels"):
+            return kernels.scale_add_relu(u, s, identity, out=u)
         return kernels.scale_add_relu(u, s, identity)
     return residual_composition(u, s, identity)
 

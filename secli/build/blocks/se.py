@@ -27,7 +27,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from secli.build.blocks.fused import channel_mean, fused_enabled, gated_sum, reference_wanted, scale_forward
+from secli.build.blocks.fused import (
+    any_global_module_hook,
+    channel_mean,
+    cpu_kernels_ready,
+    fused_enabled,
+    gated_sum,
+    reference_wanted,
+    scale_forward,
+)
 from secli.build.blocks.fused_residual import scale_add_relu, scale_add_relu_forward
 from secli.build.registry import BlockKind, register
 from secli.util.errors import SecliUsageError
@@ -49,13 +57,6 @@ GATE_MODULES: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "hardsigmoid": nn.Hardsigmoid,
 }
-
-
-def _any_global_hook() -> bool:
-    """Whether a hook registered for every module (``nn.modules.module.register_module_*``) exists;
-    True where torch no longer exposes the check, so the modules then always run."""
-    check = getattr(nn.modules.module, "_has_any_global_hook", None)
-    return True if check is None else bool(check())
 
 
 def _gate_module(name: str) -> nn.Module:
@@ -159,7 +160,7 @@ class SqueezeExcitation(nn.Module):
         return (self.gate_act(pre.view(n, self.channels, 1, 1)),)
 
     def _fcs_unobserved(self) -> bool:
-        if reference_wanted() or _any_global_hook():
+        if reference_wanted() or any_global_module_hook():
             return False
         modules = self._modules  # not ``self.fc1``: Module.__getattr__ costs a microsecond a time
         for name, kind in (("fc1", nn.Conv2d), ("act", nn.ReLU), ("fc2", nn.Conv2d)):
@@ -170,10 +171,41 @@ class SqueezeExcitation(nn.Module):
                 return False
         return True
 
-    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        """``s * x``; with ``residual`` (a residual block's folded forward), ``relu(s * x + residual)``."""
+    def _whole_block(self, x: torch.Tensor, residual: torch.Tensor | None, overwrite: bool) -> torch.Tensor | None:
+        """The block without gradients as one CPU kernel call (``cpu_kernels.squeeze_excite``),
+        where the kernels may run and nothing observes the FCs or the gate (a hook on
+        ``gate_act``, as excitation analysis adds, keeps the modules); None otherwise."""
+        kernels = cpu_kernels_ready()
+        if kernels is None or any_global_module_hook():
+            return None
+        modules = self._modules
+        fc1, act, fc2, gate = modules["fc1"], modules["act"], modules["fc2"], modules["gate_act"]
+        if type(fc1) is not nn.Conv2d or type(fc2) is not nn.Conv2d or type(act) is not nn.ReLU:
+            return None
+        if type(gate) is not GATE_MODULES[self.gate_name]:
+            return None
+        for module in (fc1, act, fc2, gate):
+            if module._forward_hooks or module._forward_pre_hooks:
+                return None
+        # a hook on this block may keep its input: then it must see the input, not the output
+        observed = self._forward_hooks or self._forward_pre_hooks
+        out = x if overwrite and residual is not None and not observed else None
+        done = kernels.squeeze_excite(x, residual, (fc1.weight, fc1.bias), (fc2.weight, fc2.bias), self.gate_name, out)
+        return None if done is None else done[0]
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None, overwrite: bool = False) -> torch.Tensor:
+        """``s * x``; with ``residual`` (a residual block's folded forward), ``relu(s * x + residual)``.
+
+        ``overwrite`` (the folded forward passes it): ``x`` is the block's own BN output, which
+        nothing reads afterwards, so without gradients the result may be written into it, as the
+        unfolded block's ``out += identity`` and in-place ReLU do.
+        """
         if self.impl == "fused" and self.squeeze == "avg":  # ``impl_used``, spelled out: runs every step
-            if fused_enabled(x):
+            if not torch.is_grad_enabled():  # CPU: pool, FCs, gate and scale in one kernel call
+                whole = self._whole_block(x, residual, overwrite)
+                if whole is not None:
+                    return whole
+            elif fused_enabled(x):
                 parameters = list(self.parameters())
                 if residual is not None:
                     return scale_add_relu(self._excite_pooled, x, residual, parameters)
@@ -181,7 +213,7 @@ class SqueezeExcitation(nn.Module):
             if not reference_wanted():  # no gradients, or compiled: the forward in one pass
                 gate = self._excite_pooled(channel_mean(x))[0]
                 if residual is not None:
-                    return scale_add_relu_forward(x, gate, residual)
+                    return scale_add_relu_forward(x, gate, residual, overwrite=overwrite)
                 return scale_forward(x, gate)
         if residual is not None:
             return torch.relu(self.forward(x) + residual)
