@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from secli.build.blocks import cpu_kernels
+from secli.build.blocks import cpu_build, cpu_kernels
 from secli.build.blocks.fused import eager_composition, kernels_if_wanted
 from secli.build.blocks.se import SqueezeExcitation
 from secli.build.blocks.sk import SelectiveKernel
@@ -217,14 +217,14 @@ def test_without_a_compiler_the_blocks_fall_back_and_say_why(tmp_path: Path) -> 
 
 def test_the_temporary_cache_must_be_private(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A folder others can write could hold a planted library; it is refused, not loaded from."""
-    monkeypatch.setattr(cpu_kernels.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(cpu_build.tempfile, "gettempdir", lambda: str(tmp_path))
     shared = tmp_path / f"secli-{os.getuid()}"
     shared.mkdir()
     shared.chmod(0o777)
     with pytest.raises(OSError, match="not a private folder"):
-        cpu_kernels._private_temp_root()
+        cpu_build._private_temp_root()
     shared.chmod(0o700)
-    assert cpu_kernels._private_temp_root() == shared
+    assert cpu_build._private_temp_root() == shared
 
 
 def test_a_dispatch_mode_sees_the_eager_ops() -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -204,7 +204,7 @@ def _join(wrapped: nn.Module, u: torch.Tensor, identity: torch.Tensor, act: nn.M
     runs them, so per-module counts give the SE block its own cost only (not the residual's add
     and ReLU). Without gradients the SE may write its result into ``u`` (the block's own BN
     output), unless a hook on the BN may have kept that tensor."""
-    bn, se = wrapped._modules["0"], wrapped._modules["1"]
+    bn, se = cast(nn.Module, wrapped._modules["0"]), cast(nn.Module, wrapped._modules["1"])
     if reference_wanted():
         return act(se(u) + identity)
     observed = bn._forward_hooks or any_global_module_hook()

@@ -1,164 +1,44 @@
-"""Compiled CPU kernels for the fused SE blocks: one pass where ATen's composition takes two to four.
+"""Compiled CPU kernels for the fused SE blocks: one pass where ATen's composition takes several.
 
 Why compiled code: on a CPU, ATen has no single op for ``relu(u * s + identity)``, for the
-backward's ``(g * (out > 0), sum_hw(g * (out > 0) * u))`` or for ``g * s + dz / HW``, and the ops
-it does have are slow at these shapes: the batched dot ``bmm`` that avoids writing ``g * u`` runs
-at a third of memory bandwidth, and a broadcasting ``addcmul`` at half (measured per op in
-``benchmarks/bench_blocks.py --groups kernels``). Memory traffic is all these steps cost, so one
-plain loop per step, vectorised by the compiler, is the floor.
+backward's ``(g * (out > 0), sum_hw(g * (out > 0) * u))`` or for ``g * s + dz / HW``, and two of
+the ops it does have are slow at these shapes (``bmm`` as a batched dot, a broadcasting
+``addcmul``; per step in ``benchmarks/bench_blocks.py --groups kernels``). Without gradients the
+whole SE block (pool, both FCs, gate, scale, residual sum and ReLU) is one call
+(``squeeze_excite``): at batch 1 its arithmetic is small and Python around eight small ops was
+most of what it cost.
 
 How: ``cpu_kernels.cpp`` (beside this file) is compiled on first use with the system C++
-compiler (``$CXX``, else ``c++``/``g++``; about 1 s) into a per-user cache,
-``$SECLI_CACHE_DIR`` or ``~/.cache/secli``, keyed by the source, the compiler and the CPU, and
-loaded with ``ctypes`` (which releases the GIL during each call). Threads: OpenMP with
+compiler by ``cpu_build`` (about 1 s, cached per user, source, compiler and CPU) and loaded with
+``ctypes`` (which releases the GIL during each call). Threads: OpenMP with
 ``torch.get_num_threads()``, through the libgomp torch has already loaded.
 
 Scope: float32 and float64 CPU tensors, all NCHW-contiguous or all channels_last. Everything else
 (fp16/bf16, other strides, no compiler, ``SECLI_CPU_KERNELS=0``) keeps ATen's composition, which
 computes the same function; ``status()`` says which applies and why. The kernels never run
-under ``torch.compile``, ``torch.export`` or a jit trace (``fused.kernels_if_wanted``).
+under ``torch.compile``, ``torch.export``, a jit trace or a dispatch mode
+(``fused.kernels_if_wanted``, ``fused.cpu_kernels_ready``).
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
-import platform
-import shutil
-import stat
 import subprocess
-import tempfile
 import threading
-from pathlib import Path
 from typing import Any
 
 import torch
 
-ENV_SWITCH = "SECLI_CPU_KERNELS"
-CACHE_ENV = "SECLI_CACHE_DIR"
-SOURCE = Path(__file__).with_name("cpu_kernels.cpp")
-ABI_VERSION = 2
-COMPILE_TIMEOUT_S = 180
-_BASE_FLAGS = ("-O3", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC", "-std=c++17")
+from secli.build.blocks import cpu_build
 
-_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+ENV_SWITCH = "SECLI_CPU_KERNELS"
+CACHE_ENV = cpu_build.CACHE_ENV
+_SUFFIX = cpu_build.SUFFIX
 _lock = threading.Lock()
 _library: ctypes.CDLL | None = None
 _failure: str | None = None  # why the kernels are unavailable, once a load was tried
 _FUNCTIONS: dict[tuple[str, str, torch.dtype], Any] = {}  # (name, layout, dtype) -> entry point
-
-
-# ----------------------------------------------------------------------------- building
-def _compiler() -> str | None:
-    named = os.environ.get("CXX")
-    if named:
-        return shutil.which(named) or (named if Path(named).is_file() else None)
-    return shutil.which("c++") or shutil.which("g++")
-
-
-def _cpu_fingerprint() -> str:
-    """What ``-march=native`` depends on: the CPU's model and feature flags."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return platform.processor()
-    keep = [line for line in text.splitlines() if line.startswith(("model name", "flags"))]
-    return "\n".join(sorted(set(keep)))
-
-
-def _cache_root() -> Path:
-    named = os.environ.get(CACHE_ENV)
-    if named:
-        return Path(named)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "secli"
-
-
-def _private_temp_root() -> Path:
-    """A fallback cache only this user can write (a shared /tmp folder could hold a planted library)."""
-    root = Path(tempfile.gettempdir()) / f"secli-{os.getuid()}"
-    root.mkdir(mode=0o700, exist_ok=True)
-    info = root.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
-        raise OSError(f"{root} is not a private folder of this user")
-    return root
-
-
-def _key(compiler: str) -> str:
-    real = Path(compiler).resolve()
-    info = real.stat()
-    parts = [SOURCE.read_bytes(), str(real).encode(), f"{info.st_mtime_ns}:{info.st_size}".encode(),
-             " ".join(_BASE_FLAGS).encode(), platform.machine().encode(), _cpu_fingerprint().encode()]
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part + b"\0")
-    return digest.hexdigest()[:20]
-
-
-def _compile(compiler: str, target: Path) -> None:
-    """Compile to a temporary name beside ``target``, then rename: concurrent builds never see half a file."""
-    fd, tmp_name = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=target.parent)
-    os.close(fd)
-    errors = []
-    try:
-        for extra in (("-march=native",), ()):  # -march=native where the compiler knows it
-            command = [compiler, *_BASE_FLAGS, *extra, "-o", tmp_name, str(SOURCE)]
-            done = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False)
-            if done.returncode == 0:
-                os.replace(tmp_name, target)
-                return
-            errors.append(done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"])
-        raise OSError(f"{Path(compiler).name} failed: {errors[-1][0]}")
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-
-
-def _library_path(compiler: str) -> Path:
-    key = _key(compiler)
-    for root in (_cache_root, _private_temp_root):
-        try:
-            folder = root() / "kernels" / key
-            folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / "libsecli_cpu.so"
-            if probe.exists() or os.access(folder, os.W_OK):
-                return probe
-        except OSError:
-            continue
-    raise OSError("no writable cache folder (set SECLI_CACHE_DIR)")
-
-
-def _load() -> ctypes.CDLL:
-    compiler = _compiler()
-    if compiler is None:
-        raise OSError("no C++ compiler found (install g++ or set CXX)")
-    path = _library_path(compiler)
-    if not path.exists():
-        _compile(compiler, path)
-    library = ctypes.CDLL(str(path))
-    if library.secli_kernels_abi() != ABI_VERSION:
-        raise OSError(f"{path} is from another secli version")
-    _declare(library)
-    return library
-
-
-def _declare(library: ctypes.CDLL) -> None:
-    """Set argtypes for every entry point (ctypes then converts ints without guessing) and keep
-    them by (name, layout, dtype), so that a call costs one dict lookup."""
-    p, i, t = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    for dtype, suffix in _SUFFIX.items():
-        for name, kind, args in (
-            ("sar", "nchw", (p, p, p, p, i, i, t)), ("sar", "nhwc", (p, p, p, p, i, i, i, t)),
-            ("ss", "nchw", (p, p, p, p, i, i, t)), ("ss", "nhwc", (p, p, p, p, i, i, i, t)),
-            ("dot", "nchw", (p, p, p, p, p, i, i, t)), ("dot", "nhwc", (p, p, p, p, p, i, i, i, t)),
-            ("se", "nchw", (p, p, p, p, p, p, p, p, t, i, i, i, i, t)),
-            ("se", "nhwc", (p, p, p, p, p, p, p, p, t, i, i, i, i, t)),
-        ):
-            function = getattr(library, f"secli_{name}_{kind}_{suffix}")
-            function.argtypes = list(args)
-            function.restype = None
-            _FUNCTIONS[(name, kind, dtype)] = function
 
 
 def library() -> ctypes.CDLL | None:
@@ -169,7 +49,8 @@ def library() -> ctypes.CDLL | None:
     with _lock:
         if _library is None and _failure is None:
             try:
-                _library = _load()
+                _library, functions = cpu_build.load()
+                _FUNCTIONS.update(functions)
             except (OSError, subprocess.SubprocessError, AttributeError) as exc:
                 _failure = str(exc) or type(exc).__name__
     return _library
