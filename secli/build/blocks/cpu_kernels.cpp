@@ -165,41 +165,40 @@ template <class T> void excite(T* s, const T* z, const T* w1, const T* b1, const
   for (i64 j = 0; j < h; ++j) hidden[j] = relu(row_dot(w1 + j * c, z, c) + (b1 ? b1[j] : T(0)));
   for (i64 k = 0; k < c; ++k) s[k] = apply_gate(gate, row_dot(w2 + k * h, hidden, h) + (b2 ? b2[k] : T(0)));
 }
-template <class T> void se_nchw(T* out, T* s_out, const T* u, const T* id, const T* w1, const T* b1, const T* w2, const T* b2,
-                                int gate, i64 n, i64 c, i64 h, i64 hw, int threads) {
-  std::vector<T> z(c), hidden(h);
+// z = mean_hw of one image (c x hw values at `ub`) in either layout
+template <class T> void image_means_nchw(T* z, const T* ub, i64 c, i64 hw, int threads) {
   const T inv = T(1) / T(hw);
-  for (i64 b = 0; b < n; ++b) {
-    const T* ub = u + b * c * hw;
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (i64 k = 0; k < c; ++k) {
-      z[k] = row_sum(ub + k * hw, hw) * inv;
-    }
-    T* s = s_out + b * c;
-    excite(s, z.data(), w1, b1, w2, b2, gate, c, h, hidden.data());
-    if (id) sar_nchw(out + b * c * hw, ub, s, id + b * c * hw, c, hw, threads);
-    else ss_nchw(out + b * c * hw, ub, s, (const T*)nullptr, c, hw, threads);
-  }
+  for (i64 k = 0; k < c; ++k) z[k] = row_sum(ub + k * hw, hw) * inv;
 }
-template <class T> void se_nhwc(T* out, T* s_out, const T* u, const T* id, const T* w1, const T* b1, const T* w2, const T* b2,
-                                int gate, i64 n, i64 c, i64 h, i64 hw, int threads) {
-  std::vector<T> z(c), hidden(h);
+template <class T> void image_means_nhwc(T* z, const T* ub, i64 c, i64 hw, int) {
   const T inv = T(1) / T(hw);
-  for (i64 b = 0; b < n; ++b) {
-    const T* ub = u + b * hw * c;
-    for (i64 k = 0; k < c; ++k) z[k] = T(0);
-    for (i64 p = 0; p < hw; ++p) {
-      const T* row = ub + p * c;
+  for (i64 k = 0; k < c; ++k) z[k] = T(0);
+  for (i64 p = 0; p < hw; ++p) {
+    const T* row = ub + p * c;
 #pragma omp simd
-      for (i64 k = 0; k < c; ++k) z[k] += row[k];
-    }
-    for (i64 k = 0; k < c; ++k) z[k] *= inv;
+    for (i64 k = 0; k < c; ++k) z[k] += row[k];
+  }
+  for (i64 k = 0; k < c; ++k) z[k] *= inv;
+}
+template <class T, bool NHWC>
+void se_block(T* out, T* s_out, const T* u, const T* id, const T* w1, const T* b1, const T* w2, const T* b2, int gate, i64 n,
+              i64 c, i64 h, i64 hw, int threads) {
+  std::vector<T> z(c), hidden(h);
+  for (i64 b = 0; b < n; ++b) {
+    const i64 off = b * c * hw;  // one image is c * hw contiguous values in either layout
+    const T* ub = u + off;
     T* s = s_out + b * c;
+    if (NHWC) image_means_nhwc(z.data(), ub, c, hw, threads);
+    else image_means_nchw(z.data(), ub, c, hw, threads);
     excite(s, z.data(), w1, b1, w2, b2, gate, c, h, hidden.data());
-    if (id) sar_nhwc(out + b * hw * c, ub, s, id + b * hw * c, 1, hw, c, threads);
-    else ss_nhwc(out + b * hw * c, ub, s, (const T*)nullptr, 1, hw, c, threads);
+    if (NHWC && id) sar_nhwc(out + off, ub, s, id + off, 1, hw, c, threads);
+    else if (NHWC) ss_nhwc(out + off, ub, s, (const T*)nullptr, 1, hw, c, threads);
+    else if (id) sar_nchw(out + off, ub, s, id + off, c, hw, threads);
+    else ss_nchw(out + off, ub, s, (const T*)nullptr, c, hw, threads);
   }
 }
+
 }  // namespace
 
 #define SECLI_EXPORT(T, SUF)                                                                                   \
@@ -220,11 +219,11 @@ template <class T> void se_nhwc(T* out, T* s_out, const T* u, const T* id, const
   }                                                                                                            \
   extern "C" void secli_se_nchw_##SUF(T* o, T* s, const T* u, const T* id, const T* w1, const T* b1, const T* w2,     \
                                      const T* b2, int g, i64 n, i64 c, i64 h, i64 hw, int t) {                 \
-    se_nchw(o, s, u, id, w1, b1, w2, b2, g, n, c, h, hw, t);                                                   \
+    se_block<T, false>(o, s, u, id, w1, b1, w2, b2, g, n, c, h, hw, t);                                                   \
   }                                                                                                            \
   extern "C" void secli_se_nhwc_##SUF(T* o, T* s, const T* u, const T* id, const T* w1, const T* b1, const T* w2,     \
                                      const T* b2, int g, i64 n, i64 c, i64 h, i64 hw, int t) {                 \
-    se_nhwc(o, s, u, id, w1, b1, w2, b2, g, n, c, h, hw, t);                                                   \
+    se_block<T, true>(o, s, u, id, w1, b1, w2, b2, g, n, c, h, hw, t);                                                   \
   }                                                                                                            \
   extern "C" void secli_dot_nhwc_##SUF(T* gm, T* ds, const T* g, const T* o, const T* x, i64 n, i64 hw, i64 c,  \
                                        int t) {                                                                \
