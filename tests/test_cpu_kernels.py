@@ -370,3 +370,15 @@ def test_hooks_on_the_bn_or_the_se_block_keep_their_tensors_unchanged() -> None:
             model(x)
         handle.remove()
         assert torch.equal(held[name], copies[name]), name
+
+
+def test_profile_warns_when_fused_blocks_run_without_their_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    from secli.profiling.environment import cpu_kernel_warning
+
+    fused, eager = SqueezeExcitation(8, ratio=2), _eager_twin(SqueezeExcitation(8, ratio=2))
+    cpu = torch.device("cpu")
+    monkeypatch.setenv("SECLI_CPU_KERNELS", "0")
+    warning = cpu_kernel_warning(cpu, [torch.nn.Sequential(fused)])
+    assert warning is not None and "SECLI_CPU_KERNELS=0" in warning and "ATen" in warning
+    assert cpu_kernel_warning(cpu, [torch.nn.Sequential(eager)]) is None  # nothing fused: nothing to say
+    assert cpu_kernel_warning(torch.device("cuda"), [torch.nn.Sequential(fused)]) is None
