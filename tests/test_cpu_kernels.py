@@ -358,14 +358,16 @@ def test_hooks_on_the_bn_or_the_se_block_keep_their_tensors_unchanged() -> None:
     copies: dict[str, torch.Tensor] = {}
 
     def keep(name: str):  # type: ignore[no-untyped-def]
-        def hook(_module, inputs, output):  # type: ignore[no-untyped-def]
+        def hook(_module, inputs, output=None):  # type: ignore[no-untyped-def]
             tensor = output if name == "bn" else inputs[0]
-            held[name], copies[name] = tensor, tensor.clone()
+            held[name], copies[name] = tensor, tensor.clone()  # the copy as the tensor is handed over
         return hook
 
     x = torch.randn(1, 3, 32, 32)
-    for name, module in (("bn", wrapped[0]), ("se", wrapped[1])):
-        handle = module.register_forward_hook(keep(name))
+    # the BN's output as a forward hook gets it; the SE's input as a pre-hook gets it (a forward
+    # hook on the SE would run after the block, too late to copy what it was handed)
+    for name, register in (("bn", wrapped[0].register_forward_hook), ("se", wrapped[1].register_forward_pre_hook)):
+        handle = register(keep(name))
         with torch.no_grad():
             model(x)
         handle.remove()
@@ -382,3 +384,27 @@ def test_profile_warns_when_fused_blocks_run_without_their_kernels(monkeypatch: 
     assert warning is not None and "SECLI_CPU_KERNELS=0" in warning and "ATen" in warning
     assert cpu_kernel_warning(cpu, [torch.nn.Sequential(eager)]) is None  # nothing fused: nothing to say
     assert cpu_kernel_warning(torch.device("cuda"), [torch.nn.Sequential(fused)]) is None
+
+
+@needs_kernels
+def test_a_hook_on_the_se_block_keeps_its_input_when_the_gate_is_hooked_too() -> None:
+    """With a ``gate_act`` hook the block runs its modules, not the one-call kernel; the folded
+    scale must then still leave the SE block's input (a hooked tensor) as it was."""
+    from secli.build.models import build
+    from secli.build.spec import BlockSpec, ModelSpec
+
+    torch.manual_seed(0)
+    model = build(ModelSpec("resnet18", BlockSpec(kind="se", ratio=4), num_classes=5)).model.eval()
+    se = model.layer1[0].bn2[1]
+    before: list[torch.Tensor] = []  # the input as it arrives (a copy)
+    held: list[torch.Tensor] = []  # the input tensor itself, as a hook would keep it
+    handles = [
+        se.register_forward_pre_hook(lambda _m, inputs: before.append(inputs[0].clone())),
+        se.register_forward_hook(lambda _m, inputs, _o: held.append(inputs[0])),
+        se.gate_act.register_forward_hook(lambda *_: None),
+    ]
+    with torch.no_grad():
+        model(torch.randn(1, 3, 32, 32))
+    for handle in handles:
+        handle.remove()
+    assert len(held) == len(before) == 1 and torch.equal(held[0], before[0])

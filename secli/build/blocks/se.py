@@ -187,9 +187,7 @@ class SqueezeExcitation(nn.Module):
         for module in (fc1, act, fc2, gate):
             if module._forward_hooks or module._forward_pre_hooks:
                 return None
-        # a hook on this block may keep its input: then it must see the input, not the output
-        observed = self._forward_hooks or self._forward_pre_hooks
-        out = x if overwrite and residual is not None and not observed else None
+        out = x if overwrite and residual is not None else None
         done = kernels.squeeze_excite(x, residual, (fc1.weight, fc1.bias), (fc2.weight, fc2.bias), self.gate_name, out)
         return None if done is None else done[0]
 
@@ -201,6 +199,8 @@ class SqueezeExcitation(nn.Module):
         unfolded block's ``out += identity`` and in-place ReLU do.
         """
         if self.impl == "fused" and self.squeeze == "avg":  # ``impl_used``, spelled out: runs every step
+            if overwrite and (self._forward_hooks or self._forward_pre_hooks):
+                overwrite = False  # a hook on this block may keep its input: it must see the input
             if not torch.is_grad_enabled():  # CPU: pool, FCs, gate and scale in one kernel call
                 whole = self._whole_block(x, residual, overwrite)
                 if whole is not None:
