@@ -33,7 +33,6 @@ import torch
 from secli.build.blocks import cpu_build
 
 ENV_SWITCH = "SECLI_CPU_KERNELS"
-CACHE_ENV = cpu_build.CACHE_ENV
 _SUFFIX = cpu_build.SUFFIX
 _lock = threading.Lock()
 _library: ctypes.CDLL | None = None

@@ -144,30 +144,29 @@ def channel_dot(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.mul(g, x).sum(dim=(2, 3), keepdim=True, dtype=acc)
 
 
-def cpu_kernels_wanted(*tensors: torch.Tensor) -> bool:
-    """Whether the compiled CPU kernels run here: CPU tensors of a layout and dtype they take,
-    outside any trace, compile or export (those must see ordinary ops), not switched off with
-    ``SECLI_CPU_KERNELS=0``, and built (``cpu_kernels.available``).
+def _cpu_kernels_allowed() -> Any:
+    """``cpu_kernels`` where they may run now (not counted, traced, compiled or exported; switched
+    on with ``SECLI_CPU_KERNELS``; built), else None. The tensors' layout is the caller's check.
 
     On by default: unlike the Triton kernels they are measured (``benchmarks/bench_blocks.py``)
     and tested against the eager composition on every layout and dtype they accept.
     """
-    return _cpu_kernels(tensors) is not None
-
-
-def _cpu_kernels(tensors: Sequence[torch.Tensor]) -> Any:
     if reference_wanted() or _compiling():
         return None
     from secli.build.blocks import cpu_kernels
 
-    if cpu_kernels.layout(*tensors) is None or not cpu_kernels.available():
-        return None
-    return cpu_kernels
+    return cpu_kernels if cpu_kernels.available() else None
+
+
+def _cpu_kernels(tensors: Sequence[torch.Tensor]) -> Any:
+    kernels = _cpu_kernels_allowed()
+    return kernels if kernels is not None and kernels.layout(*tensors) is not None else None
 
 
 def kernels_if_wanted(*tensors: torch.Tensor, single_input: bool = True) -> Any:
     """The kernels module for these tensors: Triton where ``triton_wanted`` (one-input blocks
-    only), the compiled CPU kernels where ``cpu_kernels_wanted``, else None (ATen's ops).
+    only), the compiled CPU kernels where they may run and take these tensors, else None
+    (ATen's ops).
 
     Runs once per block and step, so it checks the cheap conditions first.
     """
@@ -188,17 +187,9 @@ def any_global_module_hook() -> bool:
 
 
 def cpu_kernels_ready() -> Any:
-    """``cpu_kernels`` when they may run right now (built, switched on, no Triton requested, not
-    counted, traced, compiled or exported), else None; the caller checks its tensors' layout.
-
-    The lean check for the per-step inference path, where each microsecond of Python is paid at
-    every site (inside a network, with cold caches, several times what a loop measures).
-    """
-    if _EAGER_REQUESTS or os.environ.get(TRITON_ENV) or torch.jit.is_tracing() or _compiling() or _dispatch_modes():
-        return None
-    from secli.build.blocks import cpu_kernels
-
-    return cpu_kernels if cpu_kernels.available() else None
+    """``cpu_kernels`` where they may run now and no Triton run was asked for (``SECLI_TRITON``),
+    else None; the caller checks its tensors (``cpu_kernels.squeeze_excite`` declines others)."""
+    return None if os.environ.get(TRITON_ENV) else _cpu_kernels_allowed()
 
 
 def scale_forward(x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:

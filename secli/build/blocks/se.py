@@ -76,6 +76,11 @@ def _gate_inverse(name: str, value: float) -> float:
     return value  # relu
 
 
+#: The excitation's other children and their types, which the fast paths compute as
+#: ``linear``/``relu`` (``_excite_pooled``) or in C++ (``_whole_block``).
+_FC_MODULES: dict[str, type[nn.Module]] = {"fc1": nn.Conv2d, "act": nn.ReLU, "fc2": nn.Conv2d}
+
+
 def hidden_width(channels: int, ratio: int, floor: int = 1) -> int:
     """C // r with a floor; an impossible ratio is a user error, not a zero-width layer."""
     if ratio < 1:
@@ -162,9 +167,15 @@ class SqueezeExcitation(nn.Module):
     def _fcs_unobserved(self) -> bool:
         if reference_wanted() or any_global_module_hook():
             return False
-        modules = self._modules  # not ``self.fc1``: Module.__getattr__ costs a microsecond a time
-        for name, kind in (("fc1", nn.Conv2d), ("act", nn.ReLU), ("fc2", nn.Conv2d)):
+        return self._children_plain(("fc1", "act", "fc2"))
+
+    def _children_plain(self, names: tuple[str, ...]) -> bool:
+        """These children are the module types the fast paths compute in their place, with no
+        hook on them. Read through ``_modules``: ``Module.__getattr__`` costs a microsecond a time."""
+        modules = self._modules
+        for name in names:
             module = modules[name]
+            kind = GATE_MODULES[self.gate_name] if name == "gate_act" else _FC_MODULES[name]
             if type(module) is not kind or module._forward_hooks or module._forward_pre_hooks:
                 return False
             if module._backward_hooks or module._backward_pre_hooks:
@@ -176,19 +187,11 @@ class SqueezeExcitation(nn.Module):
         where the kernels may run and nothing observes the FCs or the gate (a hook on
         ``gate_act``, as excitation analysis adds, keeps the modules); None otherwise."""
         kernels = cpu_kernels_ready()
-        if kernels is None or any_global_module_hook():
+        if kernels is None or any_global_module_hook() or not self._children_plain(("fc1", "act", "fc2", "gate_act")):
             return None
-        modules = self._modules
-        fc1, act, fc2, gate = modules["fc1"], modules["act"], modules["fc2"], modules["gate_act"]
-        if type(fc1) is not nn.Conv2d or type(fc2) is not nn.Conv2d or type(act) is not nn.ReLU:
-            return None
-        if type(gate) is not GATE_MODULES[self.gate_name]:
-            return None
-        for module in (fc1, act, fc2, gate):
-            if module._forward_hooks or module._forward_pre_hooks:
-                return None
+        fc1, fc2 = self._modules["fc1"], self._modules["fc2"]
         out = x if overwrite and residual is not None else None
-        done = kernels.squeeze_excite(x, residual, (fc1.weight, fc1.bias), (fc2.weight, fc2.bias), self.gate_name, out)
+        done = kernels.squeeze_excite(x, residual, (fc1.weight, fc1.bias), (fc2.weight, fc2.bias), self.gate_name, out)  # type: ignore[union-attr]
         return None if done is None else done[0]
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None, overwrite: bool = False) -> torch.Tensor:
