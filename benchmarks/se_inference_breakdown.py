@@ -1,12 +1,13 @@
 """Where SE-ResNet-50's inference time goes inside its 16 SE modules (batch 1, 1 thread, CPU).
 
-Swaps ``SqueezeExcitation.forward`` for variants and times only the time spent inside the SE
-modules during whole forwards (median over rounds, the first 5 dropped):
+Swaps ``SqueezeExcitation.residual_no_grad`` (what a folded block's forward calls without
+gradients) for variants and times the time spent inside it during whole forwards (median over
+rounds, the first 5 dropped), and each variant's whole forward:
 
   baseline   ``u.add_(identity).relu_()``: what resnet50 itself does at those places
   kernel     the one-call CPU kernel alone (ctypes, no checks): pool, FCs, gate, sum, ReLU
   wrapper    ``cpu_kernels.squeeze_excite`` (its checks and the call)
-  module     the real forward (every check the library makes)
+  module     the real method (every check the library makes there)
 
     PYTHONPATH=$PWD python benchmarks/se_inference_breakdown.py [--rounds 40]
 """
@@ -35,25 +36,25 @@ Forward = Callable[..., torch.Tensor]
 
 def _variants() -> dict[str, Forward]:
     entry = cpu_kernels._FUNCTIONS[("se", "nchw", torch.float32)]
-    gates: dict[int, torch.Tensor] = {}
 
-    def baseline(self: SqueezeExcitation, u: torch.Tensor, residual: torch.Tensor, overwrite: bool = False) -> torch.Tensor:
-        return u.add_(residual).relu_()
+    def baseline(self: SqueezeExcitation, u: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
+        return u.add_(identity).relu_()
 
-    def kernel(self: SqueezeExcitation, u: torch.Tensor, residual: torch.Tensor, overwrite: bool = False) -> torch.Tensor:
+    def kernel(self: SqueezeExcitation, u: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
         c = u.shape[1]
-        out = gates.setdefault(c, torch.empty(1, c))
-        entry(u.data_ptr(), out.data_ptr(), u.data_ptr(), residual.data_ptr(), self.fc1.weight.data_ptr(),
-              self.fc1.bias.data_ptr(), self.fc2.weight.data_ptr(), self.fc2.bias.data_ptr(), 0, 1, c, self.hidden,
-              u.shape[2] * u.shape[3], 1)
+        fc1, fc2 = self.fc1._parameters, self.fc2._parameters
+        entry(u.data_ptr(), None, u.data_ptr(), identity.data_ptr(), fc1["weight"].data_ptr(), fc1["bias"].data_ptr(),
+              fc2["weight"].data_ptr(), fc2["bias"].data_ptr(), 0, 1, c, self.hidden, u.shape[2] * u.shape[3], 1)
         return u
 
-    def wrapper(self: SqueezeExcitation, u: torch.Tensor, residual: torch.Tensor, overwrite: bool = False) -> torch.Tensor:
-        done = cpu_kernels.squeeze_excite(u, residual, (self.fc1.weight, self.fc1.bias), (self.fc2.weight, self.fc2.bias), "sigmoid", u)
+    def wrapper(self: SqueezeExcitation, u: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
+        fc1, fc2 = self.fc1._parameters, self.fc2._parameters
+        done = cpu_kernels.squeeze_excite(u, identity, (fc1["weight"], fc1["bias"]), (fc2["weight"], fc2["bias"]), "sigmoid",
+                                          u, gates=False)
         assert done is not None
         return done[0]
 
-    return {"baseline": baseline, "kernel": kernel, "wrapper": wrapper, "module": SqueezeExcitation.forward}
+    return {"baseline": baseline, "kernel": kernel, "wrapper": wrapper, "module": SqueezeExcitation.residual_no_grad}
 
 
 def main() -> None:
@@ -68,18 +69,18 @@ def main() -> None:
     spent = [0.0]
     inside: dict[str, list[float]] = {}
     total: dict[str, list[float]] = {}
-    original = SqueezeExcitation.forward
+    original = SqueezeExcitation.residual_no_grad
     variants = _variants()
     try:
         for _ in range(args.rounds):
             for name, forward in variants.items():
-                def timed(self: SqueezeExcitation, *a: torch.Tensor, _f: Forward = forward, **k: bool) -> torch.Tensor:
+                def timed(self: SqueezeExcitation, *a: torch.Tensor, _f: Forward = forward) -> torch.Tensor:
                     start = time.perf_counter()
-                    result = _f(self, *a, **k)
+                    result = _f(self, *a)
                     spent[0] += time.perf_counter() - start
                     return result
 
-                SqueezeExcitation.forward = timed  # type: ignore[method-assign]
+                SqueezeExcitation.residual_no_grad = timed  # type: ignore[method-assign]
                 spent[0] = 0.0
                 start = time.perf_counter()
                 with torch.inference_mode():
@@ -87,12 +88,14 @@ def main() -> None:
                 total.setdefault(name, []).append(time.perf_counter() - start)
                 inside.setdefault(name, []).append(spent[0])
     finally:
-        SqueezeExcitation.forward = original  # type: ignore[method-assign]
+        SqueezeExcitation.residual_no_grad = original  # type: ignore[method-assign]
     forward_ms = 1e3 * statistics.median(total["baseline"][5:])
     print(f"SE-ResNet-50, batch 1, 1 thread; whole forward with the baseline: {forward_ms:.1f} ms")
     for name in variants:
         ms = 1e3 * statistics.median(inside[name][5:])
-        print(f"  {name:9s} {ms:6.2f} ms inside the 16 SE modules ({100 * ms / forward_ms:.1f}% of the forward)")
+        whole = 1e3 * statistics.median(total[name][5:])
+        print(f"  {name:9s} {ms:6.2f} ms inside the 16 SE sites ({100 * ms / forward_ms:.1f}% of the forward);"
+              f" whole forward {whole:6.1f} ms")
 
 
 if __name__ == "__main__":

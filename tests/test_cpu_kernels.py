@@ -408,3 +408,83 @@ def test_a_hook_on_the_se_block_keeps_its_input_when_the_gate_is_hooked_too() ->
     for handle in handles:
         handle.remove()
     assert len(held) == len(before) == 1 and torch.equal(held[0], before[0])
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("channels", "hidden", "size"), [(16, 16, (7, 7)), (40, 5, (1, 1)), (72, 24, (9, 7)), (8, 1, (13, 5))])
+def test_the_whole_block_kernel_pools_and_excites_rows_of_every_length(dtype: torch.dtype, channels: int, hidden: int,
+                                                                       size: tuple[int, int]) -> None:
+    """Pool rows of 49 or 63 values and FC rows of 1 to 72 values: the four-vector loop, the
+    one-vector loop and the scalar tail of ``row_sum``/``row_dot`` each run, against torch."""
+    torch.manual_seed(2)
+    u = torch.randn(2, channels, *size, dtype=dtype)
+    w1, b1 = torch.randn(hidden, channels, 1, 1, dtype=dtype) / channels**0.5, torch.randn(hidden, dtype=dtype)
+    w2, b2 = torch.randn(channels, hidden, 1, 1, dtype=dtype) / hidden**0.5, torch.randn(channels, dtype=dtype)
+    z = u.double().mean(dim=(2, 3))
+    pre = torch.relu(z @ w1.double().flatten(1).T + b1.double()) @ w2.double().flatten(1).T + b2.double()
+    expected = torch.sigmoid(pre)
+    done = cpu_kernels.squeeze_excite(u, None, (w1, b1), (w2, b2), "sigmoid")
+    assert done is not None and done[1] is not None
+    tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 2e-6, "atol": 2e-7}
+    torch.testing.assert_close(done[1].flatten(1).double(), expected, **tol)
+    torch.testing.assert_close(done[0].double(), u.double() * expected.view(2, channels, 1, 1), **tol)
+
+
+@needs_kernels
+def test_the_float_sigmoid_gate_matches_torch_over_its_whole_range() -> None:
+    """The float kernel's sigmoid uses its own vectorised exp: within torch's own float error of
+    the float64 sigmoid from -120 to 120 (saturated ends included), and NaN stays NaN."""
+    pre = torch.cat([torch.linspace(-120, 120, 4001), torch.tensor([0.0, -87.5, 88.9, -1e30, 1e30])])
+    c = pre.numel()
+    u = torch.zeros(1, c, 1, 1)
+    w1, w2 = torch.zeros(1, c), torch.zeros(c, 1)  # the gates are sigmoid(b2): the FCs contribute 0
+    done = cpu_kernels.squeeze_excite(u, None, (w1, None), (w2, pre), "sigmoid")
+    assert done is not None and done[1] is not None
+    gates = done[1].flatten().double()
+    exact = torch.sigmoid(pre.double())
+    torch_float_error = (torch.sigmoid(pre).double() - exact).abs().max().item()
+    assert (gates - exact).abs().max().item() <= max(torch_float_error, 1.2e-7)
+    assert ((gates - exact).abs() / exact.clamp_min(1e-30)).max().item() < 2.5e-7
+    nan = cpu_kernels.squeeze_excite(torch.zeros(1, 2, 1, 1), None, (torch.zeros(1, 2), None), (torch.zeros(2, 1), torch.tensor([float("nan"), 1.0])), "sigmoid")
+    assert nan is not None and nan[1] is not None
+    assert torch.isnan(nan[1].flatten()[0]) and nan[1].flatten()[1].item() == pytest.approx(torch.sigmoid(torch.tensor(1.0)).item())
+
+
+@needs_kernels
+def test_the_whole_block_kernel_without_gates_returns_only_the_output() -> None:
+    torch.manual_seed(3)
+    u, identity = torch.randn(2, 16, 5, 5), torch.randn(2, 16, 5, 5)
+    fc1, fc2 = (torch.randn(4, 16), torch.randn(4)), (torch.randn(16, 4), torch.randn(16))
+    with_gates = cpu_kernels.squeeze_excite(u, identity, fc1, fc2, "sigmoid")
+    without = cpu_kernels.squeeze_excite(u, identity, fc1, fc2, "sigmoid", gates=False)
+    assert with_gates is not None and without is not None and without[1] is None
+    assert torch.equal(with_gates[0], without[0])
+
+
+@needs_kernels
+def test_a_folded_block_goes_through_its_se_modules_call_where_that_does_more_than_forward() -> None:
+    """The folded forward skips ``Module.__call__`` only where it would just call ``forward``:
+    a block compiled with ``module.compile()`` or with a hook on it is called as a module."""
+    from secli.build.models import build
+    from secli.build.spec import BlockSpec, ModelSpec
+
+    torch.manual_seed(0)
+    model = build(ModelSpec("resnet18", BlockSpec(kind="se", ratio=4), num_classes=5)).model.eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.inference_mode():
+        expected = model(x)
+    blocks = [m for m in model.modules() if isinstance(m, SqueezeExcitation)]
+    compiled_calls: list[int] = []
+
+    def compiled_call(*args, **kwargs):  # type: ignore[no-untyped-def]
+        compiled_calls.append(1)
+        return blocks[0].forward(*args, **kwargs)
+
+    blocks[0]._compiled_call_impl = compiled_call  # what module.compile() sets
+    hooked: list[int] = []
+    blocks[1].register_forward_pre_hook(lambda module, args: hooked.append(1))
+    with torch.inference_mode():
+        out = model(x)
+    assert compiled_calls == [1] and hooked == [1]
+    torch.testing.assert_close(out, expected)

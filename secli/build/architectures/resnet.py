@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -35,6 +35,9 @@ from secli.build.blocks.fused import any_global_module_hook, reference_wanted
 from secli.build.sites import set_module
 from secli.util.errors import SecliUsageError
 from secli.util.vocabulary import POSITIONS
+
+if TYPE_CHECKING:
+    from secli.build.blocks.se import SqueezeExcitation
 
 STAGE_OFFSET = 1  # layer1 is the paper's stage 2 (conv2_x)
 
@@ -204,11 +207,28 @@ def _join(wrapped: nn.Module, u: torch.Tensor, identity: torch.Tensor, act: nn.M
     runs them, so per-module counts give the SE block its own cost only (not the residual's add
     and ReLU). Without gradients the SE may write its result into ``u`` (the block's own BN
     output), unless a hook on the BN may have kept that tensor."""
-    bn, se = cast(nn.Module, wrapped._modules["0"]), cast(nn.Module, wrapped._modules["1"])
+    bn, se = cast(nn.Module, wrapped._modules["0"]), cast("SqueezeExcitation", wrapped._modules["1"])
+    if not torch.is_grad_enabled() and not bn._forward_hooks and _unhooked(se):
+        done = se.residual_no_grad(u, identity)  # the checks that remain, then one kernel call
+        if done is not None:
+            return done
     if reference_wanted():
         return act(se(u) + identity)
     observed = bn._forward_hooks or any_global_module_hook()
+    if not observed and _unhooked(se):
+        return se.forward(u, identity, overwrite=True)
     return se(u, identity, overwrite=not observed)
+
+
+def _unhooked(module: nn.Module) -> bool:
+    """Whether ``module(...)`` would only call ``module.forward(...)``: no hook on it and not
+    compiled with ``module.compile()`` (the caller has checked global hooks and traces, the rest
+    of what ``Module._call_impl`` looks at). Calling ``forward`` directly then spares the call
+    machinery, a few microseconds a site that at batch 1 are a measurable part of what SE costs
+    (``benchmarks/se_inference_breakdown.py``)."""
+    if module._forward_hooks or module._forward_pre_hooks or module._backward_hooks or module._backward_pre_hooks:
+        return False
+    return module._compiled_call_impl is None
 
 
 def _tv_bottleneck_folded(self: Any, x: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ import torch
 
 CACHE_ENV = "SECLI_CACHE_DIR"
 SOURCE = Path(__file__).with_name("cpu_kernels.cpp")
-ABI_VERSION = 2
+ABI_VERSION = 3
 COMPILE_TIMEOUT_S = 180
 _BASE_FLAGS = ("-O3", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC", "-std=c++17")
 SUFFIX = {torch.float32: "f32", torch.float64: "f64"}

@@ -30,12 +30,14 @@ blocks' eager composition instead (see ``fused_enabled``).
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 from torch.autograd.function import once_differentiable
+
+from secli.build.blocks import cpu_kernels
+from secli.util.env_flags import env_value
 
 Excite = Callable[[torch.Tensor], Sequence[torch.Tensor]]
 
@@ -73,13 +75,17 @@ def fused_enabled(*tensors: torch.Tensor) -> bool:
     return not _compiling()
 
 
+_COMPILER = getattr(torch, "compiler", None)
+_IS_COMPILING = getattr(_COMPILER, "is_compiling", None)
+_IS_EXPORTING = getattr(_COMPILER, "is_exporting", None)
+
+
 def _compiling() -> bool:
-    """Inside ``torch.compile``'s trace or ``torch.export``: both must see ordinary ops."""
-    compiler = getattr(torch, "compiler", None)
-    if compiler is None:
+    """Inside ``torch.compile``'s trace or ``torch.export``: both must see ordinary ops. (The
+    checks are looked up once: this runs at every fused block of every step.)"""
+    if _IS_COMPILING is None:
         return False
-    exporting = getattr(compiler, "is_exporting", None)
-    return bool(compiler.is_compiling() or (exporting is not None and exporting()))
+    return bool(_IS_COMPILING() or (_IS_EXPORTING is not None and _IS_EXPORTING()))
 
 
 def reference_wanted() -> bool:
@@ -97,9 +103,11 @@ def reference_wanted() -> bool:
     return _dispatch_modes() > 0
 
 
+_DISPATCH_STACK_LEN = getattr(torch._C, "_len_torch_dispatch_stack", None)
+
+
 def _dispatch_modes() -> int:
-    count = getattr(torch._C, "_len_torch_dispatch_stack", None)
-    return 1 if count is None else int(count())  # unknown torch: assume someone is watching
+    return 1 if _DISPATCH_STACK_LEN is None else int(_DISPATCH_STACK_LEN())  # unknown torch: assume someone is watching
 
 
 TRITON_ENV = "SECLI_TRITON"
@@ -112,7 +120,7 @@ def triton_wanted(*tensors: torch.Tensor) -> bool:
     ``SECLI_TRITON=force`` also runs them on CPU tensors (only sensible with TRITON_INTERPRET=1,
     which is how the tests check them without a GPU).
     """
-    flag = os.environ.get(TRITON_ENV, "")
+    flag = (env_value(TRITON_ENV) or "")
     if flag not in ("1", "force"):
         return False
     if flag == "1" and not all(t.is_cuda for t in tensors):
@@ -149,12 +157,12 @@ def _cpu_kernels_allowed() -> Any:
     on with ``SECLI_CPU_KERNELS``; built), else None. The tensors' layout is the caller's check.
 
     On by default: unlike the Triton kernels they are measured (``benchmarks/bench_blocks.py``)
-    and tested against the eager composition on every layout and dtype they accept.
+    and tested against the eager composition on every layout and dtype they accept. The
+    conditions are ``not reference_wanted() and not _compiling()`` written out flat: this runs at
+    every SE site of every inference step (``torch.jit.is_scripting`` is always false in Python).
     """
-    if reference_wanted() or _compiling():
+    if _EAGER_REQUESTS or torch.jit.is_tracing() or _compiling() or _dispatch_modes():  # compiling first: dynamo cannot trace the dispatch-stack query
         return None
-    from secli.build.blocks import cpu_kernels
-
     return cpu_kernels if cpu_kernels.available() else None
 
 
@@ -170,7 +178,7 @@ def kernels_if_wanted(*tensors: torch.Tensor, single_input: bool = True) -> Any:
 
     Runs once per block and step, so it checks the cheap conditions first.
     """
-    if single_input and os.environ.get(TRITON_ENV) and triton_wanted(*tensors):
+    if single_input and env_value(TRITON_ENV) and triton_wanted(*tensors):
         from secli.build.blocks import triton_kernels
 
         return triton_kernels
@@ -189,7 +197,7 @@ def any_global_module_hook() -> bool:
 def cpu_kernels_ready() -> Any:
     """``cpu_kernels`` where they may run now and no Triton run was asked for (``SECLI_TRITON``),
     else None; the caller checks its tensors (``cpu_kernels.squeeze_excite`` declines others)."""
-    return None if os.environ.get(TRITON_ENV) else _cpu_kernels_allowed()
+    return None if env_value(TRITON_ENV) else _cpu_kernels_allowed()
 
 
 def scale_forward(x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
