@@ -181,34 +181,58 @@ template <> inline void gate_row<float>(int gate, float* s, i64 c) {
 #pragma omp simd
   for (i64 k = 0; k < c; ++k) s[k] = 1.0f / (1.0f + fast_exp(-s[k]));
 }
-// sum of x[i] * y[i] over [0, n), four vector accumulators as in row_sum
-template <class T> inline T row_dot(const T* x, const T* y, i64 n) {
+// y[r] = sum_i w[r * n + i] * x[i] for r in [0, rows): an FC layer's matrix-vector product at
+// batch 1, where the cost is reading w (the layers of SE-ResNet-50 hold 10 MB). Four rows a
+// quarter of the matrix apart are read together, one vector accumulator each: four sequential
+// streams keep more memory reads in flight than one, and each x vector loaded serves four rows.
+// Measured on this project's CPU (1 thread, caches flushed, ResNet-50's 16 sites at batch 1):
+// the whole-block kernel costs 0.9 ms more than resnet50's add + ReLU there, against 1.1-1.3 ms
+// with one row at a time; eight rows at a time measured no better than four.
+template <class T> inline T hsum(const T* lanes, i64 n) {
+  T acc = 0;
+  for (i64 k = 0; k < n; ++k) acc += lanes[k];
+  return acc;
+}
+// the dot products of rows w_0..w_{K-1} (each n values) with x, one vector accumulator per row
+template <class T, int K> inline void dot_rows(T* out, const T* const* w, const T* x, i64 n) {
   typedef T V __attribute__((vector_size(32)));
   constexpr i64 L = 32 / sizeof(T);
-  V a[4] = {};
+  V a[K] = {};
   i64 i = 0;
-  for (; i + 4 * L <= n; i += 4 * L) {
-    for (int q = 0; q < 4; ++q) {
-      V vx, vy;
-      std::memcpy(&vx, x + i + q * L, sizeof(V)); std::memcpy(&vy, y + i + q * L, sizeof(V));
-      a[q] += vx * vy;
+  for (; i + L <= n; i += L) {
+    V vx;
+    std::memcpy(&vx, x + i, sizeof(V));
+    for (int q = 0; q < K; ++q) {
+      V vw;
+      std::memcpy(&vw, w[q] + i, sizeof(V));
+      a[q] += vw * vx;
     }
   }
-  for (; i + L <= n; i += L) {  // SE's second FC has rows of C/16 values: 16 to 128
-    V vx, vy;
-    std::memcpy(&vx, x + i, sizeof(V)); std::memcpy(&vy, y + i, sizeof(V));
-    a[0] += vx * vy;
+  for (int q = 0; q < K; ++q) {
+    T acc = hsum((const T*)&a[q], L);
+    for (i64 k = i; k < n; ++k) acc += w[q][k] * x[k];
+    out[q] = acc;
   }
-  V v = (a[0] + a[1]) + (a[2] + a[3]);
-  T acc = 0;
-  for (i64 k = 0; k < L; ++k) acc += v[k];
-  for (; i < n; ++i) acc += x[i] * y[i];
-  return acc;
+}
+template <class T> void mat_vec(T* y, const T* w, const T* x, i64 rows, i64 n) {
+  const i64 quarter = rows / 4;
+  for (i64 r = 0; r < quarter; ++r) {
+    const T* row[4] = {w + r * n, w + (r + quarter) * n, w + (r + 2 * quarter) * n, w + (r + 3 * quarter) * n};
+    T out[4];
+    dot_rows<T, 4>(out, row, x, n);
+    for (int q = 0; q < 4; ++q) y[r + q * quarter] = out[q];
+  }
+  for (i64 r = 4 * quarter; r < rows; ++r) {  // the last rows % 4 rows, one at a time
+    const T* row[1] = {w + r * n};
+    dot_rows<T, 1>(y + r, row, x, n);
+  }
 }
 template <class T> void excite(T* s, const T* z, const T* w1, const T* b1, const T* w2, const T* b2, int gate, i64 c, i64 h,
                                T* hidden) {
-  for (i64 j = 0; j < h; ++j) hidden[j] = relu(row_dot(w1 + j * c, z, c) + (b1 ? b1[j] : T(0)));
-  for (i64 k = 0; k < c; ++k) s[k] = row_dot(w2 + k * h, hidden, h) + (b2 ? b2[k] : T(0));
+  mat_vec(hidden, w1, z, h, c);
+  for (i64 j = 0; j < h; ++j) hidden[j] = relu(hidden[j] + (b1 ? b1[j] : T(0)));
+  mat_vec(s, w2, hidden, c, h);
+  if (b2) for (i64 k = 0; k < c; ++k) s[k] += b2[k];
   gate_row(gate, s, c);
 }
 // z = mean_hw of one image (c x hw values at `ub`) in either layout
