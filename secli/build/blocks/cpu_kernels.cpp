@@ -185,9 +185,9 @@ template <> inline void gate_row<float>(int gate, float* s, i64 c) {
 // batch 1, where the cost is reading w (the layers of SE-ResNet-50 hold 10 MB). Four rows a
 // quarter of the matrix apart are read together, one vector accumulator each: four sequential
 // streams keep more memory reads in flight than one, and each x vector loaded serves four rows.
-// Measured on this project's CPU (1 thread, caches flushed, ResNet-50's 16 sites at batch 1):
-// the whole-block kernel costs 0.9 ms more than resnet50's add + ReLU there, against 1.1-1.3 ms
-// with one row at a time; eight rows at a time measured no better than four.
+// Measured on this project's CPU (benchmarks/se_kernel_ab.py: 1 thread, weights out of cache,
+// ResNet-50's 16 sites at batch 1), the whole-block kernel beyond resnet50's add + ReLU there:
+// 1.25 ms median, against 1.50 ms reading one row at a time.
 template <class T> inline T hsum(const T* lanes, i64 n) {
   T acc = 0;
   for (i64 k = 0; k < n; ++k) acc += lanes[k];

@@ -176,9 +176,8 @@ class SqueezeExcitation(nn.Module):
         for name in names:
             module = modules[name]
             kind = GATE_MODULES[self.gate_name] if name == "gate_act" else _FC_MODULES[name]
-            if type(module) is not kind or module._forward_hooks or module._forward_pre_hooks:
-                return False
-            if module._backward_hooks or module._backward_pre_hooks:
+            hooked = module._forward_hooks or module._forward_pre_hooks or module._backward_hooks or module._backward_pre_hooks
+            if type(module) is not kind or hooked:
                 return False
         return True
 
@@ -189,8 +188,7 @@ class SqueezeExcitation(nn.Module):
         kernels = cpu_kernels_ready()
         if kernels is None or any_global_module_hook() or not self._children_plain(("fc1", "act", "fc2", "gate_act")):
             return None
-        # plain Conv2d children (just checked) keep weight and bias in ``_parameters``; reading them
-        # there skips ``Module.__getattr__`` (about 1.5 µs a read on this CPU, four reads a site)
+        # plain Conv2d children (just checked): ``_parameters`` skips ``Module.__getattr__`` (~1.5 µs a read)
         fc1 = self._modules["fc1"]._parameters  # type: ignore[union-attr]
         fc2 = self._modules["fc2"]._parameters  # type: ignore[union-attr]
         out = x if overwrite and residual is not None else None
@@ -199,12 +197,10 @@ class SqueezeExcitation(nn.Module):
         return None if done is None else done[0]
 
     def residual_no_grad(self, u: torch.Tensor, identity: torch.Tensor) -> torch.Tensor | None:
-        """``relu(s * u + identity)`` written into ``u`` in one kernel call: a folded residual
-        block's forward without gradients, where nothing observes this block or ``u`` (the caller,
-        ``architectures.resnet._join``, has checked the hooks on this block and on the BN that
-        made ``u``). None where anything else rules the kernel out; the caller then calls the
-        module. The same result as ``self(u, identity, overwrite=True)``, reached with fewer
-        checks: at batch 1 the checks' Python is a measurable part of what SE costs."""
+        """``self(u, identity, overwrite=True)`` (``relu(s * u + identity)`` written into ``u``) in one
+        kernel call with fewer checks, for ``architectures.resnet._join``, which has checked the
+        hooks on this block and on the BN that made ``u``: at batch 1 the checks' Python is a
+        measurable part of what SE costs. None where anything else rules the kernel out."""
         if self.impl != "fused" or self.squeeze != "avg":
             return None
         return self._whole_block(u, identity, overwrite=True)
