@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -488,3 +489,66 @@ def test_a_folded_block_goes_through_its_se_modules_call_where_that_does_more_th
         out = model(x)
     assert compiled_calls == [1] and hooked == [1]
     torch.testing.assert_close(out, expected)
+
+
+def _folded_resnet18() -> torch.nn.Module:
+    from secli.build.models import build
+    from secli.build.spec import BlockSpec, ModelSpec
+
+    torch.manual_seed(0)
+    return build(ModelSpec("resnet18", BlockSpec(kind="se", ratio=4), num_classes=5)).model.eval()
+
+
+def test_a_wrapped_or_overridden_se_forward_still_runs_without_gradients() -> None:
+    """The no-grad shortcut skips ``forward``, so it must step aside where ``forward`` is not the
+    class's own: wrapped on the instance (instrumentation) or overridden in a subclass."""
+    import types
+
+    model = _folded_resnet18()
+    blocks = [m for m in model.modules() if isinstance(m, SqueezeExcitation)]
+    calls: list[str] = []
+
+    def wrapped(self: SqueezeExcitation, *args: Any, **kwargs: Any) -> torch.Tensor:
+        calls.append("instance")
+        return SqueezeExcitation.forward(self, *args, **kwargs)
+
+    blocks[0].forward = types.MethodType(wrapped, blocks[0])  # type: ignore[method-assign]
+
+    class Counted(SqueezeExcitation):
+        def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+            calls.append("subclass")
+            return super().forward(*args, **kwargs)
+
+    blocks[1].__class__ = Counted
+    x = torch.randn(1, 3, 32, 32)
+    for context in (torch.no_grad, torch.inference_mode):
+        calls.clear()
+        with context():
+            model(x)
+        assert sorted(calls) == ["instance", "subclass"]
+
+
+def test_an_se_block_switched_to_eager_after_the_fold_runs_eager_without_gradients() -> None:
+    model = _folded_resnet18()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        fused = model(x)
+    for module in model.modules():
+        if isinstance(module, SqueezeExcitation):
+            module.impl = "eager"
+            assert module.residual_no_grad(torch.randn(1, module.channels, 2, 2), torch.randn(1, module.channels, 2, 2)) is None
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), fused, rtol=1e-5, atol=1e-6)
+
+
+def test_torch_export_records_the_se_blocks_as_modules() -> None:
+    """The folded forward calls ``forward`` directly only outside compile/export: an exported
+    graph credits SE's ops to the SE module (``nn_module_stack``, read by
+    ``torch.export.unflatten`` and quantisation by module)."""
+    model = _folded_resnet18()
+    with torch.no_grad():
+        exported = torch.export.export(model, (torch.randn(1, 3, 32, 32),), strict=False)
+    paths = {list(node.meta["nn_module_stack"].values())[-1][0] for node in exported.graph.nodes
+             if node.op == "call_function" and node.meta.get("nn_module_stack")}
+    se_paths = {name for name, module in model.named_modules() if isinstance(module, SqueezeExcitation)}
+    assert se_paths and se_paths <= paths  # the pool, scale, sum and ReLU of each site, not its block's

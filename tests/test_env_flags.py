@@ -35,3 +35,12 @@ def test_the_cpu_kernel_switch_takes_effect_at_once(monkeypatch: pytest.MonkeyPa
     assert cpu_kernels.enabled()
     monkeypatch.delenv("SECLI_CPU_KERNELS")
     assert cpu_kernels.enabled()
+
+
+def test_a_replaced_os_environ_is_read_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mock.patch.object(os, "environ", {...})`` swaps the mapping itself: read that one."""
+    monkeypatch.delenv(NAME, raising=False)
+    monkeypatch.setattr(os, "environ", {NAME: "0"})
+    assert env_value(NAME) == "0"
+    monkeypatch.undo()
+    assert env_value(NAME) is None

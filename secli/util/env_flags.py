@@ -15,14 +15,16 @@ from __future__ import annotations
 import os
 import sys
 
-_DATA = getattr(os.environ, "_data", None)
+_ENVIRON = os.environ
+_DATA = getattr(_ENVIRON, "_data", None)
 _BYTES_KEYS = os.name == "posix" and isinstance(_DATA, dict)
 _ENCODING = sys.getfilesystemencoding()
 
 
 def env_value(name: str) -> str | None:
-    """``os.environ.get(name)``, without its exception when the variable is unset."""
-    if not _BYTES_KEYS:
+    """``os.environ.get(name)``, without its exception when the variable is unset (and exactly
+    that where ``os.environ`` has been replaced, as ``mock.patch.object(os, "environ", ...)`` does)."""
+    if not _BYTES_KEYS or os.environ is not _ENVIRON:
         return os.environ.get(name)
     raw = _DATA.get(name.encode(_ENCODING, "surrogateescape"))  # type: ignore[union-attr]
     return None if raw is None else raw.decode(_ENCODING, "surrogateescape")

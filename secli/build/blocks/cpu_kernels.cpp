@@ -149,13 +149,15 @@ template <class T> inline T apply_gate(int gate, T v) {
 // e^x for float in plain arithmetic, so that a loop of it vectorises (libm's expf is a call per
 // value: about 14 ns, 36 us for a 2048-channel gate at batch 1). Cephes' expf: x = n ln2 + r with
 // |r| <= ln2 / 2, e^r by its degree-7 Taylor polynomial (relative error about 1e-7, as expf),
-// 2^n built in the exponent bits. x is clamped to [-87.3, 88.7], where 2^n stays a normal float;
-// as the sigmoid's exp(-v), that moves a gate beyond |v| = 87 by under 1e-38 (gates of 0 or 1
-// to float precision either way). NaN comes out NaN (the comparisons leave it alone and it
-// poisons the polynomial).
+// 2^n built in the exponent bits. x is clamped to [-87.3, 88.3], where n stays in [-126, 127]
+// and 2^n a normal float; as the sigmoid's exp(-v), that moves a gate beyond |v| = 87 by under
+// 1e-38 (gates of 0 or 1 to float precision either way). NaN comes out NaN: the comparisons
+// leave it in x, where it poisons the polynomial, and n is taken as 0 for it (converting NaN to
+// an integer is undefined behaviour).
 inline float fast_exp(float x) {
-  x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+  float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  n = n == n ? n : 0.0f;
   const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;  // ln2 in two parts (Cephes C1, C2)
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -164,7 +166,7 @@ inline float fast_exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * (r * r) + r + 1.0f;
-  const int32_t bits = (int32_t(n) + 127) << 23;
+  const uint32_t bits = uint32_t(int32_t(n) + 127) << 23;  // n + 127 in [1, 254]
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
   return p * scale;

@@ -72,7 +72,7 @@ def fused_enabled(*tensors: torch.Tensor) -> bool:
         return False
     if torch.jit.is_tracing() or torch.jit.is_scripting():  # fvcore counts FLOPs from a jit trace
         return False
-    return not _compiling()
+    return not compiling()
 
 
 _COMPILER = getattr(torch, "compiler", None)
@@ -80,12 +80,13 @@ _IS_COMPILING = getattr(_COMPILER, "is_compiling", None)
 _IS_EXPORTING = getattr(_COMPILER, "is_exporting", None)
 
 
-def _compiling() -> bool:
+def compiling() -> bool:
     """Inside ``torch.compile``'s trace or ``torch.export``: both must see ordinary ops. (The
     checks are looked up once: this runs at every fused block of every step.)"""
     if _IS_COMPILING is None:
         return False
     return bool(_IS_COMPILING() or (_IS_EXPORTING is not None and _IS_EXPORTING()))
+
 
 
 def reference_wanted() -> bool:
@@ -98,7 +99,7 @@ def reference_wanted() -> bool:
     """
     if _EAGER_REQUESTS or torch.jit.is_tracing() or torch.jit.is_scripting():
         return True
-    if _compiling():  # the compiler traces ordinary ops anyway (and must not see the C++ check)
+    if compiling():  # the compiler traces ordinary ops anyway (and must not see the C++ check)
         return False
     return _dispatch_modes() > 0
 
@@ -158,10 +159,10 @@ def _cpu_kernels_allowed() -> Any:
 
     On by default: unlike the Triton kernels they are measured (``benchmarks/bench_blocks.py``)
     and tested against the eager composition on every layout and dtype they accept. The
-    conditions are ``not reference_wanted() and not _compiling()`` written out flat: this runs at
+    conditions are ``not reference_wanted() and not compiling()`` written out flat: this runs at
     every SE site of every inference step (``torch.jit.is_scripting`` is always false in Python).
     """
-    if _EAGER_REQUESTS or torch.jit.is_tracing() or _compiling() or _dispatch_modes():  # compiling first: dynamo cannot trace the dispatch-stack query
+    if _EAGER_REQUESTS or torch.jit.is_tracing() or compiling() or _dispatch_modes():  # compiling first: dynamo cannot trace the dispatch-stack query
         return None
     return cpu_kernels if cpu_kernels.available() else None
 

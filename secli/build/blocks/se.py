@@ -176,8 +176,8 @@ class SqueezeExcitation(nn.Module):
         for name in names:
             module = modules[name]
             kind = GATE_MODULES[self.gate_name] if name == "gate_act" else _FC_MODULES[name]
-            hooked = module._forward_hooks or module._forward_pre_hooks or module._backward_hooks or module._backward_pre_hooks
-            if type(module) is not kind or hooked:
+            if type(module) is not kind or module._forward_hooks or module._forward_pre_hooks or (  # type first: may be None
+                    module._backward_hooks or module._backward_pre_hooks):
                 return False
         return True
 
@@ -201,9 +201,9 @@ class SqueezeExcitation(nn.Module):
         kernel call with fewer checks, for ``architectures.resnet._join``, which has checked the
         hooks on this block and on the BN that made ``u``: at batch 1 the checks' Python is a
         measurable part of what SE costs. None where anything else rules the kernel out."""
-        if self.impl != "fused" or self.squeeze != "avg":
+        if self.impl != "fused" or self.squeeze != "avg" or "forward" in self.__dict__:  # or a wrapped forward
             return None
-        return self._whole_block(u, identity, overwrite=True)
+        return self._whole_block(u, identity, overwrite=True) if type(self).forward is SqueezeExcitation.forward else None
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None, overwrite: bool = False) -> torch.Tensor:
         """``s * x``; with ``residual`` (a residual block's folded forward), ``relu(s * x + residual)``.
