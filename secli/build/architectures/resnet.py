@@ -208,15 +208,15 @@ def _join(wrapped: nn.Module, u: torch.Tensor, identity: torch.Tensor, act: nn.M
     and ReLU). Without gradients the SE may write its result into ``u`` (the block's own BN
     output), unless a hook on the BN may have kept that tensor."""
     bn, se = cast(nn.Module, wrapped._modules["0"]), cast("SqueezeExcitation", wrapped._modules["1"])
-    direct = _unhooked(se)
-    if direct and not torch.is_grad_enabled() and not bn._forward_hooks:
+    observed = bn._forward_hooks or any_global_module_hook()
+    direct = not observed and _unhooked(se)
+    if direct and not torch.is_grad_enabled():
         done = se.residual_no_grad(u, identity)  # the checks that remain, then one kernel call
         if done is not None:
             return done
     if reference_wanted():
         return act(se(u) + identity)
-    observed = bn._forward_hooks or any_global_module_hook()
-    if not observed and direct:
+    if direct:
         return se.forward(u, identity, overwrite=True)
     return se(u, identity, overwrite=not observed)
 
@@ -226,7 +226,7 @@ def _unhooked(module: nn.Module) -> bool:
     call: no hook on it, not compiled with ``module.compile()``, and not inside
     ``torch.compile``/``torch.export`` (whose graphs note each module call, e.g. the
     ``nn_module_stack`` that ``torch.export.unflatten`` reads). Global hooks and jit traces are
-    the caller's checks (``_whole_block`` and ``reference_wanted``). Calling ``forward``
+    the caller's checks (``_join`` and ``reference_wanted``). Calling ``forward``
     directly then spares the call machinery, a few microseconds a site that at batch 1 are a
     measurable part of what SE costs (``benchmarks/se_inference_breakdown.py``)."""
     if module._forward_hooks or module._forward_pre_hooks or module._backward_hooks or module._backward_pre_hooks:

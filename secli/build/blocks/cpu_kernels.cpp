@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 typedef int64_t i64;
@@ -137,7 +138,8 @@ template <class T> void dot_nhwc(T* gm, T* ds, const T* grad, const T* out, cons
 // s = gate(W2 h + b2); then out = relu(u * s + id) when `id` is given, else out = u * s. Reads u
 // twice (pool, scale) and writes out once; `out` may be `u` (in place). The FCs are plain loops:
 // at C x C/16 weights they are cheaper than a BLAS call's set-up at batch 1. `s_out` (N, C)
-// receives the gates; null when the caller has no use for them (a network's forward). gate: 0 sigmoid, 1 tanh, 2 relu, 3 hardsigmoid. b1/b2 may be null.
+// receives the gates; null when the caller has no use for them (a network's forward).
+// gate: 0 sigmoid, 1 tanh, 2 relu, 3 hardsigmoid. b1/b2 may be null.
 template <class T> inline T apply_gate(int gate, T v) {
   switch (gate) {
     case 0: return T(1) / (T(1) + std::exp(-v));
@@ -173,15 +175,14 @@ inline float fast_exp(float x) {
 }
 // the gate over a row of pre-activations, in place; the float sigmoid through fast_exp (vectorised)
 template <class T> inline void gate_row(int gate, T* s, i64 c) {
-  for (i64 k = 0; k < c; ++k) s[k] = apply_gate(gate, s[k]);
-}
-template <> inline void gate_row<float>(int gate, float* s, i64 c) {
-  if (gate != 0) {
-    for (i64 k = 0; k < c; ++k) s[k] = apply_gate(gate, s[k]);
-    return;
-  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (gate == 0) {
 #pragma omp simd
-  for (i64 k = 0; k < c; ++k) s[k] = 1.0f / (1.0f + fast_exp(-s[k]));
+      for (i64 k = 0; k < c; ++k) s[k] = 1.0f / (1.0f + fast_exp(-s[k]));
+      return;
+    }
+  }
+  for (i64 k = 0; k < c; ++k) s[k] = apply_gate(gate, s[k]);
 }
 // y[r] = sum_i w[r * n + i] * x[i] for r in [0, rows): an FC layer's matrix-vector product at
 // batch 1, where the cost is reading w (the layers of SE-ResNet-50 hold 10 MB). Four rows a

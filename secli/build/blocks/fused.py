@@ -88,7 +88,6 @@ def compiling() -> bool:
     return bool(_IS_COMPILING() or (_IS_EXPORTING is not None and _IS_EXPORTING()))
 
 
-
 def reference_wanted() -> bool:
     """Whether ordinary ops must run as the eager block writes them (FLOP counts, jit traces,
     and any ``TorchDispatchMode`` such as ``torch.utils.flop_counter.FlopCounterMode``).
@@ -121,7 +120,7 @@ def triton_wanted(*tensors: torch.Tensor) -> bool:
     ``SECLI_TRITON=force`` also runs them on CPU tensors (only sensible with TRITON_INTERPRET=1,
     which is how the tests check them without a GPU).
     """
-    flag = (env_value(TRITON_ENV) or "")
+    flag = env_value(TRITON_ENV) or ""
     if flag not in ("1", "force"):
         return False
     if flag == "1" and not all(t.is_cuda for t in tensors):
@@ -158,11 +157,9 @@ def _cpu_kernels_allowed() -> Any:
     on with ``SECLI_CPU_KERNELS``; built), else None. The tensors' layout is the caller's check.
 
     On by default: unlike the Triton kernels they are measured (``benchmarks/bench_blocks.py``)
-    and tested against the eager composition on every layout and dtype they accept. The
-    conditions are ``not reference_wanted() and not compiling()`` written out flat: this runs at
-    every SE site of every inference step (``torch.jit.is_scripting`` is always false in Python).
+    and tested against the eager composition on every layout and dtype they accept.
     """
-    if _EAGER_REQUESTS or torch.jit.is_tracing() or compiling() or _dispatch_modes():  # compiling first: dynamo cannot trace the dispatch-stack query
+    if reference_wanted() or compiling():
         return None
     return cpu_kernels if cpu_kernels.available() else None
 

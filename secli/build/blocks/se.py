@@ -197,13 +197,13 @@ class SqueezeExcitation(nn.Module):
         return None if done is None else done[0]
 
     def residual_no_grad(self, u: torch.Tensor, identity: torch.Tensor) -> torch.Tensor | None:
-        """``self(u, identity, overwrite=True)`` (``relu(s * u + identity)`` written into ``u``) in one
-        kernel call with fewer checks, for ``architectures.resnet._join``, which has checked the
-        hooks on this block and on the BN that made ``u``: at batch 1 the checks' Python is a
-        measurable part of what SE costs. None where anything else rules the kernel out."""
-        if self.impl != "fused" or self.squeeze != "avg" or "forward" in self.__dict__:  # or a wrapped forward
+        """``self(u, identity, overwrite=True)`` in one kernel call with fewer checks, for ``resnet._join``
+        (which checked the hooks here and on the BN that made ``u``): at batch 1 the checks' Python is
+        a measurable part of SE's cost. None where anything else rules the kernel out."""
+        wrapped = "forward" in self.__dict__ or type(self).forward is not SqueezeExcitation.forward  # instrumented, subclassed
+        if self.impl != "fused" or self.squeeze != "avg" or wrapped:
             return None
-        return self._whole_block(u, identity, overwrite=True) if type(self).forward is SqueezeExcitation.forward else None
+        return self._whole_block(u, identity, overwrite=True)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None, overwrite: bool = False) -> torch.Tensor:
         """``s * x``; with ``residual`` (a residual block's folded forward), ``relu(s * x + residual)``.
