@@ -48,8 +48,8 @@ if str(ROOT) not in sys.path:
 
 
 def _secli(arch: str, **block: object) -> nn.Module:
-    from secli.build.models import build
-    from secli.build.spec import BlockSpec, ModelSpec
+    from secli.blocks.spec import BlockSpec, ModelSpec
+    from secli.networks.models import build
 
     return build(ModelSpec(arch, BlockSpec(**block))).model  # type: ignore[arg-type]
 
@@ -162,8 +162,8 @@ def _copy_bandwidth() -> float:
 def run_blocks(rounds: int, batch: int) -> dict[str, object]:
     import copy
 
-    from secli.build.blocks.se import SqueezeExcitation
-    from secli.build.blocks.sk import SelectiveKernel
+    from secli.blocks.se import SqueezeExcitation
+    from secli.blocks.sk import SelectiveKernel
 
     report: dict[str, object] = {}
     for fmt in ("nchw", "channels_last"):
@@ -305,8 +305,8 @@ SITE_SHAPES = ((256, 56), (512, 28), (1024, 14), (2048, 7))  # ResNet-50's SE si
 
 
 def _kernel_steps(u: torch.Tensor, identity: torch.Tensor, grad: torch.Tensor) -> dict[str, Callable[[], object]]:
-    from secli.build.blocks import cpu_kernels
-    from secli.build.blocks.fused import channel_dot
+    from secli.kernels import cpu_kernels
+    from secli.kernels.aten_ops import channel_dot
 
     n, c, h, w = u.shape
     s, dz = torch.rand(n, c, 1, 1), torch.randn(n, c, 1, 1)
@@ -330,7 +330,7 @@ def run_kernels(rounds: int, batch: int) -> dict[str, object]:
     """Each step of the folded SE, ATen's ops against the compiled kernel, summed over the 16
     sites of ResNet-50 (3, 4, 6 and 3 of each shape). The baseline row is what ResNet-50 itself
     does there: ``out += identity`` and an in-place ReLU, forward and backward."""
-    from secli.build.blocks import cpu_kernels
+    from secli.kernels import cpu_kernels
 
     if not cpu_kernels.available():
         print(f"kernels: {cpu_kernels.status()}")

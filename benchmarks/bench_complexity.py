@@ -29,8 +29,8 @@ import torch
 torch.set_num_threads({threads})
 warnings.simplefilter("ignore")
 from fvcore.nn import FlopCountAnalysis
-from secli.build.models import build, build_base
-from secli.build.spec import BlockSpec, ModelSpec
+from secli.networks.models import build, build_base
+from secli.blocks.spec import BlockSpec, ModelSpec
 
 x = torch.zeros(1, 3, 224, 224)
 base, _ = build_base("resnet50")

@@ -54,11 +54,11 @@ def main() -> None:
         command_benchmark(args)
         return
 
-    from secli.build.models import load_model, looks_like_file
-    from secli.build.spec import BlockSpec
+    from secli.blocks.spec import BlockSpec
     from secli.data.folders import make_loader
     from secli.data.synthetic import SyntheticShapes
     from secli.excitation.collect import choose_sites, collect_excitation
+    from secli.networks.models import load_model, looks_like_file
     from secli.util.device import resolve_device
 
     if args.threads:

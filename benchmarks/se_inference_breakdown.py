@@ -26,10 +26,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from secli.build.blocks import cpu_kernels  # noqa: E402
-from secli.build.blocks.se import SqueezeExcitation  # noqa: E402
-from secli.build.models import build  # noqa: E402
-from secli.build.spec import BlockSpec, ModelSpec  # noqa: E402
+from secli.blocks.se import SqueezeExcitation  # noqa: E402
+from secli.blocks.spec import BlockSpec, ModelSpec  # noqa: E402
+from secli.kernels import cpu_kernels  # noqa: E402
+from secli.networks.models import build  # noqa: E402
 
 Forward = Callable[..., torch.Tensor]
 

@@ -16,34 +16,15 @@ from commands.common import handle_errors, warn
 from commands.progress import progress_bar
 from commands.render import Table, emit
 
-SWEEP_PANEL = "Sweep (one row per combination)"
-
-Ratios = Annotated[Optional[str], typer.Option("--ratios", help="Comma list of ratios, one row each (Table 10: 2,4,8,16,32).", rich_help_panel=SWEEP_PANEL, metavar="<2,4,8>")]
-StagesRows = Annotated[Optional[list[str]], typer.Option("--stages", help="A comma list is one set of stages (paper numbering, ResNet 2..5): --stages 3,4 is one row with both; repeat --stages for one row per set.", rich_help_panel=SWEEP_PANEL, metavar="<3,4>", show_default="all")]
-Positions = Annotated[Optional[str], typer.Option("--positions", help="Comma list of SE positions, one row each (standard,pre,post,identity,3x3).", rich_help_panel=SWEEP_PANEL, metavar="<a,b>")]
-SqueezeList = Annotated[Optional[str], typer.Option("--squeeze", help="SE squeeze: avg | max | none; a comma list gives one row each.", rich_help_panel=SWEEP_PANEL, show_default="avg")]
-GateList = Annotated[Optional[str], typer.Option("--gate", help="SE gate: sigmoid | tanh | relu | hardsigmoid; a comma list gives one row each.", rich_help_panel=SWEEP_PANEL, show_default="sigmoid")]
-PathsList = Annotated[Optional[str], typer.Option("--paths", help="SK paths M; a comma list gives one row each (K3+K5+K7: 3).", rich_help_panel=SWEEP_PANEL, show_default="2")]
 ComplexitySpec = Annotated[Optional[Path], typer.Option("--spec", help="A complexity experiment (YAML; see examples/) or a model spec; options given here override it.", rich_help_panel=opt.MODEL_PANEL)]
 ResultsOut = Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the results (the JSON envelope) to this file; secli report re-renders it.")]
 
 
 @handle_errors
+@opt.block_options(sweep=True)
 def complexity_command(
     model: Annotated[Optional[str], typer.Argument(help="Architecture (resnet50, resnext50_32x4d, timm:<name>) or a model file saved by 'secli inject --out'.", show_default=False)] = None,
-    block: opt.Block = None,
-    ratio: opt.Ratio = None,
-    ratios: Ratios = None,
-    min_hidden: opt.MinHidden = None,
-    position: opt.Position = None,
-    positions: Positions = None,
-    stages: StagesRows = None,
-    squeeze: SqueezeList = None,
-    gate: GateList = None,
-    bias: opt.Bias = None,
-    paths: PathsList = None,
-    groups: opt.Groups = None,
-    kernel_size: opt.KernelSize = None,
+    blocks: opt.BlockArgs = opt.BLOCKS,
     num_classes: opt.NumClasses = None,
     spec: ComplexitySpec = None,
     image_size: opt.ImageSize = None,
@@ -60,15 +41,11 @@ def complexity_command(
     from secli.complexity.workflow import complexity
 
     size = opt.pick("--image-size", image_size, "--input-size", input_size)
-    if block == "none":
-        opt.refuse("with --block none (it counts the SE modules a network already has)", ratio=ratio, ratios=ratios,
-                   min_hidden=min_hidden, position=position, positions=positions, stages=stages, squeeze=squeeze,
-                   gate=gate, bias=bias, paths=paths, groups=groups, kernel_size=kernel_size)
+    if blocks.kind == "none":
+        blocks.refuse("with --block none (it counts the SE modules a network already has)")
     with progress_bar("complexity", None, unit="models") as bar:
         result = complexity(
-            model, block=block, ratio=ratio, ratios=ratios, min_hidden=min_hidden, position=position,
-            positions=positions, stages=stages, squeeze=squeeze, gate=gate, bias=bias, paths=paths,
-            groups=groups, kernel_size=kernel_size, num_classes=num_classes, spec=spec, image_size=size,
+            model, block=blocks.kind, **blocks.options(), num_classes=num_classes, spec=spec, image_size=size,
             progress=bar.update, by_module=by_module, depth=depth, training_step=training_step, by_stage=by_stage,
             out=out, force=force,
         )

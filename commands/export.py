@@ -14,32 +14,21 @@ from commands.render import Table, emit
 
 
 class ExportTarget(str, Enum):
-    """Written out (not read from secli.build.export) so that ``secli --help`` imports no torch;
-    tests/test_export.py checks that it equals ``secli.build.export.TARGETS``."""
+    """Written out (not read from secli.networks.export) so that ``secli --help`` imports no torch;
+    tests/test_export.py checks that it equals ``secli.networks.export.TARGETS``."""
 
     torchscript = "torchscript"
     pt2 = "pt2"
 
 
 @handle_errors
+@opt.block_options()
 def export_command(
     model: Annotated[Optional[str], typer.Argument(help="A secli checkpoint (from 'secli inject/train --out') or an architecture name built with the block options.", show_default=False)] = None,
     to: Annotated[Optional[ExportTarget], typer.Option("--to", help="File kind: torchscript (torch.jit) or pt2 (torch.export).", show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The file to write.", show_default=False)] = None,
     image_size: Annotated[Optional[int], typer.Option("--image-size", help="Side of the example input in px (default: the checkpoint's training size, else the architecture's).", show_default=False)] = None,
-    block: opt.Block = None,
-    ratio: opt.Ratio = None,
-    min_hidden: opt.MinHidden = None,
-    position: opt.Position = None,
-    stages: opt.Stages = None,
-    squeeze: opt.Squeeze = None,
-    gate: opt.Gate = None,
-    bias: opt.Bias = None,
-    init: opt.Init = None,
-    paths: opt.Paths = None,
-    groups: opt.Groups = None,
-    kernel_size: opt.KernelSize = None,
-    impl: opt.Impl = None,
+    blocks: opt.BlockArgs = opt.BLOCKS,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
     spec: opt.SpecFile = None,
@@ -51,9 +40,7 @@ def export_command(
 
     result = export(
         model, to=to.value if to is not None else None, out=out, image_size=image_size, force=force, spec=spec,
-        weights=weights, num_classes=num_classes, block=block, ratio=ratio, min_hidden=min_hidden, position=position,
-        stages=stages, squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
-        kernel_size=kernel_size, impl=impl,
+        weights=weights, num_classes=num_classes, block=blocks.kind, **blocks.options(),
     )
     document = result.to_dict()
     found = document["results"]

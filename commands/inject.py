@@ -14,21 +14,10 @@ from secli.util.errors import SecliUsageError
 
 
 @handle_errors
+@opt.block_options()
 def inject_command(
     arch: Annotated[Optional[str], typer.Argument(help="Architecture (e.g. resnet50, vgg16_bn, timm:resnet50).", show_default=False)] = None,
-    block: opt.Block = None,
-    ratio: opt.Ratio = None,
-    min_hidden: opt.MinHidden = None,
-    position: opt.Position = None,
-    stages: opt.StagesSet = None,
-    squeeze: opt.Squeeze = None,
-    gate: opt.Gate = None,
-    bias: opt.Bias = None,
-    init: opt.Init = None,
-    paths: opt.Paths = None,
-    groups: opt.Groups = None,
-    kernel_size: opt.KernelSize = None,
-    impl: opt.Impl = None,
+    blocks: opt.BlockArgs = opt.BLOCKS,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
     spec: opt.SpecFile = None,
@@ -39,24 +28,23 @@ def inject_command(
     fmt: opt.Format = opt.OutputFormat.table,
 ) -> None:
     """Put SE or SK blocks into a network at the paper's positions; report the sites."""
-    block_options = dict(ratio=ratio, min_hidden=min_hidden, position=position, stages=opt.one_set(stages), squeeze=squeeze,
-                         gate=gate, bias=bias, init=init, paths=paths, groups=groups, kernel_size=kernel_size, impl=impl)
     if list_archs:
         if arch is not None:
             raise SecliUsageError("--list takes no architecture; give one or the other")
-        opt.refuse("with --list", block=block, **block_options, weights=weights, num_classes=num_classes,
-                   spec=spec, out=out, save_spec=save_spec, force=force)
-        from secli.build.workflow import architectures_document
+        opt.refuse("with --list", block=blocks.kind, weights=weights, num_classes=num_classes, spec=spec)
+        blocks.refuse("with --list")
+        opt.refuse("with --list", out=out, save_spec=save_spec, force=force)
+        from secli.networks.workflow import architectures_document
 
         document = architectures_document()
         emit(fmt.value, tables(document), document)
         return
-    if block == "none":
-        opt.refuse("with --block none (it reports the SE modules a network already has)", **block_options)
-    from secli.build.workflow import inject
+    if blocks.kind == "none":
+        blocks.refuse("with --block none (it reports the SE modules a network already has)")
+    from secli.networks.workflow import inject
 
     result = inject(
-        arch, spec=spec, block=block, **block_options, weights=weights, num_classes=num_classes, out=out,
+        arch, spec=spec, block=blocks.kind, **blocks.options(), weights=weights, num_classes=num_classes, out=out,
         save_spec=save_spec, force=force,
     )
     document = result.to_dict()

@@ -8,6 +8,10 @@ accepted for one release as hidden aliases (``InputSizeAlias``); ``pick`` merges
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
@@ -35,14 +39,14 @@ T = TypeVar("T")
 BLOCK_PANEL = "Block"
 MODEL_PANEL = "Model"
 
-# The kinds are written out (not read from secli.build.registry) so that building the CLI does
+# The kinds are written out (not read from secli.blocks.registry) so that building the CLI does
 # not import torch; tests/test_eca.py checks that every registered kind is named here.
 BLOCK_HELP = "se | sk | eca | none (none: analyse the SE modules a network already has)."
+SWEEP_PANEL = "Sweep (one model per value)"
 Block = Annotated[Optional[str], typer.Option("--block", help=BLOCK_HELP, rich_help_panel=BLOCK_PANEL, show_default="se")]
 Ratio = Annotated[Optional[int], typer.Option("--ratio", "-r", help="Reduction ratio r (hidden width C // r).", rich_help_panel=BLOCK_PANEL, show_default="16")]
 MinHidden = Annotated[Optional[int], typer.Option("--min-hidden", help="Floor on the hidden width (SK's L).", rich_help_panel=BLOCK_PANEL, show_default="SE 1, SK 32")]
 Position = Annotated[Optional[str], typer.Option("--position", help=f"SE/ECA position: {_choices(POSITIONS)} (residual networks).", rich_help_panel=BLOCK_PANEL, show_default="standard")]
-Stages = Annotated[Optional[str], typer.Option("--stages", help="Comma list of stages in the paper's numbering (ResNet: 2..5), one set: 3,4 = stages 3 and 4.", rich_help_panel=BLOCK_PANEL, show_default="all", metavar="<3,4>")]
 Squeeze = Annotated[Optional[str], typer.Option("--squeeze", help=f"SE squeeze: {_choices(SQUEEZES)} (Table 11, Table 16).", rich_help_panel=BLOCK_PANEL, show_default="avg")]
 Gate = Annotated[Optional[str], typer.Option("--gate", help=f"SE gate: {_choices(GATES)} (Table 12).", rich_help_panel=BLOCK_PANEL, show_default="sigmoid")]
 Bias = Annotated[Optional[bool], typer.Option("--bias/--no-bias", help="FC biases (on in the released models; off in the paper's ablations).", rich_help_panel=BLOCK_PANEL, show_default="--bias")]
@@ -51,6 +55,129 @@ Paths = Annotated[Optional[int], typer.Option("--paths", help="SK paths M (path 
 Groups = Annotated[Optional[int], typer.Option("--groups", help="SK groups G.", rich_help_panel=BLOCK_PANEL, show_default="32")]
 KernelSize = Annotated[Optional[int], typer.Option("--kernel-size", help="ECA 1-D kernel size k (odd).", rich_help_panel=BLOCK_PANEL, show_default="adaptive k from C")]
 Impl = Annotated[Optional[str], typer.Option("--impl", help=f"SE/SK implementation: {_choices(IMPLS)} (same parameters and checkpoints; fused: fewer passes over memory in training).", rich_help_panel=BLOCK_PANEL, show_default="fused")]
+#: ``--stages`` where it is one set (inject, train, export, visualize-excitation): a repeat is refused.
+StagesSet = Annotated[Optional[list[str]], typer.Option("--stages", help="Comma list of stages in the paper's numbering (ResNet: 2..5), one set: 3,4 = stages 3 and 4.", rich_help_panel=BLOCK_PANEL, show_default="all", metavar="<3,4>")]
+
+# -- the same options where a sweep takes a comma list, one model per value (complexity, profile)
+BlockList = Annotated[Optional[str], typer.Option("--block", help="se | sk | eca, or a comma list such as se,eca,sk (one model each).", rich_help_panel=BLOCK_PANEL, show_default="se")]
+OneRatio = Annotated[Optional[str], typer.Option("--ratio", "-r", metavar="<r>", help="Reduction ratio r (hidden width C // r). For one model per ratio: --ratios.", rich_help_panel=BLOCK_PANEL, show_default="16")]
+OnePosition = Annotated[Optional[str], typer.Option("--position", help=f"SE/ECA position: {_choices(POSITIONS)}. For one model per position: --positions.", rich_help_panel=BLOCK_PANEL, show_default="standard")]
+Ratios = Annotated[Optional[str], typer.Option("--ratios", help="Comma list of ratios, one model each (Table 10: 2,4,8,16,32).", rich_help_panel=SWEEP_PANEL, metavar="<2,4,8>")]
+Positions = Annotated[Optional[str], typer.Option("--positions", help=f"Comma list of SE/ECA positions, one model each ({','.join(POSITIONS)}).", rich_help_panel=SWEEP_PANEL, metavar="<a,b>")]
+StagesRows = Annotated[Optional[list[str]], typer.Option("--stages", help="A comma list is one set of stages (paper numbering, ResNet 2..5): --stages 3,4 is one model with both; repeat --stages for one model per set.", rich_help_panel=SWEEP_PANEL, metavar="<3,4>", show_default="all")]
+SqueezeList = Annotated[Optional[str], typer.Option("--squeeze", help=f"SE squeeze: {_choices(SQUEEZES)}; a comma list gives one model each.", rich_help_panel=SWEEP_PANEL, show_default="avg")]
+GateList = Annotated[Optional[str], typer.Option("--gate", help=f"SE gate: {_choices(GATES)}; a comma list gives one model each.", rich_help_panel=SWEEP_PANEL, show_default="sigmoid")]
+PathsList = Annotated[Optional[str], typer.Option("--paths", help="SK paths M; a comma list gives one model each (K3+K5+K7: 3).", rich_help_panel=SWEEP_PANEL, show_default="2")]
+ImplList = Annotated[Optional[str], typer.Option("--impl", help=f"SE/SK implementation: {_choices(IMPLS)}; a comma list (eager,fused) gives one model each.", rich_help_panel=SWEEP_PANEL, show_default="fused")]
+
+
+@dataclass(frozen=True)
+class BlockOption:
+    """One block option, declared once for every command: the ``BlockSpec`` field (``block`` for
+    the kind) and its command-line form where a command builds one model (``one``) and where a
+    sweep compares several (``many``); None where that kind of command does not take it."""
+
+    name: str
+    one: Any
+    many: Any
+
+
+#: Every block option in the order ``--help`` shows them. A kind's new option is one more
+#: ``BlockSpec`` field and one more line here.
+BLOCK_OPTIONS: tuple[BlockOption, ...] = (
+    BlockOption("block", Block, BlockList),
+    BlockOption("ratio", Ratio, OneRatio),
+    BlockOption("ratios", None, Ratios),
+    BlockOption("min_hidden", MinHidden, MinHidden),
+    BlockOption("position", Position, OnePosition),
+    BlockOption("positions", None, Positions),
+    BlockOption("stages", StagesSet, StagesRows),
+    BlockOption("squeeze", Squeeze, SqueezeList),
+    BlockOption("gate", Gate, GateList),
+    BlockOption("bias", Bias, Bias),
+    BlockOption("init", Init, None),  # the gates' starting values change no count and no timing
+    BlockOption("paths", Paths, PathsList),
+    BlockOption("groups", Groups, Groups),
+    BlockOption("kernel_size", KernelSize, KernelSize),
+    BlockOption("impl", Impl, ImplList),
+)
+
+
+@dataclass(frozen=True)
+class BlockArgs:
+    """The block options of one command line, as typed (None: not given)."""
+
+    values: dict[str, Any]
+    sweep: bool = False
+
+    @property
+    def kind(self) -> str | None:
+        return self.values.get("block")
+
+    def options(self) -> dict[str, Any]:
+        """The options given, other than ``--block``, ready for the library (``secli.blocks.options``):
+        ``--stages`` as its one set (or, in a sweep, its list of sets), ``--ratio`` as a number."""
+        given = {k: v for k, v in self.values.items() if k != "block" and v is not None and v != []}
+        if "stages" in given and not self.sweep:
+            given["stages"] = one_set(given["stages"])
+        if self.sweep:
+            if "ratio" in given:
+                given["ratio"] = _one_number(given["ratio"], "--ratio", "--ratios")
+            if "position" in given and "," in given["position"]:
+                raise SecliUsageError(f"--position takes one position, got {given['position']!r}; "
+                                      f"for one model per position use --positions {given['position']}")
+        return given
+
+    def refuse(self, reason: str) -> None:
+        """Refuse every block option given (not ``--block`` itself): ``reason`` as for ``refuse``."""
+        refuse(reason, **{k: v for k, v in self.values.items() if k != "block"})
+
+
+#: The default of a command's ``blocks`` parameter, which ``block_options`` replaces.
+BLOCKS = BlockArgs({})
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def block_options(*, sweep: bool = False) -> Callable[[F], F]:
+    """Give a command every block option, in place of its ``blocks: BlockArgs`` parameter.
+
+    Typer reads a command's options from its signature, so the decorated function shows Typer a
+    signature with one parameter per ``BLOCK_OPTIONS`` entry and receives them gathered in one
+    ``BlockArgs``. ``sweep``: the forms of complexity and profile (comma lists, ``--ratios``...).
+    """
+
+    def decorate(func: F) -> F:
+        signature = inspect.signature(func, eval_str=True)
+        params = list(signature.parameters.values())
+        at = [p.name for p in params].index("blocks")
+        declared = [(o.name, o.many if sweep else o.one) for o in BLOCK_OPTIONS]
+        added = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=kind)
+                 for name, kind in declared if kind is not None]
+        new = [*params[:at], *added, *params[at + 1:]]
+        names = [p.name for p in added]
+
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name, None) for name in names}
+            return func(*args, blocks=BlockArgs(values, sweep=sweep), **kwargs)
+
+        command.__signature__ = signature.replace(parameters=new)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in new}
+        return command  # type: ignore[return-value]
+
+    return decorate
+
+
+def _one_number(value: str, option: str, plural: str) -> int:
+    """``--ratio 8,16`` is a sweep asked for under the single option's name: say which one sweeps."""
+    if "," in value:
+        raise SecliUsageError(f"{option} takes one number, got {value!r}; for one model per value use {plural} {value}")
+    try:
+        return int(value)
+    except ValueError:
+        raise SecliUsageError(f"{option} must be a whole number, got {value[:100]!r}") from None
+
+
 Weights = Annotated[Optional[str], typer.Option("--weights", help="Base weights: a local state-dict file, or a torchvision name such as IMAGENET1K_V2 (downloads).", rich_help_panel=MODEL_PANEL)]
 NumClasses = Annotated[Optional[int], typer.Option("--num-classes", help="Classifier width.", rich_help_panel=MODEL_PANEL, show_default="1000, or the weights' own")]
 SpecFile = Annotated[Optional[Path], typer.Option("--spec", help="Read the model spec from a YAML file; options given here override it.", rich_help_panel=MODEL_PANEL)]
@@ -67,9 +194,6 @@ InputSizeAlias = Annotated[Optional[int], typer.Option("--input-size", hidden=Tr
 #: One device option: spelled and resolved alike in every command (``secli.util.device``).
 Device = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N (auto: CUDA when present).", metavar="<device>")]
 
-
-#: ``--stages`` where it is one set (inject, train): repeating it is refused, not "last one wins".
-StagesSet = Annotated[Optional[list[str]], typer.Option("--stages", help="Comma list of stages in the paper's numbering (ResNet: 2..5), one set: 3,4 = stages 3 and 4.", rich_help_panel=BLOCK_PANEL, show_default="all", metavar="<3,4>")]
 
 
 def one_set(stages: list[str] | None) -> str | None:

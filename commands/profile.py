@@ -19,7 +19,6 @@ from commands.progress import progress_bar
 from commands.render import Table, emit
 
 TIMING_PANEL = "Timing"
-SWEEP_PANEL = "Sweep (one model per value)"
 OUTPUT_PANEL = "Output"
 
 
@@ -40,44 +39,14 @@ ImageSize = Annotated[Optional[int], typer.Option("--image-size", metavar="PX", 
 Device = Annotated[str, typer.Option("--device", metavar="auto|cpu|cuda|cuda:N", help="auto picks CUDA when available.", rich_help_panel=TIMING_PANEL)]
 Flag = dict(show_default=False)  # no 'default: False' (commands.app shows flags without a type column)
 
-BlockKinds = Annotated[Optional[str], typer.Option("--block", help="With one architecture: compare it with itself injected: se | sk | eca, or a comma list such as se,sk (one model each).", rich_help_panel=opt.BLOCK_PANEL, show_default=False)]
-OneRatio = Annotated[Optional[str], typer.Option("--ratio", "-r", metavar="R", help="Reduction ratio r (hidden width C // r). Default 16. For one model per ratio: --ratios.", rich_help_panel=opt.BLOCK_PANEL, show_default=False)]
-OnePosition = Annotated[Optional[str], typer.Option("--position", help="SE/ECA position: standard | pre | post | identity | 3x3. Default standard. For one model per position: --positions.", rich_help_panel=opt.BLOCK_PANEL, show_default=False)]
-Ratios = Annotated[Optional[str], typer.Option("--ratios", metavar="R,R,...", help="Comma list of ratios, one model each (8,16).", rich_help_panel=SWEEP_PANEL, show_default=False)]
-Positions = Annotated[Optional[str], typer.Option("--positions", metavar="P,P,...", help="Comma list of SE/ECA positions, one model each (standard,pre).", rich_help_panel=SWEEP_PANEL, show_default=False)]
-StagesRows = Annotated[Optional[list[str]], typer.Option("--stages", metavar="S,S,...", help="Stages in the paper's numbering (ResNet: 2..5). Default: all. '2,3' is one model with both; repeat for one model each: --stages 2 --stages 3.", rich_help_panel=SWEEP_PANEL, show_default=False)]
-PathsList = Annotated[Optional[str], typer.Option("--paths", metavar="M,...", help="SK paths M; a comma list gives one model each. Default 2.", rich_help_panel=SWEEP_PANEL, show_default=False)]
-Impls = Annotated[Optional[str], typer.Option("--impl", metavar="eager|fused", help="SE/SK implementation; a comma list (eager,fused) gives one model each. Default fused.", rich_help_panel=SWEEP_PANEL, show_default=False)]
-Spec = Annotated[Optional[Path], typer.Option("--spec", metavar="FILE", help="A sweep YAML (as for complexity: arch, block, rows, sweep); options given here override it.", rich_help_panel=SWEEP_PANEL, show_default=False)]
-
-
-def _one_number(value: str | None, option: str, plural: str) -> int | None:
-    """``--ratio 8,16`` is a sweep asked for under the single option's name: say which one sweeps."""
-    from secli.util.errors import SecliUsageError
-
-    if value is None:
-        return None
-    if "," in value:
-        raise SecliUsageError(f"{option} takes one number, got {value!r}; for one model per value use {plural} {value}")
-    try:
-        return int(value)
-    except ValueError:
-        raise SecliUsageError(f"{option} must be a whole number, got {value[:100]!r}") from None
+Spec = Annotated[Optional[Path], typer.Option("--spec", metavar="FILE", help="A sweep YAML (as for complexity: arch, block, rows, sweep); options given here override it.", rich_help_panel=opt.SWEEP_PANEL, show_default=False)]
 
 
 @handle_errors
+@opt.block_options(sweep=True)
 def profile_command(
     models: Annotated[Optional[list[str]], typer.Argument(help="Models, baseline first: architecture names, timm:<name>, or saved .pt files.", show_default=False)] = None,
-    block: BlockKinds = None,
-    ratio: OneRatio = None,
-    position: OnePosition = None,
-    groups: opt.Groups = None,
-    kernel_size: opt.KernelSize = None,
-    ratios: Ratios = None,
-    positions: Positions = None,
-    stages: StagesRows = None,
-    paths: PathsList = None,
-    impl: Impls = None,
+    blocks: opt.BlockArgs = opt.BLOCKS,
     spec: Spec = None,
     mode: Annotated[Mode, typer.Option("--mode", "-m", help="inference (forward under inference_mode), train (zero_grad, forward, loss, backward, SGD step) or both.", rich_help_panel=TIMING_PANEL)] = Mode.inference,
     device: Device = "auto",
@@ -112,9 +81,7 @@ def profile_command(
     main_rank = not ddp or os.environ.get("RANK", "0") == "0"  # one progress display, not one per rank
     with progress_bar("profiling", None, enabled=main_rank) as bar:
         report = profile(
-            models, block=block, ratio=_one_number(ratio, "--ratio", "--ratios"), ratios=ratios,
-            position=_one_position(position), positions=positions, stages=stages, paths=paths, groups=groups,
-            kernel_size=kernel_size, impl=impl, spec=spec, image_size=image_size, input_size=input_size,
+            models, block=blocks.kind, **blocks.options(), spec=spec, image_size=image_size, input_size=input_size,
             mode=mode.value, device=device, batch_size=batch_size, amp=amp.value, channels_last=channels_last,
             compile=compile_, compile_mode=compile_mode, iters=iters, warmup=warmup, threads=threads,
             auto_batch=auto_batch, ddp=ddp, progress=bar.update, out=out, force=force,
@@ -130,17 +97,6 @@ def profile_command(
     emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)
     if not report.measured:
         raise typer.Exit(1)
-
-
-def _one_position(value: str | None) -> str | None:
-    from secli.util.errors import SecliUsageError
-
-    if value is not None and "," in value:
-        raise SecliUsageError(f"--position takes one position, got {value!r}; for one model per position use --positions {value}")
-    return value
-
-
-# ----------------------------------------------------------------------------- rendering
 
 
 def _num(value: Any, digits: int, sign: bool = False, suffix: str = "") -> str:

@@ -28,23 +28,12 @@ TRAIN_PANEL = "Training"
 
 
 @handle_errors
+@opt.block_options()
 def train_command(
     model: Annotated[Optional[str], typer.Argument(help="Architecture name (e.g. resnet18) or a secli checkpoint to train further.", show_default=False)] = None,
     data: Annotated[str, typer.Option("--data", help="'synthetic' or 'synthetic-parts' (built in; parts: classes differ only in where their parts sit) or an ImageFolder root (root/<class>/<image>).", rich_help_panel=DATA_PANEL)] = "synthetic",
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to save the trained model (secli checkpoint, as inject --out writes).")] = None,
-    block: opt.Block = None,
-    ratio: opt.Ratio = None,
-    min_hidden: opt.MinHidden = None,
-    position: opt.Position = None,
-    stages: opt.StagesSet = None,
-    squeeze: opt.Squeeze = None,
-    gate: opt.Gate = None,
-    bias: opt.Bias = None,
-    init: opt.Init = None,
-    paths: opt.Paths = None,
-    groups: opt.Groups = None,
-    kernel_size: opt.KernelSize = None,
-    impl: opt.Impl = None,
+    blocks: opt.BlockArgs = opt.BLOCKS,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
     spec: opt.SpecFile = None,
@@ -78,10 +67,8 @@ def train_command(
     else:
         opt.refuse("with an image folder (the folder sets the sizes; use --val-fraction)", train_size=train_size,
                    val_size=val_size)
-    if block == "none":
-        opt.refuse("with --block none (no blocks are added)", ratio=ratio, min_hidden=min_hidden, position=position,
-                   stages=stages, squeeze=squeeze, gate=gate, bias=bias, init=init, paths=paths, groups=groups,
-                   kernel_size=kernel_size, impl=impl)
+    if blocks.kind == "none":
+        blocks.refuse("with --block none (no blocks are added)")
     if device == "cpu":
         opt.refuse("with --device cpu (mixed precision is used on CUDA only)", no_amp=no_amp)
     quiet = fmt.value == "json"
@@ -93,15 +80,10 @@ def train_command(
                          f"train acc {record.train_accuracy:.3f}, val acc {val} ({record.seconds:.0f} s)",
                          highlight=False)
 
-    from secli.build.spec import block_fields
-
-    block_options = block_fields(block=block, ratio=ratio, min_hidden=min_hidden, position=position,
-                                        stages=opt.one_set(stages), squeeze=squeeze, gate=gate, bias=bias, init=init,
-                                        paths=paths, groups=groups, kernel_size=kernel_size, impl=impl)
     # progress goes to stderr, so it stays on for --format json (a log still shows the run moving)
     with BarCallback(lambda what, total: progress_bar(what, total, enabled=True, unit="images")) as bar:
         run = train(
-            model, data=data, out=out, block=block_options or None, weights=weights, num_classes=num_classes,
+            model, data=data, out=out, block=blocks.kind, **blocks.options(), weights=weights, num_classes=num_classes,
             spec=spec, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
             image_size=size, train_size=TRAIN_SIZE if train_size is None else train_size,
             val_size=VAL_SIZE if val_size is None else val_size,

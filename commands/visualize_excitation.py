@@ -17,7 +17,7 @@ from commands import options as opt
 from commands.bar_callback import BarCallback
 from commands.common import handle_errors, warn
 from commands.render import Table, emit, skipped_note
-from secli.excitation.workflow import MAX_PLOTTED_CLASSES
+from secli.excitation.limits import MAX_PLOTTED_CLASSES
 
 DATA_PANEL = "Data"
 OUT_PANEL = "Output"
@@ -25,6 +25,7 @@ OLD_FORMAT = "secli-excitation"  # summary.json before the envelope: results at 
 
 
 @handle_errors
+@opt.block_options()
 def visualize_excitation_command(
     model: Annotated[Optional[str], typer.Argument(help="secli checkpoint, or an architecture (with --block or built-in SE modules).", show_default=False)] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="ImageFolder root (root/<class>/<image>), 'synthetic' or 'synthetic-parts' (built in).", rich_help_panel=DATA_PANEL)] = None,
@@ -33,8 +34,7 @@ def visualize_excitation_command(
     per_class: Annotated[Optional[int], typer.Option("--per-class", help="Images per class, sampled with --seed (synthetic: generated). Default all (synthetic: 50).", rich_help_panel=DATA_PANEL)] = None,
     sites: Annotated[Optional[str], typer.Option("--sites", help="Comma list of sites (e.g. SE_2_3,SE_5_2); default all.")] = None,
     scales: Annotated[Optional[str], typer.Option("--scales", help="Object scales for the SK test, e.g. 1.0,1.5,2.0 (centre crop 1/s, resize back).")] = None,
-    block: opt.Block = None,
-    kernel_size: opt.KernelSize = None,
+    blocks: opt.BlockArgs = opt.BLOCKS,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
     image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size; default the checkpoint's, the weights' transforms, or 48 for synthetic.", rich_help_panel=DATA_PANEL)] = None,
@@ -58,20 +58,14 @@ def visualize_excitation_command(
     Example: secli visualize-excitation se_r18_synth.pt --data synthetic --ablate --out figs/
     """
     from commands import progress
-    from secli.build.spec import BlockSpec
     from secli.excitation.workflow import visualize_excitation
     from secli.util.number_lists import parse_float_list
 
-    if kernel_size is not None and block in (None, "none"):
-        from secli.util.errors import SecliUsageError
-
-        raise SecliUsageError("--kernel-size is an ECA option; add --block eca")
-    block_spec = BlockSpec(kind=block, kernel_size=kernel_size) if block is not None else None
     quiet = fmt.value == "json"
     with PhasedBar(lambda what, total: progress.progress_bar(what, total, enabled=not quiet, unit="images")) as bar:
         run = visualize_excitation(
             model, data=data, out=out, classes=classes, per_class=per_class, sites=sites,
-            scales=parse_float_list(scales, "--scales"), block=block_spec,
+            scales=parse_float_list(scales, "--scales"), block=blocks.kind, **blocks.options(),
             weights=weights, num_classes=num_classes, image_size=image_size, batch_size=batch_size,
             workers=workers, seed=seed, bins=bins, channels=channels, device=device, ddp=ddp,
             save_raw=save_raw, svg=svg, figures=figures, force=force, ablate=ablate, from_stats=from_stats, progress=bar,

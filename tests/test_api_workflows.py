@@ -35,9 +35,9 @@ def _cli_json(args: list[str]) -> dict:
 
 
 def test_visualize_excitation_equals_the_command(tmp_path):
-    from secli.build.checkpoint import save_checkpoint
-    from secli.build.models import build
-    from secli.build.spec import BlockSpec, ModelSpec
+    from secli.blocks.spec import BlockSpec, ModelSpec
+    from secli.networks.checkpoint import save_checkpoint
+    from secli.networks.models import build
 
     spec = ModelSpec(arch="resnet18", block=BlockSpec(kind="se", stages=(5,)), num_classes=10)
     ckpt = save_checkpoint(tmp_path / "m.pt", spec.to_dict(), build(spec).model.state_dict(),
@@ -72,10 +72,10 @@ def test_train_equals_the_command(tmp_path):
                          "--batch-size", "4", "--out", str(out)])
     seen: list[tuple[int, int, str]] = []
     epochs: list[int] = []
-    from secli.build.spec import BlockSpec
+    from secli.blocks.spec import BlockSpec
 
     torch.manual_seed(123)  # the call seeds itself, like the command: earlier random draws do not matter
-    run = train("resnet18", block={"kind": "se", "stages": (5,), "ratio": 8}, data="synthetic", epochs=2,
+    run = train("resnet18", block="se", stages=(5,), ratio=8, data="synthetic", epochs=2,
                 train_size=8, val_size=4, image_size=32, batch_size=4, out=out, force=True,
                 progress=lambda *report: seen.append(report), on_epoch=lambda e: epochs.append(e.epoch))
     document = run.to_dict()
@@ -90,15 +90,15 @@ def test_train_equals_the_command(tmp_path):
     from secli.util.errors import SecliUsageError
 
     with pytest.raises(SecliUsageError, match="saved model; --ratio applies to architecture names only"):
-        train(str(out), block={"ratio": 8}, out=tmp_path / "again.pt")
+        train(str(out), ratio=8, out=tmp_path / "again.pt")
 
 
 def test_train_block_options_override_a_spec_file_field_by_field(tmp_path):
-    from secli.training.workflow import merged_spec
+    from secli.blocks.options import resolve_model_spec
 
     path = tmp_path / "s.yaml"
     path.write_text("arch: resnet18\nblock: {kind: se, ratio: 4, stages: [4, 5]}\n")
-    spec = merged_spec(None, path, {"ratio": 8}, None, 3)
+    spec = resolve_model_spec(None, path, None, 3, ratio=8)
     assert (spec.arch, spec.block.ratio, spec.block.stages, spec.num_classes) == ("resnet18", 8, (4, 5), 3)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from secli.build.architectures import ARCHITECTURES
-from secli.build.models import build
-from secli.build.spec import BlockSpec, ModelSpec
+from secli.blocks.spec import BlockSpec, ModelSpec
+from secli.networks.architectures import ARCHITECTURES
+from secli.networks.models import build
 
 INJECTABLE = [name for name, info in ARCHITECTURES.items() if info.adapter is not None]
 # The residual families get every position and SK on one network each of basic and bottleneck

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from secli.build.blocks import SelectiveKernel, SqueezeExcitation
-from secli.build.blocks.se import IDENTITY_GATE_VALUE
+from secli.blocks import SelectiveKernel, SqueezeExcitation
+from secli.blocks.se import IDENTITY_GATE_VALUE
 from secli.util.errors import SecliUsageError
 
 GATES = {

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torchvision
 
-from secli.build.checkpoint import read_checkpoint, save_checkpoint
-from secli.build.models import build, load_model
-from secli.build.spec import BlockSpec, ModelSpec, dump_spec_yaml, load_spec_yaml
+from secli.blocks.spec import BlockSpec, ModelSpec, dump_spec_yaml, load_spec_yaml
+from secli.networks.checkpoint import read_checkpoint, save_checkpoint
+from secli.networks.models import build, load_model
 from secli.util.errors import SecliError, SecliUsageError
 from secli.util.outputs import atomic_write_text
 

@@ -76,7 +76,7 @@ def test_inject_out_then_reload_and_refuse_to_clobber(tmp_path: Path) -> None:
     args = ["inject", "resnet18", "--block", "se", "--position", "identity", "--stages", "3,4",
             "--out", str(out), "--save-spec", str(spec_out)]
     assert run(*args).exit_code == 0
-    from secli.build.models import load_model
+    from secli.networks.models import load_model
 
     loaded = load_model(str(out))
     assert loaded.spec.block.position == "identity" and loaded.spec.block.stages == (3, 4)
@@ -129,8 +129,8 @@ def test_out_and_save_spec_must_differ(tmp_path: Path) -> None:
 
 
 def test_python_inject_equals_the_cli_json(tmp_path: Path) -> None:
-    """secli.build.workflow.inject with the CLI's options gives exactly the CLI's JSON."""
-    from secli.build.workflow import inject
+    """secli.networks.workflow.inject with the CLI's options gives exactly the CLI's JSON."""
+    from secli.networks.workflow import inject
 
     out, spec = tmp_path / "se.pt", tmp_path / "se.yaml"
     cli = run("inject", "resnet18", "--ratio", "8", "--stages", "2,3", "--no-bias", "-o", str(out), "--save-spec", str(spec), "-f", "json")
@@ -143,7 +143,7 @@ def test_python_inject_equals_the_cli_json(tmp_path: Path) -> None:
 
 
 def test_python_architecture_list_equals_the_cli_json() -> None:
-    from secli.build.workflow import list_architectures
+    from secli.networks.workflow import list_architectures
 
     cli = run("inject", "--list", "-f", "json")
     assert cli.exit_code == 0, cli.output

@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from secli.build.blocks import SelectiveKernel, SqueezeExcitation
-from secli.build.spec import BlockSpec
+from secli.blocks import SelectiveKernel, SqueezeExcitation
+from secli.blocks.spec import BlockSpec
 from secli.complexity.count import analyse
 from secli.complexity.flops import FlopCountError, extra_handles, fvcore_count, torch_gemm_count
 from secli.complexity.input_size import run_or_explain, smallest_working_size
@@ -129,7 +129,7 @@ def r18_sweep():
 
 
 def test_fc_only_is_fvcores_default(r18_sweep) -> None:
-    from secli.build.models import build_base
+    from secli.networks.models import build_base
 
     model, _ = build_base("resnet18")
     assert r18_sweep.baseline_flops.fc_only == plain_fvcore_total(model, torch.zeros(1, 3, 64, 64))
@@ -150,11 +150,10 @@ def test_r18_params_and_formula_by_hand(r18_sweep) -> None:
 
 
 def test_sweep_builds_and_counts_baseline_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    import secli.build.models as models
     import secli.complexity.count as complexity
 
     calls = {"build": 0, "count": 0}
-    real_build, real_count = models.build_base, complexity.fvcore_count
+    real_build, real_count = complexity.build_base, complexity.fvcore_count
 
     def build(*args, **kwargs):  # noqa: ANN002, ANN003
         calls["build"] += 1
@@ -164,7 +163,7 @@ def test_sweep_builds_and_counts_baseline_once(monkeypatch: pytest.MonkeyPatch) 
         calls["count"] += 1
         return real_count(*args, **kwargs)
 
-    monkeypatch.setattr(models, "build_base", build)
+    monkeypatch.setattr(complexity, "build_base", build)
     monkeypatch.setattr(complexity, "fvcore_count", count)
     result = analyse("resnet18", [BlockSpec(kind="se", ratio=r) for r in (2, 4)], input_size=32)
     assert calls == {"build": 1, "count": 3}

@@ -174,13 +174,13 @@ EXAMPLE_ROWS = {  # file -> number of rows it asks for (baseline not included)
 
 @pytest.mark.parametrize("name,rows", sorted(EXAMPLE_ROWS.items()))
 def test_examples_are_valid_specs(name: str, rows: int) -> None:
-    from secli.complexity.sweep import load_sweep
+    from secli.networks.sweep import load_sweep
 
     assert len(load_sweep(EXAMPLES / name).blocks()) == rows
 
 
 def test_sweep_files_take_image_size_and_its_old_name(tmp_path: Path) -> None:
-    from secli.complexity.sweep import load_sweep
+    from secli.networks.sweep import load_sweep
     from secli.util.errors import SecliUsageError
 
     path = tmp_path / "s.yaml"
@@ -193,7 +193,7 @@ def test_sweep_files_take_image_size_and_its_old_name(tmp_path: Path) -> None:
 
 
 def test_plain_model_spec_is_a_one_row_sweep(tmp_path: Path) -> None:
-    from secli.complexity.sweep import load_sweep
+    from secli.networks.sweep import load_sweep
 
     path = tmp_path / "model.yaml"
     path.write_text("arch: resnet50\nblock:\n  kind: se\n  ratio: 8\nweights: null\n")
@@ -252,8 +252,8 @@ def test_python_complexity_equals_the_cli_json(json_sweep) -> None:
 
 
 def test_python_complexity_of_a_saved_model_equals_the_cli_json(tmp_path: Path) -> None:
-    from secli.build.workflow import inject
     from secli.complexity.workflow import complexity
+    from secli.networks.workflow import inject
 
     saved = tmp_path / "se.pt"
     inject("resnet18", ratio=8, out=saved)

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from secli.build.blocks import SelectiveKernel
-from secli.build.inject import inject
-from secli.build.models import build_base
-from secli.build.spec import BlockSpec
+from secli.blocks import SelectiveKernel
+from secli.blocks.spec import BlockSpec
 from secli.complexity.flops import fvcore_count
+from secli.networks.inject import inject
+from secli.networks.models import build_base
 
 
 def with_relu_back(model: nn.Module) -> nn.Module:

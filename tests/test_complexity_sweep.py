@@ -24,11 +24,11 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from secli.build.architectures import ARCHITECTURES
-from secli.build.inject import inject
-from secli.build.models import build_base
-from secli.build.spec import BlockSpec
+from secli.blocks.spec import BlockSpec
 from secli.complexity.flops import fvcore_count
+from secli.networks.architectures import ARCHITECTURES
+from secli.networks.inject import inject
+from secli.networks.models import build_base
 
 aten = torch.ops.aten
 

@@ -1,4 +1,4 @@
-"""The compiled CPU kernels (secli.build.blocks.cpu_kernels) compute what the eager ops compute.
+"""The compiled CPU kernels (secli.kernels.cpu_kernels) compute what the eager ops compute.
 
 Expected values come from plain torch ops (``torch.relu(u * s + identity)``,
 ``threshold_backward``, ``(g * x).sum``), never from the kernels. The forward kernels are compiled
@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import torch
 
-from secli.build.blocks import cpu_build, cpu_kernels
-from secli.build.blocks.fused import eager_composition, kernels_if_wanted
-from secli.build.blocks.se import SqueezeExcitation
-from secli.build.blocks.sk import SelectiveKernel
+from secli.blocks.se import SqueezeExcitation
+from secli.blocks.sk import SelectiveKernel
+from secli.kernels import cpu_build, cpu_kernels
+from secli.kernels.dispatch import eager_composition, kernels_if_wanted
 
 ROOT = Path(__file__).resolve().parents[1]
 HAVE_COMPILER = shutil.which(os.environ.get("CXX", "c++")) is not None or shutil.which("g++") is not None
@@ -186,7 +186,7 @@ def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "PYTHONPATH": str(ROOT), **env}, check=False)
 
 
-_REPORT = "from secli.build.blocks import cpu_kernels as k; print(k.available()); print(k.status())"
+_REPORT = "from secli.kernels import cpu_kernels as k; print(k.available()); print(k.status())"
 
 
 @needs_kernels
@@ -205,7 +205,7 @@ def test_a_fresh_cache_compiles_once_and_later_processes_reuse_it(tmp_path: Path
 
 def test_without_a_compiler_the_blocks_fall_back_and_say_why(tmp_path: Path) -> None:
     code = _REPORT + (
-        "\nimport torch\nfrom secli.build.blocks.se import SqueezeExcitation as SE\n"
+        "\nimport torch\nfrom secli.blocks.se import SqueezeExcitation as SE\n"
         "se = SE(8, ratio=2).double(); x = torch.randn(2, 8, 5, 5, dtype=torch.float64, requires_grad=True)\n"
         "se(x, torch.zeros_like(x)).sum().backward(); print('ran')"
     )
@@ -299,8 +299,8 @@ def test_the_whole_block_kernel_declines_what_it_does_not_take() -> None:
 def test_folded_networks_without_gradients_run_one_call_per_site_and_equal_eager(monkeypatch: pytest.MonkeyPatch, channels_last: bool) -> None:
     """A folded SE network under inference_mode: one whole-block call per site, the block's own
     BN output overwritten in place (as torchvision's ``out += identity`` does), same outputs."""
-    from secli.build.models import build
-    from secli.build.spec import BlockSpec, ModelSpec
+    from secli.blocks.spec import BlockSpec, ModelSpec
+    from secli.networks.models import build
 
     torch.manual_seed(0)
     fused = build(ModelSpec("resnet18", BlockSpec(kind="se", ratio=4), num_classes=5)).model.double().eval()
@@ -349,8 +349,8 @@ def test_a_direct_call_does_not_overwrite_the_callers_tensor_and_a_gate_hook_sti
 @needs_kernels
 def test_hooks_on_the_bn_or_the_se_block_keep_their_tensors_unchanged() -> None:
     """The in-place write is skipped where a hook may hold the BN output (the SE's input)."""
-    from secli.build.models import build
-    from secli.build.spec import BlockSpec, ModelSpec
+    from secli.blocks.spec import BlockSpec, ModelSpec
+    from secli.networks.models import build
 
     torch.manual_seed(0)
     model = build(ModelSpec("resnet18", BlockSpec(kind="se", ratio=4), num_classes=5)).model.eval()
@@ -391,8 +391,8 @@ def test_profile_warns_when_fused_blocks_run_without_their_kernels(monkeypatch: 
 def test_a_hook_on_the_se_block_keeps_its_input_when_the_gate_is_hooked_too() -> None:
     """With a ``gate_act`` hook the block runs its modules, not the one-call kernel; the folded
     scale must then still leave the SE block's input (a hooked tensor) as it was."""
-    from secli.build.models import build
-    from secli.build.spec import BlockSpec, ModelSpec
+    from secli.blocks.spec import BlockSpec, ModelSpec
+    from secli.networks.models import build
 
     torch.manual_seed(0)
     model = build(ModelSpec("resnet18", BlockSpec(kind="se", ratio=4), num_classes=5)).model.eval()
@@ -467,8 +467,8 @@ def test_the_whole_block_kernel_without_gates_returns_only_the_output() -> None:
 def test_a_folded_block_goes_through_its_se_modules_call_where_that_does_more_than_forward() -> None:
     """The folded forward skips ``Module.__call__`` only where it would just call ``forward``:
     a block compiled with ``module.compile()`` or with a hook on it is called as a module."""
-    from secli.build.models import build
-    from secli.build.spec import BlockSpec, ModelSpec
+    from secli.blocks.spec import BlockSpec, ModelSpec
+    from secli.networks.models import build
 
     torch.manual_seed(0)
     model = build(ModelSpec("resnet18", BlockSpec(kind="se", ratio=4), num_classes=5)).model.eval()
@@ -492,8 +492,8 @@ def test_a_folded_block_goes_through_its_se_modules_call_where_that_does_more_th
 
 
 def _folded_resnet18() -> torch.nn.Module:
-    from secli.build.models import build
-    from secli.build.spec import BlockSpec, ModelSpec
+    from secli.blocks.spec import BlockSpec, ModelSpec
+    from secli.networks.models import build
 
     torch.manual_seed(0)
     return build(ModelSpec("resnet18", BlockSpec(kind="se", ratio=4), num_classes=5)).model.eval()

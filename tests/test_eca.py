@@ -14,11 +14,11 @@ import torch
 from cli_helpers import assert_one_line_error, run
 from torch import nn
 
-from secli.build.blocks.eca import EfficientChannelAttention
-from secli.build.models import build, load_model
-from secli.build.registry import BlockKind, get_kind, kind_names, register, unregister
-from secli.build.sites import count_params
-from secli.build.spec import BlockSpec, ModelSpec
+from secli.blocks.eca import EfficientChannelAttention
+from secli.blocks.registry import BlockKind, get_kind, kind_names, register, unregister
+from secli.blocks.spec import BlockSpec, ModelSpec
+from secli.networks.models import build, load_model
+from secli.networks.sites import count_params
 from secli.util.errors import SecliUsageError
 
 # t = int((log2 C + 1) / 2); k = t if t is odd else t + 1, worked by hand:

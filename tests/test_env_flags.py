@@ -25,7 +25,7 @@ def test_unset_set_changed_and_removed_values_read_as_os_environ_does(monkeypatc
 
 
 def test_the_cpu_kernel_switch_takes_effect_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from secli.build.blocks import cpu_kernels
+    from secli.kernels import cpu_kernels
 
     monkeypatch.setenv("SECLI_CPU_KERNELS", "off")
     assert not cpu_kernels.enabled()

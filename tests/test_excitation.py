@@ -8,12 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from secli.build.models import load_model
-from secli.build.spec import BlockSpec
+from secli.blocks.spec import BlockSpec
 from secli.data.folders import make_loader
 from secli.excitation.collect import choose_sites, collect_excitation
 from secli.excitation.result import ExcitationResult
 from secli.excitation.scores import site_scores
+from secli.networks.models import load_model
 from secli.util.errors import SecliError, SecliUsageError
 
 
@@ -253,8 +253,8 @@ def _hand_data():
 
 
 def test_ablation_of_a_hand_built_gate_gives_the_answers_worked_out_by_hand():
-    from secli.build.sites import Site
     from secli.excitation.ablate import ablate_sites, class_agnostic_gate
+    from secli.networks.sites import Site
 
     model, dataset = _Gated(), _hand_data()
     site = Site("G_1_1", "native-se", "", "gate", 2, None, 1, 1, "", 0)
@@ -292,8 +292,8 @@ class _Constant(nn.Module):
 
 
 def test_sk_no_gate_averages_the_paths_and_matches_a_replaced_softmax():
-    from secli.build.sites import set_module
     from secli.excitation.ablate import ablate_sites
+    from secli.networks.sites import set_module
 
     torch.manual_seed(0)
     built = load_model("resnet18", BlockSpec(kind="sk", groups=1, stages=(5,)), num_classes=3)

@@ -11,9 +11,9 @@ import torch
 from typer.testing import CliRunner
 
 from commands.app import app
-from secli.build.checkpoint import save_checkpoint
-from secli.build.models import build
-from secli.build.spec import BlockSpec, ModelSpec
+from secli.blocks.spec import BlockSpec, ModelSpec
+from secli.networks.checkpoint import save_checkpoint
+from secli.networks.models import build
 
 runner = CliRunner()
 
@@ -158,7 +158,7 @@ def test_progress_goes_through_the_shared_bar_and_is_off_for_json(ckpt, tmp_path
 
 
 def test_more_classes_than_plotted_are_capped_at_the_constant(tmp_path, monkeypatch):
-    import secli.excitation.plots
+    import secli.excitation.workflow
     from commands.visualize_excitation import MAX_PLOTTED_CLASSES
     from secli.excitation.result import ExcitationResult, SiteInfo
 
@@ -169,7 +169,7 @@ def test_more_classes_than_plotted_are_capped_at_the_constant(tmp_path, monkeypa
                               "above": np.zeros((k, 1))}}}
     ExcitationResult([SiteInfo("SE_1", "se", 4, 1, 0.0, 1.0, 5)], [f"c{i}" for i in range(k)], [1.0], arrays).save(tmp_path / "s")
     seen = []
-    monkeypatch.setattr(secli.excitation.plots, "write_figures", lambda result, out, classes, **kw: seen.append(classes) or [])
+    monkeypatch.setattr(secli.excitation.workflow, "write_figures", lambda result, out, classes, **kw: seen.append(classes) or [])
     r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(tmp_path / "s"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     assert seen == [list(range(MAX_PLOTTED_CLASSES))]
@@ -219,9 +219,9 @@ def test_ablate_counts_equal_a_network_with_the_gate_swapped_for_a_constant(name
     assert r.exit_code == 0, _err(r)
     ablation = json.loads(r.stdout)["results"]["ablation"]
     # the reference: the same images, the gate module itself replaced (no hooks), argmax by hand
-    from secli.build.models import load_model
-    from secli.build.sites import set_module
     from secli.data.sources import choose_preprocess, open_data
+    from secli.networks.models import load_model
+    from secli.networks.sites import set_module
 
     built = load_model(str(named_ckpt))
     pre = choose_preprocess("synthetic", "resnet18", None, None, built.meta)

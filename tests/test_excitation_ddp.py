@@ -10,11 +10,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from secli.build.models import build
-from secli.build.spec import BlockSpec, ModelSpec
+from secli.blocks.spec import BlockSpec, ModelSpec
 from secli.data.folders import make_loader
 from secli.data.synthetic import SyntheticShapes
 from secli.excitation.collect import collect_excitation
+from secli.networks.models import build
 
 SPEC = ModelSpec(arch="resnet18", block=BlockSpec(kind="se", stages=(5,)), num_classes=10)
 N_IMAGES = 10

@@ -110,14 +110,14 @@ def test_architecture_with_block_options_exports(tmp_path: Path) -> None:
 def test_an_exporter_that_fails_on_fused_blocks_is_retried_with_the_eager_composition(
     checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from secli.build import export as export_module
-    from secli.build.blocks import fused
-    from secli.build.models import load_model
+    from secli.kernels import dispatch
+    from secli.networks import export as export_module
+    from secli.networks.models import load_model
 
     real_trace = torch.jit.trace
 
     def trace_refusing_fused(*args, **kwargs):
-        if not fused._EAGER_REQUESTS:
+        if not dispatch._EAGER_REQUESTS:
             raise RuntimeError("Could not export Python function call 'GatedSum'")
         return real_trace(*args, **kwargs)
 
@@ -128,8 +128,8 @@ def test_an_exporter_that_fails_on_fused_blocks_is_retried_with_the_eager_compos
 
 
 def test_a_file_that_does_not_verify_is_not_written(checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from secli.build import export as export_module
-    from secli.build.models import load_model
+    from secli.networks import export as export_module
+    from secli.networks.models import load_model
     from secli.util.errors import SecliError
 
     real_load = torch.jit.load
@@ -170,6 +170,6 @@ def test_a_checkpoint_refuses_block_options_and_an_existing_file_needs_force(che
 
 def test_the_cli_spells_the_targets_the_library_has() -> None:
     from commands.export import ExportTarget
-    from secli.build.export import TARGETS
+    from secli.networks.export import TARGETS
 
     assert tuple(t.value for t in ExportTarget) == TARGETS

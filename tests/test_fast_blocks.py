@@ -1,4 +1,4 @@
-"""impl="fused" (secli.build.blocks.fused) computes what impl="eager" computes, with the same parameters."""
+"""impl="fused" (secli.kernels) computes what impl="eager" computes, with the same parameters."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import pytest
 import torch
 from timm_keys import timm_to_secli_key
 
-from secli.build.blocks.fused import channel_dot
-from secli.build.blocks.se import GATE_MODULES, IDENTITY_GATE_VALUE, SqueezeExcitation
-from secli.build.blocks.sk import SelectiveKernel
-from secli.build.checkpoint import read_checkpoint, save_checkpoint
-from secli.build.models import build, load_model
-from secli.build.spec import BlockSpec, ModelSpec
+from secli.blocks.se import IDENTITY_GATE_VALUE, SqueezeExcitation
+from secli.blocks.sk import SelectiveKernel
+from secli.blocks.spec import BlockSpec, ModelSpec
+from secli.kernels.aten_ops import channel_dot
+from secli.kernels.gates import GATE_MODULES
+from secli.networks.checkpoint import read_checkpoint, save_checkpoint
+from secli.networks.models import build, load_model
 from secli.util.errors import SecliUsageError
 
 GATES = tuple(GATE_MODULES)
@@ -224,11 +225,13 @@ def test_a_spec_without_impl_takes_the_default() -> None:
 
 
 def test_profile_compares_implementations_in_one_run() -> None:
-    from secli.api import _profile_variants, profile
+    from secli.api import profile
+    from secli.networks.variants import block_variants
     from secli.profiling.entries import load_entries
 
-    variants, _, _ = _profile_variants(["resnet18"], "se,sk", None, None, None, None, None, None, None, None, "eager,fused", None)
-    entries, _ = load_entries(["resnet18"], variants)
+    found = block_variants("resnet18", "se,sk", None, {"impl": "eager,fused"})
+    assert found is not None
+    entries, _ = load_entries(["resnet18"], found.blocks)
     assert [e.label for e in entries] == [
         "resnet18", "resnet18 + SE (eager)", "resnet18 + SE (fused)", "resnet18 + SK (eager)", "resnet18 + SK (fused)",
     ]
@@ -291,7 +294,7 @@ def test_fused_blocks_on_cuda_match_eager(dtype: torch.dtype, channels_last: boo
 
 
 def test_eager_composition_switches_fused_blocks_off_inside_only() -> None:
-    from secli.build.blocks.fused import eager_composition, fused_enabled
+    from secli.kernels.dispatch import eager_composition, fused_enabled
 
     x = torch.randn(1, 4, 3, 3, requires_grad=True)
     assert fused_enabled(x)

@@ -17,9 +17,9 @@ import pytest
 import torch
 from torch import nn
 
-from secli.build.architectures.resnet import ResNetAdapter
-from secli.build.blocks.se import SqueezeExcitation
-from secli.build.blocks.sk import SelectiveKernel
+from secli.blocks.se import SqueezeExcitation
+from secli.blocks.sk import SelectiveKernel
+from secli.networks.architectures.resnet import ResNetAdapter
 
 torchvision_resnet = pytest.importorskip("torchvision.models.resnet")
 

@@ -1,4 +1,4 @@
-"""SE folded into a residual block's sum and ReLU (secli.build.blocks.fused_residual) equals eager."""
+"""SE folded into a residual block's sum and ReLU (secli.kernels.residual) equals eager."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import copy
 import pytest
 import torch
 
-from secli.build.blocks.se import GATE_MODULES, SqueezeExcitation
-from secli.build.models import build
-from secli.build.spec import BlockSpec, ModelSpec
+from secli.blocks.se import SqueezeExcitation
+from secli.blocks.spec import BlockSpec, ModelSpec
+from secli.kernels.gates import GATE_MODULES
+from secli.networks.models import build
 
 GATES = tuple(GATE_MODULES)
 SHAPES = [(1, 16, 7, 5), (3, 32, 9, 9), (2, 8, 1, 1), (4, 24, 13, 6), (1, 64, 3, 17)]
@@ -139,7 +140,7 @@ def test_other_positions_and_squeezes_keep_the_librarys_forward() -> None:
 
 
 def test_flop_counters_and_jit_traces_see_the_eager_ops() -> None:
-    from secli.build.blocks.fused import eager_composition
+    from secli.kernels.dispatch import eager_composition
 
     _, fused = _pair(16)
     u, identity = torch.randn(1, 16, 4, 4, dtype=torch.float64), torch.randn(1, 16, 4, 4, dtype=torch.float64)

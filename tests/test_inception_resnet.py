@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from secli.build.models import build, build_base
-from secli.build.sites import count_params
-from secli.build.spec import BlockSpec, ModelSpec
+from secli.blocks.spec import BlockSpec, ModelSpec
+from secli.networks.models import build, build_base
+from secli.networks.sites import count_params
 from secli.util.errors import SecliUsageError
 
 pytest.importorskip("timm")
@@ -92,6 +92,6 @@ def test_only_the_standard_position_and_no_sk() -> None:
 
 
 def test_the_base_network_has_no_se_of_its_own(base_irv2) -> None:
-    from secli.build.native_se import discover_native_sites
+    from secli.networks.native_se import discover_native_sites
 
     assert discover_native_sites(base_irv2[0]) == []

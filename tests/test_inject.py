@@ -7,9 +7,9 @@ import torch
 import torchvision
 from timm_keys import timm_to_secli_key
 
-from secli.build.models import build
-from secli.build.sites import count_params
-from secli.build.spec import BlockSpec, ModelSpec
+from secli.blocks.spec import BlockSpec, ModelSpec
+from secli.networks.models import build
+from secli.networks.sites import count_params
 from secli.util.errors import SecliUsageError
 
 # ResNet-50's stages in the paper's numbering: (blocks N_s, output width C_s, 3x3 width)

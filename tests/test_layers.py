@@ -3,7 +3,7 @@
     secli.api                                   (one function per command)
     secli.complexity | profiling | excitation | training   (analyses: never import each other)
     secli.data                                  (images, preprocessing, synthetic sets)
-    secli.build                                 (specs, blocks, registry, sites, models)
+    secli.networks                                 (specs, blocks, registry, sites, models)
     secli.util                                  (errors, outputs, device, distributed)
 
 Read from the source with ``ast``, so a lazy import inside a function counts too.
@@ -18,7 +18,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "secli"
-LAYER = {"util": 0, "build": 1, "data": 2, "complexity": 3, "profiling": 3, "excitation": 3, "training": 3, "api": 4}
+LAYER = {
+    "util": 0, "kernels": 1, "blocks": 2, "networks": 3, "data": 4,
+    "complexity": 5, "profiling": 5, "excitation": 5, "training": 5, "api": 6,
+}
 FORBIDDEN = ("typer", "rich", "commands", "click")
 
 
@@ -71,3 +74,61 @@ def test_imports_point_down(path: Path) -> None:
 def test_no_library_module_is_too_long() -> None:
     long = {str(p.relative_to(ROOT)): n for p in _library_files() if (n := len(p.read_text().splitlines())) > 300}
     assert not long, f"modules over 300 lines: {long}"
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """The secli modules ``path`` imports when it runs (imports under ``if TYPE_CHECKING:`` left out);
+    ``from package import name`` counts as importing ``package.name`` where that is a module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped |= {id(child) for child in ast.walk(node)}
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("secli")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("secli"):
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if _module_path(sub) is not None else node.module)
+    return found
+
+
+def _module_path(module: str) -> Path | None:
+    base = ROOT / Path(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def test_no_import_loops() -> None:
+    """No chain of top-level imports leads from a library module back to itself (the old
+    registry -> blocks -> registry and fused <-> cpu_kernels loops were broken only by imports
+    inside functions)."""
+    graph = {}
+    for path in LIBRARY.rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        graph[module] = {m for m in _runtime_imports(path) if m != module}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(module: str) -> None:
+        state[module] = 1
+        stack.append(module)
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == 1:
+                loop = stack[stack.index(target):] + [target]
+                raise AssertionError("import loop: " + " -> ".join(loop))
+            if target not in state:
+                visit(target)
+        stack.pop()
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)

@@ -11,10 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from secli.build.blocks import SelectiveKernel, SqueezeExcitation
-from secli.build.models import build
-from secli.build.native_se import discover_native_sites
-from secli.build.spec import BlockSpec, ModelSpec
+from secli.blocks import SelectiveKernel, SqueezeExcitation
+from secli.blocks.spec import BlockSpec, ModelSpec
+from secli.networks.models import build
+from secli.networks.native_se import discover_native_sites
 
 timm = pytest.importorskip("timm")
 

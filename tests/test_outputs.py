@@ -205,7 +205,7 @@ def test_the_cli_refuses_a_fifo_and_a_device_before_any_work(tmp_path):
 
 def test_a_full_disk_at_trains_final_save_keeps_the_trained_model(tmp_path, monkeypatch):
     from secli.api import train
-    from secli.build.models import load_model
+    from secli.networks.models import load_model
 
     _disk_full_where(monkeypatch, lambda folder, prefix: folder == tmp_path / "out", tmp_path)
     with pytest.raises(SecliError, match="No space left on device; the result is kept in") as info:

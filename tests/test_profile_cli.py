@@ -186,10 +186,11 @@ def test_ratios_sweep_is_one_model_each_and_out_keeps_the_envelope_in_csv_mode(t
 
 
 def test_variants_from_options_without_timing_anything() -> None:
-    from secli.api import _profile_variants
+    from secli.networks.variants import block_variants
 
-    variants, arch, _ = _profile_variants(["resnet18"], "se,eca", None, None, None, "standard,pre", ["2", "3,4"], None, None, None, "eager,fused", None)
-    assert arch is None
+    found = block_variants("resnet18", "se,eca", None, {"positions": "standard,pre", "stages": ["2", "3,4"], "impl": "eager,fused"})
+    assert found is not None and found.arch == "resnet18"
+    variants = found.blocks
     se = [(v.position, v.stages, v.impl) for v in variants if v.kind == "se"]
     assert se == [(p, s, i) for p in ("standard", "pre") for s in ((2,), (3, 4)) for i in ("eager", "fused")]
     eca = [(v.position, v.stages, v.impl) for v in variants if v.kind == "eca"]  # --impl is SE/SK's: ECA gets one each
@@ -208,10 +209,11 @@ def test_spec_file_sweeps_its_architecture(tmp_path) -> None:
     # the file's baseline row is the run's baseline; the grid gives one model per ratio
     assert [m["label"] for m in document["results"]["models"]] == ["resnet18", "resnet18 + SE r=4 standard", "resnet18 + SE r=8 standard"]
     # options given on the command line override the file: here the grid
-    from secli.api import _profile_variants
+    from secli.networks.variants import block_variants
 
-    variants, arch, _ = _profile_variants(["resnet34"], None, None, "16", None, None, None, None, None, None, None, spec)
-    assert arch == "resnet34" and [v.ratio for v in variants] == [16]
+    found = block_variants("resnet34", None, spec, {"ratios": "16"})
+    assert found is not None and found.arch == "resnet34"
+    assert [(v.kind, v.ratio) for v in found.blocks] == [("none", 16), ("se", 16)]  # the file's baseline row, then the grid
 
 
 def test_compile_failure_marks_the_model_and_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> None:

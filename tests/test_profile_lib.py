@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from secli.build.models import load_model
-from secli.build.spec import BlockSpec
+from secli.blocks.spec import BlockSpec
+from secli.networks.models import load_model
 from secli.profiling.memory import MemoryReading, cpu_step_memory
 from secli.profiling.profiling import profile_models
 from secli.profiling.results import ModelEntry, ProfileConfig
@@ -384,7 +384,7 @@ def test_cuda_n_is_a_device_spelling() -> None:
 
 
 def test_variant_labels_are_short_at_the_defaults_and_full_in_a_sweep() -> None:
-    from secli.build.spec import BlockSpec
+    from secli.blocks.spec import BlockSpec
     from secli.profiling.entries import variant_labels
 
     assert variant_labels("r18", [BlockSpec(kind="se"), BlockSpec(kind="eca")]) == ["r18 + SE", "r18 + ECA"]

@@ -70,7 +70,7 @@ def test_train_command_saves_a_checkpoint_other_commands_read(tmp_path):
     payload = document["results"]
     assert payload["image_size"] == 32 and payload["new_head"] is None and payload["skipped"] == 0
     assert payload["train_images"] == 20 and payload["val_images"] == 10 and len(payload["epochs"]) == 1
-    from secli.build.models import load_model
+    from secli.networks.models import load_model
 
     built = load_model(str(out))
     assert built.meta["classes"][:2] == ["disk", "square"] and built.meta["input_size"] == 32
@@ -116,7 +116,7 @@ def test_train_on_an_image_folder_then_continue_from_the_checkpoint(tmp_path):
     assert payload["train_images"] + payload["val_images"] == 8  # the broken file is skipped, not fatal
     r = runner.invoke(app, ["train", str(first), *base, "--out", str(tmp_path / "m2.pt")])
     assert r.exit_code == 0, r.output
-    from secli.build.models import load_model
+    from secli.networks.models import load_model
 
     assert load_model(str(tmp_path / "m2.pt")).model.fc.out_features == 2
     r = runner.invoke(app, ["train", str(first), "--block", "sk", *base, "--out", str(tmp_path / "m3.pt")])
@@ -146,7 +146,7 @@ def test_train_from_a_1000_class_state_dict_on_10_class_data_gets_a_new_head(tmp
                             "--train-size", "4", "--val-size", "2", "--image-size", "32", "--batch-size", "4",
                             "--lr", "1e-7", "--out", str(out), "--format", "json"])
     assert r.exit_code == 0, r.output
-    from secli.build.models import load_model
+    from secli.networks.models import load_model
 
     built = load_model(str(out))
     assert built.model.fc.out_features == 10 and built.spec.num_classes == 10
@@ -176,9 +176,9 @@ def test_training_a_checkpoint_further_uses_its_own_preprocessing(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from secli.build.checkpoint import save_checkpoint
-    from secli.build.models import build
-    from secli.build.spec import BlockSpec, ModelSpec
+    from secli.blocks.spec import BlockSpec, ModelSpec
+    from secli.networks.checkpoint import save_checkpoint
+    from secli.networks.models import build
 
     spec = ModelSpec(arch="resnet18", block=BlockSpec(kind="se", stages=(5,)), num_classes=2)
     torch.manual_seed(0)
@@ -194,7 +194,7 @@ def test_training_a_checkpoint_further_uses_its_own_preprocessing(tmp_path):
     r = runner.invoke(app, ["train", str(ckpt), "--data", str(tmp_path / "imgs"), "--epochs", "1", "--batch-size", "2",
                             "--val-fraction", "0", "--out", str(out), "--format", "json"])
     assert r.exit_code == 0, r.output
-    from secli.build.checkpoint import read_checkpoint
+    from secli.networks.checkpoint import read_checkpoint
 
     meta = read_checkpoint(out)["meta"]
     assert (meta["input_size"], meta["resize"]) == (32, 40)

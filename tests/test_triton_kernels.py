@@ -1,4 +1,4 @@
-"""The Triton kernels (secli.build.blocks.triton_kernels) compute what PyTorch computes.
+"""The Triton kernels (secli.kernels.triton_kernels) compute what PyTorch computes.
 
 Without a GPU they run under Triton's interpreter on small CPU tensors. Triton reads
 TRITON_INTERPRET when it is imported, and other tests (torch.compile) import it first, so the
@@ -21,8 +21,8 @@ import torch
 
 pytest.importorskip("triton")
 
-from secli.build.blocks import triton_kernels as K  # noqa: E402
-from secli.build.blocks.se import SqueezeExcitation  # noqa: E402
+from secli.blocks.se import SqueezeExcitation  # noqa: E402
+from secli.kernels import triton_kernels as K  # noqa: E402
 
 DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 TOL = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 2e-2, torch.float16: 2e-3}
@@ -133,7 +133,7 @@ def test_fused_se_and_the_residual_fold_through_the_kernels_equal_eager(interpre
 
 
 def test_the_kernels_stay_off_without_the_switch_or_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    from secli.build.blocks.fused import triton_wanted
+    from secli.kernels.dispatch import triton_wanted
 
     x = torch.randn(1, 2, 3, 3)
     monkeypatch.delenv("SECLI_TRITON", raising=False)

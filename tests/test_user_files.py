@@ -7,8 +7,8 @@ import time
 import pytest
 import torch
 
-from secli.build.checkpoint import read_checkpoint
-from secli.build.spec import ModelSpec, load_spec_yaml
+from secli.blocks.spec import ModelSpec, load_spec_yaml
+from secli.networks.checkpoint import read_checkpoint
 from secli.util.errors import SecliUsageError, shorten
 
 BOMB = """a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]

@@ -73,7 +73,7 @@ def test_logits_of_refuses_what_is_not_a_tensor() -> None:
 
 def test_vocabulary_is_what_blocks_and_help_use() -> None:
     from commands.options import OutputFormat
-    from secli.build.blocks.se import GATE_MODULES
+    from secli.kernels.gates import GATE_MODULES
     from secli.util.vocabulary import GATES, OUTPUT_FORMATS
 
     assert tuple(GATE_MODULES) == GATES

@@ -14,15 +14,17 @@ from typing import Any
 
 from torch import nn
 
-from secli.build.architectures import ArchInfo
-from secli.build.formula import Check, closed_form
-from secli.build.inject import InjectionReport, inject
-from secli.build.sites import Site, count_params
-from secli.build.spec import BlockSpec, ModelSpec
+from secli.blocks.spec import BlockSpec, ModelSpec
 from secli.complexity.flops import FlopCountError, FlopReport, fvcore_count, torch_gemm_count
 from secli.complexity.input_size import example_input, run_or_explain
 from secli.complexity.modules import ModuleCost, module_tree
 from secli.complexity.results import ComplexityResult, Row, StageCost
+from secli.complexity.training import training_step_cost
+from secli.networks.architectures import ArchInfo
+from secli.networks.formula import Check, closed_form
+from secli.networks.inject import InjectionReport, inject
+from secli.networks.models import build_base
+from secli.networks.sites import Site, count_params
 
 Progress = Callable[[int, int, str], None]  # (done, total, what is being counted now)
 
@@ -105,8 +107,6 @@ def analyse(
     ``depth``: also give each row (and the baseline) a per-module tree down to that depth.
     ``training_step``: also measure a training step's cost (``secli.complexity.training``).
     """
-    from secli.build.models import build_base
-
     base_model, info = build_base(arch, None, num_classes)
     size = input_size or info.default_input
     # The size check runs before any copy is made, so a bad --input-size fails fast.
@@ -131,8 +131,6 @@ def analyse(
 
 
 def _steps(result: ComplexityResult, base_model: nn.Module, models: list[tuple[Row, nn.Module, list[Site]]]) -> None:
-    from secli.complexity.training import training_step_cost
-
     result.baseline_training = training_step_cost(base_model, result.input_size)
     for row, model, _ in models:
         row.training = result.baseline_training if model is base_model else training_step_cost(model, result.input_size)
@@ -143,8 +141,6 @@ def analyse_built(
     depth: int | None = None, training_step: bool = False,
 ) -> ComplexityResult:
     """A model loaded from a file (``secli inject --out``) against its own base architecture."""
-    from secli.build.models import build_base
-
     base_model, info = build_base(built.spec.arch, None, built.spec.num_classes)
     size = input_size or info.default_input
     base_params = count_params(base_model)

@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from secli.build.sites import Site
+from secli.networks.sites import Site
 
 DEFAULT_DEPTH = 3
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from secli.build.formula import Check
-from secli.build.sites import Site
-from secli.build.spec import ModelSpec
+from secli.blocks.spec import ModelSpec
 from secli.complexity.flops import FlopReport
 from secli.complexity.modules import ModuleCost
 from secli.complexity.training import StepCost
+from secli.networks.formula import Check
+from secli.networks.sites import Site
+from secli.util.envelope import envelope
 from secli.util.errors import SecliError
 
 
@@ -77,8 +78,6 @@ class ComplexityResult:
     def to_dict(self) -> dict[str, Any]:
         """Exactly what ``secli complexity --format json`` prints and ``--out`` writes: the
         envelope, with the baseline once and one object per variant in ``results.rows``."""
-        from secli.util.envelope import envelope
-
         return envelope("complexity", self.inputs, results_dict(self))
 
     def check_flops(self) -> None:

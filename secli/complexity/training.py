@@ -27,6 +27,9 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from secli.complexity.flops import fvcore_count
+from secli.kernels.dispatch import eager_composition
+
 BATCH = 2
 
 _GEMM = {"convolution_backward", "convolution", "mm", "addmm", "bmm", "baddbmm"}
@@ -93,8 +96,6 @@ def training_step_cost(model: nn.Module, size: int) -> StepCost:
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    from secli.build.blocks.fused import eager_composition
-    from secli.complexity.flops import fvcore_count
 
     model = copy.deepcopy(model).train()
     x = torch.randn(BATCH, 3, size, size)

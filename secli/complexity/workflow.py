@@ -15,28 +15,18 @@ from typing import Any
 from secli.complexity.count import Progress, analyse, analyse_built
 from secli.complexity.modules import DEFAULT_DEPTH
 from secli.complexity.results import ComplexityResult
+from secli.networks.models import load_model, looks_like_file
+from secli.networks.variants import block_variants, sweep_lists
+from secli.util.checks import check_image_size
+from secli.util.envelope import dumps
 from secli.util.errors import SecliUsageError
-from secli.util.number_lists import parse_int_list, parse_str_list
-
-IntList = str | int | Sequence[int] | None
+from secli.util.outputs import atomic_write_text, check_writable
 
 
 def complexity(
     model: str | None = None,
     *,
-    block: str | None = None,
-    ratio: int | None = None,
-    ratios: IntList = None,
-    min_hidden: int | None = None,
-    position: str | None = None,
-    positions: str | Sequence[str] | None = None,
-    stages: str | Sequence[str | int | Sequence[int]] | None = None,
-    squeeze: str | Sequence[str] | None = None,
-    gate: str | Sequence[str] | None = None,
-    bias: bool | None = None,
-    paths: IntList = None,
-    groups: int | None = None,
-    kernel_size: int | None = None,
+    block: str | Sequence[str] | None = None,
     num_classes: int | None = None,
     spec: str | Path | None = None,
     image_size: int | None = None,
@@ -49,15 +39,18 @@ def complexity(
     by_stage: bool = False,
     out: str | Path | None = None,
     force: bool = False,
+    **block_options: Any,
 ) -> ComplexityResult:
     """Count parameters and FLOPs of ``model`` against its baseline, one row per block variant.
 
     ``model``: an architecture name (``resnet50``, ``timm:<name>``), a file saved by
     ``secli inject --out`` (counted as it is, against its base architecture), or a sweep YAML.
-    Block options (``block``, ``ratio``, ``min_hidden``, ``position``, ``bias``, ``groups``) take
-    one value and override ``spec``; sweep lists give one row per value: ``ratios`` ("2,4,8" or
-    [2, 4, 8]), ``positions``, ``squeeze``, ``gate``, ``paths``, and ``stages``, where each entry is
-    one row ("2,3" or [2, 3] is one row with both stages; a plain string is one row).
+    ``block``: a kind or a comma list of kinds (``"se,eca"``), one row per variant of each (default
+    SE, or the spec file's). ``block_options`` (``secli.networks.variants``): ``ratio``,
+    ``min_hidden``, ``position``, ``bias``, ``groups``, ``kernel_size`` take one value and override
+    ``spec``; sweep lists give one row per value: ``ratios`` ("2,4,8" or [2, 4, 8]), ``positions``,
+    ``squeeze``, ``gate``, ``paths``, and ``stages``, where each entry is one row ("2,3" or [2, 3] is
+    one row with both stages; a plain string is one row).
     ``spec``: a complexity experiment or a model spec (YAML). ``image_size``: square side
     (default: the architecture's); ``input_size`` is its old name, kept for one release. ``flops=False`` skips fvcore (parameters only; not a CLI
     option). ``progress(done, total, what)`` is called as each model is counted.
@@ -78,58 +71,37 @@ def complexity(
         raise SecliUsageError("input_size is the old name of image_size; give image_size only")
     image_size = image_size if image_size is not None else input_size
     inputs: dict[str, Any] = {key: value for key, value in (
-        ("model", model), ("block", block), ("ratio", ratio), ("ratios", ratios), ("min_hidden", min_hidden),
-        ("position", position), ("positions", positions), ("stages", stages), ("squeeze", squeeze),
-        ("gate", gate), ("bias", bias), ("paths", paths), ("groups", groups), ("kernel_size", kernel_size),
-        ("num_classes", num_classes), ("spec", spec), ("image_size", image_size),
+        ("model", model), ("block", block), *block_options.items(), ("num_classes", num_classes), ("spec", spec),
+        ("image_size", image_size),
     ) if value is not None}
     inputs.update(by_stage=by_stage, by_module=by_module, depth=depth, training_step=training_step)
     if out is not None:
-        from secli.util.outputs import check_writable
-
         check_writable(out, force)  # fail before the slow part, not after it
-    lists = {
-        "ratio": _positive_ints(ratios, "--ratios"),
-        "position": parse_str_list(positions),
-        "stages": _stage_rows(stages),
-        "squeeze": parse_str_list(squeeze),
-        "gate": parse_str_list(gate),
-        "paths": _positive_ints(paths, "--paths"),
-    }
-    single = {"kind": block, "ratio": ratio, "min_hidden": min_hidden, "position": position, "bias": bias, "groups": groups, "kernel_size": kernel_size}
+    single, lists = sweep_lists(block_options)
     if depth is not None and not by_module:
         raise SecliUsageError("--depth applies to --by-module; add --by-module")
     if depth is not None and depth < 0:
         raise SecliUsageError(f"--depth must be 0 or more, got {depth}")
     tree_depth = (DEFAULT_DEPTH if depth is None else depth) if by_module else None
-    from secli.util.checks import check_image_size
 
     image_size = check_image_size("--image-size", image_size)  # 0 is refused, not read as "the default"
-    if ratio is not None and ratios is not None:
-        raise SecliUsageError("give either --ratio or --ratios, not both")
-    if position is not None and positions is not None:
-        raise SecliUsageError("give either --position or --positions, not both")
-
-    from secli.build.models import looks_like_file
-
     if model is not None and model.endswith((".yaml", ".yml")) and spec is None:
         spec, model = Path(model), None  # a sweep file given where a model was expected
     if model is not None and looks_like_file(model):
-        if spec is not None or any(v is not None for v in single.values()) or any(v for v in lists.values()) or num_classes:
+        if spec is not None or block is not None or single or lists or num_classes:
             raise SecliUsageError(f"{model} is a saved model: block, sweep and --spec options apply to architecture names only")
         counted = _count_file(model, image_size, flops, progress, tree_depth, training_step)
         counted.inputs = inputs
         return _saved(counted, out, force)
 
-    from secli.complexity.sweep import Sweep, load_sweep, override
-
     if model is None and spec is None:
         raise SecliUsageError("name an architecture (e.g. resnet50), a saved model file, or pass --spec FILE.yaml")
-    sweep = override(
-        load_sweep(spec) if spec else Sweep(arch=model or ""),
-        arch=model, single=single, lists=lists, input_size=image_size, num_classes=num_classes,
-    )
-    result = analyse(sweep.arch, sweep.blocks(), sweep.input_size, sweep.num_classes, flops=flops, progress=progress, depth=tree_depth, training_step=training_step)
+    variants = block_variants(model, block if block is not None or spec is not None else "se", spec, block_options,
+                              allow_none=True)
+    assert variants is not None  # a kind or a spec file was given
+    sweep = variants.sweep
+    result = analyse(variants.arch, variants.blocks, image_size or sweep.input_size, num_classes or sweep.num_classes,
+                     flops=flops, progress=progress, depth=tree_depth, training_step=training_step)
     result.title = sweep.title
     result.inputs = inputs
     weights = sweep.weights_warning("parameter counts and FLOPs")
@@ -141,9 +113,6 @@ def complexity(
 def _saved(result: ComplexityResult, out: str | Path | None, force: bool) -> ComplexityResult:
     """Write the results file, if asked; the result is returned either way."""
     if out is not None:
-        from secli.util.envelope import dumps
-        from secli.util.outputs import atomic_write_text
-
         atomic_write_text(out, dumps(result.to_dict()) + "\n", force=force)
     return result
 
@@ -151,24 +120,4 @@ def _saved(result: ComplexityResult, out: str | Path | None, force: bool) -> Com
 def _count_file(
     path: str, input_size: int | None, flops: bool, progress: Progress | None, depth: int | None, training_step: bool
 ) -> ComplexityResult:
-    from secli.build.models import load_model
-
     return analyse_built(load_model(path), input_size, flops=flops, progress=progress, depth=depth, training_step=training_step)
-
-
-def _positive_ints(value: IntList, what: str) -> list[int] | None:
-    values = parse_int_list(value, what)
-    if values is None:
-        return None
-    for number in values:
-        if number < 1:
-            raise SecliUsageError(f"{what} must be whole numbers >= 1, got {number} in {value!r}")
-    return list(values)
-
-
-def _stage_rows(values: str | Sequence[str | int | Sequence[int]] | None) -> list[tuple[int, ...]] | None:
-    """One tuple of stages per row; a single string or number is one row."""
-    if not values:
-        return None
-    rows: Sequence[Any] = [values] if isinstance(values, (str, int)) else values
-    return [parse_int_list(row, "--stages") for row in rows]  # type: ignore[misc]

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from secli.networks.models import looks_like_file, torchvision_weights
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -43,13 +45,12 @@ class Preprocess:
 def weights_enum(arch: str, name: str | None) -> Any:
     """The torchvision weights enum member ``name`` of ``arch``, or None (never downloads).
 
-    The lookup is ``secli.build.models``' own; here every failure (a local state-dict file, a timm
+    The lookup is ``secli.networks.models``' own; here every failure (a local state-dict file, a timm
     model, an arch torchvision does not list, an unknown name) means "no transforms known",
     because building the model is where a bad weights name is reported.
     """
     if not name or arch.startswith("timm:"):
         return None
-    from secli.build.models import looks_like_file, torchvision_weights
 
     if looks_like_file(name):
         return None

@@ -28,6 +28,7 @@ from secli.data.synthetic import (
     SYNTHETIC_SIZE,
     SyntheticShapes,
 )
+from secli.util.checks import check_image_size
 from secli.util.errors import SecliUsageError
 
 #: The built-in generated sets by ``--data`` name: (dataset class, class names, default size in px).
@@ -62,8 +63,6 @@ def choose_preprocess(
 
     ``image_size`` overrides the size; the resize ratio and normalisation are kept.
     """
-    from secli.util.checks import check_image_size
-
     check_image_size("--image-size", image_size)
     meta = meta or {}
     if meta.get("input_size"):

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from secli.excitation.scales import zoom_center
 from secli.util.errors import SecliError
 
 if TYPE_CHECKING:  # torch is imported where it runs: result.py reads Ablation without it
@@ -121,7 +122,6 @@ def ablate_sites(
     """
     import torch
 
-    from secli.excitation.scales import zoom_center
 
     device = torch.device(device)
     lookup = torch.full((max(targets, default=0) + 1,), -1, dtype=torch.long)

@@ -23,11 +23,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from secli.build.registry import find_kind
-from secli.build.sites import Site, get_module
+from secli.blocks.registry import find_kind
+from secli.data.folders import too_large_in
 from secli.excitation.result import ExcitationResult, SiteInfo
 from secli.excitation.scales import scale_key, unique_scales, zoom_center
 from secli.excitation.scores import SATURATION_THRESHOLD
+from secli.networks.sites import Site, get_module
+from secli.util.distributed import gather_to_main
 from secli.util.errors import SecliError, SecliUsageError
 
 
@@ -164,7 +166,6 @@ def collect_excitation(
         return hook
 
     handles = [m.register_forward_hook(make_hook(i)) for m, i in zip(gate_modules, infos)]
-    from secli.data.folders import too_large_in
 
     images_seen = skipped = too_large = 0
     was_training = model.training
@@ -239,8 +240,6 @@ def collect_excitation(
 def _gather_raw(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
     """Every rank's per-image gates on rank 0, concatenated in rank order (rows stay paired with
     ``labels``); None on the other ranks, which write nothing."""
-    from secli.util.distributed import gather_to_main
-
     gathered = gather_to_main(raw)
     if gathered is None:
         return None

@@ -10,16 +10,25 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from secli.blocks.spec import BlockSpec, ModelSpec
+from secli.data.folders import ImageFolderData, make_loader
+from secli.data.preprocess import weight_categories
+from secli.data.sources import choose_preprocess, open_data
+from secli.excitation.ablate import ablate_sites, class_agnostic_gate
+from secli.excitation.collect import collect_excitation
+from secli.excitation.sampling import sample_per_class
+from secli.networks.models import build, load_model, looks_like_file
+from secli.networks.sites import get_module
 from secli.util.errors import SecliUsageError
 
 if TYPE_CHECKING:
-    from secli.build.models import BuiltModel
-    from secli.build.sites import Site
-    from secli.build.spec import BlockSpec
+    from secli.blocks.spec import BlockSpec
     from secli.data.preprocess import Preprocess
     from secli.data.sources import LabelledData
     from secli.excitation.ablate import Ablation
     from secli.excitation.result import ExcitationResult
+    from secli.networks.models import BuiltModel
+    from secli.networks.sites import Site
 
 #: ``progress(done, total, what)``: images done so far on this rank, its share, what is running.
 ProgressCallback = Callable[[int, int, str], None]
@@ -30,8 +39,6 @@ def load_analysed_model(model: str, block: BlockSpec | None, weights: str | None
     """A checkpoint as saved, or an architecture with ``block`` injected (seeded initialisation)."""
     import torch
 
-    from secli.build.models import build, load_model, looks_like_file
-    from secli.build.spec import BlockSpec, ModelSpec
 
     if looks_like_file(model):
         if block is not None and block.kind != "none":
@@ -56,8 +63,6 @@ def names(value: str | Sequence[str] | None) -> list[str] | None:
 
 def model_classes(built: BuiltModel) -> list[str] | None:
     """The names of the model's outputs, in order: a secli checkpoint's, else its weights'."""
-    from secli.data.preprocess import weight_categories
-
     return list(built.meta.get("classes") or []) or weight_categories(built.spec.arch, built.spec.weights)
 
 
@@ -66,16 +71,12 @@ def open_images(built: BuiltModel, data: str, classes: str | Sequence[str] | Non
     """The labelled images for ``built``, preprocessed as the model expects (its checkpoint's
     own preprocessing, else synthetic's, else its weights', else ImageNet defaults), and the
     classes that had fewer images than ``per_class`` (all of theirs taken)."""
-    from secli.data.sources import choose_preprocess, open_data
-    from secli.excitation.sampling import sample_per_class
-
     arch, arch_weights = built.spec.arch, built.spec.weights
     pre = choose_preprocess(data, arch, arch_weights, image_size, built.meta, built.info.default_input)
     categories = model_classes(built)
     if not Path(data).is_dir():  # a generated set: it makes per_class images of every class
         return open_data(data, pre, names(classes), per_class, seed, categories), pre, {}
     labelled = open_data(data, pre, names(classes), None, seed, categories)
-    from secli.data.folders import ImageFolderData
 
     assert isinstance(labelled.dataset, ImageFolderData)  # a folder: open_data read it as one
     targets = labelled.dataset.targets
@@ -85,8 +86,6 @@ def open_images(built: BuiltModel, data: str, classes: str | Sequence[str] | Non
 
 
 def _loader(labelled: LabelledData, batch_size: int, workers: int, dev: str, rank: int, world: int) -> Any:
-    from secli.data.folders import make_loader
-
     return make_loader(labelled.dataset, labelled.indices, batch_size, workers, rank=rank, world_size=world,
                        pin_memory=dev.startswith("cuda"))
 
@@ -110,8 +109,6 @@ def run_pass(built: BuiltModel, sites: list[Site], labelled: LabelledData, scale
              workers: int, bins: int, dev: str, rank: int, world: int, save_raw: bool,
              progress: ProgressCallback | None) -> ExcitationResult:
     """This rank's shard of the images through the model, with progress as (done, total, what)."""
-    from secli.excitation.collect import collect_excitation
-
     class_names = [labelled.class_names[c] for c in labelled.selected]
     positions = {c: i for i, c in enumerate(labelled.selected)}
     built.model.to(dev)
@@ -142,9 +139,6 @@ def run_ablation(built: BuiltModel, sites: list[Site], labelled: LabelledData, s
                  targets: dict[int, int], batch_size: int, workers: int, dev: str, rank: int, world: int,
                  progress: ProgressCallback | None) -> Ablation:
     """Accuracy with each site's gate replaced, at the first scale analysed (see ``ablate``)."""
-    from secli.build.sites import get_module
-    from secli.excitation.ablate import ablate_sites, class_agnostic_gate
-
     scale = stats.scales[0]
     gates = [(s.name, get_module(built.model, s.gate_path or ""), class_agnostic_gate(stats.mean(s.name, scale)))
              for s in sites]

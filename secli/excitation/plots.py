@@ -28,6 +28,7 @@ from secli.excitation.figures.sk import sk_difference_figure
 from secli.excitation.figures.style import DPI, class_color, sampled_channels
 from secli.excitation.result import ExcitationResult
 from secli.util.errors import SecliUsageError
+from secli.util.outputs import atomic_write
 
 MAX_CHANNELS = 50
 #: zlib level of the PNGs: 6 (the default) took ~10 % of the drawing time for files ~10 % smaller.
@@ -75,8 +76,6 @@ def _render(fig: Figure, svg: bool) -> list[tuple[str, bytes]]:
 
 
 def _write_rendered(files: list[tuple[str, bytes]], path: Path, force: bool) -> list[Path]:
-    from secli.util.outputs import atomic_write
-
     return [atomic_write(path.with_suffix(suffix), functools.partial(_write_bytes, data), force)
             for suffix, data in files]
 

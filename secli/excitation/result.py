@@ -22,6 +22,7 @@ from secli.excitation.scales import scale_key
 from secli.excitation.scores import site_scores
 from secli.util.envelope import ENVELOPE_VERSION, dumps, envelope, format_name
 from secli.util.errors import SecliError, SecliUsageError, shorten
+from secli.util.outputs import atomic_write, atomic_write_text
 
 FIELDS = ("count", "sum", "sumsq", "hist", "above")
 STATS_FILE = "stats.npz"
@@ -131,7 +132,6 @@ class ExcitationResult:
         """``stats.npz`` (every sum) and ``summary.json`` (sites, classes, counts, scores)."""
         import io
 
-        from secli.util.outputs import atomic_write, atomic_write_text
 
         folder = Path(folder)
         flat = {

@@ -14,16 +14,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from secli.blocks.options import optional_block
+from secli.blocks.spec import BlockSpec
+from secli.data.classes import resolve_classes
+from secli.excitation import passes
+from secli.excitation.collect import choose_sites
+from secli.excitation.figures import FIGURE_SETS
+from secli.excitation.limits import MAX_PLOTTED_CLASSES
 from secli.excitation.passes import ProgressCallback, names
+from secli.excitation.plots import write_figures
+from secli.excitation.result import ExcitationResult
+from secli.excitation.sampling import short_classes_note
+from secli.excitation.scales import unique_scales
+from secli.util.checks import check_image_size, check_int, check_number
+from secli.util.device import resolve_device
+from secli.util.distributed import distributed_session
+from secli.util.envelope import envelope
 from secli.util.errors import SecliError, SecliUsageError
+from secli.util.outputs import atomic_folder, check_out_folder
 
-if TYPE_CHECKING:
-    from secli.build.spec import BlockSpec
-    from secli.excitation.result import ExcitationResult
-
-MAX_PLOTTED_CLASSES = 10  # one tab10 colour each; more is unreadable in one legend
 COMMAND = "visualize-excitation"
 
 #: Options that only shape a pass over images, with their defaults: refused with ``from_stats``.
@@ -63,8 +74,6 @@ class ExcitationRun:
         return int(self.stats.meta.get("skipped") or 0) if self.computed else 0
 
     def to_dict(self) -> dict[str, Any]:
-        from secli.util.envelope import envelope
-
         results = {**self.stats.summary(), "computed": self.computed, "source": self.source,
                    "warnings": self.warnings, "capped": self.capped, "out": self.out,
                    "files": [str(p) for p in self.files]}
@@ -98,6 +107,7 @@ def visualize_excitation(
     ablate: bool = False,
     from_stats: str | Path | None = None,
     progress: ProgressCallback | None = None,
+    **block_options: Any,
 ) -> ExcitationRun:
     """Per-class excitation statistics of SE/SK sites: scores, Fig. 6/7-style plots, SK vs scale.
 
@@ -113,9 +123,9 @@ def visualize_excitation(
         A class with fewer images is taken whole and named in ``warnings``.
     sites: site names such as ``SE_2_3`` (a list or a comma-separated string); default all.
     scales: object scales for SKNet's test (centre crop 1/s, resized back), each >= 1; default (1.0,).
-    block: the block to inject into an architecture (a ``BlockSpec``, or a kind such as "se"
-        with the paper's defaults); None or kind ``none``
-        analyses the SE modules a network already has. Not for checkpoints.
+    block, block_options: the block to inject into an architecture: a kind such as "se" with
+        ``BlockSpec`` fields over the paper's defaults (``ratio=8``), or a whole ``BlockSpec``;
+        None or kind ``none`` analyses the SE modules a network already has. Not for checkpoints.
     weights, num_classes: base weights and classifier width of an architecture.
     image_size: input size; default the checkpoint's, the weights' transforms, or 48 for synthetic.
     batch_size, workers: images per forward pass, data loader worker processes.
@@ -133,9 +143,9 @@ def visualize_excitation(
 
     Raises ``SecliUsageError`` (a mistake in the request) or ``SecliError`` (a run that failed).
     """
-    request = dict(locals())
+    block = optional_block(block, block_options)
+    request = {k: v for k, v in locals().items() if k != "block_options"}
     inputs = _inputs(request)
-    from secli.excitation.figures import FIGURE_SETS
 
     if figures not in FIGURE_SETS:
         raise SecliUsageError(f"--figures must be one of {', '.join(FIGURE_SETS)}, not {figures!r}")
@@ -145,27 +155,19 @@ def visualize_excitation(
         raise SecliUsageError("say where to write figures and statistics with --out DIR")
     _check_values(image_size, batch_size, workers, bins, channels, per_class, scales, num_classes)
     out = Path(out)
-    from secli.util.outputs import check_out_folder
 
     check_out_folder(out, force)  # before the slow part
     if model is None:
         raise SecliUsageError("name a model (a secli checkpoint or an architecture), or pass --from-stats DIR")
     if data is None:
         raise SecliUsageError("say which images to use with --data DIR (ImageFolder layout) or --data synthetic")
-    from secli.build.spec import BlockSpec
-    from secli.excitation import passes
-    from secli.excitation.collect import choose_sites
-    from secli.excitation.scales import unique_scales
-    from secli.util.device import resolve_device
-    from secli.util.distributed import distributed_session
 
     scale_list = unique_scales(scales or [1.0])  # repeats dropped, values < 1 and clashing keys refused
     device_obj = resolve_device(device)
     with distributed_session(ddp, device_obj.type, COMMAND) as context:
         rank, world = (context.rank, context.world_size) if context else (0, 1)
         dev = f"cuda:{context.local_rank}" if context and device_obj.type == "cuda" else str(device_obj)
-        block_spec = BlockSpec(kind=block) if isinstance(block, str) else block
-        built = passes.load_analysed_model(model, block_spec, weights, num_classes, seed)
+        built = passes.load_analysed_model(model, block, weights, num_classes, seed)
         chosen_sites = choose_sites(built.sites, names(sites), built.label)
         labelled, pre, short = passes.open_images(built, data, classes, per_class, seed, image_size)
         targets = passes.output_targets(built, labelled) if ablate else {}  # refused before the slow part
@@ -214,8 +216,6 @@ def _inputs(request: dict[str, Any]) -> dict[str, Any]:
 
 def _from_stats(folder: Path, request: dict[str, Any], inputs: dict[str, Any]) -> ExcitationRun:
     """Saved statistics: re-plotted into ``out``, or, without ``out``, only read back."""
-    from secli.excitation.result import ExcitationResult
-
     if request["model"] is not None or request["data"] is not None:
         raise SecliUsageError("--from-stats reads saved statistics; give no model and no --data")
     given = [k for k, default in PASS_OPTIONS.items() if request[k] != default]
@@ -227,8 +227,6 @@ def _from_stats(folder: Path, request: dict[str, Any], inputs: dict[str, Any]) -
     _check_values(None, 32, 0, 50, request["channels"], None, None, None)
     out = None if request["out"] is None else Path(request["out"])
     if out is not None:
-        from secli.util.outputs import check_out_folder
-
         check_out_folder(out, request["force"])
         if out.resolve() == folder.resolve():
             raise SecliUsageError("--out must differ from --from-stats (--out is replaced whole)")
@@ -247,16 +245,12 @@ def _from_stats(folder: Path, request: dict[str, Any], inputs: dict[str, Any]) -
 
 
 def _short_note(per_class: int | None, short: dict[str, int]) -> str:
-    from secli.excitation.sampling import short_classes_note
-
     return short_classes_note(int(per_class or 0), short)
 
 
 def _check_values(image_size: Any, batch_size: Any, workers: Any, bins: Any, channels: Any, per_class: Any,
                   scales: Any, num_classes: Any) -> None:
     """Every number the request gives, before anything runs."""
-    from secli.util.checks import check_image_size, check_int, check_number
-
     check_image_size("--image-size", image_size)
     check_int("--batch-size", batch_size, 1, 1_000_000)
     check_int("--workers", workers, 0, 1024)
@@ -279,16 +273,12 @@ def write_outputs(stats: ExcitationResult, out: Path, classes: str | Sequence[st
     plotted, else the first ``MAX_PLOTTED_CLASSES``. Everything is written into a sibling
     temporary folder that replaces ``out`` whole at the end (an old ``out`` only with ``force``).
     """
-    from secli.data.classes import resolve_classes
-    from secli.excitation.plots import write_figures
-
     if sites:
         stats.keep_sites(names(sites) or [])
     plot_classes = resolve_classes(names(classes), stats.class_names) if classes else None
     capped = False
     if plot_classes is None and len(stats.class_names) > MAX_PLOTTED_CLASSES:
         plot_classes, capped = list(range(MAX_PLOTTED_CLASSES)), True
-    from secli.util.outputs import atomic_folder
 
     with atomic_folder(out, force) as tmp:  # built beside ``out``, renamed into place whole
         written = stats.save(tmp, force=True) if computed else []

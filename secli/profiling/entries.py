@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from secli.build.spec import BlockSpec
+from secli.blocks.spec import BlockSpec
+from secli.networks.models import load_model
 from secli.profiling.results import ModelEntry
 from secli.util.errors import SecliUsageError
 
@@ -43,7 +44,6 @@ def load_entries(
     """
     import torch
 
-    from secli.build.models import load_model
 
     refs = list(refs)
     if not refs:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from secli.kernels import cpu_kernels
+
 
 def busy_cpu_warning(device: torch.device) -> str | None:
     """Multi-threaded CPU timing on a loaded machine measures the scheduler, not the model.
@@ -57,6 +59,5 @@ def cpu_kernel_warning(device: torch.device, models: list[torch.nn.Module]) -> s
     fused = any(getattr(m, "impl_used", None) == "fused" for model in models for m in model.modules())
     if not fused:
         return None
-    from secli.build.blocks import cpu_kernels
 
     return None if cpu_kernels.available() else cpu_kernels.status()

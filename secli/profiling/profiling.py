@@ -22,6 +22,7 @@ from secli.profiling.session import OutOfMemoryRetry, Prepared, Session
 from secli.profiling.timing import stopwatch_for
 from secli.profiling.traffic import measure_copy_bandwidth
 from secli.util.device import resolve_device
+from secli.util.distributed import init_distributed
 from secli.util.errors import SecliUsageError
 
 
@@ -37,8 +38,6 @@ def profile_models(entries: Sequence[ModelEntry], config: ProfileConfig, progres
     device = resolve_device(config.device)
     dist_ctx = None
     if config.ddp:
-        from secli.util.distributed import init_distributed
-
         dist_ctx = init_distributed(device.type)
         if device.type == "cuda":
             device = torch.device("cuda", dist_ctx.local_rank)

@@ -14,10 +14,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from secli.build.sites import Site
+from secli.networks.sites import Site
 from secli.profiling.memory import MemoryReading
 from secli.profiling.timing import Stats
 from secli.profiling.traffic import Bandwidth, BlockTraffic
+from secli.util.checks import MAX_IMAGE_SIZE, check_int
+from secli.util.envelope import envelope
 from secli.util.errors import SecliUsageError
 
 MODES = ("inference", "train")
@@ -56,7 +58,6 @@ class ProfileConfig:
             raise SecliUsageError(f"--iters must be >= 1, got {self.iters}")
         if self.warmup < 0:
             raise SecliUsageError(f"--warmup must be >= 0, got {self.warmup}")
-        from secli.util.checks import MAX_IMAGE_SIZE, check_int
 
         check_int("--image-size", self.image_size, 1, MAX_IMAGE_SIZE)  # 1: the first model's default, set later
         if self.threads is not None and self.threads < 1:
@@ -228,6 +229,4 @@ class ProfileReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``secli-profile`` envelope: what ``--format json`` prints and ``--out`` writes."""
-        from secli.util.envelope import envelope
-
         return envelope("profile", {**self.inputs, **self.settings()}, self.results())

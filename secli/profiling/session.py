@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from secli.build.sites import count_params
+from secli.networks.sites import count_params
 from secli.profiling.memory import step_memory
 from secli.profiling.results import (
     AMP_DTYPES,
@@ -38,6 +38,7 @@ from secli.profiling.results import (
 from secli.profiling.steps import StepRunner, classify_failure
 from secli.profiling.timing import HostStopwatch, Stopwatch
 from secli.profiling.traffic import measure_site_traffic
+from secli.util.distributed import any_rank
 from secli.util.tensors import logits_of
 
 
@@ -201,7 +202,6 @@ class Session:
         """Under DDP every rank must drop the same models, or the next all-reduce would hang."""
         if self.dist is None:
             return
-        from secli.util.distributed import any_rank
 
         for item, _ in runners:
             if any_rank(item.profile.failure is not None, self.device) and item.profile.failure is None:

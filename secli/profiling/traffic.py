@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from secli.build.sites import Site, get_module
+from secli.networks.sites import Site, get_module
 from secli.profiling.timing import Stopwatch, median_time_ms
 from secli.util.tensors import first_tensor
 

@@ -2,26 +2,99 @@
 
 Why a workflow layer: the CLI and a notebook must time the same models under the same
 settings, so everything between choosing the models and rendering lives here: the settings
-checked before anything is built, the models loaded (references, or one architecture and its
-block variants), the DDP lifecycle, and progress through a plain callback. Turning block
-options and sweep files into variants is ``secli.api.profile`` (it reuses complexity's sweep,
-which this layer may not import).
+checked before anything is built, the block variants chosen from the options or a sweep file
+(``secli.networks.variants``, the same rule as ``complexity``), the models loaded (references, or
+one architecture and its block variants), the DDP lifecycle, the results file, and progress
+through a plain callback.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
-from secli.build.spec import BlockSpec
+from secli.blocks.registry import NO_BLOCK
+from secli.blocks.spec import BlockSpec
+from secli.networks.models import looks_like_file
+from secli.networks.variants import SWEEP_OPTION_NAMES, block_variants
+from secli.profiling.entries import load_entries
+from secli.profiling.profiling import profile_models
 from secli.profiling.results import ProfileConfig, ProfileReport, Progress
+from secli.util.checks import check_image_size
+from secli.util.device import resolve_device
+from secli.util.distributed import distributed_session, require_torchrun
+from secli.util.envelope import dumps
 from secli.util.errors import SecliUsageError
+from secli.util.outputs import atomic_write_text, check_writable
 
 MODE_CHOICES = ("inference", "train", "both")
 
 
 def profile(
+    models: Sequence[str] | str | None = None,
+    *,
+    block: str | Sequence[str] | None = None,
+    spec: str | Path | None = None,
+    image_size: int | None = None,
+    input_size: int | None = None,
+    progress: Progress | None = None,
+    out: str | Path | None = None,
+    force: bool = False,
+    **options: Any,
+) -> ProfileReport:
+    """Time ``models`` side by side, the first the baseline; with one architecture and ``block``
+    (``"se"``, ``"se,sk"``) or ``spec``, compare it with each block variant.
+
+    Variants sweep as in ``complexity()`` (``secli.networks.variants``): ``ratios`` ("8,16" or
+    [8, 16]), ``positions``, ``paths``, ``impl`` ("eager,fused"), ``squeeze``, ``gate`` and
+    ``stages`` (each entry one variant; "2,3" is one with both) give one model per value, every
+    combination for each kind in ``block``; ``ratio``, ``position``, ``groups``, ``kernel_size``...
+    set one value. ``spec``: a sweep YAML (its ``arch`` when no model is named, its rows and grid,
+    ``image_size``, ``num_classes``); options given here override it. ``image_size`` is the square
+    side (``input_size`` is its old name, still accepted). The other ``options`` are the timing
+    options of ``time_models`` (mode, device, batch_size, amp, channels_last, compile,
+    compile_mode, iters, warmup, threads, auto_batch, ddp). ``to_dict()`` of the result is the
+    ``secli-profile`` envelope the CLI prints. ``out``: also write that envelope there as JSON,
+    the file ``secli profile --out`` writes and ``secli report`` reads (atomically; an existing
+    file only with ``force``), checked before anything is timed so minutes of timing are not
+    wasted. Under DDP only rank 0 writes it.
+    """
+    if input_size is not None:
+        if image_size is not None:
+            raise SecliUsageError("give --image-size only (--input-size is its old name)")
+        image_size = check_image_size("--input-size", input_size)  # named as the caller spelled it
+    block_options = {k: v for k, v in options.items() if k in SWEEP_OPTION_NAMES}
+    timing = {k: v for k, v in options.items() if k not in SWEEP_OPTION_NAMES}
+    refs = [models] if isinstance(models, str) else list(models or [])
+    if spec is not None and (len(refs) > 1 or any(looks_like_file(r) for r in refs)):
+        raise SecliUsageError("--spec sweeps one architecture: name at most one architecture (it replaces the file's arch)")
+    variants = block_variants(refs[0] if refs else None, block, spec, block_options)
+    request = {
+        "block": block if block is None or isinstance(block, str) else ",".join(block),
+        "spec": None if spec is None else str(spec),
+        "title": variants.sweep.title if variants is not None else None,
+    }
+    if out is not None:
+        check_writable(out, force)  # before minutes of timing, not after
+    sweep = variants.sweep if variants is not None else None
+    report = time_models(
+        [variants.arch] if variants is not None and spec is not None else refs,
+        variants=[b for b in variants.blocks if b.kind != NO_BLOCK] if variants is not None else None,  # the baseline is always first
+        num_classes=sweep.num_classes if sweep else None,
+        image_size=image_size if image_size is not None else (sweep.input_size if sweep else None),
+        inputs=request, progress=progress, **timing,
+    )
+    weights = sweep.weights_warning("timings") if sweep is not None else None
+    if weights is not None:
+        report.warnings.append(weights)
+    if out is not None and report.is_main:
+        atomic_write_text(out, dumps(report.to_dict()) + "\n", force=force)
+    return report
+
+
+def time_models(
     models: Sequence[str] | str | None,
     *,
     variants: Sequence[BlockSpec] | None = None,
@@ -63,7 +136,6 @@ def profile(
     """
     if mode not in MODE_CHOICES:
         raise SecliUsageError(f"unknown mode {mode!r}; choose inference, train or both")
-    from secli.util.checks import check_image_size
 
     check_image_size("--image-size", image_size)
     if compile_mode is not None and not compile:
@@ -86,15 +158,11 @@ def profile(
     refs = [models] if isinstance(models, str) else list(models or [])
     if not refs:
         raise SecliUsageError("name at least one model, e.g. 'secli profile resnet50 --block se'")
-    from secli.util.device import resolve_device
-    from secli.util.distributed import distributed_session, require_torchrun
 
     resolved = resolve_device(config.device)  # CUDA asked for and absent: fail before building anything
     _refuse_what_does_not_apply(config, resolved.type, resolved.index)
     if ddp:
         require_torchrun()
-    from secli.profiling.entries import load_entries
-    from secli.profiling.profiling import profile_models
 
     entries, default_input = load_entries(refs, variants, num_classes)
     config = replace(config, image_size=image_size if image_size is not None else default_input)

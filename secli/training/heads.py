@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from secli.networks.sites import set_module
 from secli.util.errors import SecliUsageError
 from secli.util.tensors import logits_of
 
@@ -41,8 +42,6 @@ def replace_head(model: nn.Module, classes: int) -> str | None:
     or ``head`` (torchvision's names). A head that already has ``classes`` outputs is kept (an
     ImageNet folder on ImageNet weights). Returns the replaced layer's path, or None when kept.
     """
-    from secli.build.sites import set_module
-
     if hasattr(model, "reset_classifier") and hasattr(model, "get_classifier"):  # timm models
         timm_model: Any = model  # timm's classifier API, duck-typed
         current = timm_model.get_classifier()

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from secli.util.envelope import envelope
+
 if TYPE_CHECKING:
     from secli.training.loop import TrainResult
 
@@ -56,8 +58,6 @@ class TrainRun:
 
     def to_dict(self) -> dict[str, Any]:
         """The results envelope: the history, the saved file and what the run used."""
-        from secli.util.envelope import envelope
-
         results = {
             **self.history.to_dict(), "saved": str(self.saved), "model": self.model, "data": self.data,
             "class_names": self.class_names, "image_size": self.input_size, "device": self.device,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from secli.util.checks import check_image_size, check_int, check_number
 from secli.util.errors import SecliError
 
 if TYPE_CHECKING:
@@ -15,8 +16,6 @@ if TYPE_CHECKING:
 def check_train_values(epochs: Any, batch_size: Any, lr: Any, weight_decay: Any, image_size: Any, train_size: Any,
                   val_size: Any, val_fraction: Any, workers: Any, num_classes: Any) -> None:
     """Every number the request gives, before anything runs."""
-    from secli.util.checks import check_image_size, check_int, check_number
-
     check_int("--epochs", epochs, 1, 100_000)
     check_int("--batch-size", batch_size, 1, 1_000_000)
     if lr is not None:

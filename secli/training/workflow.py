@@ -11,22 +11,34 @@ must stay cheap, because ``secli --help`` and ``secli.api`` import it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from secli.blocks.options import BlockOptions, resolve_model_spec
+from secli.blocks.spec import BlockSpec
+from secli.data.classes import split_indices
+from secli.data.folders import ImageFolderData, make_loader
+from secli.data.sources import GENERATED, choose_preprocess, generated_set
+from secli.networks.architectures import arch_info
+from secli.networks.checkpoint import save_checkpoint
+from secli.networks.models import build, load_model, looks_like_file
+from secli.training.heads import check_head, replace_head
+from secli.training.loop import TrainConfig, train_model
 from secli.training.run import TrainRun, run_inputs
 from secli.training.values import check_train_values, check_trained
+from secli.util.device import resolve_device
 from secli.util.errors import SecliUsageError
+from secli.util.outputs import check_writable
 
 if TYPE_CHECKING:
     from torch import nn
     from torch.utils.data import Dataset
 
-    from secli.build.models import BuiltModel
-    from secli.build.spec import BlockSpec, ModelSpec
+    from secli.blocks.spec import BlockSpec, ModelSpec
     from secli.data.preprocess import Preprocess
+    from secli.networks.models import BuiltModel
     from secli.training.loop import EpochResult, TrainConfig, TrainResult
 
 __all__ = ["TrainRun", "train"]
@@ -51,7 +63,7 @@ def train(
     *,
     data: str = "synthetic",
     out: str | Path | None = None,
-    block: BlockSpec | Mapping[str, Any] | str | None = None,
+    block: BlockSpec | str | None = None,
     weights: str | None = None,
     num_classes: int | None = None,
     spec: str | Path | ModelSpec | None = None,
@@ -71,6 +83,7 @@ def train(
     force: bool = False,
     progress: ProgressCallback | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
+    **block_options: Any,
 ) -> TrainRun:
     """Train a network with SE/SK blocks (SGD or AdamW, cosine schedule) and save a checkpoint.
 
@@ -81,9 +94,9 @@ def train(
         of 10 classes) or an ImageFolder root (``root/<class>/<image>``; ``val_fraction`` held out).
     out: where to save the trained model (a secli checkpoint, as ``inject --out`` writes);
         required, and an existing file is refused unless ``force``. Checked before the slow part.
-    block: a ``BlockSpec``, or a mapping of ``BlockSpec`` fields that override the block of
-        ``spec`` field by field (the command line's ``--ratio`` over a YAML file's ratio). None:
-        the spec's block, or SE with the paper's defaults.
+    block, block_options: a kind (``"se"``) and ``BlockSpec`` fields (``ratio=8``) that override
+        the block of ``spec`` field by field (the command line's ``--ratio`` over a YAML file's
+        ratio), or a whole ``BlockSpec``. None: the spec's block, or SE with the paper's defaults.
     weights, num_classes: base weights (a local state-dict file or a torchvision name) and the
         classifier width. Without ``num_classes`` the head matches the data: pretrained weights
         keep their body and get a fresh classifier for the data's classes.
@@ -101,14 +114,12 @@ def train(
     Raises ``SecliUsageError`` (a mistake in the request) or ``SecliError`` (a run that failed).
     """
     inputs = run_inputs(locals())  # first: what was asked, before anything is derived from it
+    asked = BlockOptions.of(block if isinstance(block, str) else None, **block_options)
+    inputs.pop("block_options", None)
+    if asked.values:  # the block as one mapping of the options given (kind first), as the command passes them
+        inputs["block"] = dict(asked.values)
     import torch
 
-    from secli.build.architectures import arch_info
-    from secli.build.models import load_model, looks_like_file
-    from secli.data.sources import choose_preprocess
-    from secli.training.loop import TrainConfig
-    from secli.util.device import resolve_device
-    from secli.util.outputs import check_writable
 
     if out is None:
         raise SecliUsageError("say where to save the trained model with --out FILE.pt")
@@ -122,11 +133,12 @@ def train(
     built: BuiltModel | None = None
     model_spec: ModelSpec | None = None
     if model is not None and looks_like_file(model):
-        _refuse_model_options(model, block, weights, num_classes, spec)
+        _refuse_model_options(model, BlockOptions.of(block if not isinstance(block, BlockSpec) else "-", **block_options),
+                              weights, num_classes, spec)
         built = load_model(model)
         arch, arch_weights, meta = built.spec.arch, built.spec.weights, built.meta
     else:
-        model_spec = merged_spec(model, spec, block, weights, num_classes)
+        model_spec = resolve_model_spec(model, spec, weights, num_classes, block, **block_options)
         arch, arch_weights, meta = model_spec.arch, model_spec.weights, {}
     pre = choose_preprocess(data, arch, arch_weights, image_size, meta, arch_info(arch).default_input)
     sets = open_training_data(data, pre, train_size, val_size, val_fraction, seed)
@@ -141,48 +153,18 @@ def train(
     return TrainRun(history, path, built.label, sets.class_names, pre.crop, config.device, data, new_head, inputs)
 
 
-def _refuse_model_options(model: str, block: Any, weights: str | None, num_classes: int | None, spec: Any) -> None:
+def _refuse_model_options(model: str, block: BlockOptions, weights: str | None, num_classes: int | None, spec: Any) -> None:
     """A checkpoint says what the model is: options that would say otherwise are mistakes."""
-    given: list[str] = []
-    if isinstance(block, Mapping):
-        given += (["block"] if "kind" in block else []) + [k for k in block if k != "kind"]
-    elif block is not None:
-        given.append("block")
+    given = (["block"] if block.kind is not None else []) + block.named()
     given += [name for name, value in (("weights", weights), ("num_classes", num_classes), ("spec", spec))
               if value is not None]
     if given:
         raise SecliUsageError(f"{model} is a saved model; --{given[0].replace('_', '-')} applies to architecture names only")
 
 
-def merged_spec(
-    arch: str | None,
-    spec: str | Path | ModelSpec | None,
-    block: BlockSpec | Mapping[str, Any] | str | None,
-    weights: str | None,
-    num_classes: int | None,
-) -> ModelSpec:
-    """A ModelSpec from ``spec`` (a ModelSpec or YAML file), overlaid with what is given here.
-
-    A mapping ``block`` overrides the spec's block field by field; a ``BlockSpec`` replaces it.
-    Without a spec the block is SE with the paper's defaults.
-    """
-    from secli.build.spec import BlockSpec, ModelSpec, model_spec_from_options
-
-    if isinstance(block, BlockSpec):
-        base = model_spec_from_options(arch, spec, weights, num_classes)
-        return ModelSpec(arch=base.arch, block=block, weights=base.weights, num_classes=base.num_classes)
-    if isinstance(block, str):
-        block = {"kind": block}
-    return model_spec_from_options(arch, spec, weights, num_classes, **dict(block or {}))
-
-
 def open_training_data(data: str, pre: Preprocess, train_size: int, val_size: int, val_fraction: float,
                        seed: int) -> TrainingData:
     """Synthetic: two disjoint generated splits. A folder: one set, split by ``val_fraction``."""
-    from secli.data.classes import split_indices
-    from secli.data.folders import ImageFolderData
-    from secli.data.sources import GENERATED, generated_set
-
     if data in GENERATED:
         train_set = generated_set(data, train_size, pre, seed, "train")
         val_set = generated_set(data, val_size, pre, seed, "val") if val_size > 0 else None
@@ -200,9 +182,6 @@ def _build_for_classes(model_spec: ModelSpec, classes: int, width_from_data: boo
     then the head is swapped for a fresh one for this data. Returns the model and the path of
     the replaced head (None when nothing was replaced).
     """
-    from secli.build.models import build
-    from secli.training.heads import replace_head
-
     keep_weights_head = model_spec.weights is not None and width_from_data
     if width_from_data and not keep_weights_head:
         model_spec = dataclasses.replace(model_spec, num_classes=classes)
@@ -217,10 +196,6 @@ def _build_for_classes(model_spec: ModelSpec, classes: int, width_from_data: boo
 def _fit(model: nn.Module, label: str, sets: TrainingData, config: TrainConfig, workers: int,
          progress: ProgressCallback | None, on_epoch: Callable[[EpochResult], None] | None) -> TrainResult:
     """Loaders, a check that the head is wide enough, and the loop, with progress as (done, total, what)."""
-    from secli.data.folders import make_loader
-    from secli.training.heads import check_head
-    from secli.training.loop import train_model
-
     classes = len(sets.class_names)
     train_loader = make_loader(sets.train_set, sets.train_idx, config.batch_size, workers, shuffle=True,
                                seed=config.seed, pin_memory=config.device.startswith("cuda"))
@@ -255,8 +230,6 @@ def save_trained(
 ) -> Path:
     """A secli checkpoint with the class names, preprocessing, config and history in ``meta``,
     so every other command reads the trained model back and sees its images as in training."""
-    from secli.build.checkpoint import save_checkpoint
-
     meta = {
         "classes": list(class_names),
         "input_size": preprocess.crop,

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from secli import __version__
 from secli.util.errors import SecliUsageError
 
 #: Raised when a field's meaning changes or a field goes away; adding a field keeps the version.
@@ -30,8 +31,6 @@ def format_name(command: str) -> str:
 
 def envelope(command: str, inputs: dict[str, Any], results: Any) -> dict[str, Any]:
     """The object a command prints with ``--format json`` and writes with ``--out``."""
-    from secli import __version__
-
     if command not in COMMANDS:
         raise ValueError(f"unknown command {command!r}")
     return {

@@ -3,7 +3,7 @@
 Specs, blocks, adapters and the CLI's help all name positions, squeezes, gates, inits and output
 formats; each list lives here once, so a new value is added in one line and cannot drift apart
 between the validator, the block and the help text. Block kinds are not here: they live in the
-block registry (``secli.build.registry``), because each kind brings code with it.
+block registry (``secli.blocks.registry``), because each kind brings code with it.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from secli.util.bounds import expanded_size
 from secli.util.errors import SecliError, SecliUsageError, first_line, shorten
 
 #: A hand-written spec or experiment is a few KB; anything this large is not one.
@@ -43,7 +44,6 @@ def read_yaml(path: str | Path) -> Any:
             node = loader.get_single_node()
             if node is None:
                 return None
-            from secli.util.bounds import expanded_size
 
             expanded_size(node, _node_children, MAX_YAML_VALUES, str(path))
             return loader.construct_document(node)

@@ -1,0 +1,218 @@
+"""What to build: a base architecture and the block to put into it.
+
+Specs are plain frozen dataclasses so that every command, a YAML file, a checkpoint and a
+notebook describe a model the same way, and so a spec can be saved next to the weights and
+rebuilt exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from secli.blocks.registry import KIND_OPTIONS, NO_BLOCK, get_kind, kind_names
+from secli.util.bounds import check_python_size
+from secli.util.errors import SecliUsageError, shorten
+from secli.util.vocabulary import GATES, IMPLS, INITS, POSITIONS, SQUEEZES
+from secli.util.yaml_files import read_yaml, reject_unknown_keys
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One kind of block and where it goes.
+
+    ``kind`` is a registered block kind (``secli.blocks.registry``: se, sk, eca, ...) or
+    ``"none"`` (the network's own SE modules). Each kind takes some of the option fields; one it
+    does not take must stay at its default, so a spec never carries a setting that silently does
+    nothing. ``min_hidden`` is the floor on the hidden width (SE: ``max(C // r, min_hidden)``,
+    default 1; SK: the paper's L, default 32). ``impl`` (SE, SK) picks secli's fused function
+    (``fused``, the default; tests/test_fast_blocks.py proves it equal) or autograd's composition
+    (``eager``); both have the same parameters and state_dict. ``kernel_size`` is ECA's fixed
+    1-D kernel (None: the paper's adaptive k). ``stages`` uses the paper's numbering (ResNet: 2..5 = torchvision
+    ``layer1``..``layer4``); ``None`` means every stage.
+    """
+
+    kind: str = "se"
+    ratio: int = 16
+    min_hidden: int | None = None
+    position: str = "standard"
+    stages: tuple[int, ...] | None = None
+    squeeze: str = "avg"
+    gate: str = "sigmoid"
+    bias: bool = True
+    init: str = "default"
+    paths: int = 2
+    groups: int = 32
+    kernel_size: int | None = None
+    impl: str = "fused"
+
+    def __post_init__(self) -> None:
+        if self.kind != NO_BLOCK:
+            get_kind(self.kind)  # refuses an unknown kind, with a did-you-mean hint
+        _check_choice("position", self.position, POSITIONS)
+        _check_choice("squeeze", self.squeeze, SQUEEZES)
+        _check_choice("gate", self.gate, GATES)
+        _check_choice("init", self.init, INITS)
+        _check_choice("impl", self.impl, IMPLS)
+        if isinstance(self.ratio, bool) or not isinstance(self.ratio, int) or self.ratio < 1:
+            raise SecliUsageError(f"ratio must be a whole number >= 1, got {shorten(repr(self.ratio))}")
+        if self.min_hidden is not None and self.min_hidden < 1:
+            raise SecliUsageError(f"min-hidden must be >= 1, got {self.min_hidden}")
+        if self.paths < 1:
+            raise SecliUsageError(f"paths must be >= 1, got {self.paths}")
+        if self.groups < 1:
+            raise SecliUsageError(f"groups must be >= 1, got {self.groups}")
+        if self.stages is not None:
+            object.__setattr__(self, "stages", tuple(sorted(set(int(s) for s in self.stages))))
+        if self.kind != NO_BLOCK:
+            self._check_kind_options()
+
+    def _check_kind_options(self) -> None:
+        """Refuse options the kind does not take (set away from their defaults), then run the
+        kind's own checks (SE: identity init needs biases; ECA: odd kernel size)."""
+        kind = get_kind(self.kind)
+        for name in KIND_OPTIONS:
+            if name in kind.options or getattr(self, name) == _DEFAULTS[name]:
+                continue
+            raise does_not_apply(self.kind, name)
+        if kind.check is not None:
+            kind.check(self)
+
+    @property
+    def hidden_floor(self) -> int:
+        """``min_hidden`` if given, else the kind's default floor (SE 1, SK's L = 32)."""
+        if self.min_hidden is not None:
+            return self.min_hidden
+        kind = None if self.kind == NO_BLOCK else get_kind(self.kind)
+        return kind.default_min_hidden if kind and kind.default_min_hidden is not None else 1
+
+    def label(self) -> str:
+        """A short human name such as ``SE r=16 standard`` for tables and plot titles."""
+        if self.kind == NO_BLOCK:
+            return "baseline"
+        kind = get_kind(self.kind)
+        parts = [kind.prefix, *(kind.describe(self) if kind.describe else [])]
+        if self.stages:
+            parts.append("stages=" + ",".join(map(str, self.stages)))
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named base architecture, optional base weights, and the block injected into it."""
+
+    arch: str
+    block: BlockSpec = field(default_factory=BlockSpec)
+    weights: str | None = None
+    num_classes: int | None = None
+
+    def __post_init__(self) -> None:
+        _typed("arch", "arch", self.arch)
+        if self.num_classes is not None:
+            _typed("num_classes", "num_classes", self.num_classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        if data["block"]["stages"] is not None:
+            data["block"]["stages"] = list(data["block"]["stages"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "spec") -> ModelSpec:
+        """A spec from a YAML file or a checkpoint: sizes bounded, every field's type checked
+        (a bool is a bool, an int is not a bool, stages a list of ints), the key named, exit 2."""
+        check_python_size(data, source)
+        if not isinstance(data, dict):
+            raise SecliUsageError(f"{source}: expected a mapping with at least 'arch', got {type(data).__name__}")
+        reject_unknown_keys(data, cls, source)
+        if "arch" not in data:
+            raise SecliUsageError(f"{source}: missing required key 'arch'")
+        block_data = data.get("block") or {}
+        if isinstance(block_data, str):
+            block_data = {"kind": block_data}
+        if not isinstance(block_data, dict):
+            raise SecliUsageError(f"{source}: 'block' must be a mapping or a block kind, got {shorten(block_data)}")
+        reject_unknown_keys(block_data, BlockSpec, f"{source}: block")
+        block_data = {key: _typed(f"{source}: block: {key!r}", key, value) for key, value in block_data.items()}
+        try:
+            block = BlockSpec(**block_data)
+        except TypeError as exc:  # a type no check above foresaw
+            raise SecliUsageError(f"{source}: {shorten(str(exc), 200)}") from None
+        return cls(
+            arch=_typed(f"{source}: 'arch'", "arch", data["arch"]),
+            block=block,
+            weights=_typed(f"{source}: 'weights'", "weights", data.get("weights")),
+            num_classes=_typed(f"{source}: 'num_classes'", "num_classes", data.get("num_classes")),
+        )
+
+
+#: Fields whose default is None (so the default's type says nothing): their type when given.
+_OPTIONAL_TYPES: dict[str, type] = {"min_hidden": int, "kernel_size": int, "weights": str, "num_classes": int}
+_MAX_TEXT = 200
+
+
+def _quote(value: Any) -> str:
+    return shorten(repr(value)) if isinstance(value, str) else shorten(value)
+
+
+def _typed(where: str, key: str, value: Any) -> Any:
+    """``value`` checked against the field's type (from its default, or ``_OPTIONAL_TYPES``)."""
+    if value is None and key in ("min_hidden", "kernel_size", "stages", "weights", "num_classes"):
+        return None
+    if key == "stages":
+        items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(items, (list, tuple)) or not all(isinstance(i, int) and not isinstance(i, bool) for i in items):
+            raise SecliUsageError(f"{where} must be a list of whole numbers, got {_quote(value)}")
+        if len(items) > 100:
+            raise SecliUsageError(f"{where} lists {len(items)} stages; at most 100")
+        return tuple(items)
+    if key == "num_classes" and isinstance(value, int) and not isinstance(value, bool) and value < 1:
+        raise SecliUsageError(f"{where} must be >= 1, got {value}")
+    expected = _OPTIONAL_TYPES.get(key) or (str if key == "arch" else type(_DEFAULTS.get(key, "")))
+    if expected is bool and not isinstance(value, bool):
+        raise SecliUsageError(f"{where} must be true or false, got {_quote(value)}")
+    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise SecliUsageError(f"{where} must be a whole number, got {_quote(value)}")
+    if expected is str:
+        if not isinstance(value, str):
+            raise SecliUsageError(f"{where} must be a string, got {_quote(value)}")
+        if len(value) > _MAX_TEXT:
+            raise SecliUsageError(f"{where} is {len(value):,} characters long; at most {_MAX_TEXT}")
+    if expected is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise SecliUsageError(f"{where} must be a number, got {_quote(value)}")
+    return value
+
+
+def does_not_apply(kind_name: str, option: str) -> SecliUsageError:
+    kind = get_kind(kind_name)
+    reason = kind.refusals.get(option)
+    takes = ", ".join(f"--{o.replace('_', '-')}" for o in (*kind.options, "stages"))
+    return SecliUsageError(
+        f"--{option.replace('_', '-')} does not apply to {kind.prefix} blocks" + (f": {reason}" if reason else ""),
+        hint=f"{kind.name} takes {takes}",
+    )
+
+
+def block_kinds() -> tuple[str, ...]:
+    """Every value ``kind`` takes: the registered kinds, then ``"none"``."""
+    return (*kind_names(), NO_BLOCK)
+
+
+def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SecliUsageError(f"unknown {what} {shorten(repr(value))}; choose one of: {', '.join(allowed)}")
+
+
+def load_spec_yaml(path: str | Path) -> ModelSpec:
+    return ModelSpec.from_dict(read_yaml(path), source=str(path))
+
+
+def dump_spec_yaml(spec: ModelSpec) -> str:
+    import yaml
+
+    return yaml.safe_dump(spec.to_dict(), sort_keys=False)
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(BlockSpec)}

@@ -1,0 +1,115 @@
+"""SE folded into a residual block's sum and ReLU: the block's forward hands the SE its identity.
+
+A residual block with a fused SE block at the standard position computes ``relu(u * s +
+identity)``; written as SE's scale, the block's ``out += identity`` and its ReLU, that is three
+passes over full-size tensors. ``fold_into`` gives the residual block a forward that calls
+``se(u, identity)`` instead, and the SE block returns the whole sum in one function
+(``secli.kernels.residual``). Only torchvision's and timm's plain ResNet blocks get it, and only
+where the folded forward is the library's own with that one change; anything else keeps its
+own forward, which stays correct, just unfolded.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from typing import Any, cast
+
+import torch
+from torch import nn
+
+from secli.kernels.dispatch import any_global_module_hook, compiling, reference_wanted
+
+
+def fold_into(owner: Any, block: nn.Module) -> bool:
+    """Give ``owner`` (a residual block whose last BN ``block`` now follows) the folded forward
+    when ``block`` is a fused SE block and ``owner`` one of the known layouts; True if folded."""
+    if getattr(block, "impl_used", None) != "fused" or not hasattr(block, "residual_folded"):
+        return False
+    forward = _FOLDED_FORWARDS.get((type(owner).__module__, type(owner).__name__))
+    if forward is None or "forward" in vars(owner):
+        return False
+    bottleneck = hasattr(owner, "conv3") and hasattr(owner, "bn3")
+    if type(owner).__module__.startswith("timm") and (
+        getattr(owner, "se", None) is not None
+        or getattr(owner, "drop_path", None) is not None
+        or type(owner.act3 if bottleneck else owner.act2) is not nn.ReLU
+    ):
+        return False
+    owner.forward = types.MethodType(forward, owner)
+    setattr(block, "residual_folded", True)  # noqa: B010 (an attribute, not a submodule)
+    return True
+
+
+# Each is the library's own forward with ``bnX -> se``, ``+= identity`` and the final ReLU
+# replaced by one call ``se(u, identity)``; ``bnX`` is the Sequential(BN, SE) that wrap_after made
+# (read through ``_modules``: ``Sequential.__getitem__`` walks its children at every step).
+def _join(wrapped: nn.Module, u: torch.Tensor, identity: torch.Tensor, act: nn.Module) -> torch.Tensor:
+    """``se(u, identity)`` for ``wrapped`` = Sequential(BN, SE), except while FLOPs are counted or
+    a trace is taken: then the sum and the ReLU run outside the SE module, as the unfolded block
+    runs them, so per-module counts give the SE block its own cost only (not the residual's add
+    and ReLU). Without gradients the SE may write its result into ``u`` (the block's own BN
+    output), unless a hook on the BN may have kept that tensor."""
+    bn, se = cast(nn.Module, wrapped._modules["0"]), cast(Any, wrapped._modules["1"])
+    observed = bn._forward_hooks or any_global_module_hook()
+    direct = not observed and _unhooked(se)
+    if direct and not torch.is_grad_enabled():
+        done = se.residual_no_grad(u, identity)  # the checks that remain, then one kernel call
+        if done is not None:
+            return done
+    if reference_wanted():
+        return act(se(u) + identity)
+    if direct:
+        return se.forward(u, identity, overwrite=True)
+    return se(u, identity, overwrite=not observed)
+
+
+def _unhooked(module: nn.Module) -> bool:
+    """Whether ``module(...)`` would only call ``module.forward(...)`` and nobody records the
+    call: no hook on it, not compiled with ``module.compile()``, and not inside
+    ``torch.compile``/``torch.export`` (whose graphs note each module call, e.g. the
+    ``nn_module_stack`` that ``torch.export.unflatten`` reads). Global hooks and jit traces are
+    the caller's checks (``_join`` and ``reference_wanted``). Calling ``forward``
+    directly then spares the call machinery, a few microseconds a site that at batch 1 are a
+    measurable part of what SE costs (``benchmarks/se_inference_breakdown.py``)."""
+    if module._forward_hooks or module._forward_pre_hooks or module._backward_hooks or module._backward_pre_hooks:
+        return False
+    return module._compiled_call_impl is None and not compiling()
+
+
+def _tv_bottleneck_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
+    out = self.relu(self.bn1(self.conv1(x)))
+    out = self.relu(self.bn2(self.conv2(out)))
+    u = self.bn3._modules["0"](self.conv3(out))
+    identity = x if self.downsample is None else self.downsample(x)
+    return _join(self.bn3, u, identity, self.relu)
+
+
+def _tv_basic_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
+    out = self.relu(self.bn1(self.conv1(x)))
+    u = self.bn2._modules["0"](self.conv2(out))
+    identity = x if self.downsample is None else self.downsample(x)
+    return _join(self.bn2, u, identity, self.relu)
+
+
+def _timm_bottleneck_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
+    out = self.act1(self.bn1(self.conv1(x)))
+    out = self.aa(self.act2(self.drop_block(self.bn2(self.conv2(out)))))
+    u = self.bn3._modules["0"](self.conv3(out))
+    identity = x if self.downsample is None else self.downsample(x)
+    return _join(self.bn3, u, identity, self.act3)
+
+
+def _timm_basic_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
+    out = self.aa(self.act1(self.drop_block(self.bn1(self.conv1(x)))))
+    u = self.bn2._modules["0"](self.conv2(out))
+    identity = x if self.downsample is None else self.downsample(x)
+    return _join(self.bn2, u, identity, self.act2)
+
+
+_FOLDED_FORWARDS: dict[tuple[str, str], Callable[[Any, torch.Tensor], torch.Tensor]] = {
+    ("torchvision.models.resnet", "Bottleneck"): _tv_bottleneck_folded,
+    ("torchvision.models.resnet", "BasicBlock"): _tv_basic_folded,
+    ("timm.models.resnet", "Bottleneck"): _timm_bottleneck_folded,
+    ("timm.models.resnet", "BasicBlock"): _timm_basic_folded,
+}

@@ -1,0 +1,109 @@
+"""Named architectures: which builder makes each one and which adapter knows its sites.
+
+torchvision names are used as they are (``resnet50``, ``vgg16_bn``...); timm models are named
+``timm:<name>`` and need the optional ``timm`` extra; which adapter a timm model takes is decided
+from the built model (``timm_info``), since timm has hundreds of names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from torch import nn
+
+from secli.networks.architectures.base import Adapter
+from secli.networks.architectures.inception import InceptionAdapter
+from secli.networks.architectures.inception_resnet import InceptionResNetV2Adapter, is_inception_resnet_v2
+from secli.networks.architectures.mobile import MobileNetV2Adapter, ShuffleNetV2Adapter
+from secli.networks.architectures.resnet import ResNetAdapter
+from secli.networks.architectures.vgg import VGGAdapter
+from secli.util.errors import SecliUsageError, did_you_mean
+
+TIMM_PREFIX = "timm:"
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    name: str
+    family: str
+    adapter: Adapter | None  # None: the network already has SE modules; nothing to inject
+    default_input: int = 224
+    min_input: int = 32
+
+    @property
+    def positions(self) -> tuple[str, ...]:
+        return self.adapter.se_positions if self.adapter else ()
+
+    @property
+    def supports_sk(self) -> bool:
+        return bool(self.adapter and self.adapter.supports_sk)
+
+
+_RESNET = ResNetAdapter()
+_VGG = VGGAdapter()
+
+
+def _torchvision_table() -> dict[str, ArchInfo]:
+    table: dict[str, ArchInfo] = {}
+    for depth in (18, 34, 50, 101, 152):
+        table[f"resnet{depth}"] = ArchInfo(f"resnet{depth}", "resnet", _RESNET)
+    for name in ("resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d"):
+        table[name] = ArchInfo(name, "resnext", _RESNET)
+    for name in ("wide_resnet50_2", "wide_resnet101_2"):
+        table[name] = ArchInfo(name, "wide_resnet", _RESNET)
+    for depth in (11, 13, 16, 19):
+        for suffix in ("", "_bn"):
+            table[f"vgg{depth}{suffix}"] = ArchInfo(f"vgg{depth}{suffix}", "vgg", _VGG)
+    table["mobilenet_v2"] = ArchInfo("mobilenet_v2", "mobilenet_v2", MobileNetV2Adapter())
+    for width in ("0_5", "1_0", "1_5", "2_0"):
+        name = f"shufflenet_v2_x{width}"
+        table[name] = ArchInfo(name, "shufflenet_v2", ShuffleNetV2Adapter())
+    table["inception_v3"] = ArchInfo(
+        "inception_v3", "inception_v3", InceptionAdapter("inception_v3", 80), default_input=299, min_input=75
+    )
+    table["googlenet"] = ArchInfo("googlenet", "googlenet", InceptionAdapter("googlenet", 64), min_input=32)
+    native = ["mobilenet_v3_small", "mobilenet_v3_large"]
+    native += [f"efficientnet_b{i}" for i in range(8)]
+    native += ["efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"]
+    native += [f"regnet_y_{s}" for s in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf", "128gf")]
+    for name in native:
+        table[name] = ArchInfo(name, "native-se", None)
+    return table
+
+
+ARCHITECTURES: dict[str, ArchInfo] = _torchvision_table()
+
+
+def arch_info(name: str) -> ArchInfo:
+    """Look up a name; unknown names get the closest known ones as a hint."""
+    if name.startswith(TIMM_PREFIX):
+        return ArchInfo(name, "timm", None)
+    info = ARCHITECTURES.get(name)
+    if info is None:
+        raise SecliUsageError(
+            f"unknown architecture {name!r}",
+            hint=did_you_mean(name, list(ARCHITECTURES)) or "see 'secli inject --list'",
+        )
+    return info
+
+
+_INCEPTION_RESNET_V2 = InceptionResNetV2Adapter()
+
+
+def timm_adapter(model: nn.Module) -> Adapter | None:
+    """timm networks with ResNet-style stages take the ResNet adapter, Inception-ResNet-v2 its own;
+    others only native sites."""
+    if all(hasattr(model, f"layer{i}") for i in range(1, 5)):
+        return _RESNET
+    if is_inception_resnet_v2(model):
+        return _INCEPTION_RESNET_V2
+    return None
+
+
+def timm_info(info: ArchInfo, model: nn.Module) -> ArchInfo:
+    """``info`` for a built timm model: its adapter, and for Inception-ResNet-v2 the input sizes
+    of Inception v3 (299 by default; below 75 px its reduction modules have nothing to pool)."""
+    adapter = timm_adapter(model)
+    if adapter is _INCEPTION_RESNET_V2:
+        return replace(info, adapter=adapter, default_input=299, min_input=75)
+    return replace(info, adapter=adapter)

@@ -1,0 +1,118 @@
+"""The block variants a complexity or profile run compares, from the options a caller gave.
+
+One rule for both commands (they used to differ): ``block`` is a kind or a comma list of kinds
+(``se,eca,sk``), each compared on its own; ``ratios``, ``positions`` and the options a sweep
+takes as lists (``squeeze``, ``gate``, ``paths``, ``impl``; ``stages``, each entry one set) give
+one model per value, every combination for each kind; the other options set one value. With
+several kinds an option goes to the kinds that take it (``--ratio`` to SE and SK,
+``--kernel-size`` to ECA); one that no listed kind takes is passed on and refused. A sweep file
+(``spec``) gives the architecture, rows and grid; options given here override it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from secli.blocks.options import OPTION_NAMES
+from secli.blocks.registry import NO_BLOCK, BlockKind, get_kind, kind_names
+from secli.blocks.spec import BlockSpec
+from secli.networks.sweep import Sweep, load_sweep, override
+from secli.util.errors import SecliUsageError, did_you_mean
+from secli.util.number_lists import parse_int_list, parse_str_list
+
+#: Options that take one value per model in a sweep (a list, or a comma-separated string), by the
+#: name a caller uses and the BlockSpec field it sets. ``ratio`` and ``position`` take one value;
+#: their lists are spelled ``ratios`` and ``positions``.
+LIST_OPTIONS: dict[str, str] = {
+    "ratios": "ratio", "positions": "position", "stages": "stages", "squeeze": "squeeze", "gate": "gate",
+    "paths": "paths", "impl": "impl",
+}
+#: Every name a sweep takes: the list options and the single-valued BlockSpec fields.
+SWEEP_OPTION_NAMES: tuple[str, ...] = tuple(dict.fromkeys((*LIST_OPTIONS, *(n for n in OPTION_NAMES if n != "block"))))
+_POSITIVE = ("ratio", "paths")
+
+
+@dataclass(frozen=True)
+class Variants:
+    """What to compare: the architecture, its block variants (one model each) and the sweep file's
+    other settings (title, image size, classes, the weights it names)."""
+
+    arch: str
+    blocks: list[BlockSpec]
+    sweep: Sweep
+
+
+def sweep_lists(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Split ``options`` into single values and lists (keyed by BlockSpec field), checked."""
+    unknown = [name for name in options if name not in SWEEP_OPTION_NAMES]
+    if unknown:
+        raise SecliUsageError(f"unknown block option {unknown[0]!r}", hint=did_you_mean(unknown[0], list(SWEEP_OPTION_NAMES)))
+    for one, many in (("ratio", "ratios"), ("position", "positions")):
+        if options.get(one) is not None and options.get(many) is not None:
+            raise SecliUsageError(f"give either --{one} or --{many}, not both")
+    single = {k: v for k, v in options.items() if v is not None and k not in LIST_OPTIONS}
+    lists: dict[str, list[Any]] = {}
+    for name, field_name in LIST_OPTIONS.items():
+        values = _parse_list(name, field_name, options.get(name))
+        if values:
+            lists[field_name] = values
+    return single, lists
+
+
+def _parse_list(name: str, field_name: str, value: Any) -> list[Any] | None:
+    flag = f"--{name.replace('_', '-')}"
+    if value is None:
+        return None
+    if field_name == "stages":  # one set per entry; a single string or number is one set
+        if not value:
+            return None
+        rows: Sequence[Any] = [value] if isinstance(value, (str, int)) else value
+        return [parse_int_list(row, "--stages") for row in rows]
+    if field_name in _POSITIVE:
+        numbers = parse_int_list(value, flag)
+        if numbers is None:
+            return None
+        for number in numbers:
+            if number < 1:
+                raise SecliUsageError(f"{flag} must be whole numbers >= 1, got {number} in {value!r}")
+        return list(numbers)
+    return parse_str_list(value)
+
+
+def block_variants(
+    arch: str | None,
+    block: str | Sequence[str] | None,
+    spec: str | Path | None,
+    options: dict[str, Any],
+    allow_none: bool = False,
+) -> Variants | None:
+    """The variants to compare, or None when neither a kind nor a sweep file was given (the
+    models are then compared as named; any option given is refused, since it has no model)."""
+    single, lists = sweep_lists(options)
+    kinds = parse_str_list(block) or []
+    if spec is None and not kinds:
+        given = [*single, *lists]
+        if given:
+            option = "--" + given[0].replace("_", "-")
+            raise SecliUsageError(f"{option} needs --block {' or '.join(kind_names())} (one model per variant)")
+        return None
+    if NO_BLOCK in kinds and not (allow_none and kinds == [NO_BLOCK]):
+        raise SecliUsageError(f"--block must be {', '.join(kind_names())} or a comma list such as se,sk, got {','.join(kinds)!r}")
+    entries = [get_kind(kind) for kind in kinds if kind != NO_BLOCK]  # refuses unknown kinds
+
+    def takes(kind: BlockKind | None, option: str) -> bool:
+        return kind is None or option == "stages" or option in kind.options or not any(option in e.options for e in entries)
+
+    base = load_sweep(spec) if spec is not None else Sweep(arch=arch or "")
+    blocks: list[BlockSpec] = []
+    each: list[BlockKind | None] = list(entries) or [None]  # None: the spec file's own kinds (or none)
+    for kind in each:
+        name = kind.name if kind else (NO_BLOCK if kinds == [NO_BLOCK] else None)
+        own_single = {k: v for k, v in single.items() if takes(kind, k)}
+        own_lists = {k: v for k, v in lists.items() if takes(kind, k)}
+        swept = override(base, arch=arch, single={"kind": name, **own_single}, lists=own_lists)
+        blocks += swept.blocks()
+    return Variants(arch=arch or base.arch, blocks=blocks, sweep=base)
