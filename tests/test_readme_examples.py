@@ -1,4 +1,4 @@
-"""The ``secli`` examples of README.md and of every page in docs/ run as written.
+"""The ``secli`` examples of README.md and of every page in docs/ run as written, and their links resolve.
 
 Every line of a ```bash block that starts with ``secli `` (a trailing ``\\`` joins the next line)
 is one example. The pages are read in the fixed order of ``PAGES`` (README.md, then the manual in
@@ -10,6 +10,9 @@ tour). A line whose comment says ``needs: gpu``, ``internet``, ``imagenet`` or `
 list) is skipped; a file that only a skipped example makes is made by a cheap stand-in from
 ``STAND_INS`` (a tiny training run) or, where there is none, the examples using it are skipped too.
 A file no earlier example makes is a mistake in the docs and fails the test.
+
+Every relative Markdown link of these pages must name a file that exists, and an anchor
+(``page.md#heading``, ``#heading``) a heading of that page, as GitHub spells heading anchors.
 """
 
 from __future__ import annotations
@@ -135,9 +138,11 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_every_docs_page_is_read() -> None:
+def test_every_docs_page_is_read_and_linked_from_the_readme() -> None:
     pages = {"README.md"} | {f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md")}
     assert set(PAGES) == pages, f"add to PAGES: {sorted(pages - set(PAGES))}; gone: {sorted(set(PAGES) - pages)}"
+    linked = {target.split("#")[0] for target in _links(README.read_text(encoding="utf-8"))}
+    assert pages - {"README.md"} <= linked, f"README.md does not link {sorted(pages - {'README.md'} - linked)}"
 
 
 def test_the_pages_have_examples_and_every_mark_is_known() -> None:
@@ -196,3 +201,52 @@ def test_sites_named_in_an_example_exist_in_the_model_it_names(workdir: Path, mo
         checked += 1
     assert checked
 
+
+# Links: [text](target) and ![alt](target), outside code; targets relative to the page's folder.
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.S | re.M)
+HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
+
+
+def _prose(text: str) -> str:
+    """The page without fenced code blocks and inline code spans, which hold no links."""
+    text = FENCE.sub("", text)
+    return re.sub(r"(`+)(?:(?!\1).)+?\1", "", text, flags=re.S)
+
+
+def _links(text: str) -> list[str]:
+    return [target for target in LINK.findall(_prose(text)) if not re.match(r"[a-z][a-z0-9+.-]*:", target)]
+
+
+def anchors(text: str) -> set[str]:
+    """The ``#anchors`` GitHub gives a page's headings: lowercase, punctuation dropped, spaces as
+    hyphens, a repeated one numbered ``-1``, ``-2``..."""
+    seen: dict[str, int] = {}
+    found: set[str] = set()
+    for heading in HEADING.findall(FENCE.sub("", text)):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        found.add(slug if count == 0 else f"{slug}-{count}")
+    return found
+
+
+def test_reading_links_and_anchors() -> None:
+    text = ("# `secli inject`\n## 3. Time them\n## Notes\n## Notes\n```bash\n# not a heading\n[x](gone.md)\n```\n"
+            "See [a](docs/a.md#b), ![i](i.png), `[y](code.md)`, [w](https://example.org) and [c](#notes).\n")
+    assert anchors(text) == {"secli-inject", "3-time-them", "notes", "notes-1"}
+    assert _links(text) == ["docs/a.md#b", "i.png", "#notes"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_relative_links_resolve(page: str) -> None:
+    source = ROOT / page
+    broken = []
+    for target in _links(source.read_text(encoding="utf-8")):
+        path, _, anchor = target.partition("#")
+        file = (source.parent / path).resolve() if path else source
+        if not file.exists():
+            broken.append(f"{target} (no file {file.relative_to(ROOT) if file.is_relative_to(ROOT) else file})")
+        elif anchor and file.suffix == ".md" and anchor not in anchors(file.read_text(encoding="utf-8")):
+            broken.append(f"{target} (no heading #{anchor} in {file.relative_to(ROOT)})")
+    assert not broken, f"{page}: dead links: {broken}"
