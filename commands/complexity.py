@@ -168,7 +168,7 @@ def flops_notes(results: dict[str, Any]) -> list[str]:
     notes = [
         "FC only = fvcore's default handles (conv, linear, BN, adaptive avg pool): SE's pooling, gate and scaling are skipped",
         "all ops = plus conv/linear bias adds, activations, gates, mul/add (1 per output element), mean/amax (1 per input element), "
-        "sum (1 add per element reduced away), softmax (3 per element), pools (window x output); README has the table",
+        "sum (1 add per element reduced away), softmax (3 per element), pools (window x output); docs/complexity.md has the table",
     ]
     reports = [results["baseline"]] + [r for r in results["rows"] if r["kind"] != "none"]
     for key, text in (("not_counted", "not counted (no arithmetic): "),

@@ -218,7 +218,7 @@ def test_resnet50_param_tables_10_13_15() -> None:
     drop_last = result.rows[7].params_pct
     assert 3.5 < drop_last < 4.5  # "~4%" without conv5_x (vs ~10% with it)
     se_3x3 = sum(n * (2 * w * w // 16 + w // 16 + w) for _, n, _, w, _ in R50_STAGES)
-    assert result.rows[8].params_added == se_3x3  # 25.72M; the paper prints 25.8M (see README)
+    assert result.rows[8].params_added == se_3x3  # 25.72M; the paper prints 25.8M (see docs/complexity.md)
 
 
 def test_sknet50_matches_timm_and_the_paper() -> None:

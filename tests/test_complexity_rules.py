@@ -1,4 +1,4 @@
-"""Each all-ops rule (README's table, secli.complexity.handles) against a count made by hand.
+"""Each all-ops rule (docs/complexity.md's table, secli.complexity.handles) against a count made by hand.
 
 Every expected number is written out from the tensor shapes; none is read from secli's output.
 """

@@ -3,7 +3,7 @@
 The reference here is a ``TorchDispatchMode`` that sees each ATen kernel the forward pass runs
 (below autograd, after PyTorch's own decompositions: ``linear`` arrives as ``addmm``, an
 adaptive pool to 1x1 as ``mean``, a fused attention as its CPU kernel) and prices it by the rules
-of README's convention table, written out again below without reading secli's handles. secli
+of the convention table in docs/complexity.md, written out again below without reading secli's handles. secli
 counts from fvcore's JIT trace instead; the two must agree within 0.1% for every network, with an
 SE block injected wherever the architecture takes one.
 

@@ -1,4 +1,4 @@
-"""Scores read off the per-class sums of one site (defined here, shown in the README).
+"""Scores read off the per-class sums of one site (defined here, shown in docs/visualize-excitation.md).
 
 - class specificity: eta squared = between-class sum of squares / total sum of squares of the
   gate vectors (summed over channels and paths). 0: every class gets the same mean excitation;
