@@ -41,7 +41,8 @@ MODEL_PANEL = "Model"
 
 # The kinds are written out (not read from secli.blocks.registry) so that building the CLI does
 # not import torch; tests/test_eca.py checks that every registered kind is named here.
-BLOCK_HELP = "se | sk | eca | none (none: analyse the SE modules a network already has)."
+BLOCK_HELP = ("se | sk | eca | cbam | cbam-channel | gc | coord | simam | ge | ge-plus | fca | srm | gct | none "
+              "(none: analyse the SE modules a network already has; the kinds: docs/inject.md).")
 SWEEP_PANEL = "Sweep (one model per value)"
 Block = Annotated[Optional[str], typer.Option("--block", help=BLOCK_HELP, rich_help_panel=BLOCK_PANEL, show_default="se")]
 Ratio = Annotated[Optional[int], typer.Option("--ratio", "-r", help="Reduction ratio r (hidden width C // r).", rich_help_panel=BLOCK_PANEL, show_default="16")]
@@ -53,13 +54,13 @@ Bias = Annotated[Optional[bool], typer.Option("--bias/--no-bias", help="FC biase
 Init = Annotated[Optional[str], typer.Option("--init", help=f"SE gate init: {_choices(INITS)} (block starts as ~identity, for fine-tuning pretrained nets).", rich_help_panel=BLOCK_PANEL, show_default="default")]
 Paths = Annotated[Optional[int], typer.Option("--paths", help="SK paths M (path m: 3x3 conv, dilation m).", rich_help_panel=BLOCK_PANEL, show_default="2")]
 Groups = Annotated[Optional[int], typer.Option("--groups", help="SK groups G.", rich_help_panel=BLOCK_PANEL, show_default="32")]
-KernelSize = Annotated[Optional[int], typer.Option("--kernel-size", help="ECA 1-D kernel size k (odd).", rich_help_panel=BLOCK_PANEL, show_default="adaptive k from C")]
+KernelSize = Annotated[Optional[int], typer.Option("--kernel-size", help="ECA 1-D kernel size k (odd); CBAM spatial kernel (odd).", rich_help_panel=BLOCK_PANEL, show_default="ECA adaptive k from C, CBAM 7")]
 Impl = Annotated[Optional[str], typer.Option("--impl", help=f"SE/SK implementation: {_choices(IMPLS)} (same parameters and checkpoints; fused: fewer passes over memory in training).", rich_help_panel=BLOCK_PANEL, show_default="fused")]
 #: ``--stages`` where it is one set (inject, train, export, visualize-excitation): a repeat is refused.
 StagesSet = Annotated[Optional[list[str]], typer.Option("--stages", help="Comma list of stages in the paper's numbering (ResNet: 2..5), one set: 3,4 = stages 3 and 4.", rich_help_panel=BLOCK_PANEL, show_default="all", metavar="<3,4>")]
 
 # -- the same options where a sweep takes a comma list, one model per value (complexity, profile)
-BlockList = Annotated[Optional[str], typer.Option("--block", help="se | sk | eca, or a comma list such as se,eca,sk (one model each).", rich_help_panel=BLOCK_PANEL, show_default="se")]
+BlockList = Annotated[Optional[str], typer.Option("--block", help="A kind (se | sk | eca | cbam | cbam-channel | gc | coord | simam | ge | ge-plus | fca | srm | gct), or a comma list such as se,eca,sk (one model each).", rich_help_panel=BLOCK_PANEL, show_default="se")]
 OneRatio = Annotated[Optional[str], typer.Option("--ratio", "-r", metavar="<r>", help="Reduction ratio r (hidden width C // r). For one model per ratio: --ratios.", rich_help_panel=BLOCK_PANEL, show_default="16")]
 OnePosition = Annotated[Optional[str], typer.Option("--position", help=f"SE/ECA position: {_choices(POSITIONS)}. For one model per position: --positions.", rich_help_panel=BLOCK_PANEL, show_default="standard")]
 Ratios = Annotated[Optional[str], typer.Option("--ratios", help="Comma list of ratios, one model each (Table 10: 2,4,8,16,32).", rich_help_panel=SWEEP_PANEL, metavar="<2,4,8>")]
@@ -100,6 +101,8 @@ BLOCK_OPTIONS: tuple[BlockOption, ...] = (
     BlockOption("groups", Groups, Groups),
     BlockOption("kernel_size", KernelSize, KernelSize),
     BlockOption("impl", Impl, ImplList),
+    BlockOption("extent", *[Annotated[Optional[int], typer.Option("--extent", help="GE gather extent: 2, 4, 8, or 0 for the whole map.", rich_help_panel=BLOCK_PANEL, show_default="ge 0 (global), ge-plus 8")]] * 2),
+    BlockOption("frequencies", *[Annotated[Optional[int], typer.Option("--frequencies", help="FcaNet DCT frequencies, the paper's top-k: 1, 2, 4, 8, 16 or 32.", rich_help_panel=BLOCK_PANEL, show_default="16")]] * 2),
 )
 
 

@@ -151,6 +151,7 @@ def score_table(results: dict[str, Any]) -> Table:
                        "the gates do not vary); chance = its value for random labels, (K-1)/(N-1)")
     table.notes.append("saturation = % of gate values > 0.95" +
                        ("; SK diff = mean attention, largest-kernel path minus 3x3 path, per object scale" if has_sk else ""))
+    table.notes += list(meta.get("gate_notes") or [])  # gates that are not one value per channel
     if meta.get("class_names_from"):
         table.notes.append(f"class names from {meta['class_names_from']}; preprocessing {meta.get('preprocess')}")
     if meta.get("images_per_second") and results.get("computed", True):

@@ -106,3 +106,42 @@ def test_data_movement_is_not_counted() -> None:
     report = count(lambda x: torch.cat([x, x], dim=1).flatten(1).transpose(0, 1), torch.randn(2, 3))
     assert report.all_ops == 0 and not report.unsupported
     assert set(report.not_counted) == {"aten::cat", "aten::flatten", "aten::transpose"}
+
+
+def test_pow_is_one_op_per_element() -> None:
+    # x.pow(2) on 2x3x4 = 24 squares; x.pow(0.5) of the 2x3x1 sums = 6 roots
+    report = count(lambda x: x.pow(2).sum(dim=2, keepdim=True).pow(0.5), torch.randn(2, 3, 4))
+    assert report.by_operator == {"pow": 24 + 6, "sum": 24 - 6}
+    assert not report.unsupported
+
+
+def test_var_is_four_ops_per_element_reduced() -> None:
+    # (N, C, K) = (2, 3, 5) -> 6 variances of 5 values: mean 5, subtract 5, square 5, sum 4, divide 1 = 20 each
+    report = count(lambda x: x.var(dim=2), torch.randn(2, 3, 5))
+    assert report.by_operator == {"var": 6 * 20}
+    assert count(lambda x: x.var(dim=2, correction=0), torch.randn(2, 3, 5)).by_operator == {"var": 120}
+
+
+def test_arithmetic_on_traced_sizes_is_not_counted() -> None:
+    # reshape to (N, H * W - 1 + 1): the trace computes H * W and - 1 + 1 on 0-dim size tensors
+    def flatten_with_shape_arithmetic(x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], x.shape[2] * x.shape[3] - 1 + 1) * 2
+
+    report = count(flatten_with_shape_arithmetic, torch.randn(2, 1, 3, 4))
+    assert report.by_operator == {"mul": 2 * 12}  # only the tensor's doubling
+    assert report.not_counted["aten::mul (on shapes)"] == 1
+    assert report.not_counted["aten::sub (on shapes)"] == 1 and report.not_counted["aten::add (on shapes)"] == 1
+
+
+def test_nearest_upsample_keeps_fvcores_one_per_output() -> None:
+    # 1x2x3x3 -> 1x2x6x6: 72 outputs, each one copy (fvcore's rule, in its default count too)
+    report = count(lambda x: F.interpolate(x, size=(6, 6), mode="nearest"), torch.randn(1, 2, 3, 3))
+    assert report.by_operator == {"upsample_nearest2d": 72}
+    assert report.fc_only == report.all_ops == 72
+
+
+def test_view_as_and_constant_tensors_are_free() -> None:
+    const = torch.ones(1, 3, 1, 1).numpy()
+    report = count(lambda x: (x * torch.from_numpy(const)).view_as(x), torch.randn(2, 3, 2, 2))
+    assert report.by_operator == {"mul": 24}
+    assert not report.unsupported

@@ -11,7 +11,8 @@ Input sizes are small (64 px; 75 px for Inception v3; ViT-Tiny at its fixed 224)
 network per family and variant of each op runs (15 networks, ~1 min on 2 cores); set
 ``SECLI_FULL_SWEEP=1`` for every torchvision name in ``ARCHITECTURES`` (~2.5 min more on 2 idle
 cores) except the slowest to build and trace: regnet_y_16gf/32gf/128gf, efficientnet_b5..b7 and
-efficientnet_v2_m/l (same blocks as their smaller siblings, which run).
+efficientnet_v2_m/l (same blocks as their smaller siblings, which run). Every kind of the zoo
+(docs/ZOO.md) is counted the same way in ResNet-18, where the two totals must be equal.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ ELEMENTWISE = {
     "relu", "relu_", "hardtanh", "hardtanh_", "sigmoid", "sigmoid_", "tanh", "tanh_", "hardsigmoid",
     "hardsigmoid_", "hardswish", "hardswish_", "silu", "silu_", "gelu", "mul", "mul_", "add", "add_",
     "sub", "sub_", "div", "div_", "clamp", "clamp_", "leaky_relu", "leaky_relu_",
+    "pow", "sqrt", "upsample_nearest2d",  # upsample: fvcore's one copy per output, kept by secli
 }
 FREE = {
     "view", "_unsafe_view", "reshape", "t", "transpose", "permute", "expand", "clone", "cat", "stack",
@@ -90,6 +92,8 @@ class OpCounter(TorchDispatchMode):
             return numel(args[0])
         if name == "sum":
             return numel(args[0]) - numel(first)
+        if name == "var":  # mean, subtract, square (N_in each), sum (N_in - N_out), divide (N_out)
+            return 4 * numel(args[0])
         if name in ("max_pool2d_with_indices", "avg_pool2d"):
             kernel = list(args[1])
             area = kernel[0] ** 2 if len(kernel) == 1 else prod(kernel)
@@ -137,3 +141,22 @@ def test_all_ops_equals_an_op_by_op_count(arch: str) -> None:
     assert not unknown, f"the reference counter has no rule for {sorted(unknown)}"
     assert not report.unsupported, report.unsupported
     assert abs(report.all_ops - expected) <= 1e-3 * expected, (report.all_ops, expected, report.by_operator)
+
+
+ZOO = ["cbam", "cbam-channel", "gc", "coord", "simam", "ge", "ge-plus", "fca", "srm", "gct"]
+
+
+@pytest.mark.parametrize("size", [56, 64])  # 56: every map a multiple of 7 (FcaNet's own-size filter), 64: pooled to 7x7
+def test_every_zoo_kind_equals_an_op_by_op_count(size: int) -> None:
+    """Each kind of docs/ZOO.md in resnet18, counted by secli and by the reference, op by op."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, size, size)
+    for kind in ZOO:
+        model, info = build_base("resnet18", None, 10)
+        inject(model, info.adapter, BlockSpec(kind=kind), "resnet18")
+        model.eval()
+        report = fvcore_count(model, x)
+        expected, unknown = reference_count(model, x)
+        assert not unknown, (kind, sorted(unknown))
+        assert not report.unsupported, (kind, report.unsupported)
+        assert report.all_ops == expected, (kind, report.all_ops, expected, report.by_operator)

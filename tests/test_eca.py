@@ -189,7 +189,7 @@ def test_unknown_kind_suggests_and_lists_known_kinds() -> None:
     with pytest.raises(SecliUsageError) as info:
         BlockSpec(kind="ecb")
     message = str(info.value)
-    assert "did you mean eca" in message and "se, sk, eca, none" in message
+    assert "did you mean eca" in message and "se, sk, eca, cbam" in message and "gct, none" in message
     with pytest.raises(SecliUsageError, match="does not apply to SE blocks"):
         BlockSpec(kind="se", paths=3)
     BlockSpec(kind="se", paths=2)  # the default value is not "set"

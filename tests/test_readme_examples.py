@@ -45,6 +45,7 @@ PAGES = (
     "docs/python-api.md",
     "docs/BENCHMARKS.md",
     "docs/DEPTH_STORY.md",
+    "docs/ZOO.md",
     "docs/development.md",
 )
 #: What a ``needs:`` mark may name; anything else is a typo in the docs.

@@ -30,7 +30,10 @@ NO_BLOCK = "none"
 #: BlockSpec fields that belong to some kinds and not others. ``kind`` and ``stages`` apply to
 #: every kind; a kind lists in ``BlockKind.options`` the ones it takes, and BlockSpec refuses
 #: the others when they are set to anything but their default.
-KIND_OPTIONS = ("ratio", "min_hidden", "position", "squeeze", "gate", "bias", "init", "paths", "groups", "kernel_size", "impl")
+KIND_OPTIONS = (
+    "ratio", "min_hidden", "position", "squeeze", "gate", "bias", "init", "paths", "groups", "kernel_size", "impl",
+    "extent", "frequencies",
+)
 
 TargetKind = Literal["output", "conv3x3"]
 
@@ -59,6 +62,9 @@ class BlockKind:
     parameter count of one site, or None where there is no simple one. ``check(spec)`` adds
     kind-specific validation; ``refusals`` gives the reason an option does not apply, for the
     error message. ``describe(spec)`` gives the label words after the prefix (``r=16 standard``).
+    ``gate_note`` says, for a gate that is not one value per channel (CBAM's spatial gate,
+    Coordinate attention's H and W gates, SimAM's per-position gate, GC's added term), what
+    ``visualize-excitation`` reports of it and what it leaves out; it goes into the results' notes.
     """
 
     name: str
@@ -76,6 +82,7 @@ class BlockKind:
     check: Callable[[BlockSpec], None] | None = None
     refusals: Mapping[str, str] = field(default_factory=dict)
     help: str = ""
+    gate_note: str = ""
 
     def __post_init__(self) -> None:
         unknown = [o for o in self.options if o not in KIND_OPTIONS]

@@ -30,7 +30,9 @@ class BlockSpec:
     default 1; SK: the paper's L, default 32). ``impl`` (SE, SK) picks secli's fused function
     (``fused``, the default; tests/test_fast_blocks.py proves it equal) or autograd's composition
     (``eager``); both have the same parameters and state_dict. ``kernel_size`` is ECA's fixed
-    1-D kernel (None: the paper's adaptive k). ``stages`` uses the paper's numbering (ResNet: 2..5 = torchvision
+    1-D kernel (None: the paper's adaptive k) and CBAM's spatial kernel (None: 7). ``extent`` is
+    GE's gather extent (2, 4, 8, or 0 for the whole map; None: the kind's default), ``frequencies``
+    FcaNet's number of DCT frequencies (the paper's top-k ranking, default 16). ``stages`` uses the paper's numbering (ResNet: 2..5 = torchvision
     ``layer1``..``layer4``); ``None`` means every stage.
     """
 
@@ -47,6 +49,8 @@ class BlockSpec:
     groups: int = 32
     kernel_size: int | None = None
     impl: str = "fused"
+    extent: int | None = None
+    frequencies: int = 16
 
     def __post_init__(self) -> None:
         if self.kind != NO_BLOCK:
@@ -149,7 +153,7 @@ class ModelSpec:
 
 
 #: Fields whose default is None (so the default's type says nothing): their type when given.
-_OPTIONAL_TYPES: dict[str, type] = {"min_hidden": int, "kernel_size": int, "weights": str, "num_classes": int}
+_OPTIONAL_TYPES: dict[str, type] = {"min_hidden": int, "kernel_size": int, "extent": int, "weights": str, "num_classes": int}
 _MAX_TEXT = 200
 
 
@@ -159,7 +163,7 @@ def _quote(value: Any) -> str:
 
 def _typed(where: str, key: str, value: Any) -> Any:
     """``value`` checked against the field's type (from its default, or ``_OPTIONAL_TYPES``)."""
-    if value is None and key in ("min_hidden", "kernel_size", "stages", "weights", "num_classes"):
+    if value is None and key in ("min_hidden", "kernel_size", "extent", "stages", "weights", "num_classes"):
         return None
     if key == "stages":
         items = [value] if isinstance(value, int) and not isinstance(value, bool) else value

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from secli.complexity.handles import EXTRA_KEYS, ZERO_COST_OPS, Handle, extra_handles, shape
+from secli.complexity.handles import ELEMENTWISE, EXTRA_KEYS, ZERO_COST_OPS, Handle, extra_handles, shape
 from secli.util.errors import SecliError, describe_exception
 
 __all__ = ["EXTRA_KEYS", "ZERO_COST_OPS", "FlopCountError", "FlopReport", "extra_handles", "fvcore_count", "torch_gemm_count"]
@@ -114,6 +114,19 @@ def _arithmetic_recorder(kind: str, unknown: Counter, seen: Counter) -> Handle:
     return handle
 
 
+def _on_tensors(kind: str, handle: Handle, seen: Counter) -> Handle:
+    """An element-wise rule for tensors; on 0-dim operands only it is the trace's shape
+    bookkeeping (``H * W - 1`` of a traced size), not arithmetic of the model: not counted."""
+
+    def counted(inputs: list[Any], outputs: list[Any]) -> Any:
+        if all(not shape(value) for value in inputs):
+            seen[f"{kind} (on shapes)"] += 1
+            return Counter()
+        return handle(inputs, outputs)
+
+    return counted
+
+
 def import_fvcore() -> Any:
     """fvcore's FlopCountAnalysis, with the deprecation noise its import makes kept quiet."""
     try:
@@ -147,6 +160,8 @@ def fvcore_count(
     analysis.tracer_warnings("none")
     table = {**_default_handles(), **(extra_handles() if handles is None else handles)}
     for kind, handle in table.items():
+        if kind.removeprefix("aten::").rstrip("_") in ELEMENTWISE:
+            handle = _on_tensors(kind, handle, seen)
         analysis.set_op_handle(kind, _guarded(kind, handle))
     for kind in ZERO_COST_OPS:
         if kind not in table:

@@ -15,7 +15,12 @@ output, B/H/L/S/E = batch, heads, query length, key length, head width.
     max_pool2d, avg_pool2d                     window area x N_out            max_pool2d, ...
     relu, relu6 (hardtanh), clamp, sigmoid,    N_out (a sigmoid's exp is
       tanh, hardsigmoid, hardswish, silu, ...    not weighted more than an add)
-    mul, add, sub, div (and in-place)          N_out
+    mul, add, sub, div, pow (and in-place)     N_out (x.pow(2) one multiply, x.pow(0.5) one root)
+      on 0-dim tensors only                    0: shape bookkeeping of the trace (H * W), listed
+                                                 in "not counted" as "<op> (on shapes)"
+    var                                        4 N_in (mean N_in, subtract N_in, square N_in,
+                                                 sum N_in - N_out, divide N_out)             var
+    upsample_nearest2d (fvcore)                N_out (fvcore's own rule, kept: one copy per output)
     softmax                                    3 N_out (exp, sum, divide)     softmax
     scaled_dot_product_attention               B·H·L·S·(E + E_v) multiply-adds (Q·K^T and A·V,
                                                  fvcore's matmul convention)  scaled_dot_product_attention
@@ -42,14 +47,14 @@ ZERO_COST_OPS = (
     "aten::copy_", "aten::t", "aten::unbind", "aten::clone", "aten::zeros", "aten::zeros_like",
     "aten::feature_dropout", "aten::alpha_dropout", "aten::detach", "aten::split_with_sizes",
     "aten::constant_pad_nd", "aten::pad", "aten::narrow", "aten::roll", "aten::expand_as",
-    "aten::type_as", "aten::identity",
+    "aten::type_as", "aten::identity", "aten::view_as", "aten::lift_fresh",
 )
 
 #: Element-wise ops: one FLOP per output element.
 ELEMENTWISE = (
     "sigmoid", "tanh", "relu", "hardsigmoid", "hardswish", "silu", "gelu", "hardtanh", "clamp",
     "leaky_relu", "elu", "mish", "exp", "sqrt", "rsqrt", "neg",
-    "mul", "add", "sub", "div", "rsub",
+    "mul", "add", "sub", "div", "rsub", "pow",
 )
 
 
@@ -98,6 +103,11 @@ def _per_output(key: str, scale: int = 1) -> Handle:
 
 def _reduce_sum(inputs: list[Any], outputs: list[Any]) -> Counter:
     return Counter({"sum": numel(inputs[0]) - numel(outputs[0])})
+
+
+def _variance(inputs: list[Any], outputs: list[Any]) -> Counter:
+    """Per output, over its K inputs: mean (K), subtract (K), square (K), sum (K - 1), divide (1)."""
+    return Counter({"var": 4 * numel(inputs[0])})
 
 
 def pool_window(key: str, dims: int = 2) -> Handle:
@@ -154,6 +164,7 @@ def extra_handles() -> dict[str, Handle]:
         "aten::addmm": with_bias("addmm", addmm_flop_jit, 0),
         "aten::mean": _per_input("mean"),
         "aten::sum": _reduce_sum,
+        "aten::var": _variance,
         "aten::amax": _per_input("amax"),
         "aten::adaptive_max_pool2d": _per_input("adaptive_max_pool2d"),
         "aten::softmax": _per_output("softmax", 3),
@@ -169,5 +180,6 @@ def extra_handles() -> dict[str, Handle]:
 
 #: by_operator keys that only the all-ops count has (the rest is fvcore's default, "FC only").
 EXTRA_KEYS = frozenset(
-    {"mean", "sum", "amax", "adaptive_max_pool2d", "softmax", "max_pool2d", "avg_pool2d", "bias_add", "sdpa_softmax", *ELEMENTWISE}
+    {"mean", "sum", "var", "amax", "adaptive_max_pool2d", "softmax", "max_pool2d", "avg_pool2d", "bias_add", "sdpa_softmax",
+     *ELEMENTWISE}
 )

@@ -10,7 +10,8 @@ site, with the site's gate replaced (every other site left as trained):
 - **no gate**: the gate removed. For SE/ECA-style gates (``x * s``) that is s = 1, the block
   as an identity. For SK the "gate" is the softmax over paths, and 1 would add the paths'
   full outputs where training always saw a convex combination, so it is 1/M (the paths
-  averaged): SK's attention taken away, not its normalisation.
+  averaged): SK's attention taken away, not its normalisation. A gate module that declares
+  its own ``identity_value`` gets that (GC's added context term: 0).
 
 The replacement is a forward hook on the site's gate module that returns the constant,
 broadcast to the gate's shape, so the block's own code (eager or fused) runs unchanged.
@@ -143,7 +144,7 @@ def ablate_sites(
     for _name, module, mean in gates:
         mean_t = torch.as_tensor(np.asarray(mean, dtype=np.float32), device=device)
         paths = mean_t.shape[0]
-        no_gate = 1.0 / paths if paths > 1 else 1.0
+        no_gate = 1.0 / paths if paths > 1 else float(getattr(module, "identity_value", 1.0))  # GC's added term: 0
         variants.append((module, mean_t, torch.full_like(mean_t, no_gate)))
         no_gate_values.append(no_gate)
     counts = torch.zeros(2 + 2 * len(variants), dtype=torch.float64, device=device)  # last: images

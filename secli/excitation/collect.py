@@ -2,8 +2,11 @@
 
 A forward hook on every site's ``gate_path`` (the module whose output is the gate, or the SK
 path softmax) sees the gate of a whole batch, shape (N, C, 1, 1) for SE or (N, M, C, 1, 1) for
-SK. It is reduced to (N, P, C) (P = 1 for SE, P = M paths for SK; a gate without a squeeze is
-averaged over H x W) and folded into running sums per (site, class) with ``index_add_``:
+SK. It is reduced to (N, P, C) (P = 1 for SE, P = M paths for SK) and folded into running sums
+per (site, class) with ``index_add_``. A gate with a spatial extent, (N, C, H, W) (SE without a
+squeeze, SimAM, Coordinate attention's a_h ⊗ a_w, GE's per-region gate), is averaged over its
+positions: one summary value per channel; what that leaves out is each kind's ``gate_note``,
+kept in the results' ``meta["gate_notes"]``. The counts are:
 
     count[k], sum[k, p, c], sumsq[k, p, c], hist[k, p, bin], above[k, p] (values > 0.95)
 
@@ -50,8 +53,12 @@ def choose_sites(sites: Sequence[Site], requested: list[str] | None, model_label
 
 
 def gate_range(module: nn.Module) -> tuple[float, float]:
-    """The histogram range of a gate: [0, 1] for sigmoid-like gates and softmax, [-1, 1] for
-    tanh, [0, 2] for ReLU and anything unknown (values beyond go into the end bins)."""
+    """The histogram range of a gate: the module's own ``gate_range`` where it declares one (GC's
+    added term, GCT's 1 + tanh), [0, 1] for sigmoid-like gates and softmax, [-1, 1] for tanh,
+    [0, 2] for ReLU and anything unknown (values beyond go into the end bins)."""
+    declared = getattr(module, "gate_range", None)
+    if declared is not None:
+        return float(declared[0]), float(declared[1])
     if isinstance(module, (nn.Sigmoid, nn.Hardsigmoid, nn.Softmax)):
         return 0.0, 1.0
     if isinstance(module, nn.Tanh):
@@ -60,6 +67,16 @@ def gate_range(module: nn.Module) -> tuple[float, float]:
     if "sigmoid" in name or "softmax" in name:
         return 0.0, 1.0
     return 0.0, 2.0
+
+
+def gate_notes(sites: Sequence[Site]) -> list[str]:
+    """What the per-channel summary leaves out, once per kind among ``sites`` (``BlockKind.gate_note``)."""
+    notes = []
+    for name in dict.fromkeys(s.kind for s in sites):
+        kind = find_kind(name)
+        if kind is not None and kind.gate_note:
+            notes.append(kind.gate_note)
+    return notes
 
 
 # --------------------------------------------------------------------------- accumulation
@@ -145,6 +162,7 @@ def collect_excitation(
         infos.append(SiteInfo(site.name, site.kind, site.channels, paths, low, high, bins))
         gate_modules.append(module)
     n_classes = len(class_names)
+    notes = gate_notes(sites)
     accs = {s: {i.name: _Accumulator(i, n_classes, device) for i in infos} for s in scales}
     lookup = torch.full((max(label_positions, default=0) + 1,), -1, dtype=torch.long)
     for label, position in label_positions.items():
@@ -220,7 +238,7 @@ def collect_excitation(
         }
         for s, by_site in accs.items()
     }
-    meta = {
+    meta: dict[str, Any] = {
         "images": int(totals[0].item()),
         "skipped": int(totals[1].item()),
         "too_large": int(totals[2].item()),
@@ -229,6 +247,8 @@ def collect_excitation(
         "ranks": ranks,
         "device": str(device),
     }
+    if notes:
+        meta["gate_notes"] = notes
     result = ExcitationResult(infos, list(class_names), scales, arrays, meta)
     if keep_raw:
         result.raw = {key: torch.cat(parts).numpy() for key, parts in raw.items()}
