@@ -98,7 +98,7 @@ def test_inject_out_then_reload_and_refuse_to_clobber(tmp_path: Path) -> None:
         (["inject", "resnet50", "--stages", "two"], 2, "whole numbers"),
         (["inject", "vgg16", "--position", "post"], 2, "supported: standard"),
         (["inject", "vgg16", "--block", "sk"], 2, "SK blocks replace"),
-        (["inject", "resnet50", "--block", "cbam"], 2, "unknown block 'cbam'"),
+        (["inject", "resnet50", "--block", "bam"], 2, "unknown block 'bam'"),
         (["inject", "resnet50", "--gate", "softmax"], 2, "unknown gate"),
         (["inject", "resnet50", "--no-bias", "--init", "identity"], 2, "needs FC biases"),
         (["inject"], 2, "name an architecture"),
