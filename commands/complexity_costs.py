@@ -18,6 +18,13 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in results["rows"] if r["kind"] != "none"]
 
 
+def _label(row: dict[str, Any], results: dict[str, Any]) -> str:
+    """The row's label, with its implementation where another row has the same label (``--impl eager,fused``)."""
+    same = [r for r in results["rows"] if r["label"] == row["label"]]
+    impl = (row.get("spec") or {}).get("block", {}).get("impl")
+    return f"{row['label']} ({impl})" if len(same) > 1 and impl else row["label"]
+
+
 def bytes_table(results: dict[str, Any]) -> Table:
     """Bytes read and written by the forward (batch 1), baseline against each variant."""
     base = results["baseline"].get("bytes") or {}
@@ -26,12 +33,12 @@ def bytes_table(results: dict[str, Any]) -> Table:
     for row in _rows(results):
         b = row.get("bytes") or {}
         blocks = b.get("blocks") or {}
-        rows.append([row["label"], _mb(b.get("read")), _mb(b.get("written")), _mb(b.get("moved")), _mb(b.get("moved_added")),
-                     b.get("moved_added_pct"), b.get("intensity"), b.get("kernels"), blocks.get("passes")])
+        rows.append([_label(row, results), _mb(b.get("read")), _mb(b.get("written")), _mb(b.get("moved")), _mb(b.get("moved_added")),
+                     b.get("moved_added_pct"), b.get("intensity"), b.get("kernels"), blocks.get("passes_added")])
     size = results["image_size"]
     table = Table(
         title=f"{results.get('title') or results['arch']}: bytes moved at 1x3x{size}x{size}, {results.get('dtype', 'fp32')}",
-        columns=["variant", "MB read", "MB written", "MB moved", "Δ MB", "Δ (%)", "FLOP/B", "kernels", "block passes"],
+        columns=["variant", "MB read", "MB written", "MB moved", "Δ MB", "Δ (%)", "FLOP/B", "kernels", "Δ passes"],
         rows=rows,
         formats={1: ",.2f", 2: ",.2f", 3: ",.2f", 4: "+,.3f", 5: "+.2f", 6: ".2f", 7: ",d", 8: ".2f"},
     )
@@ -45,7 +52,7 @@ def bytes_notes(results: dict[str, Any]) -> list[str]:
     notes = [
         "bytes: each ATen op's input and output tensors at their dtype (views move nothing; in-place ops read and "
         "write their operand; weights read once per call); FLOP/B = FLOPs (multiply-add = 2) / bytes moved; "
-        "block passes = bytes the blocks' ops move / one read of every site's tensor",
+        "Δ passes = Δ MB / one read of every site's tensor",
     ]
     if results.get("dtype", "fp32") != "fp32":
         notes.append(f"{results['dtype']}: as torch.autocast runs it (convolutions and matrix products on 16-bit copies, "
@@ -55,8 +62,8 @@ def bytes_notes(results: dict[str, Any]) -> list[str]:
         if blocks:
             ops = ", ".join(f"{o['op']} {o['passes']:.2f}" for o in blocks["first_site_ops"]
                             if o["passes"] is not None and o["passes"] >= 0.1)
-            notes.append(f"{row['label']}: {blocks['implementation']}; {blocks['first_site']}'s ops over one pass of its "
-                         f"tensor: {ops or '-'}")
+            notes.append(f"{_label(row, results)}: {blocks['implementation']}; {blocks['first_site']}'s ops, in passes over "
+                         f"its tensor: {ops or '-'}")
     return notes
 
 
@@ -75,16 +82,16 @@ def roofline_tables(results: dict[str, Any]) -> list[Table]:
             if not found:
                 continue
             vs = found["vs_baseline"]
-            rows.append([row["label"], mode, found["ms_per_image"], found["images_per_s"], vs["throughput_ratio"],
+            rows.append([_label(row, results), mode, found["ms_per_image"], found["images_per_s"], vs["throughput_ratio"],
                          vs["overhead_pct"], 1e3 * vs["added_ms_per_image"], _bound(found)])
             roles = vs["by_role_ms_per_image"]
-            split.append([row["label"], mode] + [1e3 * roles.get(role, 0.0) for role in ROLES])
+            split.append([_label(row, results), mode] + [1e3 * roles.get(role, 0.0) for role in ROLES])
     title = f"{results.get('title') or results['arch']}: roofline on {device['name']}, batch {batch}, {results.get('dtype', 'fp32')}"
     predicted = Table(title=title, columns=["variant", "mode", "ms/img", "img/s", "throughput ratio", "Δ (%)", "Δ µs/img", "bound by"],
-                      rows=rows, formats={2: ",.4f", 3: ",.0f", 4: ".3f", 5: "+.1f", 6: "+,.2f"})
+                      rows=rows, right_align={2, 3, 4, 5, 6}, formats={2: ",.4f", 3: ",.0f", 4: ".3f", 5: "+.1f", 6: "+,.2f"})
     predicted.notes += roofline_notes(device)
     where = Table(title="where the added time goes (µs per image, predicted)", columns=["variant", "mode", *ROLES], rows=split,
-                  formats={i: "+,.2f" for i in range(2, 2 + len(ROLES))})
+                  right_align=set(range(2, 2 + len(ROLES))), formats={i: "+,.2f" for i in range(2, 2 + len(ROLES))})
     where.notes.append("pool: the squeeze (and Σ_hw(g·u) in backward); FCs: the excitation's layers; gate: its sigmoid/softmax; "
                        "scale: full-size elementwise ops of the block (scale, SK's sums, a folded residual sum and ReLU); "
                        "paths: SK's convolutions; outside the blocks: the change in every other op (SK replaces convs; a "
@@ -126,6 +133,6 @@ def flat_roofline_table(results: dict[str, Any]) -> Table:
             if found:
                 vs = found["vs_baseline"]
                 roles = vs["by_role_ms_per_image"]
-                rows.append([row["label"], mode, *common, found["ms_per_image"], found["images_per_s"], vs["throughput_ratio"],
+                rows.append([_label(row, results), mode, *common, found["ms_per_image"], found["images_per_s"], vs["throughput_ratio"],
                              vs["overhead_pct"], 1e3 * vs["added_ms_per_image"], *(1e3 * roles.get(r, 0.0) for r in ROLES)])
     return Table(title="", columns=columns, rows=rows)

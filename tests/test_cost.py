@@ -124,3 +124,16 @@ def test_recorded_convolutions_equal_fvcores_multiply_adds() -> None:
     rec = record(model, 32)
     gemm = sum(o.at(1)[0] for o in rec.ops if o.kind != "vector")
     assert gemm / 2 == fvcore_count(model.eval(), torch.zeros(1, 3, 32, 32)).gemm  # 2 FLOPs per multiply-add
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_one_inference_recording_splits_weights_as_two_batch_sizes_do(dtype: str) -> None:
+    from secli.cost.record import _known, _record_once, _split
+
+    model, _ = build_base("resnet18", None, None)
+    one, _ = _record_once(model, (3, 32, 32), 1, dtype, False, set(), None)
+    two, _ = _record_once(model, (3, 32, 32), 2, dtype, False, set(), None)
+    fitted = _split(one, two, 1)  # the difference between two batch sizes, no knowledge of weights
+    marked = [_known(op, 1) for op in one]  # weights marked while recording
+    assert [(o.name, o.fixed, o.per_image) for o in marked] == [(o.name, o.fixed, o.per_image) for o in fitted]
+    assert sum(o.fixed[1] for o in marked) >= 11_689_512 * (4 if dtype == "fp32" else 6)  # every weight read (bf16: + its cast)

@@ -96,6 +96,9 @@ def bytes_dict(cost: ModelCost | None, base: ModelCost | None, training: bool = 
             found["moved_added"] = found["moved"] - round(before)
             found["moved_added_pct"] = 100.0 * (found["moved"] - before) / before if before else None
         found["blocks"] = blocks_dict(cost, recording, batch)
+        if found["blocks"] is not None and "moved_added" in found:
+            one_pass = found["blocks"]["pass_bytes"]
+            found["blocks"]["passes_added"] = found["moved_added"] / one_pass if one_pass else None
     return found
 
 

@@ -36,7 +36,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from secli.cost.rules import NO_KERNEL, compute_dtype, kind_of, op_bytes, op_flops, tensor_bytes
+from secli.cost.rules import NO_KERNEL, compute_dtype, kind_of, op_flops, op_tensors, tensor_bytes
 from secli.kernels.dispatch import fast_paths_recorded
 from secli.util.errors import SecliError, describe_exception
 from secli.util.tensors import logits_of
@@ -57,6 +57,9 @@ class RawOp:
     flops: float
     read: int
     written: int
+    read_fixed: int = 0  # of which weights (and what is made of weights alone): the same at any batch
+    written_fixed: int = 0
+    all_fixed: bool = False  # every input is a weight (a cast of one): the FLOPs do not grow with the batch either
 
 
 @dataclass(slots=True)
@@ -90,22 +93,47 @@ class Recording:
 
 
 class _Recorder(TorchDispatchMode):
-    def __init__(self, stack: list[str]) -> None:
+    """Records every kernel-launching op; with ``fixed`` (ids of the parameters and buffers), also
+    which bytes belong to weights, so one recording splits each op into fixed and per-image parts."""
+
+    def __init__(self, stack: list[str], fixed: set[int] | None = None) -> None:
         super().__init__()
         self.ops: list[RawOp] = []
         self.stack = stack
         self.phase_override: str | None = None
         self.paused = False  # set while the recording itself makes tensors (targets, optimizer state)
+        self.fixed = fixed
+        self._alive: list[Any] = []  # keeps the fixed tensors' ids from being reused
+
+    def _mark_fixed(self, out: Any) -> None:
+        assert self.fixed is not None
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                self.fixed.add(id(t))
+                self._alive.append(t)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         name = func.overloadpacket.__name__
-        if self.paused or name in NO_KERNEL or func.is_view:
+        if self.paused:
             return out
-        read, written = op_bytes(func, name, args, kwargs, out)
+        if name in NO_KERNEL or func.is_view:
+            if self.fixed is not None and any(id(t) in self.fixed for t in tree_flatten(args)[0] if isinstance(t, torch.Tensor)):
+                self._mark_fixed(out)  # a view (t, detach...) of a weight is a weight
+            return out
+        reads, writes = op_tensors(func, name, args, kwargs, out)
+        read, written = sum(b for _, b in reads.values()), sum(b for _, b in writes.values())
         if not written:
             return out  # metadata (prim.device, sizes): writes no tensor, so runs no kernel
+        read_fixed = written_fixed = 0
+        all_fixed = False
+        if self.fixed is not None:
+            read_fixed = sum(b for key, (_, b) in reads.items() if key in self.fixed)
+            all_fixed = bool(reads) and read_fixed == read and all(key in self.fixed for key in reads)
+            if all_fixed:
+                self._mark_fixed(out)  # a cast of a weight (autocast's) is a weight too
+            written_fixed = written if all_fixed else sum(b for key, (_, b) in writes.items() if key in self.fixed)
         if self.phase_override is not None:
             phase, module = self.phase_override, ""
         elif torch._C._current_graph_task_id() != -1:
@@ -114,7 +142,7 @@ class _Recorder(TorchDispatchMode):
         else:
             phase, module = "forward", self.stack[-1]
         self.ops.append(RawOp(name, kind_of(name), compute_dtype(args), phase, module,
-                              op_flops(func, name, args, kwargs, out), read, written))
+                              op_flops(func, name, args, kwargs, out), read, written, read_fixed, written_fixed, all_fixed))
         return out
 
 
@@ -166,7 +194,8 @@ def _record_once(model: nn.Module, sample: tuple[int, ...], batch: int, dtype: s
         params = {k: _fake_like(p).requires_grad_(p.requires_grad and training) for k, p in model.named_parameters()}
         buffers = {k: _fake_like(b) for k, b in model.named_buffers()}
         x = torch.randn(batch, *sample)
-    recorder = _Recorder(stack)
+    # inference: the weights are known, so one recording splits fixed from per-image bytes
+    recorder = _Recorder(stack, None if training else {id(t) for t in (*params.values(), *buffers.values())})
     model.train(training)
     try:
         with mode, fast_paths_recorded(), _module_hooks(model, stack, sites, site_bytes), recorder, \
@@ -213,7 +242,10 @@ def record(model: nn.Module, image_size: int, dtype: str = "fp32", training: boo
            sample: tuple[int, ...] | None = None) -> Recording:
     """``model``'s ops at ``image_size`` px, split into fixed and per-image parts.
 
-    Recorded at ``batch`` and ``2 * batch`` images (training needs 2 or more: BatchNorm). ``sites``:
+    A forward is recorded once at ``batch`` images, its bytes split by what they belong to (weights
+    and what is cast from them are fixed, the rest grows with the batch); a training step (whose
+    weight gradients no tensor marks as such) is recorded at ``batch`` and ``2 * batch`` images
+    (2 or more: BatchNorm) and each op's cost split between the two. ``sites``:
     module paths whose output size is kept (one pass over a block's tensor). ``optimizer``
     (training only): ``"foreach"`` (as on CUDA) or ``"loop"`` (as on CPU) adds an SGD step.
     ``sample``: one input's shape (default ``(3, image_size, image_size)``).
@@ -225,15 +257,24 @@ def record(model: nn.Module, image_size: int, dtype: str = "fp32", training: boo
     shape = sample if sample is not None else (3, image_size, image_size)
     try:
         first, site_bytes = _record_once(model, shape, small, dtype, training, wanted, optimizer)
-        second, _ = _record_once(model, shape, 2 * small, dtype, training, wanted, optimizer)
+        second = _record_once(model, shape, 2 * small, dtype, training, wanted, optimizer)[0] if training else None
     except SecliError:
         raise
     except Exception as exc:  # noqa: BLE001 - an op fake tensors cannot run: reported, not a traceback
         raise SecliError(f"cannot record the ops on fake tensors: {describe_exception(exc, 200)}") from None
-    return Recording(_split(first, second, small), dtype, training, image_size, site_bytes)
+    ops = _split(first, second, small) if second is not None else [_known(op, small) for op in first]
+    return Recording(ops, dtype, training, image_size, site_bytes)
 
 
-def _split(first: list[RawOp], second: list[RawOp], batch: int) -> list[OpCost]:
+def _known(op: RawOp, batch: int) -> OpCost:
+    """An op whose weight bytes were marked while it was recorded."""
+    flops_fixed = op.flops if op.all_fixed else 0.0
+    fixed = (flops_fixed, float(op.read_fixed), float(op.written_fixed))
+    per = ((op.flops - flops_fixed) / batch, (op.read - op.read_fixed) / batch, (op.written - op.written_fixed) / batch)
+    return OpCost(op.name, op.kind, op.dtype, op.phase, op.module, fixed, per)
+
+
+def _split(first: list[RawOp], second: list[RawOp], batch: int) -> list[OpCost]:  # training steps
     """Each op's fixed and per-image parts from the same op at ``batch`` and ``2 * batch``."""
     same = len(first) == len(second) and all(a.name == b.name for a, b in zip(first, second, strict=True))
     ops = []

@@ -90,23 +90,31 @@ def _written_arguments(func: Any) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(written), frozenset(only)
 
 
-def op_bytes(func: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
-    """(bytes read, bytes written) by one call, by the rules of this module's docstring."""
+def op_tensors(func: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+               out: Any) -> tuple[dict[int, tuple[torch.Tensor, int]], dict[int, tuple[torch.Tensor, int]]]:
+    """(tensors read, tensors written) by one call, each ``id -> (tensor, bytes)``, by the rules of
+    this module's docstring."""
     written_names, out_names = _written_arguments(func)
     by_name = dict(zip((a.name for a in func._schema.arguments), args, strict=False))
     by_name.update(kwargs)
-    reads: dict[int, int] = {}
-    writes: dict[int, int] = {}
+    reads: dict[int, tuple[torch.Tensor, int]] = {}
+    writes: dict[int, tuple[torch.Tensor, int]] = {}
     for arg_name, value in by_name.items():
         for t in _tensors(value):
             if arg_name in written_names:
-                writes[id(t)] = tensor_bytes(t)
+                writes[id(t)] = (t, tensor_bytes(t))
                 if arg_name in out_names or name in WRITE_ONLY:
                     continue
-            reads[id(t)] = tensor_bytes(t)
+            reads[id(t)] = (t, tensor_bytes(t))
     for t in _tensors(out):
-        writes.setdefault(id(t), tensor_bytes(t))
-    return sum(reads.values()), sum(writes.values())
+        writes.setdefault(id(t), (t, tensor_bytes(t)))
+    return reads, writes
+
+
+def op_bytes(func: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """(bytes read, bytes written) by one call."""
+    reads, writes = op_tensors(func, name, args, kwargs, out)
+    return sum(b for _, b in reads.values()), sum(b for _, b in writes.values())
 
 
 def _numel(value: Any) -> int:
