@@ -30,9 +30,14 @@ def bytes_table(results: dict[str, Any]) -> Table:
     base = results["baseline"].get("bytes") or {}
     rows: list[list[Any]] = [["baseline", _mb(base.get("read")), _mb(base.get("written")), _mb(base.get("moved")), None, None,
                               base.get("intensity"), base.get("kernels"), None]]
-    for row in _rows(results):
+    for row in results["rows"]:
         b = row.get("bytes") or {}
         blocks = b.get("blocks") or {}
+        if row["kind"] == "none":  # a network with SE modules of its own: their share, not an increase
+            if blocks and base.get("moved"):
+                rows.append([f"its {row['sites']} SE modules", None, None, _mb(blocks["moved"]), None,
+                             100.0 * blocks["moved"] / base["moved"], None, None, None])
+            continue
         rows.append([_label(row, results), _mb(b.get("read")), _mb(b.get("written")), _mb(b.get("moved")), _mb(b.get("moved_added")),
                      b.get("moved_added_pct"), b.get("intensity"), b.get("kernels"), blocks.get("passes_added")])
     size = results["image_size"]
@@ -86,6 +91,11 @@ def roofline_tables(results: dict[str, Any]) -> list[Table]:
                          vs["overhead_pct"], 1e3 * vs["added_ms_per_image"], _bound(found)])
             roles = vs["by_role_ms_per_image"]
             split.append([_label(row, results), mode] + [1e3 * roles.get(role, 0.0) for role in ROLES])
+        for row in results["rows"]:  # a network's own SE modules: the time they take, not an increase
+            found = (row.get("roofline") or {}).get(mode)
+            if row["kind"] == "none" and row["sites"] and found:
+                roles = found["vs_baseline"]["by_role_ms_per_image"]
+                split.append([f"its {row['sites']} SE modules", mode] + [1e3 * roles.get(r, 0.0) for r in ROLES[:-1]] + [None])
     title = f"{results.get('title') or results['arch']}: roofline on {device['name']}, batch {batch}, {results.get('dtype', 'fp32')}"
     predicted = Table(title=title, columns=["variant", "mode", "ms/img", "img/s", "throughput ratio", "Δ (%)", "Δ µs/img", "bound by"],
                       rows=rows, right_align={2, 3, 4, 5, 6}, formats={2: ",.4f", 3: ",.0f", 4: ".3f", 5: "+.1f", 6: "+,.2f"})
@@ -95,8 +105,9 @@ def roofline_tables(results: dict[str, Any]) -> list[Table]:
     where.notes.append("pool: the squeeze (and Σ_hw(g·u) in backward); FCs: the excitation's layers; gate: its sigmoid/softmax; "
                        "scale: full-size elementwise ops of the block (scale, SK's sums, a folded residual sum and ReLU); "
                        "paths: SK's convolutions; outside the blocks: the change in every other op (SK replaces convs; a "
-                       "folded SE takes over the residual's sum and ReLU). The columns sum to Δ µs/img.")
-    return [predicted, where]
+                       "folded SE takes over the residual's sum and ReLU). The columns sum to Δ µs/img; for a network's own "
+                       "SE modules (--block none) they are the time those modules take.")
+    return [predicted, where] if split else [predicted]
 
 
 def _bound(prediction: dict[str, Any]) -> str:

@@ -137,3 +137,14 @@ def test_one_inference_recording_splits_weights_as_two_batch_sizes_do(dtype: str
     marked = [_known(op, 1) for op in one]  # weights marked while recording
     assert [(o.name, o.fixed, o.per_image) for o in marked] == [(o.name, o.fixed, o.per_image) for o in fitted]
     assert sum(o.fixed[1] for o in marked) >= 11_689_512 * (4 if dtype == "fp32" else 6)  # every weight read (bf16: + its cast)
+
+
+def test_roles_of_torchvisions_own_se_module() -> None:
+    from torchvision.ops import SqueezeExcitation as TorchvisionSE
+
+    rec = record(TorchvisionSE(64, 16), 8, sample=(64, 8, 8))
+    one_pass = 64 * 8 * 8 * 4
+    assert [(o.name, o.module, role_of(o, "", one_pass)) for o in rec.ops] == [
+        ("mean", "avgpool", "pool"), ("convolution", "fc1", "FCs"), ("relu", "activation", "FCs"),
+        ("convolution", "fc2", "FCs"), ("sigmoid", "scale_activation", "gate"), ("mul", "", "scale"),
+    ]

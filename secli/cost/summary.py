@@ -20,7 +20,8 @@ from secli.cost.record import OpCost, Recording
 from secli.cost.rules import REDUCTIONS
 
 ROLES = ("pool", "FCs", "gate", "scale", "paths", "other")
-GATE_CHILDREN = frozenset({"gate_act", "attn_softmax", "gate"})
+GATE_CHILDREN = frozenset({"gate_act", "attn_softmax", "gate", "scale_activation"})  # secli, SK, timm/ECA, torchvision
+POOL_CHILDREN = frozenset({"avgpool", "pool"})  # torchvision's SqueezeExcitation pools in a child module
 PATH_CHILDREN = frozenset({"paths"})
 POOLS = REDUCTIONS | {"bmm"}  # bmm: the fused backward's Σ_hw(g·u) as a batched dot
 
@@ -83,6 +84,8 @@ def role_of(op: OpCost, site: str, site_bytes: float | None) -> str:
         return "paths"
     if child in GATE_CHILDREN:
         return "gate"
+    if child in POOL_CHILDREN:
+        return "pool"
     if child:
         return "FCs"
     _, read, written = op.per_image
