@@ -17,6 +17,8 @@ from commands.progress import progress_bar
 from commands.render import Table, emit
 
 ComplexitySpec = Annotated[Optional[Path], typer.Option("--spec", help="A complexity experiment (YAML; see examples/) or a model spec; options given here override it.", rich_help_panel=opt.MODEL_PANEL)]
+Dtype = Annotated[str, typer.Option("--dtype", metavar="fp32|bf16|fp16", help="dtype of the bytes count and --roofline: fp32, or what torch.autocast runs in bf16/fp16 (AMP).")]
+RooflineBatch = Annotated[Optional[int], typer.Option("--roofline-batch", metavar="N", help="With --roofline: images per step of the prediction.", show_default="1")]
 ResultsOut = Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the results (the JSON envelope) to this file; secli report re-renders it.")]
 
 
@@ -33,6 +35,9 @@ def complexity_command(
     by_module: Annotated[bool, typer.Option("--by-module", help="Also show parameters and FLOPs (FC only, all ops) per module as a tree, blocks marked.")] = False,
     depth: Annotated[Optional[int], typer.Option("--depth", help="With --by-module: how deep the tree goes (0 = the model).", show_default="3")] = None,
     training_step: Annotated[bool, typer.Option("--training-step", help="Also count one training step: forward + backward FLOPs and the activation memory kept for backward.")] = False,
+    dtype: Dtype = "fp32",
+    roofline: opt.Roofline = None,
+    roofline_batch: RooflineBatch = None,
     out: ResultsOut = None,
     force: opt.Force = False,
     fmt: opt.Format = opt.OutputFormat.table,
@@ -47,7 +52,7 @@ def complexity_command(
         result = complexity(
             model, block=blocks.kind, **blocks.options(), num_classes=num_classes, spec=spec, image_size=size,
             progress=bar.update, by_module=by_module, depth=depth, training_step=training_step, by_stage=by_stage,
-            out=out, force=force,
+            dtype=dtype, roofline=roofline, roofline_batch=roofline_batch, out=out, force=force,
         )
     for warning in result.warnings:
         warn(warning)
@@ -64,26 +69,33 @@ def complexity_command(
 
 def tables(document: dict[str, Any]) -> list[Table]:
     """The tables of a complexity envelope (a run's, or a results file's)."""
+    from commands.complexity_costs import bytes_table, roofline_tables
     from commands.complexity_tree import step_table, tree_tables
 
     results, inputs = document["results"], document.get("inputs", {})
     out = [params_table(results), flops_table(results)]
+    if "bytes" in results["baseline"]:  # results files written before the bytes count have none
+        out.append(bytes_table(results))
     if inputs.get("by_stage"):
         out.append(stage_table(results))
     out += tree_tables(results)
     if results["baseline"].get("training_step") is not None:
         out.append(step_table(results))
+    out += roofline_tables(results)
     out[-1].notes += [f"warning: {w}" for w in results.get("warnings") or []]  # as profile's tables: 'secli report' shows them
     return out
 
 
 def csv_table(document: dict[str, Any]) -> Table:
     """The one CSV table of a complexity envelope: the most detailed part it holds."""
+    from commands.complexity_costs import flat_roofline_table
     from commands.complexity_tree import flat_step_table, flat_tree_table
 
     results = document["results"]
     if results["baseline"].get("by_module") is not None:
         return flat_tree_table(results)
+    if results.get("roofline"):
+        return flat_roofline_table(results)
     if results["baseline"].get("training_step") is not None:
         return flat_step_table(results)
     return flat_stage_table(results) if document.get("inputs", {}).get("by_stage") else flat_table(results)
@@ -190,15 +202,15 @@ def flops_notes(results: dict[str, Any]) -> list[str]:
 def stage_table(results: dict[str, Any]) -> Table:
     rows = [
         [row["label"], s["stage"], s["blocks"], ",".join(map(str, s["channels"])), s["block_params"], s["formula"],
-         _m(s["block_flops_fc_only"]), _m(s["block_flops_all_ops"])]
+         _m(s["block_flops_fc_only"]), _m(s["block_flops_all_ops"]), _m(s.get("block_bytes"))]
         for row in results["rows"] for s in row["by_stage"]
     ]
     return Table(
         title="per stage (blocks only)",
-        columns=["variant", "stage", "N_s", "C_s", "block params", "formula (+biases, params)", "block MFLOPs (FC only)", "block MFLOPs (all ops)"],
+        columns=["variant", "stage", "N_s", "C_s", "block params", "formula (+biases, params)", "block MFLOPs (FC only)", "block MFLOPs (all ops)", "block MB moved"],
         rows=rows,
-        right_align={1, 2, 3, 4, 5, 6, 7},
-        formats={5: ",.0f", 6: ",.3f", 7: ",.3f"},
+        right_align={1, 2, 3, 4, 5, 6, 7, 8},
+        formats={5: ",.0f", 6: ",.3f", 7: ",.3f", 8: ",.3f"},
     )
 
 
@@ -207,17 +219,18 @@ def flat_table(results: dict[str, Any]) -> Table:
     columns = [
         "variant", "arch", "image_size", "sites", "params_baseline", "params_injected", "params_added",
         "formula_weights", "formula_bias_terms", "formula_matches", "flops_fc_only_baseline",
-        "flops_fc_only_injected", "flops_all_ops_baseline", "flops_all_ops_injected",
+        "flops_fc_only_injected", "flops_all_ops_baseline", "flops_all_ops_injected", "bytes_moved_baseline",
+        "bytes_moved_injected",
     ]
     base = results["baseline"]
-    bf = base["flops"] or {}
+    bf, bb = base["flops"] or {}, base.get("bytes") or {}
     rows = []
     for row in results["rows"]:
-        p, f = row["params"], row["flops"] or {}
+        p, f, b = row["params"], row["flops"] or {}, row.get("bytes") or {}
         rows.append([
             row["label"], results["arch"], results["image_size"], row["sites"], base["params"], p["injected"],
             p["added"], p["formula_weights"], p["formula_bias_terms"], p["formula_matches"],
-            bf.get("fc_only"), f.get("fc_only"), bf.get("all_ops"), f.get("all_ops"),
+            bf.get("fc_only"), f.get("fc_only"), bf.get("all_ops"), f.get("all_ops"), bb.get("moved"), b.get("moved"),
         ])
     return Table(title="", columns=columns, rows=rows)
 
@@ -225,7 +238,7 @@ def flat_table(results: dict[str, Any]) -> Table:
 def flat_stage_table(results: dict[str, Any]) -> Table:
     rows = [
         [row["label"], s["stage"], s["blocks"], " ".join(map(str, s["channels"])), s["block_params"], s["formula"],
-         s["block_flops_fc_only"], s["block_flops_all_ops"]]
+         s["block_flops_fc_only"], s["block_flops_all_ops"], s.get("block_bytes")]
         for row in results["rows"] for s in row["by_stage"]
     ]
-    return Table(title="", columns=["variant", "stage", "blocks", "channels", "block_params", "formula", "block_flops_fc_only", "block_flops_all_ops"], rows=rows)
+    return Table(title="", columns=["variant", "stage", "blocks", "channels", "block_params", "formula", "block_flops_fc_only", "block_flops_all_ops", "block_bytes"], rows=rows)

@@ -18,15 +18,21 @@ def _marker(m: dict[str, Any]) -> str:
     return f"{m['blocks_inside']} {m.get('block_kind') or 'blocks'} inside" if m.get("blocks_inside") else ""
 
 
+def _moved(m: dict[str, Any]) -> float | None:
+    read, written = m.get("bytes_read"), m.get("bytes_written")
+    return None if read is None or written is None else (read + written) / 1e6
+
+
 def tree_table(title: str, modules: list[dict[str, Any]]) -> Table:
     rows = [
         ["  " * m["depth"] + (m["module"].rsplit(".", 1)[-1] if m["module"] else "(model)"), m["type"], m["params"],
-         _mflops(m["flops_fc_only"]), _mflops(m["flops_all_ops"]), _marker(m)]
+         _mflops(m["flops_fc_only"]), _mflops(m["flops_all_ops"]), _moved(m), m.get("intensity"), _marker(m)]
         for m in modules
     ]
-    table = Table(title=title, columns=["module", "type", "params", "MFLOPs (FC only)", "MFLOPs (all ops)", "blocks"],
-                  rows=rows, right_align={2, 3, 4}, formats={3: ",.3f", 4: ",.3f"})
-    table.notes.append("a module's figures include its children's; 'N inside': blocks at sites deeper than the shown depth")
+    table = Table(title=title, columns=["module", "type", "params", "MFLOPs (FC only)", "MFLOPs (all ops)", "MB moved", "FLOP/B", "blocks"],
+                  rows=rows, right_align={2, 3, 4, 5, 6}, formats={3: ",.3f", 4: ",.3f", 5: ",.3f", 6: ".2f"})
+    table.notes.append("a module's figures include its children's; 'N inside': blocks at sites deeper than the shown depth; "
+                       "MB moved: bytes its ops read and write (forward, batch 1); FLOP/B: FLOPs (multiply-add = 2) per byte")
     return table
 
 
@@ -47,10 +53,11 @@ def flat_tree_table(results: dict[str, Any]) -> Table:
     ]
     rows = [
         [label, m["module"], m["depth"], m["type"], m["params"], m["flops_fc_only"], m["flops_all_ops"], m["block"] or "",
-         m["blocks_inside"]]
+         m["blocks_inside"], m.get("bytes_read"), m.get("bytes_written"), m.get("intensity")]
         for label, modules in trees for m in modules or []
     ]
-    columns = ["variant", "module", "depth", "type", "params", "flops_fc_only", "flops_all_ops", "block", "blocks_inside"]
+    columns = ["variant", "module", "depth", "type", "params", "flops_fc_only", "flops_all_ops", "block", "blocks_inside",
+               "bytes_read", "bytes_written", "intensity"]
     return Table(title="", columns=columns, rows=rows)
 
 
@@ -70,27 +77,31 @@ def step_table(results: dict[str, Any]) -> Table:
     rows = []
     for label, step in _step_rows(results):
         first = label == "baseline"
+        moved = (step.get("bytes") or {}).get("moved")
         rows.append([
             label, step["forward"] / 1e9, step["backward_gemm"] / 1e9, step["backward_other"] / 1e9, step["total"] / 1e9,
             None if first else _change(step["total"], base["total"]), step["saved_bytes"] / 2**20,
-            None if first else _change(step["saved_bytes"], base["saved_bytes"]),
+            None if first else _change(step["saved_bytes"], base["saved_bytes"]), None if moved is None else moved / 1e6,
+            None if first else (step.get("bytes") or {}).get("moved_added_pct"),
         ])
     table = Table(
         title=f"{results['arch']}: one training step per image (batch of 2, {results['image_size']} px)",
         columns=["variant", "forward GFLOPs", "backward conv/linear GFLOPs", "backward other GFLOPs", "step GFLOPs",
-                 "Δ step (%)", "saved MiB", "Δ saved (%)"],
+                 "Δ step (%)", "saved MiB", "Δ saved (%)", "MB moved", "Δ moved (%)"],
         rows=rows,
-        formats={1: ".4f", 2: ".4f", 3: ".4f", 4: ".4f", 5: "+.2f", 6: ",.1f", 7: "+.2f"},
+        formats={1: ".4f", 2: ".4f", 3: ".4f", 4: ".4f", 5: "+.2f", 6: ",.1f", 7: "+.2f", 8: ",.2f", 9: "+.2f"},
     )
     table.notes += [
         "forward = all ops in training mode; backward conv/linear = FlopCounterMode's multiply-adds (FLOPs / 2); "
         "backward other = 1 per output element of each other backward kernel; optimizer step not included",
         "saved = bytes of the tensors autograd keeps for backward (saved-tensor hooks, one count per storage, parameters left out)",
+        "MB moved = bytes every op of forward, backward and an SGD (momentum) update reads and writes, the blocks' own "
+        "implementation (fused: the passes its fast path makes)",
     ]
     return table
 
 
 def flat_step_table(results: dict[str, Any]) -> Table:
-    rows = [[label, s["forward"], s["backward_gemm"], s["backward_other"], s["total"], s["saved_bytes"]]
-            for label, s in _step_rows(results)]
-    return Table(title="", columns=["variant", "forward", "backward_gemm", "backward_other", "total", "saved_bytes"], rows=rows)
+    rows = [[label, s["forward"], s["backward_gemm"], s["backward_other"], s["total"], s["saved_bytes"],
+             (s.get("bytes") or {}).get("moved")] for label, s in _step_rows(results)]
+    return Table(title="", columns=["variant", "forward", "backward_gemm", "backward_other", "total", "saved_bytes", "bytes_moved"], rows=rows)

@@ -184,6 +184,7 @@ def _one_number(value: str, option: str, plural: str) -> int:
 Weights = Annotated[Optional[str], typer.Option("--weights", help="Base weights: a local state-dict file, or a torchvision name such as IMAGENET1K_V2 (downloads).", rich_help_panel=MODEL_PANEL)]
 NumClasses = Annotated[Optional[int], typer.Option("--num-classes", help="Classifier width.", rich_help_panel=MODEL_PANEL, show_default="1000, or the weights' own")]
 SpecFile = Annotated[Optional[Path], typer.Option("--spec", help="Read the model spec from a YAML file; options given here override it.", rich_help_panel=MODEL_PANEL)]
+Roofline = Annotated[Optional[str], typer.Option("--roofline", metavar="DEVICE", help="Predict each model's time from its FLOPs and bytes on DEVICE: h100, h100-pcie, h200, a100, a100-40gb, l4, l40s, v100, t4, rtx4090, rtx3090, rtx5090, cpu (measured now) or a device YAML file.", show_default=False)]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
 
 # ------------------------------------------------------------------ one name per concept (issue 13)

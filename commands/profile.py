@@ -61,6 +61,7 @@ def profile_command(
     warmup: Annotated[int, typer.Option("--warmup", metavar="N", help="Untimed iterations first.", rich_help_panel=TIMING_PANEL)] = 5,
     threads: Annotated[Optional[int], typer.Option("--threads", metavar="N", help="CPU threads for torch (CPU runs only). Default: torch's own choice.", rich_help_panel=TIMING_PANEL, show_default=False)] = None,
     auto_batch: Annotated[bool, typer.Option("--auto-batch", help="On out-of-memory, halve the batch and start again (not with --ddp).", rich_help_panel=TIMING_PANEL, **Flag)] = False,
+    roofline: opt.Roofline = None,
     ddp: Annotated[bool, typer.Option("--ddp", help="Under torchrun, --mode train or both: every rank times its DistributedDataParallel step; rank 0 reports the slowest rank.", rich_help_panel=TIMING_PANEL, **Flag)] = False,
     fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output on stdout: table | json (the results envelope) | csv (one row per model and mode) | markdown.", rich_help_panel=OUTPUT_PANEL)] = opt.OutputFormat.table,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="FILE", help="Also write the results envelope (JSON) to FILE, whatever --format is; 'secli report FILE' shows it again.", rich_help_panel=OUTPUT_PANEL, show_default=False)] = None,
@@ -84,7 +85,7 @@ def profile_command(
             models, block=blocks.kind, **blocks.options(), spec=spec, image_size=image_size, input_size=input_size,
             mode=mode.value, device=device, batch_size=batch_size, amp=amp.value, channels_last=channels_last,
             compile=compile_, compile_mode=compile_mode, iters=iters, warmup=warmup, threads=threads,
-            auto_batch=auto_batch, ddp=ddp, progress=bar.update, out=out, force=force,
+            auto_batch=auto_batch, ddp=ddp, roofline=roofline, progress=bar.update, out=out, force=force,
         )
     if not report.is_main:
         return
@@ -162,8 +163,34 @@ def tables(document: dict[str, Any]) -> list[Table]:
         )
         out.append(table)
     out.append(_memory_table(document))
+    if results.get("prediction"):
+        out.append(prediction_table(document))
     out[-1].notes += [f"warning: {w}" for w in results.get("warnings") or []]
     return out
+
+
+def prediction_table(document: dict[str, Any]) -> Table:
+    """The roofline prediction beside the measurement, per model and mode."""
+    prediction = document["results"]["prediction"]
+    device = prediction["device"]
+    rows = []
+    for model in prediction["models"]:
+        for mode, found in model["modes"].items():
+            rows.append([
+                model["label"], mode, _num(found["measured_step_ms"], 2), _num(found["predicted_step_ms"], 2),
+                _num(found["predicted_over_measured"], 2), _num(found["measured_overhead_pct"], 1, sign=True, suffix="%"),
+                _num(found["predicted_overhead_pct"], 1, sign=True, suffix="%"),
+            ])
+    table = Table(title=f"roofline prediction on {device['name']} ({prediction['dtype']}, batch {prediction['batch_size']}) beside the measurement",
+                  columns=["model", "mode", "measured step ms", "predicted step ms", "predicted / measured", "measured added %", "predicted added %"],
+                  rows=rows)
+    peaks = ", ".join(f"{k} {device[f'{k}_tflops']:,.2f}" for k in ("fp32", "tf32", "bf16", "fp16") if device.get(f"{k}_tflops"))
+    table.notes += [
+        "predicted = Σ over the model's ops of max(FLOPs / peak, bytes / bandwidth) + launch, eager kernels (docs/complexity.md#roofline)",
+        f"{device['name']}: {device['bandwidth_gb_per_s']:,.1f} GB/s, TFLOP/s {peaks}, launch {device['launch_us']:.1f} µs "
+        f"({'measured in this run' if device.get('measured') else device['source']})",
+    ]
+    return table
 
 
 def _memory_table(document: dict[str, Any]) -> Table:
@@ -204,6 +231,7 @@ CSV_COLUMNS = [
     "label", "mode", "params", "sites", "compiled", "failure", "batch_size", "image_size", "device",
     "forward_median_ms", "backward_median_ms", "step_median_ms", "step_iqr_ms", "images_per_s",
     "throughput_ratio", "overhead_pct", "overhead_us_per_image", "peak_delta_bytes", "block_bytes_per_image", "implied_passes",
+    "predicted_step_ms", "predicted_overhead_pct", "roofline_device",
 ]
 
 
@@ -211,6 +239,14 @@ def csv_tables(document: dict[str, Any]) -> list[Table]:
     """One row per model and mode, raw numbers (a model that failed: one row, its failure)."""
     results = document["results"]
     common = [results["batch_size"], results["image_size"], results["device"]]
+    prediction = results.get("prediction") or {}
+    predicted = {m["label"]: m["modes"] for m in prediction.get("models", [])}
+    roof = (prediction.get("device") or {}).get("key")
+
+    def predicted_cells(label: str, mode: str) -> list[Any]:
+        found = predicted.get(label, {}).get(mode)
+        return [None, None, None] if not found else [found["predicted_step_ms"], found["predicted_overhead_pct"], roof]
+
     rows = []
     for model in results["models"]:
         head = [model["label"]]
@@ -218,7 +254,8 @@ def csv_tables(document: dict[str, Any]) -> list[Table]:
         per_image = traffic["bytes_per_image"] if traffic else None
         failure = (model.get("failure") or {}).get("message")
         if not model["modes"]:
-            rows.append(head + ["", model["params"], model["sites"], model["compiled"], failure, *common] + [None] * 10 + [per_image, None])
+            rows.append(head + ["", model["params"], model["sites"], model["compiled"], failure, *common] + [None] * 10 + [per_image, None]
+                        + [None, None, None])
         for mode, timing in model["modes"].items():
             cmp = model["vs_baseline"].get(mode) or {}
             memory = timing.get("memory") or {}
@@ -227,5 +264,6 @@ def csv_tables(document: dict[str, Any]) -> list[Table]:
                 timing["forward"]["median_ms"], (timing.get("backward") or {}).get("median_ms"), timing["step"]["median_ms"],
                 timing["step"]["iqr_ms"], timing["images_per_s"], cmp.get("throughput_ratio"), cmp.get("overhead_pct"),
                 cmp.get("overhead_us_per_image"), memory.get("delta_bytes"), per_image, cmp.get("implied_passes"),
+                *predicted_cells(model["label"], mode),
             ])
     return [Table(title="", columns=CSV_COLUMNS, rows=rows)]

@@ -2,6 +2,7 @@
 
     secli.api                                   (one function per command)
     secli.complexity | profiling | excitation | training   (analyses: never import each other)
+    secli.cost                                  (bytes and FLOPs per op, devices, roofline: complexity and profile share it)
     secli.data                                  (images, preprocessing, synthetic sets)
     secli.networks                                 (specs, blocks, registry, sites, models)
     secli.util                                  (errors, outputs, device, distributed)
@@ -19,8 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "secli"
 LAYER = {
-    "util": 0, "kernels": 1, "blocks": 2, "networks": 3, "data": 4,
-    "complexity": 5, "profiling": 5, "excitation": 5, "training": 5, "api": 6,
+    "util": 0, "kernels": 1, "blocks": 2, "networks": 3, "data": 4, "cost": 5,
+    "complexity": 6, "profiling": 6, "excitation": 6, "training": 6, "api": 7,
 }
 FORBIDDEN = ("typer", "rich", "commands", "click")
 

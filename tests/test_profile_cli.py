@@ -285,9 +285,11 @@ def test_python_profile_equals_the_cli_json(monkeypatch: pytest.MonkeyPatch) -> 
 
     Clock, bandwidth, memory and machine load are made deterministic so that two runs agree.
     """
+    import secli.profiling.prediction as prediction
     import secli.profiling.profiling as profiling
     import secli.profiling.session as session
     from secli.api import profile
+    from secli.cost.devices import Device
     from secli.profiling.memory import MemoryReading
     from secli.profiling.traffic import Bandwidth
 
@@ -295,6 +297,8 @@ def test_python_profile_equals_the_cli_json(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(profiling, "measure_copy_bandwidth", lambda *a, **k: Bandwidth(bytes_per_s=1e9, buffer_bytes=1, method="test"))
     monkeypatch.setattr(profiling, "busy_cpu_warning", lambda device: None)
     monkeypatch.setattr(session, "step_memory", lambda step, device: MemoryReading(1024, None, "test"))
+    cpu = Device("cpu", "test CPU", 1e9, 1e11, None, None, None, 2.0, "test", gpu=False, measured=True)
+    monkeypatch.setattr(prediction, "measure_cpu", lambda dtype, bandwidth=None: cpu)  # the roofline's measured CPU
     cli = invoke("resnet18", "--block", "se,sk", "--stages", "5", "--mode", "both", "--format", "json", *FAST)
     assert cli.exit_code == 0, cli.output
     report = profile(

@@ -31,6 +31,8 @@ CLI_INVOCATIONS = [
     pytest.param(["inject", "--list", "--format", "json"], id="inject-list"),
     pytest.param(["complexity", "resnet18", "--block", "se", "--ratios", "8,16", "--image-size", "32",
                   "--format", "json"], id="complexity"),
+    pytest.param(["complexity", "resnet18", "--block", "se", "--image-size", "32", "--roofline", "h100", "--dtype", "bf16",
+                  "--training-step", "--format", "json"], id="complexity-roofline"),
     pytest.param(["profile", "resnet18", "--block", "se", "--image-size", "32", "--iters", "1", "--warmup", "0",
                   "-b", "1", "--device", "cpu", "--format", "json"], id="profile"),
     pytest.param(["train", "resnet18", "--block", "se", "--data", "synthetic", "--epochs", "1", "--train-size", "20",
@@ -150,3 +152,33 @@ def test_schema_is_package_data() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     patterns = config["tool"]["setuptools"]["package-data"]["secli"]
     assert any(Path("schemas/result.schema.json").match(p) for p in patterns)
+
+
+@pytest.fixture(scope="module")
+def roofline_document() -> dict[str, Any]:
+    from secli import api
+
+    return api.complexity("resnet18", block="se", image_size=32, roofline="a100", dtype="fp16", training_step=True).to_dict()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _set(("results", "dtype"), "fp8"),
+        _set(("results", "baseline", "bytes", "read"), -1),
+        _set(("results", "baseline", "bytes", "kernels"), 1.5),
+        lambda d: d["results"]["roofline"]["device"].pop("source"),
+        _set(("results", "roofline", "device", "bandwidth_gb_per_s"), 0),
+        lambda d: d["results"]["rows"][0]["roofline"]["inference"].pop("vs_baseline"),
+        lambda d: d["results"]["roofline"]["baseline"]["training_step"].pop("phases"),
+    ],
+    ids=["dtype", "negative-bytes", "fractional-kernels", "device-without-source", "zero-bandwidth", "row-without-comparison",
+         "prediction-without-phases"],
+)
+def test_complexity_bytes_and_roofline_that_break_the_shape_are_refused(change: Any, validator: Any,
+                                                                        roofline_document: dict[str, Any]) -> None:
+    document = json.loads(json.dumps(roofline_document))
+    validator.validate(document)
+    change(document)
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(document)

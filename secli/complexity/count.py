@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
 
 from secli.blocks.spec import BlockSpec, ModelSpec
+from secli.complexity.costs import predict_all, record_costs
 from secli.complexity.flops import FlopCountError, FlopReport, fvcore_count, torch_gemm_count
 from secli.complexity.input_size import example_input, run_or_explain
 from secli.complexity.modules import ModuleCost, module_tree
 from secli.complexity.results import ComplexityResult, Row, StageCost
 from secli.complexity.training import training_step_cost
+from secli.cost.devices import Device
 from secli.networks.architectures import ArchInfo
 from secli.networks.formula import Check, closed_form
 from secli.networks.inject import InjectionReport, inject
@@ -101,11 +104,13 @@ def analyse(
     progress: Progress | None = None,
     depth: int | None = None,
     training_step: bool = False,
+    costs: CostRequest | None = None,
 ) -> ComplexityResult:
     """Count the baseline once, then every block variant as one row.
 
     ``depth``: also give each row (and the baseline) a per-module tree down to that depth.
     ``training_step``: also measure a training step's cost (``secli.complexity.training``).
+    ``costs``: the bytes pass (dtype, and a device to predict times on), after the FLOPs.
     """
     base_model, info = build_base(arch, None, num_classes)
     size = input_size or info.default_input
@@ -127,7 +132,28 @@ def analyse(
         _trees(result, base_model, models, depth)
     if training_step:
         _steps(result, base_model, models)
+    _costs(result, base_model, models, costs, training_step)
     return result
+
+
+@dataclass(frozen=True)
+class CostRequest:
+    """The bytes pass: its dtype (``fp32`` or autocast's ``bf16``/``fp16``) and, for ``--roofline``,
+    the device and the batch size to predict times for."""
+
+    dtype: str = "fp32"
+    device: Device | None = None
+    batch: int = 1
+
+
+def _costs(result: ComplexityResult, base_model: nn.Module, models: list[tuple[Row, nn.Module, list[Site]]],
+           costs: CostRequest | None, training_step: bool) -> None:
+    if costs is None:
+        return
+    result.dtype = costs.dtype
+    record_costs(result, base_model, models, costs.dtype, training_step, costs.device)
+    if costs.device is not None:
+        predict_all(result, models, costs.device, costs.batch)
 
 
 def _steps(result: ComplexityResult, base_model: nn.Module, models: list[tuple[Row, nn.Module, list[Site]]]) -> None:
@@ -138,7 +164,7 @@ def _steps(result: ComplexityResult, base_model: nn.Module, models: list[tuple[R
 
 def analyse_built(
     built: Any, input_size: int | None = None, flops: bool = True, progress: Progress | None = None,
-    depth: int | None = None, training_step: bool = False,
+    depth: int | None = None, training_step: bool = False, costs: CostRequest | None = None,
 ) -> ComplexityResult:
     """A model loaded from a file (``secli inject --out``) against its own base architecture."""
     base_model, info = build_base(built.spec.arch, None, built.spec.num_classes)
@@ -154,6 +180,7 @@ def analyse_built(
         _trees(result, base_model, models, depth)
     if training_step:
         _steps(result, base_model, models)
+    _costs(result, base_model, models, costs, training_step)
     return result
 
 

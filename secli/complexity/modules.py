@@ -28,12 +28,16 @@ class ModuleCost:
     block: str | None = None  # "SE" etc. where the module is a block at a site
     blocks_inside: int = 0  # blocks at sites within this module (itself included)
     block_kind: str | None = None  # the kind of those blocks ("SE"), where there are any
+    bytes_read: int | None = None  # forward at batch 1, children included (secli.cost.rules)
+    bytes_written: int | None = None
+    intensity: float | None = None  # FLOPs (multiply-add = 2) per byte read or written
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "module": self.path, "depth": self.depth, "type": self.type, "params": self.params,
             "flops_fc_only": self.flops_fc_only, "flops_all_ops": self.flops_all_ops,
             "block": self.block, "blocks_inside": self.blocks_inside, "block_kind": self.block_kind,
+            "bytes_read": self.bytes_read, "bytes_written": self.bytes_written, "intensity": self.intensity,
         }
 
 

@@ -13,6 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secli.blocks.spec import ModelSpec
+from secli.complexity.cost_results import (
+    BYTES_UNIT,
+    ModelCost,
+    RooflineRun,
+    bytes_dict,
+    roofline_dict,
+    row_roofline_dict,
+)
 from secli.complexity.flops import FlopReport
 from secli.complexity.modules import ModuleCost
 from secli.complexity.training import StepCost
@@ -33,6 +41,7 @@ class StageCost:
     formula: float | None  # (2/r) N_s C_s^2 (+ biases) for SE, the kind's closed form (ECA: sum k), else None
     flops_fc_only: int | None = None  # the stage's blocks, fvcore default handles
     flops_all_ops: int | None = None  # the stage's blocks, every op counted
+    block_bytes: int | None = None  # bytes the stage's blocks read and write (forward, batch 1)
 
 
 @dataclass
@@ -50,6 +59,7 @@ class Row:
     site_list: list[Site] = field(default_factory=list)
     modules: list[ModuleCost] | None = None  # --by-module: the tree down to the asked depth
     training: StepCost | None = None  # --training-step: forward + backward FLOPs, saved activations
+    cost: ModelCost | None = None  # bytes per op: the forward, and the training step when asked
 
     @property
     def params_added(self) -> int:
@@ -72,6 +82,10 @@ class ComplexityResult:
     baseline_modules: list[ModuleCost] | None = None  # --by-module: the baseline's tree
     baseline_training: StepCost | None = None  # --training-step: the baseline's step
     warnings: list[str] = field(default_factory=list)  # one line each, shown on stderr as profile's are
+    dtype: str = "fp32"  # what the bytes pass ran in (--dtype: autocast's bf16/fp16)
+    baseline_cost: ModelCost | None = None
+    bytes_error: str | None = None  # set when the ops could not be recorded; the rest stands
+    roofline: RooflineRun | None = None  # --roofline DEVICE: predicted times
 
     inputs: dict[str, Any] = field(default_factory=dict)  # what was asked: the envelope's inputs
 
@@ -129,8 +143,11 @@ def baseline_dict(result: ComplexityResult) -> dict[str, Any]:
         "params": result.params_baseline,
         "flops": None if base is None else {"fc_only": base.fc_only, "all_ops": base.all_ops},
         **_report_parts(base),
-        "training_step": None if result.baseline_training is None else result.baseline_training.to_dict(),
+        "training_step": None if result.baseline_training is None else {
+            **result.baseline_training.to_dict(), "bytes": bytes_dict(result.baseline_cost, None, training=True),
+        },
         "by_module": None if result.baseline_modules is None else [m.to_dict() for m in result.baseline_modules],
+        "bytes": bytes_dict(result.baseline_cost, None),
     }
 
 
@@ -147,7 +164,7 @@ def _native(result: ComplexityResult, row: Row) -> dict[str, Any] | None:
     }
 
 
-def row_dict(result: ComplexityResult, row: Row) -> dict[str, Any]:
+def row_dict(result: ComplexityResult, row: Row, index: int = 0) -> dict[str, Any]:
     """The JSON object of one variant; FLOPs are raw counts (fvcore: one multiply-add = one FLOP)."""
     check = row.formula
     base_step = result.baseline_training
@@ -173,6 +190,7 @@ def row_dict(result: ComplexityResult, row: Row) -> dict[str, Any]:
             **row.training.to_dict(),
             "flops_added": row.training.total - base_step.total,
             "saved_bytes_added": row.training.saved_bytes - base_step.saved_bytes,
+            "bytes": bytes_dict(row.cost, result.baseline_cost, training=True),
         },
         "by_module": None if row.modules is None else [m.to_dict() for m in row.modules],
         "by_stage": [
@@ -180,9 +198,12 @@ def row_dict(result: ComplexityResult, row: Row) -> dict[str, Any]:
                 "stage": s.stage, "blocks": s.blocks, "channels": list(s.channels),
                 "block_params": s.block_params, "formula": count(s.formula),
                 "block_flops_fc_only": s.flops_fc_only, "block_flops_all_ops": s.flops_all_ops,
+                "block_bytes": s.block_bytes,
             }
             for s in row.stages
         ],
+        "bytes": bytes_dict(row.cost, result.baseline_cost),
+        "roofline": row_roofline_dict(result.roofline, index),
     }
 
 
@@ -194,7 +215,11 @@ def results_dict(result: ComplexityResult) -> dict[str, Any]:
         "image_size": result.input_size,
         "flops_unit": "fvcore: one multiply-add = one FLOP; batch 1",
         "flops_error": result.flops_error,
+        "dtype": result.dtype,
+        "bytes_unit": BYTES_UNIT,
+        "bytes_error": result.bytes_error,
         "baseline": baseline_dict(result),
-        "rows": [row_dict(result, row) for row in result.rows],
+        "rows": [row_dict(result, row, index) for index, row in enumerate(result.rows)],
+        "roofline": roofline_dict(result.roofline),
         "warnings": list(result.warnings),
     }

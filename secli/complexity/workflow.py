@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from secli.complexity.count import Progress, analyse, analyse_built
+from secli.complexity.count import CostRequest, Progress, analyse, analyse_built
 from secli.complexity.modules import DEFAULT_DEPTH
 from secli.complexity.results import ComplexityResult
+from secli.cost.device_files import resolve
+from secli.cost.record import DTYPES
 from secli.networks.models import load_model, looks_like_file
 from secli.networks.variants import block_variants, sweep_lists
-from secli.util.checks import check_image_size
+from secli.util.checks import check_image_size, check_int
 from secli.util.envelope import dumps
 from secli.util.errors import SecliUsageError
 from secli.util.outputs import atomic_write_text, check_writable
@@ -37,6 +39,9 @@ def complexity(
     depth: int | None = None,
     training_step: bool = False,
     by_stage: bool = False,
+    dtype: str = "fp32",
+    roofline: str | None = None,
+    roofline_batch: int | None = None,
     out: str | Path | None = None,
     force: bool = False,
     **block_options: Any,
@@ -63,6 +68,11 @@ def complexity(
     A failed FLOP count does not raise here: ``result.flops_error`` holds it and
     ``result.check_flops()`` raises it, so the parameter part can be shown first.
     ``by_stage`` only records in ``inputs`` that the per-stage table was asked for (renderers read it).
+    Bytes: every row (and ``result.baseline_cost``) holds each ATen op's bytes read and written
+    (``row.cost``; ``to_dict()``'s ``bytes``), recorded in ``dtype`` (``fp32``, or ``bf16``/``fp16``:
+    what autocast runs). ``roofline``: a device (``h100``, ``a100``, ... ``secli.cost.devices``;
+    ``cpu``, measured now; or a device YAML file) to predict each model's time on, at
+    ``roofline_batch`` images (default 1): ``result.roofline`` and each row's ``roofline`` in JSON.
     ``out``: also write ``result.to_dict()`` there as JSON (atomically; an existing file only with
     ``force``), checked before counting so a long sweep is not wasted.
     ``result.to_dict()`` is what ``--format json`` prints (the results envelope).
@@ -74,7 +84,8 @@ def complexity(
         ("model", model), ("block", block), *block_options.items(), ("num_classes", num_classes), ("spec", spec),
         ("image_size", image_size),
     ) if value is not None}
-    inputs.update(by_stage=by_stage, by_module=by_module, depth=depth, training_step=training_step)
+    inputs.update(by_stage=by_stage, by_module=by_module, depth=depth, training_step=training_step, dtype=dtype,
+                  roofline=roofline, roofline_batch=roofline_batch)
     if out is not None:
         check_writable(out, force)  # fail before the slow part, not after it
     single, lists = sweep_lists(block_options)
@@ -83,6 +94,7 @@ def complexity(
     if depth is not None and depth < 0:
         raise SecliUsageError(f"--depth must be 0 or more, got {depth}")
     tree_depth = (DEFAULT_DEPTH if depth is None else depth) if by_module else None
+    costs = _cost_request(dtype, roofline, roofline_batch)
 
     image_size = check_image_size("--image-size", image_size)  # 0 is refused, not read as "the default"
     if model is not None and model.endswith((".yaml", ".yml")) and spec is None:
@@ -90,7 +102,8 @@ def complexity(
     if model is not None and looks_like_file(model):
         if spec is not None or block is not None or single or lists or num_classes:
             raise SecliUsageError(f"{model} is a saved model: block, sweep and --spec options apply to architecture names only")
-        counted = _count_file(model, image_size, flops, progress, tree_depth, training_step)
+        counted = analyse_built(load_model(model), image_size, flops=flops, progress=progress, depth=tree_depth,
+                                training_step=training_step, costs=costs)
         counted.inputs = inputs
         return _saved(counted, out, force)
 
@@ -101,7 +114,7 @@ def complexity(
     assert variants is not None  # a kind or a spec file was given
     sweep = variants.sweep
     result = analyse(variants.arch, variants.blocks, image_size or sweep.input_size, num_classes or sweep.num_classes,
-                     flops=flops, progress=progress, depth=tree_depth, training_step=training_step)
+                     flops=flops, progress=progress, depth=tree_depth, training_step=training_step, costs=costs)
     result.title = sweep.title
     result.inputs = inputs
     weights = sweep.weights_warning("parameter counts and FLOPs")
@@ -117,7 +130,11 @@ def _saved(result: ComplexityResult, out: str | Path | None, force: bool) -> Com
     return result
 
 
-def _count_file(
-    path: str, input_size: int | None, flops: bool, progress: Progress | None, depth: int | None, training_step: bool
-) -> ComplexityResult:
-    return analyse_built(load_model(path), input_size, flops=flops, progress=progress, depth=depth, training_step=training_step)
+def _cost_request(dtype: str, roofline: str | None, batch: int | None) -> CostRequest:
+    """The bytes pass's settings, checked before anything is built; ``cpu`` is measured here."""
+    if dtype not in DTYPES:
+        raise SecliUsageError(f"unknown --dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
+    if batch is not None and roofline is None:
+        raise SecliUsageError("--roofline-batch applies to --roofline; add --roofline DEVICE")
+    batch = 1 if batch is None else check_int("--roofline-batch", batch, 1, 65536)
+    return CostRequest(dtype=dtype, device=None if roofline is None else resolve(roofline, dtype), batch=batch)

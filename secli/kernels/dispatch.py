@@ -18,6 +18,7 @@ from secli.kernels import cpu_kernels
 from secli.util.env_flags import env_value
 
 _EAGER_REQUESTS = 0  # > 0 inside ``eager_composition()``
+_RECORDING_AS_RUN = 0  # > 0 inside ``fast_paths_recorded()``
 
 
 @contextlib.contextmanager
@@ -33,6 +34,24 @@ def eager_composition() -> Iterator[None]:
         yield
     finally:
         _EAGER_REQUESTS -= 1
+
+
+@contextlib.contextmanager
+def fast_paths_recorded() -> Iterator[None]:
+    """Let fused blocks take their ATen fast paths while a dispatch mode records them (the byte
+    counter, ``secli.cost.record``, which must see the passes the implementation makes).
+
+    Inside, a ``TorchDispatchMode`` no longer asks for the reference composition, and no
+    compiled kernel runs (neither the CPU kernels nor Triton): what remains is ATen's ops, what a
+    GPU without ``SECLI_TRITON`` runs, and the only thing fake tensors can run. jit traces and
+    ``eager_composition()`` still get the reference.
+    """
+    global _RECORDING_AS_RUN
+    _RECORDING_AS_RUN += 1
+    try:
+        yield
+    finally:
+        _RECORDING_AS_RUN -= 1
 
 
 def fused_enabled(*tensors: torch.Tensor) -> bool:
@@ -73,7 +92,7 @@ def reference_wanted() -> bool:
     """
     if _EAGER_REQUESTS or torch.jit.is_tracing() or torch.jit.is_scripting():
         return True
-    if compiling():  # the compiler traces ordinary ops anyway (and must not see the C++ check)
+    if compiling() or _RECORDING_AS_RUN:  # the compiler traces ordinary ops anyway (and must not see the C++ check)
         return False
     return _dispatch_modes() > 0
 
@@ -114,7 +133,7 @@ def _cpu_kernels_allowed() -> Any:
     On by default: unlike the Triton kernels they are measured (``benchmarks/bench_blocks.py``)
     and tested against the eager composition on every layout and dtype they accept.
     """
-    if reference_wanted() or compiling():
+    if reference_wanted() or compiling() or _RECORDING_AS_RUN:
         return None
     return cpu_kernels if cpu_kernels.available() else None
 
@@ -131,6 +150,8 @@ def kernels_if_wanted(*tensors: torch.Tensor, single_input: bool = True) -> Any:
 
     Runs once per block and step, so it checks the cheap conditions first.
     """
+    if _RECORDING_AS_RUN:
+        return None
     if single_input and env_value(TRITON_ENV) and triton_wanted(*tensors):
         from secli.kernels import triton_kernels  # imported by triton_wanted already
 

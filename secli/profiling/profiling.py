@@ -14,8 +14,10 @@ from collections.abc import Sequence
 
 import torch
 
+from secli.cost.devices import Device
 from secli.profiling.compare import compare_to_baseline, noise_warnings
 from secli.profiling.environment import busy_cpu_warning, cpu_kernel_warning, device_name
+from secli.profiling.prediction import predict_or_warn
 from secli.profiling.ranks import gather_slowest_rank
 from secli.profiling.results import Failure, ModelEntry, ModelProfile, ProfileConfig, ProfileReport, Progress
 from secli.profiling.session import OutOfMemoryRetry, Prepared, Session
@@ -26,8 +28,10 @@ from secli.util.distributed import init_distributed
 from secli.util.errors import SecliUsageError
 
 
-def profile_models(entries: Sequence[ModelEntry], config: ProfileConfig, progress: Progress | None = None) -> ProfileReport:
-    """Time every entry in every mode of ``config``; the first entry is the baseline."""
+def profile_models(entries: Sequence[ModelEntry], config: ProfileConfig, progress: Progress | None = None,
+                   roofline: Device | str | None = None) -> ProfileReport:
+    """Time every entry in every mode of ``config``; the first entry is the baseline. Then predict
+    each from its ops on ``roofline`` (``secli.profiling.prediction``: by default the device it ran on)."""
     if not entries:
         raise SecliUsageError("name at least one model to profile")
     for entry in entries:
@@ -86,10 +90,13 @@ def profile_models(entries: Sequence[ModelEntry], config: ProfileConfig, progres
     if baseline is not None and models and models[0].label != baseline:
         warnings.append(f"baseline {models[0].label} could not be measured; ratios are against {baseline}")
     warnings.extend(noise_warnings(models))
+    name = device_name(device)
+    prediction = predict_or_warn(entries, config.modes, config.image_size, config.amp, batch, roofline, device, name,
+                                 bandwidth.bytes_per_s, warnings) if is_main and baseline is not None else None
     return ProfileReport(
         config=config,
         device=str(device),
-        device_name=device_name(device),
+        device_name=name,
         torch_version=torch.__version__,
         threads=torch.get_num_threads(),
         batch_size=batch,
@@ -99,4 +106,5 @@ def profile_models(entries: Sequence[ModelEntry], config: ProfileConfig, progres
         warnings=warnings,
         world_size=dist_ctx.world_size if dist_ctx else 1,
         is_main=is_main,
+        prediction=prediction,
     )

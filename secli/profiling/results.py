@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -21,6 +21,9 @@ from secli.profiling.traffic import Bandwidth, BlockTraffic
 from secli.util.checks import MAX_IMAGE_SIZE, check_int
 from secli.util.envelope import envelope
 from secli.util.errors import SecliUsageError
+
+if TYPE_CHECKING:
+    from secli.profiling.prediction import RunPrediction
 
 MODES = ("inference", "train")
 #: auto | cpu | cuda | cuda:N; secli.util.device.resolve_device checks that the device exists.
@@ -188,6 +191,7 @@ class ProfileReport:
     world_size: int = 1
     is_main: bool = True
     inputs: dict[str, Any] = field(default_factory=dict)
+    prediction: RunPrediction | None = None  # the roofline beside the timings (secli.profiling.prediction)
 
     @property
     def measured(self) -> list[ModelProfile]:
@@ -225,6 +229,7 @@ class ProfileReport:
             "bandwidth": self.bandwidth.to_dict() if self.bandwidth else None,
             "models": [m.to_dict() for m in self.models],
             "warnings": self.warnings,
+            "prediction": None if self.prediction is None else self.prediction.to_dict(self.measured, self.baseline),
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from secli.blocks.spec import BlockSpec
 from secli.networks.models import looks_like_file
 from secli.networks.variants import SWEEP_OPTION_NAMES, block_variants
 from secli.profiling.entries import load_entries
+from secli.profiling.prediction import resolve_early
 from secli.profiling.profiling import profile_models
 from secli.profiling.results import ProfileConfig, ProfileReport, Progress
 from secli.util.checks import check_image_size
@@ -112,6 +113,7 @@ def time_models(
     threads: int | None = None,
     auto_batch: bool = False,
     ddp: bool = False,
+    roofline: str | None = None,
     inputs: dict[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> ProfileReport:
@@ -127,6 +129,9 @@ def time_models(
     ``warmup`` untimed iterations. ``threads``: CPU threads for torch (CPU runs only).
     ``auto_batch``: halve the batch on out of memory. ``ddp``: under torchrun, every rank times
     its DDP training step; rank 0 reports the slowest (``report.is_main`` is False elsewhere).
+    ``roofline``: the device to predict each model's time on, beside the measurement (a table
+    key such as ``h100``, ``cpu``, or a device YAML file; default: the device it runs on, ``cpu``
+    measured in the run or a GPU recognised by name): ``report.prediction``.
     ``inputs``: what the caller was asked, kept in the envelope's ``inputs``.
     ``progress(done, total, what)`` follows the run.
 
@@ -160,15 +165,16 @@ def time_models(
         raise SecliUsageError("name at least one model, e.g. 'secli profile resnet50 --block se'")
 
     resolved = resolve_device(config.device)  # CUDA asked for and absent: fail before building anything
+    roofline_device = resolve_early(roofline, amp)  # an unknown device or a bad file fails before any timing
     _refuse_what_does_not_apply(config, resolved.type, resolved.index)
     if ddp:
         require_torchrun()
 
     entries, default_input = load_entries(refs, variants, num_classes)
     config = replace(config, image_size=image_size if image_size is not None else default_input)
-    request = {"models": refs, "variants": [asdict(b) for b in variants or []], **(inputs or {})}
+    request = {"models": refs, "variants": [asdict(b) for b in variants or []], "roofline": roofline, **(inputs or {})}
     with distributed_session(config.ddp, resolved.type, "profile"):
-        report = profile_models(entries, config, progress)
+        report = profile_models(entries, config, progress, roofline_device)
     report.inputs = request
     return report
 
