@@ -14,10 +14,10 @@ import typer
 from commands import options as opt
 from commands.common import handle_errors, warn
 from commands.progress import progress_bar
-from commands.render import Table, emit
+from commands.render import Table, emit, out_format, write_results
 
 ComplexitySpec = Annotated[Optional[Path], typer.Option("--spec", help="A complexity experiment (YAML; see examples/) or a model spec; options given here override it.", rich_help_panel=opt.MODEL_PANEL)]
-ResultsOut = Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the results (the JSON envelope) to this file; secli report re-renders it.")]
+ResultsOut = Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the results to this file, in the format its extension names: .json (the envelope; secli report re-renders it), .csv or .md.")]
 
 
 @handle_errors
@@ -43,19 +43,23 @@ def complexity_command(
     size = opt.pick("--image-size", image_size, "--input-size", input_size)
     if blocks.kind == "none":
         blocks.refuse("with --block none (it counts the SE modules a network already has)")
+    file_fmt = out_format(out, fmt.value)  # a .csv or .md file is written here, the envelope by the library
+    if file_fmt not in (None, "json"):
+        from secli.util.outputs import check_writable
+
+        check_writable(out, force)  # before counting, not after
     with progress_bar("complexity", None, unit="models") as bar:
         result = complexity(
             model, block=blocks.kind, **blocks.options(), num_classes=num_classes, spec=spec, image_size=size,
             progress=bar.update, by_module=by_module, depth=depth, training_step=training_step, by_stage=by_stage,
-            out=out, force=force,
+            out=out if file_fmt == "json" else None, force=force,
         )
     for warning in result.warnings:
         warn(warning)
     document = result.to_dict()
-    if fmt.value == "csv":  # one table: the most detailed asked for
-        emit("csv", [csv_table(document)], None)
-    else:
-        emit(fmt.value, tables(document) if fmt.value != "json" else [], document)
+    emit(fmt.value, rendered(document, fmt.value), document)
+    if file_fmt in ("csv", "markdown"):
+        write_results(out, file_fmt, rendered(document, file_fmt), document, force)
     result.check_flops()
 
 
@@ -77,16 +81,22 @@ def tables(document: dict[str, Any]) -> list[Table]:
     return out
 
 
-def csv_table(document: dict[str, Any]) -> Table:
-    """The one CSV table of a complexity envelope: the most detailed part it holds."""
+def rendered(document: dict[str, Any], fmt: str) -> list[Table]:
+    """The tables ``fmt`` shows: the one CSV table for csv, every table otherwise (none for json)."""
+    return [] if fmt == "json" else csv_tables(document) if fmt == "csv" else tables(document)
+
+
+def csv_tables(document: dict[str, Any]) -> list[Table]:
+    """The one CSV table of a complexity envelope (``-f csv``, ``--out x.csv``, ``secli report -f
+    csv``): the most detailed part it holds, raw numbers, ASCII column names."""
     from commands.complexity_tree import flat_step_table, flat_tree_table
 
     results = document["results"]
     if results["baseline"].get("by_module") is not None:
-        return flat_tree_table(results)
+        return [flat_tree_table(results)]
     if results["baseline"].get("training_step") is not None:
-        return flat_step_table(results)
-    return flat_stage_table(results) if document.get("inputs", {}).get("by_stage") else flat_table(results)
+        return [flat_step_table(results)]
+    return [flat_stage_table(results) if document.get("inputs", {}).get("by_stage") else flat_table(results)]
 
 
 def _name(results: dict[str, Any]) -> str:

@@ -37,7 +37,7 @@ def inject_command(
         from secli.networks.workflow import architectures_document
 
         document = architectures_document()
-        emit(fmt.value, tables(document), document)
+        emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)
         return
     if blocks.kind == "none":
         blocks.refuse("with --block none (it reports the SE modules a network already has)")
@@ -48,7 +48,7 @@ def inject_command(
         save_spec=save_spec, force=force,
     )
     document = result.to_dict()
-    emit(fmt.value, tables(document), document)
+    emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)
 
 
 def tables(document: dict[str, Any]) -> list[Table]:
@@ -56,6 +56,19 @@ def tables(document: dict[str, Any]) -> list[Table]:
     if document.get("inputs", {}).get("list"):
         return [architectures_table(document["results"])]
     return [sites_table(document["results"])]
+
+
+def csv_tables(document: dict[str, Any]) -> list[Table]:
+    """``-f csv`` (and ``secli report -f csv``): one row per site (or architecture), raw values,
+    ASCII column names."""
+    results = document["results"]
+    if document.get("inputs", {}).get("list"):
+        columns = ["name", "family", "positions", "sk", "image_size", "note"]
+        return [Table(title="", columns=columns, rows=[
+            [r["name"], r["family"], " ".join(r["positions"]), r["sk"], r["image_size"], r.get("note")] for r in results])]
+    columns = ["site", "module", "channels", "hidden", "params", "impl"]
+    return [Table(title="", columns=columns, rows=[
+        [s["name"], s["module_path"], s["channels"], s["hidden"], s["params"], s["impl"]] for s in results["sites"]])]
 
 
 def sites_table(results: dict[str, Any]) -> Table:

@@ -16,7 +16,7 @@ import typer
 from commands import options as opt
 from commands.common import handle_errors, report_error, warn
 from commands.progress import progress_bar
-from commands.render import Table, emit
+from commands.render import Table, emit, out_format, write_results
 
 TIMING_PANEL = "Timing"
 OUTPUT_PANEL = "Output"
@@ -63,7 +63,7 @@ def profile_command(
     auto_batch: Annotated[bool, typer.Option("--auto-batch", help="On out-of-memory, halve the batch and start again (not with --ddp).", rich_help_panel=TIMING_PANEL, **Flag)] = False,
     ddp: Annotated[bool, typer.Option("--ddp", help="Under torchrun, --mode train or both: every rank times its DistributedDataParallel step; rank 0 reports the slowest rank.", rich_help_panel=TIMING_PANEL, **Flag)] = False,
     fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output on stdout: table | json (the results envelope) | csv (one row per model and mode) | markdown.", rich_help_panel=OUTPUT_PANEL)] = opt.OutputFormat.table,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="FILE", help="Also write the results envelope (JSON) to FILE, whatever --format is; 'secli report FILE' shows it again.", rich_help_panel=OUTPUT_PANEL, show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="FILE", help="Also write the results to FILE, in the format its extension names: .json (the envelope; 'secli report FILE' shows it again), .csv or .md.", rich_help_panel=OUTPUT_PANEL, show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="With --out: replace an existing file.", rich_help_panel=OUTPUT_PANEL, **Flag)] = False,
 ) -> None:
     """Time forward, backward and whole steps of models side by side; the first is the baseline.
@@ -78,13 +78,18 @@ def profile_command(
 
     if force and out is None:
         raise SecliUsageError("--force applies to --out FILE; add --out or drop --force")
+    file_fmt = out_format(out, fmt.value)  # a .csv or .md file is written here, the envelope by the library
+    if file_fmt not in (None, "json"):
+        from secli.util.outputs import check_writable
+
+        check_writable(out, force)  # before minutes of timing, not after
     main_rank = not ddp or os.environ.get("RANK", "0") == "0"  # one progress display, not one per rank
     with progress_bar("profiling", None, enabled=main_rank) as bar:
         report = profile(
             models, block=blocks.kind, **blocks.options(), spec=spec, image_size=image_size, input_size=input_size,
             mode=mode.value, device=device, batch_size=batch_size, amp=amp.value, channels_last=channels_last,
             compile=compile_, compile_mode=compile_mode, iters=iters, warmup=warmup, threads=threads,
-            auto_batch=auto_batch, ddp=ddp, progress=bar.update, out=out, force=force,
+            auto_batch=auto_batch, ddp=ddp, progress=bar.update, out=out if file_fmt == "json" else None, force=force,
         )
     if not report.is_main:
         return
@@ -94,9 +99,16 @@ def profile_command(
         if model.failure is not None:
             report_error(f"{model.label}: {model.failure.message}")
     document = report.to_dict()
-    emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)
+    emit(fmt.value, rendered(document, fmt.value), document)
+    if file_fmt in ("csv", "markdown"):
+        write_results(out, file_fmt, rendered(document, file_fmt), document, force)
     if not report.measured:
         raise typer.Exit(1)
+
+
+def rendered(document: dict[str, Any], fmt: str) -> list[Table]:
+    """The tables ``fmt`` shows: one CSV table for csv, every table otherwise (none for json)."""
+    return [] if fmt == "json" else csv_tables(document) if fmt == "csv" else tables(document)
 
 
 def _num(value: Any, digits: int, sign: bool = False, suffix: str = "") -> str:
