@@ -200,8 +200,25 @@ def ablation_table(results: dict[str, Any]) -> Table:
     table.notes.append("mean gate: this site's gate replaced by its class-agnostic mean (per channel, the mean of "
                        "the per-class means); no gate: replaced by 1 (SK: 1/M, the paths averaged); "
                        "every other site as trained; top-1 over all the model's outputs; pp = percentage points")
-    seconds = (results.get("meta") or {}).get("ablation_seconds")
-    if seconds is not None:
-        passes = 1 + 2 * len(ablation["sites"])
-        table.notes.append(f"{passes} forward passes per image in {seconds:.1f} s")
+    table.notes += _ablation_time(results)
     return table
+
+
+def _ablation_time(results: dict[str, Any]) -> list[str]:
+    """How long the ablation took, for the passes it made: those of the run that computed the
+    statistics, which a re-plot of some of its sites (``--from-stats --sites``) did not make."""
+    meta = results.get("meta") or {}
+    seconds, ran = meta.get("ablation_seconds"), meta.get("ablation_sites")
+    shown = len(results["ablation"]["sites"])
+    if seconds is None:
+        return []
+    if ran is None:  # a summary written before the count was kept
+        if not results.get("computed", True):
+            return [f"the ablation took {seconds:.1f} s in the run that computed these statistics"]
+        ran = shown
+    note = f"{1 + 2 * int(ran)} forward passes per image ({ran} sites, 2 passes each, + 1 unmodified) in {seconds:.1f} s"
+    if not results.get("computed", True):
+        note = f"the run that computed these statistics: {note}"
+    if shown != ran:
+        note += f"; {shown} of its {ran} sites shown here"
+    return [note]
