@@ -107,16 +107,17 @@ def _share(part: int | None, whole: int | None) -> float | None:
     return None if part is None or not whole else 100.0 * part / whole
 
 
+def _baseline_label(results: dict[str, Any]) -> str:
+    """The first row's label: the architecture (without its own SE modules, for --block none)."""
+    return str(results["baseline"].get("label") or "baseline")
+
+
 def params_table(results: dict[str, Any]) -> Table:
     base = results["baseline"]["params"]
-    rows: list[list[Any]] = [["baseline", None, base, None, None, None, None, None]]
+    rows: list[list[Any]] = [[_baseline_label(results), None, base, None, None, None, None, None]]
     for row in results["rows"]:
-        native = row.get("native")
-        if row["kind"] == "none":
-            if native:  # a network that has SE modules of its own: their share, not an increase
-                rows.append([f"its {row['sites']} SE modules", row["sites"], native["params"], None,
-                             _share(native["params"], base), None, None, None])
-            continue
+        if row["kind"] == "none" and not row.get("native"):
+            continue  # a network without SE modules of its own: the row would repeat the baseline
         p = row["params"]
         match = p["formula_matches"] if p["formula"] is not None else "n/a"
         rows.append([row["label"], row["sites"], p["injected"], p["added"], p["added_pct"],
@@ -130,13 +131,35 @@ def params_table(results: dict[str, Any]) -> Table:
     )
     table.notes.append(
         "(2/r)ΣN·C² = the SE paper's closed form for the FC weights; biases (C/r + C per block) apart; "
-        "match: formula + biases = Δ params exactly (no: a hidden width was rounded or floored; n/a: no closed form, e.g. SK); "
-        "for --block none, Δ params (%) is the SE modules' share"
+        "match: formula + biases = Δ params exactly (no: a hidden width was rounded or floored; n/a: no closed form, e.g. SK)"
     )
     for row in results["rows"]:
         if row["params"].get("formula_expression"):  # not SE's: say which form it is
             table.notes.append(f"{row['label']}: the formula column holds its own closed form, {row['params']['formula_expression']}")
+    table.notes += base_changes(results)
     return table
+
+
+def base_changes(results: dict[str, Any]) -> list[str]:
+    """One line per row whose Δ is not only what blocks add: a kind that replaces layers of the
+    network (SK), and the network's own SE modules measured against the network without them."""
+    notes = []
+    for row in results["rows"]:
+        replaced, native = row.get("replaces"), row.get("native")
+        if replaced:
+            block = row["spec"]["block"]
+            groups = ", ".join(map(str, replaced["groups"]))
+            paths = f"{block.get('paths')} paths of {block.get('groups')}-group 3x3 convolutions" if block.get("groups") else "its blocks"
+            notes.append(
+                f"{row['label']}: replaces {replaced['modules']} 3x3 convolutions of the network (groups {groups}) and "
+                f"their BatchNorms ({replaced['params']:,} params) by {paths} and its attention ({replaced['block_params']:,} "
+                "params): Δ is the blocks against what they replaced, negative where the replaced convolutions were denser")
+        if native:
+            notes.append(
+                f"{row['label']}: the network as built, against the baseline with its {native['modules']} own SE modules "
+                f"replaced by identities; Δ is what those modules cost ({native['params']:,} params, "
+                f"{native['params_share_pct']:.2f}% of the model's)")
+    return notes
 
 
 def _g(flops: int | None) -> float | None:
@@ -149,14 +172,9 @@ def _m(flops: int | None) -> float | None:
 
 def flops_table(results: dict[str, Any]) -> Table:
     base = results["baseline"]["flops"] or {}
-    rows: list[list[Any]] = [["baseline", _g(base.get("fc_only")), None, None, _g(base.get("all_ops")), None, None]]
+    rows: list[list[Any]] = [[_baseline_label(results), _g(base.get("fc_only")), None, None, _g(base.get("all_ops")), None, None]]
     for row in results["rows"]:
-        native = row.get("native")
-        if row["kind"] == "none":
-            if native and native.get("flops_fc_only") is not None:  # the share of a network's own SE modules
-                fc, al = native["flops_fc_only"], native["flops_all_ops"]
-                rows.append([f"its {row['sites']} SE modules", _g(fc), None, _share(fc, base.get("fc_only")),
-                             _g(al), None, _share(al, base.get("all_ops"))])
+        if row["kind"] == "none" and not row.get("native"):
             continue
         f = row["flops"] or {}
         rows.append([row["label"], _g(f.get("fc_only")), _m(f.get("fc_only_added")), f.get("fc_only_added_pct"),
@@ -180,7 +198,7 @@ def flops_notes(results: dict[str, Any]) -> list[str]:
         "all ops = plus conv/linear bias adds, activations, gates, mul/add (1 per output element), mean/amax (1 per input element), "
         "sum (1 add per element reduced away), softmax (3 per element), pools (window x output); docs/complexity.md has the table",
     ]
-    reports = [results["baseline"]] + [r for r in results["rows"] if r["kind"] != "none"]
+    reports = [results["baseline"]] + [r for r in results["rows"] if r["kind"] != "none" or r.get("native")]
     for key, text in (("not_counted", "not counted (no arithmetic): "),
                       ("unsupported", "UNSUPPORTED (cost unknown to secli, missing from both totals): ")):
         most: dict[str, int] = {}
@@ -213,9 +231,10 @@ def stage_table(results: dict[str, Any]) -> Table:
 
 
 def flat_table(results: dict[str, Any]) -> Table:
-    """One CSV-friendly row per variant, raw numbers."""
+    """One CSV-friendly row per variant, raw numbers; ``model`` is the row label every command
+    uses (``resnet18 + SE``), ``variant`` the block's own label (``SE r=16 standard``)."""
     columns = [
-        "variant", "arch", "image_size", "sites", "params_baseline", "params_injected", "params_added",
+        "model", "variant", "arch", "image_size", "sites", "params_baseline", "params_injected", "params_added",
         "formula_weights", "formula_bias_terms", "formula_matches", "flops_fc_only_baseline",
         "flops_fc_only_injected", "flops_all_ops_baseline", "flops_all_ops_injected",
     ]
@@ -225,8 +244,8 @@ def flat_table(results: dict[str, Any]) -> Table:
     for row in results["rows"]:
         p, f = row["params"], row["flops"] or {}
         rows.append([
-            row["label"], results["arch"], results["image_size"], row["sites"], base["params"], p["injected"],
-            p["added"], p["formula_weights"], p["formula_bias_terms"], p["formula_matches"],
+            row["label"], row.get("variant"), results["arch"], results["image_size"], row["sites"], base["params"],
+            p["injected"], p["added"], p["formula_weights"], p["formula_bias_terms"], p["formula_matches"],
             bf.get("fc_only"), f.get("fc_only"), bf.get("all_ops"), f.get("all_ops"),
         ])
     return Table(title="", columns=columns, rows=rows)

@@ -63,9 +63,10 @@ def csv_tables(document: dict[str, Any]) -> list[Table]:
     ASCII column names."""
     results = document["results"]
     if document.get("inputs", {}).get("list"):
-        columns = ["name", "family", "positions", "sk", "image_size", "note"]
+        columns = ["name", "family", "positions", "sk", "image_size", "image_size_source", "note"]
         return [Table(title="", columns=columns, rows=[
-            [r["name"], r["family"], " ".join(r["positions"]), r["sk"], r["image_size"], r.get("note")] for r in results])]
+            [r["name"], r["family"], " ".join(r["positions"]), r["sk"], r["image_size"], r.get("image_size_source"),
+             r.get("note")] for r in results])]
     columns = ["site", "module", "channels", "hidden", "params", "impl"]
     return [Table(title="", columns=columns, rows=[
         [s["name"], s["module_path"], s["channels"], s["hidden"], s["params"], s["impl"]] for s in results["sites"]])]
@@ -116,5 +117,7 @@ def architectures_table(rows: list[dict[str, Any]]) -> Table:
         right_align={4},
     )
     table.notes.append("stages use the paper's numbering (ResNet: 2..5 = layer1..layer4)")
+    table.notes.append("image size: the crop the architecture's DEFAULT torchvision weights were trained at (timm: its "
+                       "pretrained_cfg), else 224; complexity, profile and export use it unless --image-size says otherwise")
     table.notes += [f"{r['name']}: {r['note']}" for r in rows if r.get("note") and r["family"] != "native-se"]
     return table
