@@ -122,7 +122,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "--iterations": ("--iters",), "--repeat": ("--iters",), "--warmup-iters": ("--warmup",),
     "--epoch": ("--epochs",), "--reduction": ("--ratio",), "--kind": ("--block",), "--attention": ("--block",),
     "--latency": ("secli profile",), "--timing": ("secli profile",), "--time": ("secli profile",),
-    "--flops": ("secli complexity",), "--params": ("secli complexity",), "--macs": ("secli complexity",),
+    "--flops": ("--with-complexity", "secli complexity"), "--params": ("--with-complexity", "secli complexity"),
+    "--macs": ("--with-complexity", "secli complexity"), "--complexity": ("--with-complexity",),
     "--list-models": ("secli inject --list",), "--list": ("secli inject --list",), "--overwrite": ("--force",),
 }
 

@@ -124,7 +124,7 @@ def params_table(results: dict[str, Any]) -> Table:
                      p["formula_weights"], p["formula_bias_terms"], match])
     table = Table(
         title=f"{_name(results)}: parameters",
-        columns=["variant", "sites", "params", "Δ params", "Δ params (%)", "(2/r)ΣN·C² (params)", "biases (params)", "match"],
+        columns=["model", "sites", "params", "Δ params", "Δ params (%)", "(2/r)ΣN·C² (params)", "biases (params)", "match"],
         rows=rows,
         right_align={1, 2, 3, 4, 5, 6},
         formats={3: "+,d", 4: "+.2f", 5: ",.0f"},
@@ -182,7 +182,7 @@ def flops_table(results: dict[str, Any]) -> Table:
     size = results["image_size"]
     table = Table(
         title=f"{_name(results)}: FLOPs at 1x3x{size}x{size} (fvcore: 1 multiply-add = 1 FLOP)",
-        columns=["variant", "GFLOPs (FC only)", "Δ MFLOPs", "Δ (%)", "GFLOPs (all ops)", "Δ MFLOPs", "Δ (%)"],
+        columns=["model", "GFLOPs (FC only)", "Δ MFLOPs", "Δ (%)", "GFLOPs (all ops)", "Δ MFLOPs", "Δ (%)"],
         rows=rows,
         formats={1: ".4f", 2: "+,.2f", 3: "+.2f", 4: ".4f", 5: "+,.2f", 6: "+.2f"},
     )
@@ -223,7 +223,7 @@ def stage_table(results: dict[str, Any]) -> Table:
     ]
     return Table(
         title="per stage (blocks only)",
-        columns=["variant", "stage", "N_s", "C_s", "block params", "formula (+biases, params)", "block MFLOPs (FC only)", "block MFLOPs (all ops)"],
+        columns=["model", "stage", "N_s", "C_s", "block params", "formula (+biases, params)", "block MFLOPs (FC only)", "block MFLOPs (all ops)"],
         rows=rows,
         right_align={1, 2, 3, 4, 5, 6, 7},
         formats={5: ",.0f", 6: ",.3f", 7: ",.3f"},
@@ -257,4 +257,4 @@ def flat_stage_table(results: dict[str, Any]) -> Table:
          s["block_flops_fc_only"], s["block_flops_all_ops"]]
         for row in results["rows"] for s in row["by_stage"]
     ]
-    return Table(title="", columns=["variant", "stage", "blocks", "channels", "block_params", "formula", "block_flops_fc_only", "block_flops_all_ops"], rows=rows)
+    return Table(title="", columns=["model", "stage", "blocks", "channels", "block_params", "formula", "block_flops_fc_only", "block_flops_all_ops"], rows=rows)
