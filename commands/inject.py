@@ -88,6 +88,12 @@ def sites_table(results: dict[str, Any]) -> Table:
         f"params: baseline {params['baseline']:,} -> injected {params['injected']:,} "
         f"({params['added']:+,}, {pct:+.2f}%)"
     )
+    replaced = params["baseline"] + sum(s["params"] for s in sites) - params["injected"]
+    if replaced > 0 and kind != "none":  # the blocks took the place of layers (SK: 3x3 convolutions + BN)
+        table.notes.append(
+            f"{kind.upper()} replaces {len(sites)} 3x3 convolutions of the network and their BatchNorms ({replaced:,} "
+            f"params) by its blocks ({sum(s['params'] for s in sites):,} params): the change is their difference, not "
+            "an addition (grouped convolutions in place of dense ones are smaller)")
     check = results.get("formula")
     if check is not None and check.get("expression"):  # a kind's registered per-site form
         verdict = "matches" if check["exact"] else "differs"

@@ -162,3 +162,13 @@ def test_sk_says_what_it_replaces() -> None:
     assert "2 paths of 32-group 3x3 convolutions" in note and "negative where" in note
     se = complexity("resnet50", block="se", flops=False).to_dict()["results"]
     assert se["rows"][0]["replaces"] is None and base_changes(se) == []
+
+
+def test_inject_says_what_sk_replaces() -> None:
+    """The same hand count as above, in inject's table: why -40% parameters."""
+    shown = run("inject", "resnet50", "--block", "sk")
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(shown.stdout.split())
+    convs_and_norms = (3 * 64**2 + 4 * 128**2 + 6 * 256**2 + 3 * 512**2) * 9 + 2 * (3 * 64 + 4 * 128 + 6 * 256 + 3 * 512)
+    assert f"SK replaces 16 3x3 convolutions of the network and their BatchNorms ({convs_and_norms:,} params)" in text
+    assert "replaces" not in run("inject", "resnet50", "--block", "se").stdout
