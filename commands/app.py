@@ -102,9 +102,57 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         text = " ".join(exc.format_message().split())
+        if type(exc).__name__ == "NoSuchOption":
+            text = unknown_option_message(exc)
         command = getattr(getattr(exc, "ctx", None), "command_path", "secli")
         code = fail(escape_markup(f"{text} (see '{command} --help')"), exc.exit_code).exit_code
     sys.exit(code if isinstance(code, int) else 0)
+
+
+#: Options people reach for that secli spells otherwise: what to type instead. An entry that
+#: names an option is suggested only where the command has that option; an entry that names
+#: another command (``secli profile``) is a pointer, shown anywhere.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "--csv": ("-f csv",), "--json": ("-f json",), "--markdown": ("-f markdown",), "--md": ("-f markdown",),
+    "--table": ("-f table",), "--output": ("--out",), "--output-dir": ("--out",), "--save": ("--out",),
+    "--onnx": ("--to onnx",), "--torchscript": ("--to torchscript",), "--pt2": ("--to pt2",),
+    "--size": ("--image-size",), "--input": ("--image-size",), "--resolution": ("--image-size",),
+    "--img-size": ("--image-size",), "--batch": ("--batch-size",), "--bs": ("--batch-size",),
+    "--gpu": ("--device cuda",), "--cuda": ("--device cuda",), "--cpu": ("--device cpu",),
+    "--iterations": ("--iters",), "--repeat": ("--iters",), "--warmup-iters": ("--warmup",),
+    "--epoch": ("--epochs",), "--reduction": ("--ratio",), "--kind": ("--block",), "--attention": ("--block",),
+    "--latency": ("secli profile",), "--timing": ("secli profile",), "--time": ("secli profile",),
+    "--flops": ("--with-complexity", "secli complexity"), "--params": ("--with-complexity", "secli complexity"),
+    "--macs": ("--with-complexity", "secli complexity"), "--complexity": ("--with-complexity",),
+    "--list-models": ("secli inject --list",), "--list": ("secli inject --list",), "--overwrite": ("--force",),
+}
+
+
+def unknown_option_message(exc: Any) -> str:
+    """``no such option --csv; did you mean -f csv?``: Click's own guess is by spelling alone
+    (``--latency`` -> ``--gate``), so secli first looks the name up among the spellings other
+    tools use, then among this command's options by spelling (close matches only)."""
+    import difflib
+
+    name = str(getattr(exc, "option_name", "") or "")
+    command = getattr(getattr(exc, "ctx", None), "command", None)
+    own = sorted({opt for param in getattr(command, "params", []) for opt in getattr(param, "opts", [])
+                  if opt.startswith("--")})
+    stem = name.split("=")[0]
+    ideas = []
+    for idea in ALIASES.get(stem, ()):
+        option = idea.split()[0]
+        if idea.startswith("secli "):
+            if getattr(getattr(exc, "ctx", None), "command_path", "") != idea.split(" --")[0]:  # not the command already running
+                ideas.append(idea)
+        elif option in own or (option == "-f" and "--format" in own):
+            ideas.append(idea)
+    if not ideas:
+        ideas = [o for o in own if o.startswith(stem) and len(stem) > 3][:3]
+    if not ideas:
+        ideas = difflib.get_close_matches(stem, own, n=2, cutoff=0.75)
+    hint = f"; did you mean {' or '.join(repr(i) for i in ideas[:2])}?" if ideas else ""
+    return f"no such option {name}{hint}"
 
 
 def _stdout_closed() -> int:

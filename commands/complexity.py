@@ -14,12 +14,12 @@ import typer
 from commands import options as opt
 from commands.common import handle_errors, warn
 from commands.progress import progress_bar
-from commands.render import Table, emit
+from commands.render import Table, emit, out_format, write_results
 
 ComplexitySpec = Annotated[Optional[Path], typer.Option("--spec", help="A complexity experiment (YAML; see examples/) or a model spec; options given here override it.", rich_help_panel=opt.MODEL_PANEL)]
 Dtype = Annotated[str, typer.Option("--dtype", metavar="fp32|bf16|fp16", help="dtype of the bytes count and --roofline: fp32, or what torch.autocast runs in bf16/fp16 (AMP).")]
 RooflineBatch = Annotated[Optional[int], typer.Option("--roofline-batch", metavar="N", help="With --roofline: images per step of the prediction.", show_default="1")]
-ResultsOut = Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the results (the JSON envelope) to this file; secli report re-renders it.")]
+ResultsOut = Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the results to this file, in the format its extension names: .json (the envelope; secli report re-renders it), .csv or .md.")]
 
 
 @handle_errors
@@ -48,19 +48,24 @@ def complexity_command(
     size = opt.pick("--image-size", image_size, "--input-size", input_size)
     if blocks.kind == "none":
         blocks.refuse("with --block none (it counts the SE modules a network already has)")
+    file_fmt = out_format(out, fmt.value)  # a .csv or .md file is written here, the envelope by the library
+    if file_fmt not in (None, "json"):
+        from secli.util.outputs import check_writable
+
+        check_writable(out, force)  # before counting, not after
     with progress_bar("complexity", None, unit="models") as bar:
         result = complexity(
             model, block=blocks.kind, **blocks.options(), num_classes=num_classes, spec=spec, image_size=size,
             progress=bar.update, by_module=by_module, depth=depth, training_step=training_step, by_stage=by_stage,
-            dtype=dtype, roofline=roofline, roofline_batch=roofline_batch, out=out, force=force,
+            dtype=dtype, roofline=roofline, roofline_batch=roofline_batch, out=out if file_fmt == "json" else None,
+            force=force,
         )
     for warning in result.warnings:
         warn(warning)
     document = result.to_dict()
-    if fmt.value == "csv":  # one table: the most detailed asked for
-        emit("csv", [csv_table(document)], None)
-    else:
-        emit(fmt.value, tables(document) if fmt.value != "json" else [], document)
+    emit(fmt.value, rendered(document, fmt.value), document)
+    if file_fmt in ("csv", "markdown"):
+        write_results(out, file_fmt, rendered(document, file_fmt), document, force)
     result.check_flops()
 
 
@@ -86,19 +91,25 @@ def tables(document: dict[str, Any]) -> list[Table]:
     return out
 
 
-def csv_table(document: dict[str, Any]) -> Table:
-    """The one CSV table of a complexity envelope: the most detailed part it holds."""
+def rendered(document: dict[str, Any], fmt: str) -> list[Table]:
+    """The tables ``fmt`` shows: the one CSV table for csv, every table otherwise (none for json)."""
+    return [] if fmt == "json" else csv_tables(document) if fmt == "csv" else tables(document)
+
+
+def csv_tables(document: dict[str, Any]) -> list[Table]:
+    """The one CSV table of a complexity envelope (``-f csv``, ``--out x.csv``, ``secli report -f
+    csv``): the most detailed part it holds, raw numbers, ASCII column names."""
     from commands.complexity_costs import flat_roofline_table
     from commands.complexity_tree import flat_step_table, flat_tree_table
 
     results = document["results"]
     if results["baseline"].get("by_module") is not None:
-        return flat_tree_table(results)
+        return [flat_tree_table(results)]
     if results.get("roofline"):
-        return flat_roofline_table(results)
+        return [flat_roofline_table(results)]
     if results["baseline"].get("training_step") is not None:
-        return flat_step_table(results)
-    return flat_stage_table(results) if document.get("inputs", {}).get("by_stage") else flat_table(results)
+        return [flat_step_table(results)]
+    return [flat_stage_table(results) if document.get("inputs", {}).get("by_stage") else flat_table(results)]
 
 
 def _name(results: dict[str, Any]) -> str:
@@ -109,36 +120,59 @@ def _share(part: int | None, whole: int | None) -> float | None:
     return None if part is None or not whole else 100.0 * part / whole
 
 
+def _baseline_label(results: dict[str, Any]) -> str:
+    """The first row's label: the architecture (without its own SE modules, for --block none)."""
+    return str(results["baseline"].get("label") or "baseline")
+
+
 def params_table(results: dict[str, Any]) -> Table:
     base = results["baseline"]["params"]
-    rows: list[list[Any]] = [["baseline", None, base, None, None, None, None, None]]
+    rows: list[list[Any]] = [[_baseline_label(results), None, base, None, None, None, None, None]]
     for row in results["rows"]:
-        native = row.get("native")
-        if row["kind"] == "none":
-            if native:  # a network that has SE modules of its own: their share, not an increase
-                rows.append([f"its {row['sites']} SE modules", row["sites"], native["params"], None,
-                             _share(native["params"], base), None, None, None])
-            continue
+        if row["kind"] == "none" and not row.get("native"):
+            continue  # a network without SE modules of its own: the row would repeat the baseline
         p = row["params"]
         match = p["formula_matches"] if p["formula"] is not None else "n/a"
         rows.append([row["label"], row["sites"], p["injected"], p["added"], p["added_pct"],
                      p["formula_weights"], p["formula_bias_terms"], match])
     table = Table(
         title=f"{_name(results)}: parameters",
-        columns=["variant", "sites", "params", "Δ params", "Δ params (%)", "(2/r)ΣN·C² (params)", "biases (params)", "match"],
+        columns=["model", "sites", "params", "Δ params", "Δ params (%)", "(2/r)ΣN·C² (params)", "biases (params)", "match"],
         rows=rows,
         right_align={1, 2, 3, 4, 5, 6},
         formats={3: "+,d", 4: "+.2f", 5: ",.0f"},
     )
     table.notes.append(
         "(2/r)ΣN·C² = the SE paper's closed form for the FC weights; biases (C/r + C per block) apart; "
-        "match: formula + biases = Δ params exactly (no: a hidden width was rounded or floored; n/a: no closed form, e.g. SK); "
-        "for --block none, Δ params (%) is the SE modules' share"
+        "match: formula + biases = Δ params exactly (no: a hidden width was rounded or floored; n/a: no closed form, e.g. SK)"
     )
     for row in results["rows"]:
         if row["params"].get("formula_expression"):  # not SE's: say which form it is
             table.notes.append(f"{row['label']}: the formula column holds its own closed form, {row['params']['formula_expression']}")
+    table.notes += base_changes(results)
     return table
+
+
+def base_changes(results: dict[str, Any]) -> list[str]:
+    """One line per row whose Δ is not only what blocks add: a kind that replaces layers of the
+    network (SK), and the network's own SE modules measured against the network without them."""
+    notes = []
+    for row in results["rows"]:
+        replaced, native = row.get("replaces"), row.get("native")
+        if replaced:
+            block = row["spec"]["block"]
+            groups = ", ".join(map(str, replaced["groups"]))
+            paths = f"{block.get('paths')} paths of {block.get('groups')}-group 3x3 convolutions" if block.get("groups") else "its blocks"
+            notes.append(
+                f"{row['label']}: replaces {replaced['modules']} 3x3 convolutions of the network (groups {groups}) and "
+                f"their BatchNorms ({replaced['params']:,} params) by {paths} and its attention ({replaced['block_params']:,} "
+                "params): Δ is the blocks against what they replaced, negative where the replaced convolutions were denser")
+        if native:
+            notes.append(
+                f"{row['label']}: the network as built, against the baseline with its {native['modules']} own SE modules "
+                f"replaced by identities; Δ is what those modules cost ({native['params']:,} params, "
+                f"{native['params_share_pct']:.2f}% of the model's)")
+    return notes
 
 
 def _g(flops: int | None) -> float | None:
@@ -151,14 +185,9 @@ def _m(flops: int | None) -> float | None:
 
 def flops_table(results: dict[str, Any]) -> Table:
     base = results["baseline"]["flops"] or {}
-    rows: list[list[Any]] = [["baseline", _g(base.get("fc_only")), None, None, _g(base.get("all_ops")), None, None]]
+    rows: list[list[Any]] = [[_baseline_label(results), _g(base.get("fc_only")), None, None, _g(base.get("all_ops")), None, None]]
     for row in results["rows"]:
-        native = row.get("native")
-        if row["kind"] == "none":
-            if native and native.get("flops_fc_only") is not None:  # the share of a network's own SE modules
-                fc, al = native["flops_fc_only"], native["flops_all_ops"]
-                rows.append([f"its {row['sites']} SE modules", _g(fc), None, _share(fc, base.get("fc_only")),
-                             _g(al), None, _share(al, base.get("all_ops"))])
+        if row["kind"] == "none" and not row.get("native"):
             continue
         f = row["flops"] or {}
         rows.append([row["label"], _g(f.get("fc_only")), _m(f.get("fc_only_added")), f.get("fc_only_added_pct"),
@@ -166,7 +195,7 @@ def flops_table(results: dict[str, Any]) -> Table:
     size = results["image_size"]
     table = Table(
         title=f"{_name(results)}: FLOPs at 1x3x{size}x{size} (fvcore: 1 multiply-add = 1 FLOP)",
-        columns=["variant", "GFLOPs (FC only)", "Δ MFLOPs", "Δ (%)", "GFLOPs (all ops)", "Δ MFLOPs", "Δ (%)"],
+        columns=["model", "GFLOPs (FC only)", "Δ MFLOPs", "Δ (%)", "GFLOPs (all ops)", "Δ MFLOPs", "Δ (%)"],
         rows=rows,
         formats={1: ".4f", 2: "+,.2f", 3: "+.2f", 4: ".4f", 5: "+,.2f", 6: "+.2f"},
     )
@@ -182,7 +211,7 @@ def flops_notes(results: dict[str, Any]) -> list[str]:
         "all ops = plus conv/linear bias adds, activations, gates, mul/add (1 per output element), mean/amax (1 per input element), "
         "sum (1 add per element reduced away), softmax (3 per element), pools (window x output); docs/complexity.md has the table",
     ]
-    reports = [results["baseline"]] + [r for r in results["rows"] if r["kind"] != "none"]
+    reports = [results["baseline"]] + [r for r in results["rows"] if r["kind"] != "none" or r.get("native")]
     for key, text in (("not_counted", "not counted (no arithmetic): "),
                       ("unsupported", "UNSUPPORTED (cost unknown to secli, missing from both totals): ")):
         most: dict[str, int] = {}
@@ -207,7 +236,7 @@ def stage_table(results: dict[str, Any]) -> Table:
     ]
     return Table(
         title="per stage (blocks only)",
-        columns=["variant", "stage", "N_s", "C_s", "block params", "formula (+biases, params)", "block MFLOPs (FC only)", "block MFLOPs (all ops)", "block MB moved"],
+        columns=["model", "stage", "N_s", "C_s", "block params", "formula (+biases, params)", "block MFLOPs (FC only)", "block MFLOPs (all ops)", "block MB moved"],
         rows=rows,
         right_align={1, 2, 3, 4, 5, 6, 7, 8},
         formats={5: ",.0f", 6: ",.3f", 7: ",.3f", 8: ",.3f"},
@@ -215,9 +244,10 @@ def stage_table(results: dict[str, Any]) -> Table:
 
 
 def flat_table(results: dict[str, Any]) -> Table:
-    """One CSV-friendly row per variant, raw numbers."""
+    """One CSV-friendly row per variant, raw numbers; ``model`` is the row label every command
+    uses (``resnet18 + SE``), ``variant`` the block's own label (``SE r=16 standard``)."""
     columns = [
-        "variant", "arch", "image_size", "sites", "params_baseline", "params_injected", "params_added",
+        "model", "variant", "arch", "image_size", "sites", "params_baseline", "params_injected", "params_added",
         "formula_weights", "formula_bias_terms", "formula_matches", "flops_fc_only_baseline",
         "flops_fc_only_injected", "flops_all_ops_baseline", "flops_all_ops_injected", "bytes_moved_baseline",
         "bytes_moved_injected",
@@ -228,8 +258,8 @@ def flat_table(results: dict[str, Any]) -> Table:
     for row in results["rows"]:
         p, f, b = row["params"], row["flops"] or {}, row.get("bytes") or {}
         rows.append([
-            row["label"], results["arch"], results["image_size"], row["sites"], base["params"], p["injected"],
-            p["added"], p["formula_weights"], p["formula_bias_terms"], p["formula_matches"],
+            row["label"], row.get("variant"), results["arch"], results["image_size"], row["sites"], base["params"],
+            p["injected"], p["added"], p["formula_weights"], p["formula_bias_terms"], p["formula_matches"],
             bf.get("fc_only"), f.get("fc_only"), bf.get("all_ops"), f.get("all_ops"), bb.get("moved"), b.get("moved"),
         ])
     return Table(title="", columns=columns, rows=rows)
@@ -241,4 +271,4 @@ def flat_stage_table(results: dict[str, Any]) -> Table:
          s["block_flops_fc_only"], s["block_flops_all_ops"], s.get("block_bytes")]
         for row in results["rows"] for s in row["by_stage"]
     ]
-    return Table(title="", columns=["variant", "stage", "blocks", "channels", "block_params", "formula", "block_flops_fc_only", "block_flops_all_ops", "block_bytes"], rows=rows)
+    return Table(title="", columns=["model", "stage", "blocks", "channels", "block_params", "formula", "block_flops_fc_only", "block_flops_all_ops", "block_bytes"], rows=rows)

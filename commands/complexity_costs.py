@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from commands.complexity_tree import baseline_label
 from commands.render import Table
 
 ROLES = ("pool", "FCs", "gate", "scale", "paths", "other", "outside the blocks")
@@ -28,7 +29,7 @@ def _label(row: dict[str, Any], results: dict[str, Any]) -> str:
 def bytes_table(results: dict[str, Any]) -> Table:
     """Bytes read and written by the forward (batch 1), baseline against each variant."""
     base = results["baseline"].get("bytes") or {}
-    rows: list[list[Any]] = [["baseline", _mb(base.get("read")), _mb(base.get("written")), _mb(base.get("moved")), None, None,
+    rows: list[list[Any]] = [[baseline_label(results), _mb(base.get("read")), _mb(base.get("written")), _mb(base.get("moved")), None, None,
                               base.get("intensity"), base.get("kernels"), None]]
     for row in results["rows"]:
         b = row.get("bytes") or {}
@@ -43,7 +44,7 @@ def bytes_table(results: dict[str, Any]) -> Table:
     size = results["image_size"]
     table = Table(
         title=f"{results.get('title') or results['arch']}: bytes moved at 1x3x{size}x{size}, {results.get('dtype', 'fp32')}",
-        columns=["variant", "MB read", "MB written", "MB moved", "Δ MB", "Δ (%)", "FLOP/B", "kernels", "Δ passes"],
+        columns=["model", "MB read", "MB written", "MB moved", "Δ MB", "Δ (%)", "FLOP/B", "kernels", "Δ passes"],
         rows=rows,
         formats={1: ",.2f", 2: ",.2f", 3: ",.2f", 4: "+,.3f", 5: "+.2f", 6: ".2f", 7: ",d", 8: ".2f"},
     )
@@ -81,7 +82,7 @@ def roofline_tables(results: dict[str, Any]) -> list[Table]:
     rows: list[list[Any]] = []
     split: list[list[Any]] = []
     for mode, base in roof["baseline"].items():
-        rows.append(["baseline", mode, base["ms_per_image"], base["images_per_s"], None, None, None, _bound(base)])
+        rows.append([baseline_label(results), mode, base["ms_per_image"], base["images_per_s"], None, None, None, _bound(base)])
         for row in _rows(results):
             found = (row.get("roofline") or {}).get(mode)
             if not found:
@@ -97,10 +98,10 @@ def roofline_tables(results: dict[str, Any]) -> list[Table]:
                 roles = found["vs_baseline"]["by_role_ms_per_image"]
                 split.append([f"its {row['sites']} SE modules", mode] + [1e3 * roles.get(r, 0.0) for r in ROLES[:-1]] + [None])
     title = f"{results.get('title') or results['arch']}: roofline on {device['name']}, batch {batch}, {results.get('dtype', 'fp32')}"
-    predicted = Table(title=title, columns=["variant", "mode", "ms/img", "img/s", "throughput ratio", "Δ (%)", "Δ µs/img", "bound by"],
+    predicted = Table(title=title, columns=["model", "mode", "ms/img", "img/s", "throughput ratio", "Δ (%)", "Δ µs/img", "bound by"],
                       rows=rows, right_align={2, 3, 4, 5, 6}, formats={2: ",.4f", 3: ",.0f", 4: ".3f", 5: "+.1f", 6: "+,.2f"})
     predicted.notes += roofline_notes(device)
-    where = Table(title="where the added time goes (µs per image, predicted)", columns=["variant", "mode", *ROLES], rows=split,
+    where = Table(title="where the added time goes (µs per image, predicted)", columns=["model", "mode", *ROLES], rows=split,
                   right_align=set(range(2, 2 + len(ROLES))), formats={i: "+,.2f" for i in range(2, 2 + len(ROLES))})
     where.notes.append("pool: the squeeze (and Σ_hw(g·u) in backward); FCs: the excitation's layers; gate: its sigmoid/softmax; "
                        "scale: full-size elementwise ops of the block (scale, SK's sums, a folded residual sum and ReLU); "
@@ -133,12 +134,12 @@ def roofline_notes(device: dict[str, Any]) -> list[str]:
 def flat_roofline_table(results: dict[str, Any]) -> Table:
     """One CSV row per (variant, mode): raw predicted figures."""
     roof = results["roofline"]
-    columns = ["variant", "mode", "device", "batch_size", "dtype", "ms_per_image", "images_per_s", "throughput_ratio",
-               "overhead_pct", "added_us_per_image", *(f"{r.replace(' ', '_')}_us_per_image" for r in ROLES)]
+    columns = ["model", "mode", "device", "batch_size", "dtype", "ms_per_image", "images_per_s", "throughput_ratio",
+               "overhead_pct", "added_us_per_image", *(f"{r.replace(' ', '_').lower()}_us_per_image" for r in ROLES)]
     rows = []
     for mode, base in roof["baseline"].items():
         common = [roof["device"]["key"], roof["batch_size"], results.get("dtype", "fp32")]
-        rows.append(["baseline", mode, *common, base["ms_per_image"], base["images_per_s"]] + [None] * (3 + len(ROLES)))
+        rows.append([baseline_label(results), mode, *common, base["ms_per_image"], base["images_per_s"]] + [None] * (3 + len(ROLES)))
         for row in _rows(results):
             found = (row.get("roofline") or {}).get(mode)
             if found:

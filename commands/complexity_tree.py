@@ -46,24 +46,33 @@ def tree_tables(results: dict[str, Any]) -> list[Table]:
     return tables
 
 
+def baseline_label(results: dict[str, Any]) -> str:
+    return str(results["baseline"].get("label") or "baseline")
+
+
+def _compared(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows other than the baseline: injected variants, and a network's own SE modules."""
+    return [r for r in results["rows"] if r["kind"] != "none" or r.get("native")]
+
+
 def flat_tree_table(results: dict[str, Any]) -> Table:
-    """One CSV row per (variant, module), raw numbers; the baseline's variant is 'baseline'."""
-    trees = [("baseline", results["baseline"].get("by_module"))] + [
-        (r["label"], r.get("by_module")) for r in results["rows"] if r["kind"] != "none"
+    """One CSV row per (model, module), raw numbers; models labelled as in every table."""
+    trees = [(baseline_label(results), results["baseline"].get("by_module"))] + [
+        (r["label"], r.get("by_module")) for r in _compared(results)
     ]
     rows = [
         [label, m["module"], m["depth"], m["type"], m["params"], m["flops_fc_only"], m["flops_all_ops"], m["block"] or "",
          m["blocks_inside"], m.get("bytes_read"), m.get("bytes_written"), m.get("intensity")]
         for label, modules in trees for m in modules or []
     ]
-    columns = ["variant", "module", "depth", "type", "params", "flops_fc_only", "flops_all_ops", "block", "blocks_inside",
+    columns = ["model", "module", "depth", "type", "params", "flops_fc_only", "flops_all_ops", "block", "blocks_inside",
                "bytes_read", "bytes_written", "intensity"]
     return Table(title="", columns=columns, rows=rows)
 
 
 def _step_rows(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    return [("baseline", results["baseline"]["training_step"])] + [
-        (r["label"], r["training_step"]) for r in results["rows"] if r["kind"] != "none" and r.get("training_step")
+    return [(baseline_label(results), results["baseline"]["training_step"])] + [
+        (r["label"], r["training_step"]) for r in _compared(results) if r.get("training_step")
     ]
 
 
@@ -75,8 +84,8 @@ def step_table(results: dict[str, Any]) -> Table:
     """--training-step: forward + backward GFLOPs and saved activations per image."""
     base = results["baseline"]["training_step"]
     rows = []
-    for label, step in _step_rows(results):
-        first = label == "baseline"
+    for i, (label, step) in enumerate(_step_rows(results)):
+        first = i == 0
         moved = (step.get("bytes") or {}).get("moved")
         rows.append([
             label, step["forward"] / 1e9, step["backward_gemm"] / 1e9, step["backward_other"] / 1e9, step["total"] / 1e9,
@@ -86,7 +95,7 @@ def step_table(results: dict[str, Any]) -> Table:
         ])
     table = Table(
         title=f"{results['arch']}: one training step per image (batch of 2, {results['image_size']} px)",
-        columns=["variant", "forward GFLOPs", "backward conv/linear GFLOPs", "backward other GFLOPs", "step GFLOPs",
+        columns=["model", "forward GFLOPs", "backward conv/linear GFLOPs", "backward other GFLOPs", "step GFLOPs",
                  "Δ step (%)", "saved MiB", "Δ saved (%)", "MB moved", "Δ moved (%)"],
         rows=rows,
         formats={1: ".4f", 2: ".4f", 3: ".4f", 4: ".4f", 5: "+.2f", 6: ",.1f", 7: "+.2f", 8: ",.2f", 9: "+.2f"},
@@ -104,4 +113,4 @@ def step_table(results: dict[str, Any]) -> Table:
 def flat_step_table(results: dict[str, Any]) -> Table:
     rows = [[label, s["forward"], s["backward_gemm"], s["backward_other"], s["total"], s["saved_bytes"],
              (s.get("bytes") or {}).get("moved")] for label, s in _step_rows(results)]
-    return Table(title="", columns=["variant", "forward", "backward_gemm", "backward_other", "total", "saved_bytes", "bytes_moved"], rows=rows)
+    return Table(title="", columns=["model", "forward", "backward_gemm", "backward_other", "total", "saved_bytes", "bytes_moved"], rows=rows)

@@ -1,10 +1,10 @@
-"""``secli export``: a secli model as a TorchScript or PT2 file that plain PyTorch loads."""
+"""``secli export``: a secli model as a TorchScript, PT2 or ONNX file that runs without secli."""
 
 from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -19,15 +19,16 @@ class ExportTarget(str, Enum):
 
     torchscript = "torchscript"
     pt2 = "pt2"
+    onnx = "onnx"
 
 
 @handle_errors
 @opt.block_options()
 def export_command(
     model: Annotated[Optional[str], typer.Argument(help="A secli checkpoint (from 'secli inject/train --out') or an architecture name built with the block options.", show_default=False)] = None,
-    to: Annotated[Optional[ExportTarget], typer.Option("--to", help="File kind: torchscript (torch.jit) or pt2 (torch.export).", show_default=False)] = None,
+    to: Annotated[Optional[ExportTarget], typer.Option("--to", help="File kind: torchscript (torch.jit), pt2 (torch.export) or onnx (opset 18; needs the onnx extra).", show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The file to write.", show_default=False)] = None,
-    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Side of the example input in px (default: the checkpoint's training size, else the architecture's).", show_default=False)] = None,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Side of the example input in px (default: the checkpoint's training size, else the architecture's); batch, height and width stay free where the network allows.", show_default=False)] = None,
     blocks: opt.BlockArgs = opt.BLOCKS,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
@@ -35,7 +36,7 @@ def export_command(
     force: opt.Force = False,
     fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
 ) -> None:
-    """Write a model as a file that loads and runs in plain PyTorch, without secli; verified."""
+    """Write a model as a file that runs without secli (plain PyTorch, or onnxruntime); verified."""
     from secli.api import export
 
     result = export(
@@ -43,15 +44,34 @@ def export_command(
         weights=weights, num_classes=num_classes, block=blocks.kind, **blocks.options(),
     )
     document = result.to_dict()
+    emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)
+
+
+def tables(document: dict[str, Any]) -> list[Table]:
+    """The table of an export envelope (a run's, or a results file's)."""
     found = document["results"]
+    shape = found["input_shape"]
+    dims = found.get("dynamic_dims") or (["batch"] if found["dynamic_batch"] else [])
     table = Table(
         title=f"{found['model']}: exported to {found['to']}",
-        columns=["file", "format", "input (N, C, H, W)", "batch", "max |Δ logit|"],
-        rows=[[found["file"], found["to"], "x".join(str(n) for n in found["input_shape"]),
-               "any" if found["dynamic_batch"] else str(found["input_shape"][0]), f"{found['max_abs_diff']:.2e}"]],
-        right_align={2, 3, 4},
+        columns=["file", "format", "example input (N, C, H, W)", "free dimensions", "max |Δ logit|"],
+        rows=[[found["file"], found["to"] + (f" (opset {found['opset']})" if found.get("opset") else ""),
+               "x".join(str(n) for n in shape), ", ".join(dims) or "none (fixed shape)", f"{found['max_abs_diff']:.2e}"]],
+        right_align={2, 4},
     )
-    table.notes.append(f"verified: loaded back with plain torch; logits within atol {found['atol']:g}, rtol {found['rtol']:g}")
-    table.notes.append(f"load it anywhere with torch installed: {found['load']}")
+    checked = found.get("checked_in") or "plain torch"
+    table.notes.append(f"verified: loaded back in {checked}; logits within atol {found['atol']:g}, rtol {found['rtol']:g}"
+                       + (f" at {', '.join(found['checked_shapes'])}" if found.get("checked_shapes") else ""))
+    table.notes.append(f"load it: {found['load']} (docs/export.md)")
     table.notes.extend(found["notes"])
-    emit(fmt.value, [table], document)
+    return [table]
+
+
+def csv_tables(document: dict[str, Any]) -> list[Table]:
+    """``-f csv`` (and ``secli report -f csv``): one row, raw values, ASCII column names."""
+    found = document["results"]
+    columns = ["file", "to", "model", "input_shape", "dynamic_dims", "opset", "max_abs_diff", "atol", "rtol", "checked_in"]
+    row = [found["file"], found["to"], found["model"], "x".join(str(n) for n in found["input_shape"]),
+           " ".join(found.get("dynamic_dims") or (["batch"] if found["dynamic_batch"] else [])), found.get("opset"),
+           found["max_abs_diff"], found["atol"], found["rtol"], found.get("checked_in")]
+    return [Table(title="", columns=columns, rows=[row])]

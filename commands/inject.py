@@ -37,7 +37,7 @@ def inject_command(
         from secli.networks.workflow import architectures_document
 
         document = architectures_document()
-        emit(fmt.value, tables(document), document)
+        emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)
         return
     if blocks.kind == "none":
         blocks.refuse("with --block none (it reports the SE modules a network already has)")
@@ -48,7 +48,7 @@ def inject_command(
         save_spec=save_spec, force=force,
     )
     document = result.to_dict()
-    emit(fmt.value, tables(document), document)
+    emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)
 
 
 def tables(document: dict[str, Any]) -> list[Table]:
@@ -56,6 +56,20 @@ def tables(document: dict[str, Any]) -> list[Table]:
     if document.get("inputs", {}).get("list"):
         return [architectures_table(document["results"])]
     return [sites_table(document["results"])]
+
+
+def csv_tables(document: dict[str, Any]) -> list[Table]:
+    """``-f csv`` (and ``secli report -f csv``): one row per site (or architecture), raw values,
+    ASCII column names."""
+    results = document["results"]
+    if document.get("inputs", {}).get("list"):
+        columns = ["name", "family", "positions", "sk", "image_size", "image_size_source", "note"]
+        return [Table(title="", columns=columns, rows=[
+            [r["name"], r["family"], " ".join(r["positions"]), r["sk"], r["image_size"], r.get("image_size_source"),
+             r.get("note")] for r in results])]
+    columns = ["site", "module", "channels", "hidden", "params", "impl"]
+    return [Table(title="", columns=columns, rows=[
+        [s["name"], s["module_path"], s["channels"], s["hidden"], s["params"], s["impl"]] for s in results["sites"]])]
 
 
 def sites_table(results: dict[str, Any]) -> Table:
@@ -74,6 +88,12 @@ def sites_table(results: dict[str, Any]) -> Table:
         f"params: baseline {params['baseline']:,} -> injected {params['injected']:,} "
         f"({params['added']:+,}, {pct:+.2f}%)"
     )
+    replaced = params["baseline"] + sum(s["params"] for s in sites) - params["injected"]
+    if replaced > 0 and kind != "none":  # the blocks took the place of layers (SK: 3x3 convolutions + BN)
+        table.notes.append(
+            f"{kind.upper()} replaces {len(sites)} 3x3 convolutions of the network and their BatchNorms ({replaced:,} "
+            f"params) by its blocks ({sum(s['params'] for s in sites):,} params): the change is their difference, not "
+            "an addition (grouped convolutions in place of dense ones are smaller)")
     check = results.get("formula")
     if check is not None and check.get("expression"):  # a kind's registered per-site form
         verdict = "matches" if check["exact"] else "differs"
@@ -103,5 +123,7 @@ def architectures_table(rows: list[dict[str, Any]]) -> Table:
         right_align={4},
     )
     table.notes.append("stages use the paper's numbering (ResNet: 2..5 = layer1..layer4)")
+    table.notes.append("image size: the crop the architecture's DEFAULT torchvision weights were trained at (timm: its "
+                       "pretrained_cfg), else 224; complexity, profile and export use it unless --image-size says otherwise")
     table.notes += [f"{r['name']}: {r['note']}" for r in rows if r.get("note") and r["family"] != "native-se"]
     return table

@@ -16,7 +16,7 @@ import typer
 from commands import options as opt
 from commands.common import handle_errors, report_error, warn
 from commands.progress import progress_bar
-from commands.render import Table, emit
+from commands.render import Table, emit, out_format, write_results
 
 TIMING_PANEL = "Timing"
 OUTPUT_PANEL = "Output"
@@ -62,9 +62,10 @@ def profile_command(
     threads: Annotated[Optional[int], typer.Option("--threads", metavar="N", help="CPU threads for torch (CPU runs only). Default: torch's own choice.", rich_help_panel=TIMING_PANEL, show_default=False)] = None,
     auto_batch: Annotated[bool, typer.Option("--auto-batch", help="On out-of-memory, halve the batch and start again (not with --ddp).", rich_help_panel=TIMING_PANEL, **Flag)] = False,
     roofline: opt.Roofline = None,
+    with_complexity: Annotated[bool, typer.Option("--with-complexity", help="Also count each model's parameters and FLOPs (as secli complexity: fvcore, batch 1, at --image-size) into the same rows.", rich_help_panel=TIMING_PANEL, **Flag)] = False,
     ddp: Annotated[bool, typer.Option("--ddp", help="Under torchrun, --mode train or both: every rank times its DistributedDataParallel step; rank 0 reports the slowest rank.", rich_help_panel=TIMING_PANEL, **Flag)] = False,
     fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output on stdout: table | json (the results envelope) | csv (one row per model and mode) | markdown.", rich_help_panel=OUTPUT_PANEL)] = opt.OutputFormat.table,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="FILE", help="Also write the results envelope (JSON) to FILE, whatever --format is; 'secli report FILE' shows it again.", rich_help_panel=OUTPUT_PANEL, show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="FILE", help="Also write the results to FILE, in the format its extension names: .json (the envelope; 'secli report FILE' shows it again), .csv or .md.", rich_help_panel=OUTPUT_PANEL, show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="With --out: replace an existing file.", rich_help_panel=OUTPUT_PANEL, **Flag)] = False,
 ) -> None:
     """Time forward, backward and whole steps of models side by side; the first is the baseline.
@@ -79,13 +80,19 @@ def profile_command(
 
     if force and out is None:
         raise SecliUsageError("--force applies to --out FILE; add --out or drop --force")
+    file_fmt = out_format(out, fmt.value)  # a .csv or .md file is written here, the envelope by the library
+    if file_fmt not in (None, "json"):
+        from secli.util.outputs import check_writable
+
+        check_writable(out, force)  # before minutes of timing, not after
     main_rank = not ddp or os.environ.get("RANK", "0") == "0"  # one progress display, not one per rank
     with progress_bar("profiling", None, enabled=main_rank) as bar:
         report = profile(
             models, block=blocks.kind, **blocks.options(), spec=spec, image_size=image_size, input_size=input_size,
             mode=mode.value, device=device, batch_size=batch_size, amp=amp.value, channels_last=channels_last,
             compile=compile_, compile_mode=compile_mode, iters=iters, warmup=warmup, threads=threads,
-            auto_batch=auto_batch, ddp=ddp, roofline=roofline, progress=bar.update, out=out, force=force,
+            auto_batch=auto_batch, ddp=ddp, roofline=roofline, with_complexity=with_complexity, progress=bar.update,
+            out=out if file_fmt == "json" else None, force=force,
         )
     if not report.is_main:
         return
@@ -95,9 +102,16 @@ def profile_command(
         if model.failure is not None:
             report_error(f"{model.label}: {model.failure.message}")
     document = report.to_dict()
-    emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)
+    emit(fmt.value, rendered(document, fmt.value), document)
+    if file_fmt in ("csv", "markdown"):
+        write_results(out, file_fmt, rendered(document, file_fmt), document, force)
     if not report.measured:
         raise typer.Exit(1)
+
+
+def rendered(document: dict[str, Any], fmt: str) -> list[Table]:
+    """The tables ``fmt`` shows: one CSV table for csv, every table otherwise (none for json)."""
+    return [] if fmt == "json" else csv_tables(document) if fmt == "csv" else tables(document)
 
 
 def _num(value: Any, digits: int, sign: bool = False, suffix: str = "") -> str:
@@ -105,6 +119,10 @@ def _num(value: Any, digits: int, sign: bool = False, suffix: str = "") -> str:
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return "-"
     return f"{value:{'+' if sign else ''},.{digits}f}{suffix}"
+
+
+def _giga(value: Any) -> Any:
+    return None if value is None else value / 1e9
 
 
 def _mb(value: Any) -> Any:
@@ -137,25 +155,34 @@ def tables(document: dict[str, Any]) -> list[Table]:
     heading = f"{inputs['title']}: " if inputs.get("title") else ""
     setting = setting_line(document)
     out = []
+    counted = any(model.get("flops") for model in results["models"])
     for mode in inputs["modes"]:
         timing_cols = ["step ms (median)"] if mode == "inference" else ["fwd ms", "bwd ms", "step ms (median)"]
-        columns = ["model", *timing_cols, "step IQR ms", "img/s", "throughput ratio", "added %", "added µs/img"]
+        counts = ["params (M)", "GFLOPs (FC only)", "GFLOPs (all ops)"] if counted else []
+        columns = ["model", *counts, *timing_cols, "step IQR ms", "img/s", "throughput ratio", "added %", "added µs/img"]
         rows = []
         for model in results["models"]:
             timing = model["modes"].get(mode)
+            flops = model.get("flops") or {}
+            cells = [_num(model["params"] / 1e6 if model["params"] else None, 3), _num(_giga(flops.get("flops_fc_only")), 4),
+                     _num(_giga(flops.get("flops_all_ops")), 4)] if counted else []
             if timing is None:
                 failure = model.get("failure")
-                rows.append([f"{model['label']} ({failure['kind']} failed)" if failure else model["label"]] + ["-"] * (len(columns) - 1))
+                label = f"{model['label']} ({failure['kind']} failed)" if failure else model["label"]
+                rows.append([label, *cells] + ["-"] * (len(columns) - 1 - len(cells)))
                 continue
             cmp = model["vs_baseline"].get(mode) or {}
             label = model["label"] + (" [compiled]" if model.get("compiled") else "")
             times = [timing["step"]] if mode == "inference" else [timing["forward"], timing["backward"], timing["step"]]
             rows.append([
-                label, *(_num(t["median_ms"] if t else None, 2) for t in times), _num(timing["step"]["iqr_ms"], 2),
+                label, *cells, *(_num(t["median_ms"] if t else None, 2) for t in times), _num(timing["step"]["iqr_ms"], 2),
                 _num(timing["images_per_s"], 1), _num(cmp.get("throughput_ratio"), 3),
                 _num(cmp.get("overhead_pct"), 1, sign=True, suffix="%"), _num(cmp.get("overhead_us_per_image"), 1, sign=True),
             ])
         table = Table(title=f"{heading}{mode}: {setting}", columns=columns, rows=rows)
+        if counted:
+            table.notes.append(f"GFLOPs: fvcore at 1x3x{results['image_size']}x{results['image_size']}, counted as secli "
+                               "complexity counts (FC only: fvcore's default handles; all ops: every arithmetic op)")
         table.notes.append(
             f"ms: median of {inputs['iters']} interleaved iterations after {inputs['warmup']} warm-up on "
             f"{results.get('device_name') or results['device']}, torch {results.get('torch') or '?'}; "
@@ -228,7 +255,7 @@ def _memory_table(document: dict[str, Any]) -> Table:
 
 
 CSV_COLUMNS = [
-    "label", "mode", "params", "sites", "compiled", "failure", "batch_size", "image_size", "device",
+    "label", "mode", "params", "flops_fc_only", "flops_all_ops", "sites", "compiled", "failure", "batch_size", "image_size", "device",
     "forward_median_ms", "backward_median_ms", "step_median_ms", "step_iqr_ms", "images_per_s",
     "throughput_ratio", "overhead_pct", "overhead_us_per_image", "peak_delta_bytes", "block_bytes_per_image", "implied_passes",
     "predicted_step_ms", "predicted_overhead_pct", "roofline_device",
@@ -253,14 +280,16 @@ def csv_tables(document: dict[str, Any]) -> list[Table]:
         traffic = model.get("block_traffic")
         per_image = traffic["bytes_per_image"] if traffic else None
         failure = (model.get("failure") or {}).get("message")
+        flops = model.get("flops") or {}
+        counts = [model["params"], flops.get("flops_fc_only"), flops.get("flops_all_ops")]
         if not model["modes"]:
-            rows.append(head + ["", model["params"], model["sites"], model["compiled"], failure, *common] + [None] * 10 + [per_image, None]
+            rows.append(head + ["", *counts, model["sites"], model["compiled"], failure, *common] + [None] * 10 + [per_image, None]
                         + [None, None, None])
         for mode, timing in model["modes"].items():
             cmp = model["vs_baseline"].get(mode) or {}
             memory = timing.get("memory") or {}
             rows.append(head + [
-                mode, model["params"], model["sites"], model["compiled"], failure, *common,
+                mode, *counts, model["sites"], model["compiled"], failure, *common,
                 timing["forward"]["median_ms"], (timing.get("backward") or {}).get("median_ms"), timing["step"]["median_ms"],
                 timing["step"]["iqr_ms"], timing["images_per_s"], cmp.get("throughput_ratio"), cmp.get("overhead_pct"),
                 cmp.get("overhead_us_per_image"), memory.get("delta_bytes"), per_image, cmp.get("implied_passes"),

@@ -104,17 +104,25 @@ def print_rich(table: Table) -> None:
         stdout.print(f"  {note}", style="dim", highlight=False, markup=False)
 
 
-def emit(fmt: str, tables: list[Table], payload: Any) -> None:
-    """Print ``tables`` (table/csv/markdown) or ``payload`` (json) to stdout."""
-    fmt = getattr(fmt, "value", fmt)
+def as_text(fmt: str, tables: list[Table], payload: Any) -> str:
+    """``tables`` as CSV or Markdown, or ``payload`` as JSON: what ``emit`` prints and what an
+    ``--out`` file of that format holds, ending in one newline."""
     if fmt == "json":
         from secli.util.envelope import dumps
 
-        print(dumps(payload))
-    elif fmt == "csv":
-        print("\n".join(to_csv(t) for t in tables), end="")
-    elif fmt == "markdown":
-        print("\n\n".join(to_markdown(t) for t in tables))
+        return dumps(payload) + "\n"
+    if fmt == "csv":
+        return "\n".join(to_csv(t) for t in tables)
+    if fmt == "markdown":
+        return "\n\n".join(to_markdown(t) for t in tables) + "\n"
+    raise ValueError(f"no text form for format {fmt!r}")
+
+
+def emit(fmt: str, tables: list[Table], payload: Any) -> None:
+    """Print ``tables`` (table/csv/markdown) or ``payload`` (json) to stdout."""
+    fmt = getattr(fmt, "value", fmt)
+    if fmt in ("json", "csv", "markdown"):
+        print(as_text(fmt, tables, payload), end="")
     else:
         for i, table in enumerate(tables):
             if i:
@@ -127,3 +135,45 @@ def skipped_note(skipped: int, too_large: int) -> str:
     if not too_large:
         return f"skipped {skipped} unreadable images"
     return f"skipped {skipped} images ({skipped - too_large} unreadable, {too_large} too large)"
+
+
+#: What an ``--out`` file holds, by its extension (``secli.util.outputs`` writes it).
+FILE_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown"}
+
+
+def out_format(out: Any, fmt: str) -> str | None:
+    """The format of the results file ``--out FILE`` (None without one): the one its extension
+    names (.json, .csv, .md); for any other name, ``--format``'s when that is a file format,
+    else the JSON envelope (which ``secli report`` reads back).
+
+    ``--format`` says what stdout shows and the extension what the file holds, so
+    ``-f csv --out run.json`` (a CSV to read now, the envelope to keep) is two choices, not a
+    clash. Two renderings that disagree are one: ``--out t.csv -f markdown`` is refused (exit 2),
+    since one of the two is a typo and guessing which would write the other silently.
+    """
+    from pathlib import Path
+
+    from secli.util.errors import SecliUsageError
+
+    fmt = getattr(fmt, "value", fmt)
+    if out is None:
+        return None
+    named = FILE_FORMATS.get(Path(out).suffix.lower())
+    if named is None:
+        return fmt if fmt in ("json", "csv", "markdown") else "json"
+    renderings = ("csv", "markdown")
+    if fmt in renderings and named in renderings and fmt != named:
+        raise SecliUsageError(f"--out {out} names a {named} file but --format is {fmt}; "
+                              f"use --format {named}, or name the file {Path(out).stem}{_SUFFIX[fmt]}")
+    return named
+
+
+_SUFFIX = {"csv": ".csv", "markdown": ".md", "json": ".json"}
+
+
+def write_results(out: Any, file_fmt: str, tables: list[Table], payload: Any, force: bool) -> None:
+    """Write a CSV or Markdown results file (the library writes the JSON envelope itself);
+    atomically, and an existing file only with ``force``."""
+    from secli.util.outputs import atomic_write_text
+
+    atomic_write_text(out, as_text(file_fmt, tables, payload), force=force)

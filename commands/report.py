@@ -18,6 +18,7 @@ import typer
 from commands import options as opt
 from commands.common import handle_errors
 from commands.render import Table, emit
+from secli.util.errors import SecliUsageError
 
 
 def renderer(command: str, name: str = "tables") -> Callable[[dict[str, Any]], list[Table]] | None:
@@ -57,12 +58,20 @@ def render_document(path: Path, document: dict[str, Any], fmt: str) -> list[Tabl
 @handle_errors
 def report_command(
     files: Annotated[list[Path], typer.Argument(metavar="FILE", help="Results files written with --out (JSON envelopes of any secli command).", show_default=False)],
-    fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="table | markdown (one set of tables per file, titled with its name) | csv (several files: one table, a file column first) | json (the documents as read; a list for several files).")] = opt.OutputFormat.table,
+    fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="table | markdown (one set of tables per file, titled with its name) | csv (one tidy table per result, ASCII column names; several files of one command: one table, a file column first) | json (the documents as read; a list for several files).")] = opt.OutputFormat.table,
+    join: Annotated[bool, typer.Option("--join", help="Join complexity and profile results into one table, one row per model (matched by architecture and block options): parameters, FLOPs and time.", show_default=False)] = False,
 ) -> None:
     """Show saved results again: 'secli profile ... --out run.json', then 'secli report run.json -f markdown'."""
     from secli.util.envelope import read_envelope
 
     documents = [read_envelope(path) for path in files]  # every file is checked before anything is printed
+    if join:
+        from commands.report_join import join_csv, join_tables
+
+        if fmt.value == "json":
+            raise SecliUsageError("--join makes a table; use -f table, markdown or csv (json: the files as read, without --join)")
+        emit(fmt.value, join_csv(documents) if fmt.value == "csv" else join_tables(documents), None)
+        return
     if fmt.value == "json":
         emit("json", [], documents[0] if len(documents) == 1 else documents)
         return

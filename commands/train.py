@@ -91,12 +91,18 @@ def train_command(
             workers=workers, seed=seed, device=device, no_amp=no_amp, force=force, progress=bar, on_epoch=on_epoch,
         )
     document = run.to_dict()
-    emit(fmt.value, tables(document), document)
+    emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)
 
 
 def tables(document: dict[str, Any]) -> list[Table]:
     """The table of a train envelope (a run's, or a results file's)."""
     return [history_table(document["results"])]
+
+
+def csv_tables(document: dict[str, Any]) -> list[Table]:
+    """``-f csv`` (and ``secli report -f csv``): one row per epoch, raw numbers, ASCII names."""
+    columns = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds"]
+    return [Table(title="", columns=columns, rows=[[e.get(c) for c in columns] for e in document["results"]["epochs"]])]
 
 
 def history_table(run: dict[str, Any]) -> Table:

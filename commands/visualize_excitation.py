@@ -77,7 +77,7 @@ def visualize_excitation_command(
     for line in run.warnings:
         warn(line)
     document = run.to_dict()
-    emit(fmt.value, tables(document), document)
+    emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)
 
 
 class PhasedBar:
@@ -113,6 +113,27 @@ def tables(document: dict[str, Any]) -> list[Table]:
     if results.get("ablation"):
         out.append(ablation_table(results))
     return out
+
+
+def csv_tables(document: dict[str, Any]) -> list[Table]:
+    """``-f csv`` (and ``secli report -f csv``): one tidy table, one row per site, raw numbers
+    and ASCII column names; the ablation's columns join the scores on the site (both are per
+    site), empty where there was no ablation of that site."""
+    results = document if document.get("format") == OLD_FORMAT else document["results"]
+    scale_keys = [f"x{float(s):g}" for s in results.get("scales") or [1.0]]
+    has_sk = any(int(s.get("paths", 1)) >= 2 for s in results["sites"])
+    ablated = {r["site"]: r for r in (results.get("ablation") or {}).get("sites", [])}
+    columns = ["site", "channels", "specificity", "chance", "saturation", "mean_gate"]
+    columns += [f"sk_difference_{k.replace('.', '_')}" for k in scale_keys] if has_sk else []
+    abl = ["acc_mean_gate", "delta_mean_gate", "acc_no_gate", "delta_no_gate"] if ablated else []
+    rows = []
+    for row in results["scores"]:
+        cells = [row["site"], row["channels"], row.get("specificity"), row.get("chance"), row.get("saturation"),
+                 row.get("mean_gate")]
+        if has_sk:
+            cells += [(row.get("sk_difference") or {}).get(k) for k in scale_keys]
+        rows.append(cells + [(ablated.get(row["site"]) or {}).get(k) for k in abl])
+    return [Table(title="", columns=columns + abl, rows=rows)]
 
 
 def _fixed(value: Any, digits: int = 3) -> str:
@@ -180,8 +201,25 @@ def ablation_table(results: dict[str, Any]) -> Table:
     table.notes.append("mean gate: this site's gate replaced by its class-agnostic mean (per channel, the mean of "
                        "the per-class means); no gate: replaced by 1 (SK: 1/M, the paths averaged); "
                        "every other site as trained; top-1 over all the model's outputs; pp = percentage points")
-    seconds = (results.get("meta") or {}).get("ablation_seconds")
-    if seconds is not None:
-        passes = 1 + 2 * len(ablation["sites"])
-        table.notes.append(f"{passes} forward passes per image in {seconds:.1f} s")
+    table.notes += _ablation_time(results)
     return table
+
+
+def _ablation_time(results: dict[str, Any]) -> list[str]:
+    """How long the ablation took, for the passes it made: those of the run that computed the
+    statistics, which a re-plot of some of its sites (``--from-stats --sites``) did not make."""
+    meta = results.get("meta") or {}
+    seconds, ran = meta.get("ablation_seconds"), meta.get("ablation_sites")
+    shown = len(results["ablation"]["sites"])
+    if seconds is None:
+        return []
+    if ran is None:  # a summary written before the count was kept
+        if not results.get("computed", True):
+            return [f"the ablation took {seconds:.1f} s in the run that computed these statistics"]
+        ran = shown
+    note = f"{1 + 2 * int(ran)} forward passes per image ({ran} sites, 2 passes each, + 1 unmodified) in {seconds:.1f} s"
+    if not results.get("computed", True):
+        note = f"the run that computed these statistics: {note}"
+    if shown != ran:
+        note += f"; {shown} of its {ran} sites shown here"
+    return [note]

@@ -20,15 +20,18 @@ instead, so ``secli --help`` stays fast.
 
 from __future__ import annotations
 
+from typing import Any
+
 from secli.blocks.options import BlockOptions
 from secli.blocks.spec import BlockSpec, ModelSpec
+from secli.complexity.count import model_counts
 from secli.complexity.workflow import complexity
 from secli.excitation.workflow import ExcitationRun, visualize_excitation
 from secli.networks.export import ExportResult, export
 from secli.networks.models import load_model
 from secli.networks.workflow import InjectResult, inject, list_architectures
 from secli.profiling.results import ProfileReport, Progress
-from secli.profiling.workflow import profile
+from secli.profiling.workflow import profile as _profile
 from secli.training.workflow import TrainRun, train
 
 __all__ = [
@@ -50,3 +53,14 @@ __all__ = [
     "train",
     "visualize_excitation",
 ]
+
+
+def profile(models: Any = None, *, with_complexity: bool = False, **options: Any) -> ProfileReport:
+    """``secli.profiling.workflow.profile`` (every option is its), plus ``with_complexity``: count
+    each model's parameters and FLOPs (complexity's fvcore count, batch 1, at the run's image
+    size) into the same rows as its timings. The one function here that joins two analyses,
+    which never import each other: this module is where they meet."""
+    return _profile(models, count=model_counts if with_complexity else None, **options)
+
+
+profile.__doc__ = f"{profile.__doc__}\n\n{_profile.__doc__}"

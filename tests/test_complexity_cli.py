@@ -88,10 +88,11 @@ def test_table_and_markdown_and_csv() -> None:
     assert table.exit_code == 0, table.output
     assert "multiply-add" in table.stdout and "not counted" in table.stdout and "cross-check" in table.stdout
     md = invoke("resnet18", "--gate", "tanh", "--image-size", "32", "-f", "markdown")
-    assert md.exit_code == 0 and "| variant |" in md.stdout and "gate=tanh" in md.stdout
+    assert md.exit_code == 0 and "| model |" in md.stdout and "| resnet18 + SE r=16 standard gate=tanh |" in md.stdout
     out = invoke("resnet18", "--squeeze", "avg,max", "--image-size", "32", "-f", "csv")
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert [r["variant"] for r in rows] == ["SE r=16 standard", "SE r=16 standard squeeze=max"]
+    assert [r["model"] for r in rows] == ["resnet18 + SE r=16 standard", "resnet18 + SE r=16 standard squeeze=max"]
     assert all(int(r["params_added"]) == se_added(16) for r in rows)
     assert int(rows[1]["flops_fc_only_injected"]) == int(rows[0]["flops_fc_only_injected"])
 
@@ -232,11 +233,17 @@ def test_network_with_its_own_se_modules() -> None:
     from torchvision.models import mobilenet_v3_small
     from torchvision.ops import SqueezeExcitation
 
-    se_modules = [m for m in mobilenet_v3_small().modules() if isinstance(m, SqueezeExcitation)]
-    assert data["params"]["added"] == 0 and data["sites"] == len(se_modules) == 9
-    assert data["flops"]["fc_only_added"] == data["flops"]["all_ops_added"] == 0
+    network = mobilenet_v3_small()
+    se_modules = [m for m in network.modules() if isinstance(m, SqueezeExcitation)]
     expected = sum(p.numel() for m in se_modules for p in m.parameters())
-    assert sum(s["block_params"] for s in data["by_stage"]) == expected == data["native"]["params"]
+    # the network as built, against its baseline with those modules replaced by identities: Δ is theirs
+    assert data["label"] == "mobilenet_v3_small" and data["sites"] == len(se_modules) == 9
+    assert data["params"]["injected"] == sum(p.numel() for p in network.parameters())
+    assert data["params"]["added"] == expected == data["native"]["params"]
+    assert sum(s["block_params"] for s in data["by_stage"]) == expected
+    # their FLOPs seen from outside (the two models' difference) equal those counted inside them
+    assert data["flops"]["all_ops_added"] == data["native"]["flops_all_ops"] > 0
+    assert data["flops"]["fc_only_added"] == data["native"]["flops_fc_only"] > 0
 
 
 def test_python_complexity_equals_the_cli_json(json_sweep) -> None:

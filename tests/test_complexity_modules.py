@@ -59,7 +59,7 @@ def test_every_format(fmt: str) -> None:
         assert row["by_module"][0]["module"] == "" and row["by_module"][0]["blocks_inside"] == 8
         assert results["baseline"]["by_module"][0]["params"] == 11_689_512
     elif fmt == "csv":
-        assert out.splitlines()[0] == "variant,module,depth,type,params,flops_fc_only,flops_all_ops,block,blocks_inside,bytes_read,bytes_written,intensity"
-        assert "SE r=16 standard,layer1.0,2,BasicBlock," in out
+        assert out.splitlines()[0] == "model,module,depth,type,params,flops_fc_only,flops_all_ops,block,blocks_inside,bytes_read,bytes_written,intensity"
+        assert "resnet18 + SE,layer1.0,2,BasicBlock," in out and "\nresnet18,,0,ResNet,11689512," in out
     else:
         assert "per module" in out and "1 SE inside" in out

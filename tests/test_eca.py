@@ -139,7 +139,7 @@ def test_cli_complexity_resnet18_eca() -> None:
     # resnet18: two sites each at C = 64, 128, 256, 512 -> k = 3, 5, 5, 5
     assert row["sites"] == 8 and row["params"]["added"] == 2 * (3 + 5 + 5 + 5)
     assert row["params"]["formula"] == 36 and row["params"]["formula_matches"] is True
-    assert row["label"] == "ECA k=adaptive standard"
+    assert row["label"] == "resnet18 + ECA" and row["variant"] == "ECA k=adaptive standard"
     assert row["flops"]["all_ops_added"] > 0
 
 

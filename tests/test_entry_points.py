@@ -36,10 +36,10 @@ def test_python_m_secli_version_and_help() -> None:
 
 
 def test_python_m_secli_gives_one_line_errors() -> None:
-    bad = _secli("export", "resnet18", "--to", "onnx", "--out", "never.pt2")
+    bad = _secli("export", "resnet18", "--to", "tflite", "--out", "never.pt2")
     assert bad.returncode == 2 and not bad.stdout
     lines = [line for line in bad.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:") and "'onnx' is not one of" in lines[0], bad.stderr
+    assert len(lines) == 1 and lines[0].startswith("error:") and "'tflite' is not one of" in lines[0], bad.stderr
     assert not (ROOT / "never.pt2").exists()
 
 

@@ -259,8 +259,11 @@ def test_ablate_counts_equal_a_network_with_the_gate_swapped_for_a_constant(name
     r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(out), "--ablate", "--sites", "SE_5_2",
                             "--format", "csv"])
     assert r.exit_code == 0, _err(r)
-    assert "site,acc mean gate (%),change (pp),acc no gate (%),change (pp)" in r.stdout
-    assert "SE_5_1" not in r.stdout
+    # one tidy table: the scores and the ablation joined on the site, ASCII column names, raw fractions
+    header, row = r.stdout.splitlines()
+    assert header == ("site,channels,specificity,chance,saturation,mean_gate,"
+                      "acc_mean_gate,delta_mean_gate,acc_no_gate,delta_no_gate")
+    assert row.startswith("SE_5_2,512,") and "SE_5_1" not in r.stdout
 
 
 def test_from_stats_refuses_what_does_not_apply(ckpt, tmp_path):
@@ -323,3 +326,17 @@ def test_ablation_gets_its_own_progress_bar(named_ckpt, tmp_path, record_progres
     assert r.exit_code == 0, _err(r)
     assert [(c["total"], c["done"], c["unit"]) for c in calls] == [(10, 10, "images"), (10, 10, "images")]
     assert "3 forward passes per image" in " ".join(r.stdout.split())
+
+
+def test_the_ablation_time_is_the_computing_runs_and_a_replot_says_so():
+    """A --from-stats re-plot of one site of two does not claim 3 passes in the 2-site run's time."""
+    from commands.visualize_excitation import _ablation_time
+
+    sites = [{"site": "SE_4_1"}, {"site": "SE_5_2"}]
+    run = {"meta": {"ablation_seconds": 112.1, "ablation_sites": 2}, "ablation": {"sites": sites}, "computed": True}
+    passes = "5 forward passes per image (2 sites, 2 passes each, + 1 unmodified) in 112.1 s"
+    assert _ablation_time(run) == [passes]
+    replot = {**run, "computed": False, "ablation": {"sites": sites[1:]}}
+    assert _ablation_time(replot) == [f"the run that computed these statistics: {passes}; 1 of its 2 sites shown here"]
+    older = {"meta": {"ablation_seconds": 112.1}, "ablation": {"sites": sites[1:]}, "computed": False}
+    assert _ablation_time(older) == ["the ablation took 112.1 s in the run that computed these statistics"]

@@ -51,11 +51,13 @@ def test_class_colour_follows_the_class_index_not_its_position():
     result = _result()
     subset, everything = class_means_figure(result, classes=[7, 2]), class_means_figure(result)
     assert _class_lines(subset.axes[0]) == [class_color(2), class_color(7)]
-    assert _class_lines(everything.axes[0]) == [class_color(k) for k in range(10)]
-    # the same class is drawn in the same colour in the other figures too
+    # ten classes are a heat map: each row marked with its class's colour, in class order
+    markers = everything.axes[1].collections  # one square per row, left of the heat map
+    assert [tuple(m.get_facecolor()[0]) for m in markers] == [_rgba(class_color(k)) for k in range(10)]
+    # the same class is drawn in the same colour in the other figures too (Fig. 7: its band)
     per_class = mean_std_figure(result, "SE_5_1", classes=[7, 2])
-    assert [ax.get_lines()[-1].get_color() for ax in per_class.axes if ax.get_visible()] == [class_color(2),
-                                                                                             class_color(7)]
+    bands = [ax.collections[0].get_facecolor()[0][:3] for ax in per_class.axes if ax.get_visible()]
+    assert [tuple(b) for b in bands] == [_rgba(class_color(k))[:3] for k in (2, 7)]
     bars = distributions_figure(result, classes=[7, 2]).axes[0].collections[0]
     assert [tuple(c) for c in bars.get_colors()[:2]] == [tuple(_rgba(class_color(k))) for k in (2, 7)]
 
@@ -74,8 +76,10 @@ def test_legend_sits_outside_every_axes_and_names_the_reference():
     assert all(box.x0 >= ax.get_window_extent().x1 for ax in fig.axes if ax.get_visible())
     labels = [t.get_text() for t in legend.get_texts()]
     assert labels == ["class_0", "class_3", "all 10 classes (40 images)"]
+    # the reference is drawn on top of the class lines (dashed: a class that agrees shows in the gaps)
     reference = [line for line in fig.axes[0].get_lines() if line.get_linestyle() != "-"][0]
-    assert reference.get_zorder() < min(line.get_zorder() for line in fig.axes[0].get_lines() if line is not reference)
+    assert reference.get_zorder() > max(line.get_zorder() for line in fig.axes[0].get_lines() if line is not reference)
+    assert reference.get_color() == "#000000" and reference.get_linewidth() >= 1.5
 
 
 def test_undefined_specificity_is_a_gap_not_zero(monkeypatch):
@@ -89,7 +93,9 @@ def test_undefined_specificity_is_a_gap_not_zero(monkeypatch):
     assert "n/a" in [t.get_text() for t in fig.axes[0].texts]
     rows[1]["specificity"] = float("nan")
     assert math.isnan(depth_figure(result).axes[0].get_lines()[0].get_ydata()[1])
-    assert "η² n/a" in class_means_figure(result).axes[1].get_title(loc="left")
+    titles = [ax.get_title(loc="left") for ax in class_means_figure(result).axes]
+    assert "SE_5_1  (η² n/a)" in titles and "SE_5_1  (η² n/a)" in [
+        ax.get_title(loc="left") for ax in class_means_figure(result, classes=[1, 2]).axes]
 
 
 def test_quantiles_read_off_a_histogram():
@@ -163,3 +169,47 @@ def test_figures_drawn_in_worker_processes_equal_those_drawn_here(tmp_path, monk
     monkeypatch.setattr(plots, "depth_figure", broken)
     with pytest.raises(RuntimeError, match="drawing failed"):
         write_figures(result, tmp_path / "broken")
+
+
+def test_ten_classes_are_a_heat_map_of_differences_under_the_all_classes_mean():
+    """Fig. 6 with more than four classes: per site a strip with the all-classes mean (drawn, in
+    black) and one heat-map row per class holding its mean minus that reference."""
+    from secli.excitation.figures.style import sampled_channels
+
+    result = _result()
+    fig = class_means_figure(result, max_channels=6)
+    strip, heat = fig.axes[2], fig.axes[3]  # the second site: SE_5_1 (16 channels, 6 sampled)
+    idx = sampled_channels(16, 6)
+    reference = result.mean_all("SE_5_1")[0, idx]
+    np.testing.assert_allclose(strip.get_lines()[0].get_ydata(), reference)
+    assert strip.get_lines()[0].get_color() == "#000000"
+    rows = heat.get_images()[0].get_array()
+    assert rows.shape == (10, 6)
+    np.testing.assert_allclose(rows, result.mean("SE_5_1")[:, 0, idx] - reference)
+    norm = heat.get_images()[0].norm  # one symmetric scale for every site
+    assert norm.vmin == -norm.vmax and norm is fig.axes[1].get_images()[0].norm
+    four = class_means_figure(result, classes=[0, 1, 2, 3])
+    assert not four.axes[0].get_images() and len(_class_lines(four.axes[0])) == 4  # up to four: lines
+
+
+def test_titles_wrap_inside_the_figure_at_two_sites():
+    """The captions of narrow figures (two sites) wrap instead of running off the right edge."""
+    result = _result()
+    sk = _result(sites=(("SK_2_1", 8, 2), ("SK_4_1", 16, 3)))
+    from secli.excitation.figures.sk import sk_difference_figure
+
+    for fig in (distributions_figure(result), sk_difference_figure(sk), class_means_figure(result)):
+        fig.canvas.draw()
+        caption = fig.texts[-1]
+        box = caption.get_window_extent()
+        assert box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1, caption.get_text()
+        top = max(ax.get_window_extent().y1 for ax in fig.axes if ax.get_visible())
+        assert box.y0 > top, caption.get_text()  # above every panel, not over one
+
+
+def test_the_std_band_is_outlined():
+    fig = mean_std_figure(_result(), "SE_5_1", classes=[1])  # class_1: the palette's light blue
+    ax = fig.axes[0]
+    assert ax.collections[0].get_alpha() >= 0.4
+    edges = [line for line in ax.get_lines() if line.get_linewidth() < 1.0 and line.get_linestyle() == "-"]
+    assert len(edges) == 2  # the band's lower and upper edges, in a darker shade of the class colour

@@ -1,8 +1,12 @@
-"""``secli export``: files that plain PyTorch loads and runs, with secli's logits, without secli.
+"""``secli export``: files that run without secli (plain PyTorch, or onnxruntime alone), with
+secli's logits, and that say nothing about the machine that wrote them.
 
-The decisive check runs in a subprocess that cannot import secli (a meta-path finder refuses
-``secli`` and ``commands``; no PYTHONPATH, a clean working folder): it loads the file with torch
-alone and its logits are compared with the secli model's, computed here from the checkpoint.
+The decisive checks run in subprocesses that cannot import secli (a meta-path finder refuses
+``secli`` and ``commands``; no PYTHONPATH, a clean working folder): TorchScript and PT2 files are
+loaded with torch alone, ONNX files with onnxruntime and numpy alone (torch refused too), and
+their logits are compared with the secli model's, computed here from the checkpoint, at another
+batch and image size than the export's. Every file's bytes (and, for zip archives, every member's)
+are scanned for this machine's paths: the repository, $HOME, the user name, /tmp paths.
 """
 
 from __future__ import annotations
@@ -11,65 +15,113 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 from cli_helpers import assert_one_line_error, run
 
-#: Runs in the subprocess: secli and commands cannot be imported; torch loads and runs the file.
-PLAIN_TORCH = r"""
+#: Runs in the subprocess: secli and commands (and, for ONNX, torch) cannot be imported; torch
+#: (or onnxruntime) loads and runs the file.
+PLAIN = r"""
 import importlib.abc, sys
 
-class NoSecli(importlib.abc.MetaPathFinder):
+kind, model_file, input_file, output_file = sys.argv[1:]
+blocked = ("secli", "commands") + (("torch",) if kind == "onnx" else ())
+
+class Refuse(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("secli", "commands"):
+        if name.split(".")[0] in blocked:
             raise ImportError(f"{name} is not installed here")
         return None
 
-sys.meta_path.insert(0, NoSecli())
-try:
-    import secli
-except ImportError:
-    pass
-else:
-    raise SystemExit("the finder did not block secli")
+sys.meta_path.insert(0, Refuse())
+for name in blocked:
+    try:
+        __import__(name)
+    except ImportError:
+        pass
+    else:
+        raise SystemExit(f"the finder did not block {name}")
 
-import torch
-kind, model_file, input_file, output_file = sys.argv[1:]
-x = torch.load(input_file, weights_only=True)
-model = torch.jit.load(model_file) if kind == "torchscript" else torch.export.load(model_file).module()
-with torch.no_grad():
-    torch.save(model(x), output_file)
-print("secli imported:", any(m.split(".")[0] in ("secli", "commands") for m in sys.modules))
+if kind == "onnx":
+    import numpy as np
+    import onnxruntime
+    session = onnxruntime.InferenceSession(model_file, providers=["CPUExecutionProvider"])
+    x = np.load(input_file)
+    np.save(output_file, session.run(None, {session.get_inputs()[0].name: x})[0])
+else:
+    import warnings
+    import torch
+    x = torch.load(input_file, weights_only=True)
+    with warnings.catch_warnings():  # the warning-free loading docs/export.md shows
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.load")
+        model = torch.jit.load(model_file) if kind == "torchscript" else torch.export.load(model_file).module()
+    with torch.no_grad():
+        torch.save(model(x), output_file)
+print("imported:", sorted({m.split(".")[0] for m in sys.modules} & {"secli", "commands", "torch"}))
 """
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An SE-ResNet-18 saved by secli inject (fused SE blocks, the default), small classifier."""
+    """An SE-ResNet-18 saved by secli inject (fused SE blocks, the default), small classifier;
+    its meta names a data folder by absolute path, as a trained model's does."""
     from secli import api
+    from secli.networks.checkpoint import read_checkpoint, save_checkpoint
 
-    path = tmp_path_factory.mktemp("export") / "se_r18.pt"
-    api.inject("resnet18", block="se", num_classes=10, out=path)
+    folder = tmp_path_factory.mktemp("export")
+    api.inject("resnet18", block="se", num_classes=10, out=folder / "plain.pt")
+    saved = read_checkpoint(folder / "plain.pt")
+    path = folder / "se_r18.pt"
+    save_checkpoint(path, saved["spec"], saved["state_dict"], meta={"data": str(folder / "private_images")})
     return path
 
 
-def _plain_torch_logits(kind: str, model_file: Path, x: torch.Tensor, folder: Path) -> torch.Tensor:
-    torch.save(x, folder / "x.pt")
+def _plain_logits(kind: str, model_file: Path, x: torch.Tensor, folder: Path) -> torch.Tensor:
+    """The file's logits for ``x`` in a subprocess without secli (and without torch for ONNX)."""
+    import numpy as np
+
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
     clean = folder / "clean"
     clean.mkdir(exist_ok=True)
-    proc = subprocess.run(
-        [sys.executable, "-I", "-c", PLAIN_TORCH, kind, str(model_file), str(folder / "x.pt"), str(folder / "y.pt")],
-        cwd=clean, env=env, capture_output=True, text=True, timeout=300,
-    )
+    onnx = kind == "onnx"
+    given, taken = folder / ("x.npy" if onnx else "x.pt"), folder / ("y.npy" if onnx else "y.pt")
+    np.save(given, x.numpy()) if onnx else torch.save(x, given)
+    proc = subprocess.run([sys.executable, "-I", "-c", PLAIN, kind, str(model_file), str(given), str(taken)],
+                          cwd=clean, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "secli imported: False" in proc.stdout
-    return torch.load(folder / "y.pt", weights_only=True)
+    assert ("imported: []" if onnx else "imported: ['torch']") in proc.stdout
+    return torch.from_numpy(np.load(taken)) if onnx else torch.load(taken, weights_only=True)
 
 
-@pytest.mark.parametrize("kind", ["torchscript", "pt2"])
+def _machine_strings() -> list[str]:
+    """What a file must not hold: this repository's path, $HOME, the user name, /tmp paths."""
+    import getpass
+
+    user = getpass.getuser()
+    found = [str(Path(__file__).resolve().parents[1]), os.path.expanduser("~"), "/tmp/", os.path.realpath("/tmp") + "/"]
+    found.append(user if len(user) >= 4 else f"/{user}")  # a 2-letter name would match any binary blob
+    return [s for s in found if len(s) >= 4]
+
+
+def _leaks(path: Path, also: list[str]) -> dict[str, int]:
+    """Occurrences of each machine string in the file's bytes and in its zip members' bytes."""
+    import io
+    import zipfile
+
+    data = path.read_bytes()
+    texts = [data]
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            texts += [archive.read(name) for name in archive.namelist()]
+    counts = {s: sum(t.count(s.encode()) for t in texts) for s in [*_machine_strings(), *also]}
+    return {s: n for s, n in counts.items() if n}
+
+
+@pytest.mark.parametrize("kind", ["torchscript", "pt2", "onnx"])
 def test_exported_file_runs_without_secli_and_gives_secli_logits(kind: str, checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / f"model.{kind}"
     result = run("export", str(checkpoint), "--to", kind, "--out", str(out), "--image-size", "32", "--format", "json")
@@ -79,18 +131,42 @@ def test_exported_file_runs_without_secli_and_gives_secli_logits(kind: str, chec
     assert document["command"] == "export" and found["file"] == str(out) and found["to"] == kind
     assert found["verified"] is True and 0 <= found["max_abs_diff"] <= 1e-4
     assert found["input_shape"] == [2, 3, 32, 32] and found["dynamic_batch"] is True
+    assert found["dynamic_dims"] == ["batch", "height", "width"]
+    assert found["checked_shapes"] == ["2x3x32x32", "3x3x32x32", "2x3x64x32", "2x3x32x64"]
+    assert found["opset"] == (18 if kind == "onnx" else None)
     assert found["fused_sites"] == 8 and found["eager_fallback"] is False
     assert "8 fused sites run their eager composition" in found["notes"][0]
+
+    # nothing of this machine in the bytes: not the data folder the checkpoint's meta names either
+    assert _leaks(out, [str(checkpoint.parent)]) == {}
+    assert json.loads(_secli_json(kind, out))["meta"]["data"] == "private_images"  # the name, not its folder
 
     from secli import api
 
     model = api.load_model(str(checkpoint)).model.eval()
-    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))  # another batch size than the export's
-    with torch.no_grad():
-        expected = model(x)
-    got = _plain_torch_logits(kind, out, x, tmp_path)
-    assert got.shape == (3, 10)
-    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    for shape in ((3, 3, 32, 32), (1, 3, 48, 40)):  # other batch and image sizes than the export's
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            expected = model(x)
+        got = _plain_logits(kind, out, x, tmp_path)
+        assert got.shape == (shape[0], 10)
+        torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def _secli_json(kind: str, path: Path) -> str:
+    """The ``secli.json`` document stored in an exported file, read as docs/export.md shows."""
+    extra = {"secli.json": ""}
+    if kind == "torchscript":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            torch.jit.load(str(path), _extra_files=extra)
+    elif kind == "pt2":
+        torch.export.load(str(path), extra_files=extra)
+    else:
+        import onnx
+
+        return {p.key: p.value for p in onnx.load(str(path)).metadata_props}["secli.json"]
+    return extra["secli.json"]
 
 
 def test_architecture_with_block_options_exports(tmp_path: Path) -> None:
@@ -102,7 +178,9 @@ def test_architecture_with_block_options_exports(tmp_path: Path) -> None:
     assert "verified" in result.stdout and f'torch.jit.load("{out}")' in result.stdout
     assert "fused" not in result.stdout
     extra = {"secli.json": ""}
-    loaded = torch.jit.load(str(out), _extra_files=extra)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation note
+        loaded = torch.jit.load(str(out), _extra_files=extra)
     assert loaded(torch.zeros(1, 3, 32, 32)).shape == (1, 5)
     assert json.loads(extra["secli.json"])["spec"]["block"]["kind"] == "eca"  # the spec travels in the file
 
@@ -166,6 +244,34 @@ def test_a_checkpoint_refuses_block_options_and_an_existing_file_needs_force(che
     out.write_text("keep me")
     assert_one_line_error(run("export", str(checkpoint), "--to", "pt2", "--out", str(out)), 2, f"--out {out} exists")
     assert out.read_text() == "keep me"
+
+
+def test_onnx_without_its_packages_is_refused_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    result = run("export", "resnet18", "--to", "onnx", "--out", str(tmp_path / "m.onnx"))
+    assert_one_line_error(result, 1, "--to onnx needs onnxruntime (not installed) (pip install 'secli[onnx]')")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_paths_are_reduced_to_names_and_a_leftover_path_stops_the_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from secli.networks import export_privacy
+    from secli.networks.export import export_built
+    from secli.networks.models import load_model
+    from secli.util.errors import SecliError
+
+    assert export_privacy.portable({"data": "/home/ann/imagenet", "w": ["~/w.pth", "rel/x.pt"], "n": 3}) == {
+        "data": "imagenet", "w": ["w.pth", "rel/x.pt"], "n": 3}
+    assert "/tmp/" in export_privacy.machine_strings() and "/" not in export_privacy.machine_strings()
+    # a path the exporters would leave (here: the spec, written as it is) is found and nothing is written
+    built = load_model("resnet18")
+    monkeypatch.setattr("secli.networks.export.portable", lambda value: value)
+    built.meta = {"data": str(tmp_path / "images")}
+    with pytest.raises(SecliError, match="a path of this machine; nothing written"):
+        export_built(built, "torchscript", tmp_path / "m.ts", 32, False, {})
+    assert not (tmp_path / "m.ts").exists()
 
 
 def test_the_cli_spells_the_targets_the_library_has() -> None:

@@ -135,7 +135,7 @@ def test_complexity_roofline_in_json_markdown_and_csv(tmp_path: Path) -> None:
     markdown = run(*args, "--format", "markdown")
     assert markdown.exit_code == 0 and "roofline on NVIDIA A100" in markdown.stdout and "where the added time goes" in markdown.stdout
     csv = run(*args, "--format", "csv")
-    assert csv.exit_code == 0 and csv.stdout.splitlines()[0].startswith("variant,mode,device,batch_size,dtype,ms_per_image")
+    assert csv.exit_code == 0 and csv.stdout.splitlines()[0].startswith("model,mode,device,batch_size,dtype,ms_per_image")
     assert ",inference,a100,64,bf16," in csv.stdout
 
 

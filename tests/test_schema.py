@@ -125,7 +125,7 @@ def _set(path: tuple[str, ...], value: Any):
         _set(("results",), "done"),
         _set(("results", "verified"), False),
         _set(("results", "input_shape"), [2, 3, 32]),
-        _set(("results", "to"), "onnx"),
+        _set(("results", "to"), "tflite"),
     ],
     ids=["no-results", "no-format", "version-string", "version-bool", "version-0", "unknown-command",
          "format-of-another-command", "format-not-secli", "inputs-list", "results-string", "export-unverified",

@@ -15,6 +15,7 @@ from typing import Any
 
 from torch import nn
 
+from secli.blocks.registry import NO_BLOCK, find_kind
 from secli.blocks.spec import BlockSpec, ModelSpec
 from secli.complexity.costs import predict_all, record_costs
 from secli.complexity.flops import FlopCountError, FlopReport, fvcore_count, torch_gemm_count
@@ -27,7 +28,9 @@ from secli.networks.architectures import ArchInfo
 from secli.networks.formula import Check, closed_form
 from secli.networks.inject import InjectionReport, inject
 from secli.networks.models import build_base
+from secli.networks.native_se import discover_native_sites, strip_native_se
 from secli.networks.sites import Site, count_params
+from secli.networks.variants import variant_labels
 
 Progress = Callable[[int, int, str], None]  # (done, total, what is being counted now)
 
@@ -58,6 +61,14 @@ def count_model(
             f"torch FlopCounterMode {report.torch_gemm:,} (its FLOPs / 2)",
         )
     return report
+
+
+def model_counts(model: nn.Module, size: int) -> dict[str, int]:
+    """Parameters and FLOPs (fvcore, batch 1, both flavours) of ``model`` at ``size`` x ``size``:
+    what ``secli profile --with-complexity`` puts next to its timings. The model is left in eval
+    mode (the caller sets the mode it times)."""
+    report = count_model(model, size, type(model).__name__, size)
+    return {"params": count_params(model), "flops_fc_only": report.fc_only, "flops_all_ops": report.all_ops}
 
 
 def check_size(model: nn.Module, size: int, label: str, upper: int) -> int:
@@ -112,20 +123,25 @@ def analyse(
     ``training_step``: also measure a training step's cost (``secli.complexity.training``).
     ``costs``: the bytes pass (dtype, and a device to predict times on), after the FLOPs.
     """
-    base_model, info = build_base(arch, None, num_classes)
+    full, info = build_base(arch, None, num_classes)
+    base_model, stripped = _baseline(full, blocks)
     size = input_size or info.default_input
     # The size check runs before any copy is made, so a bad --input-size fails fast.
     base_gemm = check_size(base_model, size, arch, info.default_input) if flops else None
     models: list[tuple[Row, nn.Module, list[Site]]] = []
     base_params = count_params(base_model)
-    for block in blocks:
+    for block, label in zip(blocks, variant_labels(arch, blocks)):
         spec = ModelSpec(arch=arch, block=block, num_classes=num_classes)
-        # kind "none" is the baseline itself (its own SE modules, if any, become sites): no copy
-        model = base_model if block.kind == "none" else copy.deepcopy(base_model)
+        # kind "none" is the network as built (its own SE modules, if any, become sites): no copy
+        model = full if block.kind == NO_BLOCK else copy.deepcopy(base_model)
         report = inject(model, info.adapter, block, arch)
-        label = "baseline" if block.kind == "none" else block.label()
-        models.append((_row(spec, report, label, base_params), model, report.sites))
-    result = ComplexityResult(arch=arch, input_size=size, params_baseline=base_params, baseline_flops=None, rows=[r for r, _, _ in models])
+        row = _row(spec, report, label, base_params)
+        kind = find_kind(block.kind)
+        if kind is not None and kind.targets == "conv3x3":  # the convolutions it replaced, as they were
+            row.replaced_groups = sorted({getattr(base_model.get_submodule(s.module_path), "groups", 1) for s in report.sites})
+        models.append((row, model, report.sites))
+    result = ComplexityResult(arch=arch, input_size=size, params_baseline=base_params, baseline_flops=None,
+                              rows=[r for r, _, _ in models], stripped_native=stripped)
     if flops:
         _count_all(result, base_model, models, info, progress, base_gemm, depth)
     if depth is not None:
@@ -154,6 +170,19 @@ def _costs(result: ComplexityResult, base_model: nn.Module, models: list[tuple[R
     record_costs(result, base_model, models, costs.dtype, training_step, costs.device)
     if costs.device is not None:
         predict_all(result, models, costs.device, costs.batch)
+
+
+def _baseline(full: nn.Module, blocks: list[BlockSpec]) -> tuple[nn.Module, int]:
+    """The network every row is compared with, and how many of its own SE modules it lost: with
+    ``none`` among the blocks (the network as built is a row), a copy with its own SE modules
+    replaced by identities, so that the row's Δ is what they cost; else the network as built."""
+    if not any(b.kind == NO_BLOCK for b in blocks):
+        return full, 0
+    native = discover_native_sites(full)
+    if not native:
+        return full, 0
+    base = copy.deepcopy(full)
+    return base, strip_native_se(base, native)
 
 
 def _steps(result: ComplexityResult, base_model: nn.Module, models: list[tuple[Row, nn.Module, list[Site]]]) -> None:

@@ -26,6 +26,7 @@ from secli.complexity.modules import ModuleCost
 from secli.complexity.training import StepCost
 from secli.networks.formula import Check
 from secli.networks.sites import Site
+from secli.networks.variants import stripped_label
 from secli.util.envelope import envelope
 from secli.util.errors import SecliError
 
@@ -60,6 +61,7 @@ class Row:
     modules: list[ModuleCost] | None = None  # --by-module: the tree down to the asked depth
     training: StepCost | None = None  # --training-step: forward + backward FLOPs, saved activations
     cost: ModelCost | None = None  # bytes per op: the forward, and the training step when asked
+    replaced_groups: list[int] | None = None  # a kind that replaces convolutions (SK): their groups, as they were
 
     @property
     def params_added(self) -> int:
@@ -86,6 +88,7 @@ class ComplexityResult:
     baseline_cost: ModelCost | None = None
     bytes_error: str | None = None  # set when the ops could not be recorded; the rest stands
     roofline: RooflineRun | None = None  # --roofline DEVICE: predicted times
+    stripped_native: int = 0  # SE modules of the network's own replaced by identities in the baseline (--block none)
 
     inputs: dict[str, Any] = field(default_factory=dict)  # what was asked: the envelope's inputs
 
@@ -140,6 +143,8 @@ def baseline_dict(result: ComplexityResult) -> dict[str, Any]:
     """The baseline network, once: parameters, FLOPs and, when asked, its tree and training step."""
     base = result.baseline_flops
     return {
+        "label": stripped_label(result.arch) if result.stripped_native else result.arch,
+        "stripped_native": result.stripped_native,
         "params": result.params_baseline,
         "flops": None if base is None else {"fc_only": base.fc_only, "all_ops": base.all_ops},
         **_report_parts(base),
@@ -152,16 +157,30 @@ def baseline_dict(result: ComplexityResult) -> dict[str, Any]:
 
 
 def _native(result: ComplexityResult, row: Row) -> dict[str, Any] | None:
-    """For ``--block none``: the share of the SE modules the network already has."""
+    """For ``--block none``: what the SE modules the network already has cost, counted inside
+    them (the row's Δ against the baseline without them says the same from outside)."""
     if row.spec.block.kind != "none" or not row.sites:
         return None
-    base = result.baseline_flops
-    split = [base.module_split(s.module_path) for s in row.site_list] if base is not None else []
+    counted = row.flops
+    split = [counted.module_split(s.module_path) for s in row.site_list] if counted is not None else []
     return {
+        "modules": len(row.site_list),
         "params": sum(s.params for s in row.site_list),
-        "flops_fc_only": sum(fc for fc, _ in split) if base is not None else None,
-        "flops_all_ops": sum(al for _, al in split) if base is not None else None,
+        "params_share_pct": _pct(sum(s.params for s in row.site_list), row.params_injected),
+        "flops_fc_only": sum(fc for fc, _ in split) if counted is not None else None,
+        "flops_all_ops": sum(al for _, al in split) if counted is not None else None,
     }
+
+
+def _replaces(row: Row) -> dict[str, Any] | None:
+    """For a kind that replaces layers of the network (SK: its 3x3 convolutions and their BNs):
+    the parameters it replaced (the base's, minus what is left of them, plus the blocks': exact
+    arithmetic) and the groups those convolutions had, so a negative Δ can say why."""
+    if row.replaced_groups is None:
+        return None
+    blocks = sum(s.params for s in row.site_list)
+    return {"modules": len(row.site_list), "params": row.params_baseline + blocks - row.params_injected,
+            "block_params": blocks, "groups": list(row.replaced_groups)}
 
 
 def row_dict(result: ComplexityResult, row: Row, index: int = 0) -> dict[str, Any]:
@@ -170,6 +189,7 @@ def row_dict(result: ComplexityResult, row: Row, index: int = 0) -> dict[str, An
     base_step = result.baseline_training
     return {
         "label": row.label,
+        "variant": row.spec.block.label() if row.spec.block.kind != "none" else "as built",
         "kind": row.spec.block.kind,
         "spec": row.spec.to_dict(),
         "sites": row.sites,
@@ -185,6 +205,7 @@ def row_dict(result: ComplexityResult, row: Row, index: int = 0) -> dict[str, An
         },
         "flops": _flops(result.baseline_flops, row.flops),
         "native": _native(result, row),
+        "replaces": _replaces(row),
         **_report_parts(row.flops),
         "training_step": None if row.training is None or base_step is None else {
             **row.training.to_dict(),

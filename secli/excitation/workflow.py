@@ -187,6 +187,7 @@ def visualize_excitation(
             stats.ablation = passes.run_ablation(built, chosen_sites, labelled, stats, targets, batch_size, workers,
                                                  dev, rank, world, report)
             stats.meta["ablation_seconds"] = time.perf_counter() - start
+            stats.meta["ablation_sites"] = len(chosen_sites)  # what the time was for, whatever a re-plot shows
         warnings = [_short_note(per_class, short)] if short else []
         if rank != 0:
             return ExcitationRun(stats, out, [], computed=True, source=built.label, rank=rank, inputs=inputs,

@@ -1,29 +1,32 @@
-"""``export()``: a secli model as a file that plain PyTorch loads and runs without secli.
+"""``export()``: a secli model as a file that runs without secli: TorchScript, PT2 or ONNX.
 
 Why: a checkpoint (spec + state dict) needs secli to rebuild the network, because injection
 changes the module tree (``layer1.0.bn3`` becomes ``layer1.0.bn3.0`` and ``.1``). TorchScript
-(``torch.jit.trace`` + ``torch.jit.save``) and PT2 (``torch.export.export`` + ``torch.export.save``)
-files carry the graph with the weights, so ``torch.jit.load(f)`` or
-``torch.export.load(f).module()`` is all a user needs.
+(``torch.jit``), PT2 (``torch.export``) and ONNX files carry the graph with the weights, so
+``torch.jit.load(f)``, ``torch.export.load(f).module()`` or an onnxruntime session is all a user
+needs. How each format is written and read: ``secli.networks.export_formats``.
 
 The model is exported in eval mode without gradients. Fused SE/SK blocks (an autograd Function)
 run their eager composition there (the Function pays off only when a backward is needed), so the
 graph holds ordinary ops and the same parameters; if an exporter still fails on a model, it is
-retried inside ``eager_composition()`` and the result says so. The bytes are checked before they
-are written: loaded back from memory, run, and compared with the secli model's logits.
+retried inside ``eager_composition()`` and the result says so. The batch, height and width are
+asked to stay free; which ones do is found by running the file, not assumed. The bytes are
+checked before they are written: loaded back from memory (ONNX: in onnxruntime), run at the
+export's shape and at another batch and image size, compared with the secli model's logits, and
+scanned for this machine's paths (home, working folder, Python prefix, temporary folder).
 """
 
 from __future__ import annotations
 
-import io
 import json
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from secli.blocks.options import resolve_model_spec
 from secli.kernels.dispatch import eager_composition
+from secli.networks.export_formats import DIM_NAMES, OPSET, READERS, WRITERS, Runner, require_onnx
+from secli.networks.export_privacy import machine_strings_in, portable
 from secli.networks.models import BuiltModel, build, load_model, looks_like_file
 from secli.util.checks import check_image_size
 from secli.util.envelope import envelope
@@ -32,18 +35,24 @@ from secli.util.outputs import atomic_write, check_writable
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
 
 #: The file kinds ``export`` writes (the CLI's ``--to`` spells them literally; a test compares).
-TARGETS: tuple[str, ...] = ("torchscript", "pt2")
-#: How a user loads each kind, shown in the result (``{}`` is the file name).
-LOADERS = {"torchscript": 'torch.jit.load("{}")', "pt2": 'torch.export.load("{}").module()'}
+TARGETS: tuple[str, ...] = ("torchscript", "pt2", "onnx")
+#: How a user loads each kind, shown in the result (``{}`` is the file name); docs/export.md
+#: gives the whole recipe (TorchScript without torch's FutureWarning, ONNX inputs).
+LOADERS = {"torchscript": 'torch.jit.load("{}")', "pt2": 'torch.export.load("{}").module()',
+           "onnx": 'onnxruntime.InferenceSession("{}")'}
+#: Where each kind is checked before it is written.
+CHECKED_IN = {"torchscript": "plain torch (torch.jit.load)", "pt2": "plain torch (torch.export.load)",
+              "onnx": "onnxruntime (CPU)"}
 #: The name of the JSON document stored inside the file (spec, classes, preprocessing).
 EXTRA_FILE = "secli.json"
 #: Exported logits must match the secli model's within these (float32, same ops).
 ATOL, RTOL = 1e-4, 1e-4
 #: Verification batch: 2, so a graph that baked in batch 1 would be caught by the dynamic check.
 BATCH = 2
+#: The dimensions asked to stay free, in the order they are given up when an exporter refuses.
+DIMS_TRIED: tuple[tuple[int, ...], ...] = ((0, 2, 3), (0,), ())
 
 
 @dataclass
@@ -56,24 +65,30 @@ class ExportResult:
     label: str
     spec: dict[str, Any]
     input_shape: list[int]
-    dynamic_batch: bool
+    dynamic_dims: list[str]  # of batch, height, width: those that ran other sizes with secli's logits
     max_abs_diff: float
     fused_sites: int
     eager_fallback: bool  # the first try failed; exported inside ``eager_composition()``
+    checked_shapes: list[str] = field(default_factory=list)
     preprocess: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
+    def dynamic_batch(self) -> bool:
+        return "batch" in self.dynamic_dims
+
+    @property
     def load(self) -> str:
-        """The one line of plain PyTorch that loads the file."""
+        """The one line that loads the file (plain PyTorch, or onnxruntime)."""
         return LOADERS[self.to].format(self.path)
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly what ``secli export --format json`` prints: the common envelope."""
         results = {
             "file": self.path, "to": self.to, "model": self.label, "spec": self.spec,
-            "input_shape": self.input_shape, "dynamic_batch": self.dynamic_batch,
-            "verified": True, "max_abs_diff": self.max_abs_diff, "atol": ATOL, "rtol": RTOL,
+            "input_shape": self.input_shape, "dynamic_batch": self.dynamic_batch, "dynamic_dims": self.dynamic_dims,
+            "opset": OPSET if self.to == "onnx" else None, "verified": True, "checked_in": CHECKED_IN[self.to],
+            "checked_shapes": self.checked_shapes, "max_abs_diff": self.max_abs_diff, "atol": ATOL, "rtol": RTOL,
             "fused_sites": self.fused_sites, "eager_fallback": self.eager_fallback, "preprocess": self.preprocess,
             "load": self.load, "notes": list(self.notes),
         }
@@ -94,17 +109,20 @@ def export(
     **block_options: Any,
 ) -> ExportResult:
     """Export ``model`` (a secli checkpoint, or an architecture name built with the block options
-    as ``inject`` builds it) to ``out`` as ``to`` = torchscript | pt2, for plain PyTorch.
+    as ``inject`` builds it) to ``out`` as ``to`` = torchscript | pt2 | onnx.
 
     ``image_size``: the side of the example input (default: the checkpoint's training size, else
-    the architecture's); TorchScript and PT2 (batch dimension free where torch.export allows it)
-    run other batch sizes. Block options are ``inject``'s (``block``, ``ratio``, ``impl``...).
-    The file is verified before it is written; an existing ``out`` is refused unless ``force``.
+    the architecture's). The batch, height and width are asked to stay free; ``dynamic_dims`` of
+    the result says which ones run other sizes (checked). Block options are ``inject``'s
+    (``block``, ``ratio``, ``impl``...). The file is verified before it is written; an existing
+    ``out`` is refused unless ``force``. ONNX needs the ``onnx`` extra (refused without it).
     """
     to = check_target(to)
     image_size = check_image_size("--image-size", image_size)
     if out is None:
         raise SecliUsageError(f"say where to write the {to} file with --out FILE")
+    if to == "onnx":
+        require_onnx()  # before the slow part
     given = {k: v for k, v in {"block": block, **block_options}.items() if v is not None}
     if model is not None and looks_like_file(model):
         extra = [name for name, value in (("spec", spec), ("weights", weights), ("num_classes", num_classes)) if value is not None]
@@ -136,7 +154,6 @@ def export_built(built: BuiltModel, to: str, out: str | Path, image_size: int | 
     """Export ``built`` to ``out``, verified before it is written (see the module doc)."""
     import torch
 
-
     to = check_target(to)
     size = image_size or _int_or_none(built.meta.get("input_size")) or built.info.default_input
     model = built.model.cpu().eval()
@@ -144,18 +161,20 @@ def export_built(built: BuiltModel, to: str, out: str | Path, image_size: int | 
     with torch.no_grad():
         reference = _logits(model(example), built.label)
     fused = sum(1 for site in built.sites if site.impl == "fused")
-    info = {"format": "secli-export", "spec": built.spec.to_dict(), "meta": built.meta, "input_shape": list(example.shape)}
+    info = {"format": "secli-export", "spec": portable(built.spec.to_dict()), "meta": portable(built.meta),
+            "input_shape": list(example.shape), "mode": "eval"}
     extra = {EXTRA_FILE: json.dumps(info, default=str)}
     fallback, notes = False, []
     try:
-        data, dynamic = _serialise(model, example, to, extra)
+        data, asked = _serialise(model, example, to, extra)
+    except SecliError:
+        raise
     except Exception as exc:  # noqa: BLE001 - exporters raise many types; retry with plain ops
         if not fused:
             raise SecliError(f"cannot export {built.label} to {to}: {describe_exception(exc, 160)}") from None
-
         with eager_composition():
             try:
-                data, dynamic = _serialise(model, example, to, extra)
+                data, asked = _serialise(model, example, to, extra)
             except Exception as again:  # noqa: BLE001
                 raise SecliError(f"cannot export {built.label} to {to}: {describe_exception(again, 160)}") from None
         fallback = True
@@ -164,15 +183,23 @@ def export_built(built: BuiltModel, to: str, out: str | Path, image_size: int | 
     if fused and not fallback:
         notes.append(f"{fused} fused sites run their eager composition at inference (no backward): the file holds "
                      "ordinary ops and the same parameters")
-    diff, dynamic = _verify(data, to, example, reference, dynamic)
-    if not dynamic:
-        notes.append(f"the batch size is fixed at {BATCH}: the exported graph does not run other batch sizes")
+    diff, free, shapes = _verify(data, to, model, example, reference, asked, built.info.min_input)
+    fixed = [DIM_NAMES[d] for d in (0, 2, 3) if DIM_NAMES[d] not in free]
+    if fixed:
+        notes.append(f"fixed {' and '.join(fixed)} ({'x'.join(str(n) for n in example.shape)}): the file does not run "
+                     "other sizes there")
+    leaked = machine_strings_in(data)
+    if leaked:
+        raise SecliError(f"the {to} file would hold {leaked[0]!r}, a path of this machine; nothing written")
+    if to == "pt2":
+        notes.append("load with torch.export.load(f).module(): the module is the eval-mode graph; its .eval() and "
+                     ".train() raise NotImplementedError (docs/export.md)")
     path = atomic_write(out, lambda handle: handle.write(data), force)
     preprocess = {k: built.meta[k] for k in ("input_size", "resize", "mean", "std") if built.meta.get(k) is not None}
     return ExportResult(
         inputs=inputs, path=str(path), to=to, label=built.label, spec=built.spec.to_dict(),
-        input_shape=list(example.shape), dynamic_batch=dynamic, max_abs_diff=diff, fused_sites=fused, eager_fallback=fallback,
-        preprocess=preprocess or None, notes=notes,
+        input_shape=list(example.shape), dynamic_dims=free, max_abs_diff=diff, fused_sites=fused,
+        eager_fallback=fallback, checked_shapes=shapes, preprocess=preprocess or None, notes=notes,
     )
 
 
@@ -188,60 +215,68 @@ def _logits(output: Any, label: str) -> torch.Tensor:
     raise SecliError(f"{label} returns {type(output).__name__} in eval mode, not a tensor of logits; cannot verify an export")
 
 
-def _serialise(model: nn.Module, example: torch.Tensor, to: str, extra: dict[str, str]) -> tuple[bytes, bool]:
-    """The file's bytes, and whether the batch dimension stays free."""
-    import torch
-
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        # torch.jit is deprecated upstream in favour of torch.export: the user chose TorchScript
-        warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit")
-        warnings.filterwarnings("ignore", category=DeprecationWarning, message=r".*torch\.jit")
-        if to == "torchscript":
-            with torch.no_grad():
-                traced = torch.jit.trace(model, example, check_trace=False)
-            torch.jit.save(traced, buffer, _extra_files=extra)
-            return buffer.getvalue(), True
-        program, dynamic = _export_program(model, example)
-        torch.export.save(program, buffer, extra_files=extra)
-    return buffer.getvalue(), dynamic
-
-
-def _export_program(model: nn.Module, example: torch.Tensor) -> tuple[Any, bool]:
-    """``torch.export.export`` with a free batch dimension, or a fixed one where that fails."""
-    import torch
-    from torch.export import Dim
-
-    with torch.no_grad():
+def _serialise(model: Any, example: torch.Tensor, to: str, extra: dict[str, str]) -> tuple[bytes, tuple[int, ...]]:
+    """The file's bytes and the dimensions asked to stay free: all of batch, height and width,
+    else the batch alone, else none, as far as the exporter accepts (TorchScript asks none: a
+    trace records ops, and the check finds which sizes run)."""
+    if to == "torchscript":
+        return WRITERS[to](model, example, extra, ()), (0, 2, 3)
+    failure: Exception | None = None
+    for dims in DIMS_TRIED:
         try:
-            return torch.export.export(model, (example,), dynamic_shapes=({0: Dim.AUTO},)), True
-        except Exception:  # noqa: BLE001 - some models specialise on the batch size
-            return torch.export.export(model, (example,)), False
+            return WRITERS[to](model, example, extra, dims), dims
+        except SecliError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a model that specialises on a size; ask for fewer free dims
+            failure = failure or exc
+    assert failure is not None
+    raise failure
 
 
-def _verify(data: bytes, to: str, example: torch.Tensor, reference: torch.Tensor, dynamic: bool) -> tuple[float, bool]:
-    """Load ``data`` as plain PyTorch would and run it: the largest logit difference from the
-    secli model's, and whether another batch size runs too."""
+def _other_shapes(example: torch.Tensor, dims: tuple[int, ...], min_input: int) -> dict[str, tuple[int, ...]]:
+    """An input per free dimension asked for, differing from ``example`` there alone: batch + 1,
+    and a height and a width 32 px larger (larger: every network that ran the example runs it)."""
+    n, c, h, w = example.shape
+    shapes = {"batch": (n + 1, c, h, w), "height": (n, c, h + 32, w), "width": (n, c, h, w + 32)}
+    return {DIM_NAMES[d]: shapes[DIM_NAMES[d]] for d in dims if max(h, w) + 32 >= min_input}
+
+
+def _verify(data: bytes, to: str, model: Any, example: torch.Tensor, reference: torch.Tensor, asked: tuple[int, ...],
+            min_input: int) -> tuple[float, list[str], list[str]]:
+    """Load ``data`` as a user would and run it: the largest logit difference from the secli
+    model's, the dimensions that run other sizes with secli's logits, and the shapes checked."""
     import torch
 
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit")
-            loaded: Any = torch.jit.load(io.BytesIO(data)) if to == "torchscript" else torch.export.load(io.BytesIO(data)).module()
+        runner: Runner = READERS[to](data)
         with torch.no_grad():
-            got = loaded(example)
+            got = runner(example)
     except Exception as exc:  # noqa: BLE001
         raise SecliError(f"the exported {to} file does not load and run ({describe_exception(exc, 160)}); nothing written") from None
-    if not isinstance(got, torch.Tensor) or got.shape != reference.shape:
-        raise SecliError(f"the exported {to} model returns {getattr(got, 'shape', type(got).__name__)}, "
-                         f"expected logits of shape {tuple(reference.shape)}; nothing written")
-    diff = float((got - reference).abs().max())
-    if not torch.allclose(got, reference, atol=ATOL, rtol=RTOL):
-        raise SecliError(f"the exported {to} model's logits differ from secli's by up to {diff:.3g}; nothing written")
-    if dynamic:  # a free batch dimension is claimed only where another batch size runs
+    diff = _compare(got, reference, to)
+    free, shapes = [], ["x".join(map(str, example.shape))]
+    for name, shape in _other_shapes(example, asked, min_input).items():
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
         try:
             with torch.no_grad():
-                dynamic = tuple(loaded(example[:1].repeat(BATCH + 1, 1, 1, 1)).shape) == (BATCH + 1, *reference.shape[1:])
-        except Exception:  # noqa: BLE001
-            dynamic = False
-    return diff, dynamic
+                expected, other = model(x), runner(x)
+            diff = max(diff, _compare(other, expected, to))
+        except SecliError:
+            raise
+        except Exception:  # noqa: BLE001 - that size does not run: the dimension is fixed
+            continue
+        free.append(name)
+        shapes.append("x".join(map(str, shape)))
+    return diff, free, shapes
+
+
+def _compare(got: Any, expected: torch.Tensor, to: str) -> float:
+    import torch
+
+    if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+        raise SecliError(f"the exported {to} model returns {getattr(got, 'shape', type(got).__name__)}, "
+                         f"expected logits of shape {tuple(expected.shape)}; nothing written")
+    diff = float((got - expected).abs().max())
+    if not torch.allclose(got, expected, atol=ATOL, rtol=RTOL):
+        raise SecliError(f"the exported {to} model's logits differ from secli's by up to {diff:.3g}; nothing written")
+    return diff

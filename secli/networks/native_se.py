@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from secli.networks.sites import Site, count_params, site_name
+from secli.networks.sites import Site, count_params, set_module, site_name
 
 #: Probe input: batch 2 (so that per-sample factors differ), 4 x 4 positions (so that "constant
 #: over H x W" means something), values in [0.5, 1.5] (so that out / x is well defined).
@@ -195,3 +195,16 @@ def discover_native_sites(model: nn.Module) -> list[Site]:
             )
         )
     return sites
+
+
+def strip_native_se(model: nn.Module, sites: list[Site]) -> int:
+    """Replace each of ``sites`` (found by ``discover_native_sites``) with ``nn.Identity``: the
+    network without its own SE modules, for comparing it with itself as built. An SE module
+    returns its input rescaled, so the identity keeps every shape; returns how many went."""
+    removed = 0
+    for site in sites:
+        if site.kind != "native-se" or not site.module_path:
+            continue
+        set_module(model, site.module_path, nn.Identity())
+        removed += 1
+    return removed

@@ -11,6 +11,7 @@ several kinds an option goes to the kinds that take it (``--ratio`` to SE and SK
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,3 +117,30 @@ def block_variants(
         swept = override(base, arch=arch, single={"kind": name, **own_single}, lists=own_lists)
         blocks += swept.blocks()
     return Variants(arch=arch or base.arch, blocks=blocks, sweep=base)
+
+
+def variant_labels(arch: str, blocks: Sequence[BlockSpec]) -> list[str]:
+    """The row labels of ``arch`` with each of ``blocks``, one scheme for complexity, profile and
+    report: ``resnet18 + SE`` while every variant has its kind's defaults, else each block's full
+    label (``resnet18 + SE r=8 standard``), so that a sweep's rows can be told apart. The
+    implementation is added (``(eager)``) when it is not the default or variants of one kind
+    differ in it. ``none`` (the network as built, with its own SE modules if any) is ``arch``."""
+    default_impl = BlockSpec().impl
+    plain = [dataclasses.replace(b, impl=default_impl) for b in blocks]
+    short = all(p == BlockSpec(kind=p.kind) for p in plain)
+    labels = []
+    for block, bare in zip(blocks, plain, strict=True):
+        if block.kind == NO_BLOCK:
+            labels.append(arch)
+            continue
+        label = f"{arch} + {bare.label().split()[0] if short else bare.label()}"
+        if block.impl != default_impl or len({b.impl for b in blocks if b.kind == block.kind}) > 1:
+            label += f" ({block.impl})"
+        labels.append(label)
+    return labels
+
+
+def stripped_label(arch: str) -> str:
+    """The label of ``arch`` with its own SE modules replaced by identities (the baseline that
+    ``--block none`` compares the network as built with)."""
+    return f"{arch} without its SE"

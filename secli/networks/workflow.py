@@ -143,12 +143,14 @@ def list_architectures() -> list[dict[str, Any]]:
         rows.append({
             "name": info.name, "family": info.family, "positions": [] if native else list(info.positions),
             "sk": False if native else info.supports_sk, "image_size": info.default_input,
+            "image_size_source": info.input_source,
             "note": "has SE modules: analyse them with --block none" if native else None,
         })
     resnet = ARCHITECTURES["resnet50"]
     rows.append({
         "name": "timm:<name>", "family": "timm (extra)", "positions": list(resnet.positions), "sk": True,
-        "image_size": 224, "note": "ResNet-style timm models as resnet; timm's SE nets: --block none",
+        "image_size": None, "image_size_source": "timm pretrained_cfg",
+        "note": "ResNet-style timm models as resnet; timm's SE nets: --block none",
     })
     return rows
 

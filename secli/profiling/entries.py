@@ -9,38 +9,28 @@ rows and JSON.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 from collections.abc import Sequence
 
+from secli.blocks.registry import NO_BLOCK
 from secli.blocks.spec import BlockSpec
-from secli.networks.models import load_model
+from secli.networks.models import load_model, looks_like_file
+from secli.networks.native_se import strip_native_se
+from secli.networks.variants import stripped_label, variant_labels
 from secli.profiling.results import ModelEntry
 from secli.util.errors import SecliUsageError
 
 
-def variant_labels(arch: str, blocks: Sequence[BlockSpec]) -> list[str]:
-    """``resnet18 + SE`` while every variant has its kind's defaults, else each block's full label
-    (``resnet18 + SE r=8 standard``), so that a sweep's rows can be told apart. The implementation
-    is added (``(eager)``) when it is not the default or variants of one kind differ in it."""
-    default_impl = BlockSpec().impl
-    plain = [dataclasses.replace(b, impl=default_impl) for b in blocks]
-    short = all(p == BlockSpec(kind=p.kind) for p in plain)
-    labels = []
-    for block, bare in zip(blocks, plain, strict=True):
-        label = f"{arch} + {bare.label().split()[0] if short else bare.label()}"
-        if block.impl != default_impl or len({b.impl for b in blocks if b.kind == block.kind}) > 1:
-            label += f" ({block.impl})"
-        labels.append(label)
-    return labels
-
-
 def load_entries(
-    refs: Sequence[str], variants: Sequence[BlockSpec] | None = None, num_classes: int | None = None
+    refs: Sequence[str], variants: Sequence[BlockSpec] | None = None, num_classes: int | None = None,
+    native: bool = False,
 ) -> tuple[list[ModelEntry], int]:
     """The entries to time, baseline first, and the first model's default image size.
 
     With ``variants``: ``refs`` is one architecture, built plain (the baseline) and once per
-    variant. Without: every reference as given (architectures, timm names, saved models).
+    variant. ``native``: one architecture with SE modules of its own, as built, after the same
+    network with them replaced by identities (the baseline). Otherwise: every reference as
+    given (architectures, timm names, saved models).
     """
     import torch
 
@@ -49,6 +39,8 @@ def load_entries(
     if not refs:
         raise SecliUsageError("name at least one model, e.g. 'secli profile resnet50 --block se'")
     torch.manual_seed(0)  # identical weights on every rank under --ddp
+    if native:
+        return _native_entries(refs, num_classes)
     if variants:
         if len(refs) != 1:
             raise SecliUsageError(
@@ -68,5 +60,23 @@ def load_entries(
         seen[label] = seen.get(label, 0) + 1
         if seen[label] > 1:
             label = f"{label} #{seen[label]}"
-        entries.append(ModelEntry(label, built.model, list(built.sites), built.info.min_input))
+        entries.append(ModelEntry(label, built.model, list(built.sites), built.info.min_input, spec=built.spec.to_dict()))
     return entries, loaded[0].info.default_input
+
+
+def _native_entries(refs: Sequence[str], num_classes: int | None) -> tuple[list[ModelEntry], int]:
+    """``refs[0]`` without its own SE modules (the baseline), then as built."""
+    if len(refs) != 1 or looks_like_file(refs[0]):
+        raise SecliUsageError("--block none compares one architecture with its own SE modules against it without them; "
+                              "name one architecture")
+    arch = refs[0]
+    built = load_model(arch, BlockSpec(kind=NO_BLOCK), num_classes=num_classes)
+    if not built.sites:
+        raise SecliUsageError(f"{arch} has no SE modules of its own; --block none has nothing to compare",
+                              hint="add blocks with --block se, eca or sk")
+    stripped = copy.deepcopy(built.model)
+    strip_native_se(stripped, built.sites)
+    spec = built.spec.to_dict()
+    entries = [ModelEntry(stripped_label(arch), stripped, [], built.info.min_input, spec={**spec, "stripped_native": True}),
+               ModelEntry(arch, built.model, list(built.sites), built.info.min_input, spec=spec)]
+    return entries, built.info.default_input

@@ -83,6 +83,8 @@ class ModelEntry:
     model: nn.Module
     sites: list[Site] = field(default_factory=list)
     min_input: int = 1
+    spec: dict[str, Any] | None = None  # the ModelSpec it was built from (joins rows across commands)
+    counts: dict[str, int] | None = None  # parameters and FLOPs at the run's image size, when asked
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ class ModelProfile:
     failure: Failure | None = None
     timings: dict[str, ModeTiming] = field(default_factory=dict)
     comparisons: dict[str, Comparison] = field(default_factory=dict)
+    spec: dict[str, Any] | None = None  # the ModelSpec, as ModelEntry.spec
+    counts: dict[str, int] | None = None  # with_complexity: params, flops_fc_only, flops_all_ops (batch 1)
 
     @property
     def ok(self) -> bool:
@@ -163,7 +167,9 @@ class ModelProfile:
     def to_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
+            "spec": self.spec,
             "params": self.params,
+            "flops": None if self.counts is None else {k: v for k, v in self.counts.items() if k != "params"},
             "sites": self.sites,
             "compiled": self.compiled,
             "block_traffic": self.traffic.to_dict() if self.traffic else None,

@@ -107,7 +107,8 @@ class Session:
         probe_x = self._input(1)
         for number, entry in enumerate(self.entries, 1):
             preparing = f"preparing model {number}/{len(self.entries)} ({entry.label})"
-            profile = ModelProfile(entry.label, count_params(entry.model), len(entry.sites))
+            profile = ModelProfile(entry.label, count_params(entry.model), len(entry.sites), spec=entry.spec,
+                                   counts=entry.counts)
             model = entry.model.to(self.device).to(memory_format=self.memory_format)
             item = Prepared(entry, profile, model, model, model)
             prepared.append(item)

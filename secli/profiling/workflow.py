@@ -10,10 +10,10 @@ through a plain callback.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from secli.blocks.registry import NO_BLOCK
 from secli.blocks.spec import BlockSpec
@@ -27,8 +27,11 @@ from secli.util.checks import check_image_size
 from secli.util.device import resolve_device
 from secli.util.distributed import distributed_session, require_torchrun
 from secli.util.envelope import dumps
-from secli.util.errors import SecliUsageError
+from secli.util.errors import SecliError, SecliUsageError
 from secli.util.outputs import atomic_write_text, check_writable
+
+if TYPE_CHECKING:
+    from torch import nn
 
 MODE_CHOICES = ("inference", "train", "both")
 
@@ -43,6 +46,7 @@ def profile(
     progress: Progress | None = None,
     out: str | Path | None = None,
     force: bool = False,
+    count: Callable[[nn.Module, int], dict[str, int]] | None = None,
     **options: Any,
 ) -> ProfileReport:
     """Time ``models`` side by side, the first the baseline; with one architecture and ``block``
@@ -60,7 +64,9 @@ def profile(
     ``secli-profile`` envelope the CLI prints. ``out``: also write that envelope there as JSON,
     the file ``secli profile --out`` writes and ``secli report`` reads (atomically; an existing
     file only with ``force``), checked before anything is timed so minutes of timing are not
-    wasted. Under DDP only rank 0 writes it.
+    wasted. Under DDP only rank 0 writes it. ``block="none"``: one architecture with SE modules of
+    its own, timed as built against itself without them (the baseline). ``count``: see
+    ``time_models`` (``secli.api.profile(with_complexity=True)`` sets it).
     """
     if input_size is not None:
         if image_size is not None:
@@ -71,7 +77,8 @@ def profile(
     refs = [models] if isinstance(models, str) else list(models or [])
     if spec is not None and (len(refs) > 1 or any(looks_like_file(r) for r in refs)):
         raise SecliUsageError("--spec sweeps one architecture: name at most one architecture (it replaces the file's arch)")
-    variants = block_variants(refs[0] if refs else None, block, spec, block_options)
+    variants = block_variants(refs[0] if refs else None, block, spec, block_options, allow_none=True)
+    native = variants is not None and [b.kind for b in variants.blocks] == [NO_BLOCK]
     request = {
         "block": block if block is None or isinstance(block, str) else ",".join(block),
         "spec": None if spec is None else str(spec),
@@ -85,7 +92,7 @@ def profile(
         variants=[b for b in variants.blocks if b.kind != NO_BLOCK] if variants is not None else None,  # the baseline is always first
         num_classes=sweep.num_classes if sweep else None,
         image_size=image_size if image_size is not None else (sweep.input_size if sweep else None),
-        inputs=request, progress=progress, **timing,
+        inputs=request, progress=progress, native=native, count=count, **timing,
     )
     weights = sweep.weights_warning("timings") if sweep is not None else None
     if weights is not None:
@@ -116,6 +123,8 @@ def time_models(
     roofline: str | None = None,
     inputs: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    native: bool = False,
+    count: Callable[[nn.Module, int], dict[str, int]] | None = None,
 ) -> ProfileReport:
     """Time forward, backward and whole steps of ``models`` side by side; the first is the baseline.
 
@@ -133,7 +142,11 @@ def time_models(
     key such as ``h100``, ``cpu``, or a device YAML file; default: the device it runs on, ``cpu``
     measured in the run or a GPU recognised by name): ``report.prediction``.
     ``inputs``: what the caller was asked, kept in the envelope's ``inputs``.
-    ``progress(done, total, what)`` follows the run.
+    ``progress(done, total, what)`` follows the run. ``native``: ``models`` is one network with
+    SE modules of its own (``--block none``), timed as built against itself with them replaced
+    by identities (the baseline). ``count(model, image_size)``: parameters and FLOPs of each
+    model (``secli.api.profile(with_complexity=True)`` passes complexity's counter), kept with
+    its timings so one table holds both; counted before timing, at batch 1, on the CPU.
 
     A model that fails is marked in the report (``model.failure``), the others go on;
     ``report.measured`` is empty when none ran. ``report.to_dict()`` is the ``secli-profile``
@@ -170,12 +183,20 @@ def time_models(
     if ddp:
         require_torchrun()
 
-    entries, default_input = load_entries(refs, variants, num_classes)
+    entries, default_input = load_entries(refs, variants, num_classes, native=native)
     config = replace(config, image_size=image_size if image_size is not None else default_input)
+    uncounted = []
+    if count is not None:
+        for entry in entries:
+            try:
+                entry.counts = count(entry.model, config.image_size)
+            except SecliError as exc:  # a model fvcore cannot count is still timed
+                uncounted.append(f"{entry.label}: FLOPs not counted ({exc})")
     request = {"models": refs, "variants": [asdict(b) for b in variants or []], "roofline": roofline, **(inputs or {})}
     with distributed_session(config.ddp, resolved.type, "profile"):
         report = profile_models(entries, config, progress, roofline_device)
-    report.inputs = request
+    report.inputs = {**request, "with_complexity": count is not None}
+    report.warnings += uncounted
     return report
 
 

@@ -81,14 +81,14 @@ def depth_figure(result: ExcitationResult) -> Figure:
     for ax in (top, bottom):
         ax.grid(axis="y", color="#dddddd", lw=0.6, zorder=0)
         ax.set_xlim(-0.5, len(names) - 0.5)
+    n = int(result.counts().sum())
+    model = result.meta.get("model")
+    margins = title(fig, f"Scores against depth{f' of {model}' if model else ''} ({n} images, "
+                         f"{len(result.class_names)} classes)", margins)
     fig_w, fig_h = fig.get_size_inches()
     handles, labels = top.get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper left", fontsize=FONT - 0.5, frameon=False,
                bbox_to_anchor=((fig_w - margins.right + 0.1) / fig_w, 1 - margins.top / fig_h))
-    n = int(result.counts().sum())
-    model = result.meta.get("model")
-    title(fig, f"Scores against depth{f' of {model}' if model else ''} ({n} images, "
-               f"{len(result.class_names)} classes)", margins)
     return fig
 
 

@@ -49,7 +49,7 @@ def sk_difference_figure(result: ExcitationResult, classes: Sequence[int] | None
             ax.set_xlim(scales[0] - 0.5, scales[0] + 0.5)
         if i % 4 == 0:
             ax.set_ylabel(f"attention, path {info.paths} − path 1", fontsize=FONT - 0.5)
+    margins = title(fig, "SK: mean attention of the largest-kernel path minus the 3x3 path (mean over channels; "
+                         "> 0: larger kernel preferred)", margins)
     outside_legend(fig, class_handles(result, ks), margins)
-    title(fig, "SK: mean attention of the largest-kernel path minus the 3x3 path (mean over channels; "
-               "> 0: larger kernel preferred)", margins)
     return fig

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -130,10 +130,31 @@ def panel_title(ax: Axes, text: str, fontsize: float = FONT + 0.5, loc: Literal[
     ax.set_title(text, fontsize=fontsize, loc=loc, y=1.0, pad=3.0)
 
 
-def title(fig: Figure, text: str, margins: Margins) -> None:
-    """Suptitle placed in the fixed top margin (left-aligned, as a caption)."""
+def title(fig: Figure, text: str, margins: Margins) -> Margins:
+    """Suptitle placed in the top margin (left-aligned, as a caption), wrapped to the figure's
+    width: a figure of two panels is narrower than its caption, which ran off its right edge.
+    Each extra line makes the figure taller at the top (panels keep their size and place from
+    the bottom). Returns the margins with the top as it now is: place legends after this."""
+    import textwrap
+
     fig_w, fig_h = fig.get_size_inches()
-    fig.text(margins.left / fig_w, 1 - 0.12 / fig_h, text, ha="left", va="top", fontsize=FONT + 1)
+    room = fig_w - margins.left - 0.15
+    probe = fig.text(0, 0, text, fontsize=FONT + 1)
+    width = probe.get_window_extent(renderer=fig.canvas.get_renderer()).width / fig.dpi  # type: ignore[attr-defined]
+    probe.remove()
+    lines = [text]
+    if width > room:
+        lines = textwrap.wrap(text, max(20, int(len(text) * room / width * 0.97)), break_on_hyphens=False)
+    extra = (len(lines) - 1) * (FONT + 1) * 1.3 / 72
+    if extra:
+        boxes = [(ax, ax.get_position()) for ax in fig.axes]
+        fig.set_size_inches(fig_w, fig_h + extra)
+        for ax, box in boxes:  # the same inches from the bottom, so the new room is at the top
+            ax.set_position((box.x0, box.y0 * fig_h / (fig_h + extra), box.width, box.height * fig_h / (fig_h + extra)))
+        fig_h += extra
+    fig.text(margins.left / fig_w, 1 - 0.12 / fig_h, "\n".join(lines), ha="left", va="top", fontsize=FONT + 1,
+             linespacing=1.3)
+    return replace(margins, top=margins.top + extra)
 
 
 def class_handles(result: ExcitationResult, ks: Sequence[int], marker: bool = True) -> list[Line2D]:

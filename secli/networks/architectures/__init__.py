@@ -24,11 +24,17 @@ TIMM_PREFIX = "timm:"
 
 @dataclass(frozen=True)
 class ArchInfo:
+    """What secli knows of an architecture. ``default_input`` is its native square input side:
+    the crop its weights were trained and evaluated at where the weights define one (torchvision's
+    ``weights.transforms().crop_size``, timm's ``pretrained_cfg["input_size"]``: EfficientNet-B4 is
+    380 px, not 224), else 224; ``input_source`` says which."""
+
     name: str
     family: str
     adapter: Adapter | None  # None: the network already has SE modules; nothing to inject
     default_input: int = 224
     min_input: int = 32
+    input_source: str = "the ImageNet default"
 
     @property
     def positions(self) -> tuple[str, ...]:
@@ -68,7 +74,20 @@ def _torchvision_table() -> dict[str, ArchInfo]:
     native += [f"regnet_y_{s}" for s in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf", "128gf")]
     for name in native:
         table[name] = ArchInfo(name, "native-se", None)
-    return table
+    return {name: _native_input(info) for name, info in table.items()}
+
+
+def _native_input(info: ArchInfo) -> ArchInfo:
+    """``info`` with the crop of torchvision's DEFAULT weights as its input size (read from the
+    weights' metadata; nothing is downloaded), where torchvision defines them."""
+    try:
+        from torchvision.models import get_model_weights
+
+        weights = get_model_weights(info.name).DEFAULT
+        crop = int(weights.transforms().crop_size[0])
+    except Exception:  # noqa: BLE001 - an architecture without torchvision weights keeps its default
+        return info
+    return replace(info, default_input=crop, input_source=f"torchvision {weights.name} weights")
 
 
 ARCHITECTURES: dict[str, ArchInfo] = _torchvision_table()
@@ -101,9 +120,22 @@ def timm_adapter(model: nn.Module) -> Adapter | None:
 
 
 def timm_info(info: ArchInfo, model: nn.Module) -> ArchInfo:
-    """``info`` for a built timm model: its adapter, and for Inception-ResNet-v2 the input sizes
-    of Inception v3 (299 by default; below 75 px its reduction modules have nothing to pool)."""
+    """``info`` for a built timm model: its adapter, the input size of its pretrained config, and
+    for Inception-ResNet-v2 the minimum of Inception v3 (below 75 px its reduction modules have
+    nothing to pool)."""
     adapter = timm_adapter(model)
+    native = replace(info, adapter=adapter)
+    size = _timm_input(model)
+    if size is not None:
+        native = replace(native, default_input=size, input_source="timm pretrained_cfg")
     if adapter is _INCEPTION_RESNET_V2:
-        return replace(info, adapter=adapter, default_input=299, min_input=75)
-    return replace(info, adapter=adapter)
+        return replace(native, min_input=75)
+    return native
+
+
+def _timm_input(model: nn.Module) -> int | None:
+    """The input side timm's pretrained config gives a model (``input_size`` = (3, H, W))."""
+    size = (getattr(model, "pretrained_cfg", None) or {}).get("input_size")
+    if isinstance(size, (tuple, list)) and len(size) == 3 and isinstance(size[-1], int):
+        return int(size[-1])
+    return None
