@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -21,9 +22,10 @@ from secli.complexity.modules import ModuleCost, module_tree
 from secli.complexity.results import ComplexityResult, Row, StageCost
 from secli.complexity.training import training_step_cost
 from secli.networks.architectures import ArchInfo
+from secli.networks.builders import build_base, object_info
 from secli.networks.formula import Check, closed_form
 from secli.networks.inject import InjectionReport, inject
-from secli.networks.models import build_base
+from secli.networks.models import short_name
 from secli.networks.sites import Site, count_params
 
 Progress = Callable[[int, int, str], None]  # (done, total, what is being counted now)
@@ -101,23 +103,32 @@ def analyse(
     progress: Progress | None = None,
     depth: int | None = None,
     training_step: bool = False,
+    model_kwargs: dict[str, Any] | None = None,
+    base: nn.Module | None = None,
 ) -> ComplexityResult:
     """Count the baseline once, then every block variant as one row.
 
+    ``arch``: a model reference (``secli.networks.references``), built with ``model_kwargs``;
+    or, with ``base`` (a network object, copied first), its name in the results.
     ``depth``: also give each row (and the baseline) a per-module tree down to that depth.
     ``training_step``: also measure a training step's cost (``secli.complexity.training``).
     """
-    base_model, info = build_base(arch, None, num_classes)
+    if base is not None:
+        base_model, info = copy.deepcopy(base), object_info(base)
+        arch = short_name(info.name)
+    else:
+        base_model, info = build_base(arch, None, num_classes, model_kwargs)
     size = input_size or info.default_input
     # The size check runs before any copy is made, so a bad --input-size fails fast.
     base_gemm = check_size(base_model, size, arch, info.default_input) if flops else None
     models: list[tuple[Row, nn.Module, list[Site]]] = []
     base_params = count_params(base_model)
     for block in blocks:
-        spec = ModelSpec(arch=arch, block=block, num_classes=num_classes)
+        spec = ModelSpec(arch=info.name if base is not None else arch, block=block, num_classes=num_classes,
+                         model_kwargs=model_kwargs or None)
         # kind "none" is the baseline itself (its own SE modules, if any, become sites): no copy
         model = base_model if block.kind == "none" else copy.deepcopy(base_model)
-        report = inject(model, info.adapter, block, arch)
+        report = inject(model, info.adapter, block, arch, info.default_input)
         label = "baseline" if block.kind == "none" else block.label()
         models.append((_row(spec, report, label, base_params), model, report.sites))
     result = ComplexityResult(arch=arch, input_size=size, params_baseline=base_params, baseline_flops=None, rows=[r for r, _, _ in models])
@@ -138,10 +149,12 @@ def _steps(result: ComplexityResult, base_model: nn.Module, models: list[tuple[R
 
 def analyse_built(
     built: Any, input_size: int | None = None, flops: bool = True, progress: Progress | None = None,
-    depth: int | None = None, training_step: bool = False,
+    depth: int | None = None, training_step: bool = False, base_dir: Path | None = None,
 ) -> ComplexityResult:
-    """A model loaded from a file (``secli inject --out``) against its own base architecture."""
-    base_model, info = build_base(built.spec.arch, None, built.spec.num_classes)
+    """A model loaded from a file (``secli inject --out``) against its own base architecture
+    (a factory's relative file is also looked for in ``base_dir``, the checkpoint's folder)."""
+    spec = built.spec
+    base_model, info = build_base(spec.arch, None, spec.num_classes, spec.model_kwargs, base_dir)
     size = input_size or info.default_input
     base_params = count_params(base_model)
     row = _row(built.spec, built.report, built.label, base_params)

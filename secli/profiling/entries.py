@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
 
 from secli.blocks.spec import BlockSpec
-from secli.networks.models import load_model
+from secli.networks.models import ModelRef, load_model, looks_like_file
 from secli.profiling.results import ModelEntry
 from secli.util.errors import SecliUsageError
 
@@ -35,12 +38,15 @@ def variant_labels(arch: str, blocks: Sequence[BlockSpec]) -> list[str]:
 
 
 def load_entries(
-    refs: Sequence[str], variants: Sequence[BlockSpec] | None = None, num_classes: int | None = None
+    refs: Sequence[ModelRef], variants: Sequence[BlockSpec] | None = None, num_classes: int | None = None,
+    model_kwargs: str | dict[str, Any] | None = None, trust_code: bool = False,
 ) -> tuple[list[ModelEntry], int]:
     """The entries to time, baseline first, and the first model's default image size.
 
-    With ``variants``: ``refs`` is one architecture, built plain (the baseline) and once per
-    variant. Without: every reference as given (architectures, timm names, saved models).
+    With ``variants``: ``refs`` is one network (a name, a factory built with ``model_kwargs``, or
+    an ``nn.Module``), built plain (the baseline) and once per variant. Without: every reference
+    as given (architectures, timm names, factories, network objects, saved models; a checkpoint
+    made from a factory imports it only with ``trust_code``).
     """
     import torch
 
@@ -56,11 +62,13 @@ def load_entries(
                 hint="to compare several models, name them all: secli profile resnet50 se_r50.pt timm:seresnet50",
             )
         arch = refs[0]
-        loaded = [load_model(arch, BlockSpec(kind="none"), num_classes=num_classes)]
-        loaded += [load_model(arch, block, num_classes=num_classes) for block in variants]
-        labels = [loaded[0].label, *variant_labels(arch, variants)]
+        kwargs = None if isinstance(arch, nn.Module) else model_kwargs
+        loaded = [load_model(arch, BlockSpec(kind="none"), num_classes=num_classes, model_kwargs=kwargs)]
+        loaded += [load_model(arch, block, num_classes=num_classes, model_kwargs=kwargs) for block in variants]
+        labels = [loaded[0].label, *variant_labels(loaded[0].label, variants)]
     else:
-        loaded = [load_model(ref) for ref in refs]
+        loaded = [load_model(ref, trust_code=trust_code) if isinstance(ref, nn.Module) or looks_like_file(ref)
+                  else load_model(ref, model_kwargs=model_kwargs) for ref in refs]
         labels = [built.label for built in loaded]
     entries: list[ModelEntry] = []
     seen: dict[str, int] = {}
