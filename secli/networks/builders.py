@@ -9,6 +9,7 @@ reference is trusted: the user named it (command line, API call, their spec), or
 from __future__ import annotations
 
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,11 @@ def load_state_dict_into(model: nn.Module, state_dict: dict[str, Any], source: s
             parts.append(f"{len(unexpected)} unexpected (first {unexpected[0]})")
         hint = "check --num-classes" if any("fc." in k or "classifier" in k for k in mismatched) else None
         raise SecliError(f"weights in {source} do not fit the model: " + "; ".join(parts), hint=hint)
+    if getattr(state_dict, "_metadata", None) is None and getattr(own, "_metadata", None) is not None:
+        # a state dict rebuilt key by key (a checkpoint) lost the module versions some
+        # networks' loaders read (torchvision's MNASNet): they are the model's own
+        state_dict = OrderedDict(state_dict)
+        state_dict._metadata = own._metadata  # type: ignore[attr-defined]
     model.load_state_dict(state_dict)
 
 

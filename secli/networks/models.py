@@ -125,7 +125,7 @@ def load_checkpoint_model(path: str | Path, trust_code: bool = False, base: nn.M
 
 
 def load_model(
-    ref: ModelRef,
+    ref: ModelRef | Path,
     block: BlockSpec | None = None,
     weights: str | None = None,
     num_classes: int | None = None,
@@ -141,6 +141,8 @@ def load_model(
     checkpoint (as saved: no block, weights or kwargs; ``trust_code`` to let one made from a
     factory import it; ``base``: the network of one made from an object).
     """
+    if isinstance(ref, Path):
+        ref = str(ref)
     if isinstance(ref, nn.Module):
         for name, value in (("weights", weights), ("num_classes", num_classes), ("model_kwargs", model_kwargs)):
             if value is not None:

@@ -148,7 +148,13 @@ def _eca(module: nn.Module, shape: Shape, width: int | None) -> Found | None:
         return None
     x, out, outputs = ran
     gate = _factor_of(module, outputs, 2, width, lambda g: torch.allclose(out, x * g, rtol=_RTOL, atol=_ATOL))
-    return (width, None, gate, 1) if gate is not None else None
+    if gate is None and out.shape == x.shape:  # a gate called as a function: the factor is out / x
+        ratio = out / x
+        if not torch.allclose(ratio, ratio.mean(dim=(2, 3), keepdim=True).expand_as(ratio), rtol=_RTOL, atol=1e-5):
+            return None
+    elif gate is None:
+        return None
+    return width, None, gate, 1
 
 
 def _cbam(module: nn.Module, shape: Shape, width: int | None) -> Found | None:

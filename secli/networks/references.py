@@ -2,7 +2,8 @@
 
 A model reference is one of:
 
-* a name: ``resnet50`` (torchvision), ``timm:convnext_atto`` (timm);
+* a name: ``resnet50`` (torchvision), ``timm:convnext_atto`` (timm); ``timm:`` and ``python:``
+  (a network object's record, see below) are reserved prefixes, never module names;
 * a user's factory: ``path/to/file.py:build`` or ``package.module:build``, called with the
   keyword arguments of ``--model-kwargs`` (``width=16,depth=2``; values read as YAML);
 * a secli checkpoint file (``.pt``, ``.pth``, ``.ckpt``, ``.bin``, or any existing file);
@@ -62,7 +63,7 @@ class Factory:
 
 def parse_factory(ref: str) -> Factory | None:
     """The factory ``ref`` names, or None when it names something else (a name, a checkpoint)."""
-    if ref.startswith(TIMM_PREFIX):
+    if ref.startswith((TIMM_PREFIX, OBJECT_PREFIX)):
         return None
     match = _FILE_REF.match(ref)
     if match:
@@ -208,7 +209,7 @@ def refuse_untrusted(factory: Factory, source: str) -> None:
     """A file secli wrote that names a factory: opening it must not run code without consent."""
     raise SecliUsageError(
         f"{source} was made from {factory.reference}; loading it imports and runs that code",
-        hint="pass --trust-code if you trust that code (Python: trust_code=True)",
+        hint="pass --trust-code if you trust that code; in Python, trust_code=True",
     )
 
 

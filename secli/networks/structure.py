@@ -79,12 +79,14 @@ def _transparent(call: Call) -> bool:
 
 
 def _scaled(d: torch.Tensor, b: torch.Tensor) -> bool:
-    """Whether ``d`` is ``b`` times one non-zero factor per channel."""
+    """Whether ``d`` is ``b`` times one non-zero factor per channel (a channel where ``b`` is
+    all zero must be zero in ``d`` too)."""
     den = (b * b).sum(dim=(0, 2, 3))
-    if bool((den == 0).any()):
+    live = den > 0
+    if float(live.float().mean()) < 0.5:
         return False
-    g = (d * b).sum(dim=(0, 2, 3)) / den
-    if bool((g == 0).any()):
+    g = torch.where(live, (d * b).sum(dim=(0, 2, 3)) / den.clamp_min(1e-30), torch.zeros_like(den))
+    if bool((g[live] == 0).any()):
         return False
     scale = float(d.abs().max()) or 1.0
     return torch.allclose(d, g.view(1, -1, 1, 1) * b, rtol=_RTOL, atol=_ATOL * scale)
@@ -92,17 +94,20 @@ def _scaled(d: torch.Tensor, b: torch.Tensor) -> bool:
 
 def _scaled_relu(y: torch.Tensor, s: torch.Tensor, b: torch.Tensor) -> bool:
     """Whether ``y = relu(s + g * b)``, a ReLU called as a function after the sum: ``g`` is
-    fitted where the output is positive, the rest must come out as zero."""
+    fitted where the output is positive; channels that are zero throughout say nothing."""
     if bool((y < 0).any()):
         return False
     mask = (y > 0).to(y.dtype)
     den = (b * b * mask).sum(dim=(0, 2, 3))
-    if bool((den == 0).any()):
+    live = den > 0
+    if float(live.float().mean()) < 0.5:
         return False
-    g = ((y - s) * b * mask).sum(dim=(0, 2, 3)) / den
+    g = ((y - s) * b * mask).sum(dim=(0, 2, 3))[live] / den[live]
+    if bool((g == 0).any()):
+        return False
     scale = float(y.abs().max()) or 1.0
-    return bool((g != 0).all()) and torch.allclose(torch.relu(s + g.view(1, -1, 1, 1) * b), y, rtol=_RTOL,
-                                                   atol=_ATOL * scale)
+    fitted = torch.relu(s[:, live] + g.view(1, -1, 1, 1) * b[:, live])
+    return torch.allclose(fitted, y[:, live], rtol=_RTOL, atol=_ATOL * scale)
 
 
 def _residual(unit: Call, inner: list[Call], counts: dict[int, int]) -> Unit | None:
