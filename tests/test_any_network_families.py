@@ -55,11 +55,11 @@ FAMILIES = [
     # DenseNet-121 concatenates (no residual sum): transitions by pattern, 128/256/512 wide
     Family("densenet121", "pattern", {"block": "se", "at": "features.transition*.conv"}, (128, 256, 512), slow=True),
     # ConvNeXt-T: dims 96/192/384/768, depths 3/3/9/3; the branch ends in the block's Sequential
-    Family("convnext_tiny", "structure", {"block": "se"}, _widths((96, 3), (192, 3), (384, 9), (768, 3)), slow=True),
+    Family("convnext_tiny", "structure", {"block": "se"}, _widths((96, 3), (192, 3), (384, 9), (768, 3))),
     # RegNetX-400MF: widths 32/64/160/400, depths 1/2/7/12
-    Family("regnet_x_400mf", "structure", {"block": "se"}, _widths((32, 1), (64, 2), (160, 7), (400, 12))),
+    Family("regnet_x_400mf", "structure", {"block": "se"}, _widths((32, 1), (64, 2), (160, 7), (400, 12)), slow=True),
     # MNASNet-0.5: stacks 16/24/40/48/96/160 of 3/3/3/2/4/1 blocks; all but each stack's first add their input
-    Family("mnasnet0_5", "structure", {"block": "se"}, _widths((16, 2), (24, 2), (40, 2), (48, 1), (96, 3))),
+    Family("mnasnet0_5", "structure", {"block": "se"}, _widths((16, 2), (24, 2), (40, 2), (48, 1), (96, 3)), slow=True),
     # SqueezeNet 1.0: eight Fire modules, expand3x3 of 64, 64, 128, 128, 192, 192, 256, 256
     Family("squeezenet1_0", "pattern", {"block": "se", "at": "features.*.expand3x3"},
            (64, 64, 128, 128, 192, 192, 256, 256)),
@@ -69,22 +69,23 @@ FAMILIES = [
     Family("mobilenet_v3_small", "native", {"block": "none"}, (16, 96, 240, 240, 120, 144, 288, 576, 576)),
     Family("regnet_y_400mf", "native", {"block": "none"}, _widths((48, 1), (104, 3), (208, 6), (440, 6))),
     # timm: ConvNeXt-atto 40/80/160/320 x 2/2/6/2; RegNetX-200MF 24/56/152/368 x 1/1/4/7; ResNetV2-18 (pre-activation)
-    Family("timm:convnext_atto", "structure", {"block": "se"}, _widths((40, 2), (80, 2), (160, 6), (320, 2))),
-    Family("timm:regnetx_002", "structure", {"block": "se"}, _widths((24, 1), (56, 1), (152, 4), (368, 7))),
+    Family("timm:convnext_atto", "structure", {"block": "se"}, _widths((40, 2), (80, 2), (160, 6), (320, 2)), slow=True),
+    Family("timm:regnetx_002", "structure", {"block": "se"}, _widths((24, 1), (56, 1), (152, 4), (368, 7)), slow=True),
     Family("timm:resnetv2_18", "structure", {"block": "se"}, _widths((64, 2), (128, 2), (256, 2), (512, 2))),
     Family("timm:convnext_atto", "pattern", {"block": "se", "at": "stages.*.blocks.*.norm"},
            _widths((40, 2), (80, 2), (160, 6), (320, 2))),
     Family("timm:efficientnet_b0", "native", {"block": "none"},
-           _widths((32, 1), (96, 1), (144, 2), (240, 2), (480, 3), (672, 3), (1152, 4))),
+           _widths((32, 1), (96, 1), (144, 2), (240, 2), (480, 3), (672, 3), (1152, 4)), slow=True),
     # ECA-ResNet-26t: bottleneck outputs 256..2048, 2 blocks a stage; GC-ResNet-33ts: GC at the
     # bottleneck's middle width (64/128/384/384 x 2/3/3/2); SK-ResNet-18; a CBAM ResNet-18 (timm
     # has no cbam_* names: resnet18 with block_args attn_layer=cbam)
-    Family("timm:ecaresnet26t", "native", {"block": "none"}, _widths((256, 2), (512, 2), (1024, 2), (2048, 2)), "eca"),
-    Family("timm:gcresnet33ts", "native", {"block": "none"}, _widths((64, 2), (128, 3), (384, 5)), "gc"),
+    Family("timm:ecaresnet26t", "native", {"block": "none"}, _widths((256, 2), (512, 2), (1024, 2), (2048, 2)), "eca",
+           slow=True),
+    Family("timm:gcresnet33ts", "native", {"block": "none"}, _widths((64, 2), (128, 3), (384, 5)), "gc", slow=True),
     Family("timm:skresnet18", "native", {"block": "none"}, _widths((64, 2), (128, 2), (256, 2), (512, 2)), "sk",
            slow=True),
     Family("timm:resnet18", "native", {"block": "none"}, _widths((64, 2), (128, 2), (256, 2), (512, 2)), "cbam",
-           kwargs="block_args={attn_layer: cbam}", slow=True),
+           kwargs="block_args={attn_layer: cbam}"),
 ]
 
 

@@ -163,6 +163,11 @@ def list_architectures() -> list[dict[str, Any]]:
         "name": "timm:<name>", "family": "timm (extra)", "positions": list(resnet.positions), "sk": True,
         "image_size": 224, "note": "ResNet-style timm models as resnet; timm's SE nets: --block none",
     })
+    rows.append({
+        "name": "<any other>", "family": "pattern | structure", "positions": ["standard", "post"], "sk": True,
+        "image_size": 224, "note": "other torchvision and timm names, file.py:build, package.module:build: "
+        "--at PATTERN, or residual units found by structure (docs/networks.md)",
+    })
     return rows
 
 

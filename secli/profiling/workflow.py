@@ -20,6 +20,7 @@ from torch import nn
 from secli.blocks.registry import NO_BLOCK
 from secli.blocks.spec import BlockSpec
 from secli.networks.models import ModelRef, describe_reference, looks_like_file
+from secli.networks.references import parse_model_kwargs
 from secli.networks.variants import SWEEP_OPTION_NAMES, block_variants
 from secli.profiling.entries import load_entries
 from secli.profiling.profiling import profile_models
@@ -93,7 +94,8 @@ def profile(
         variants=[b for b in variants.blocks if b.kind != NO_BLOCK] if variants is not None else None,  # the baseline is always first
         num_classes=sweep.num_classes if sweep else None,
         image_size=image_size if image_size is not None else (sweep.input_size if sweep else None),
-        inputs=request, progress=progress, model_kwargs=model_kwargs, trust_code=trust_code, **timing,
+        inputs=request, progress=progress, model_kwargs=_with_sweep_kwargs(sweep, model_kwargs), trust_code=trust_code,
+        **timing,
     )
     weights = sweep.weights_warning("timings") if sweep is not None else None
     if weights is not None:
@@ -101,6 +103,13 @@ def profile(
     if out is not None and report.is_main:
         atomic_write_text(out, dumps(report.to_dict()) + "\n", force=force)
     return report
+
+
+def _with_sweep_kwargs(sweep: Any, given: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+    """A sweep file's ``model_kwargs`` with the ones given here laid over them."""
+    if sweep is None or not sweep.model_kwargs:
+        return given
+    return {**sweep.model_kwargs, **(parse_model_kwargs(given) or {})}
 
 
 def _is_file(ref: ModelRef) -> bool:
