@@ -25,9 +25,11 @@ ResultsOut = Annotated[Optional[Path], typer.Option("--out", "-o", help="Also wr
 @handle_errors
 @opt.block_options(sweep=True)
 def complexity_command(
-    model: Annotated[Optional[str], typer.Argument(help="Architecture (resnet50, resnext50_32x4d, timm:<name>) or a model file saved by 'secli inject --out'.", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Argument(help="A network: a name (resnet50, convnext_tiny, timm:<name>), your factory (path/to/file.py:build or package.module:build), or a secli checkpoint. A sweep YAML too.", show_default=False)] = None,
     blocks: opt.BlockArgs = opt.BLOCKS,
     num_classes: opt.NumClasses = None,
+    model_kwargs: opt.ModelKwargs = None,
+    trust_code: opt.TrustCode = False,
     spec: ComplexitySpec = None,
     image_size: opt.ImageSize = None,
     input_size: opt.InputSizeAlias = None,
@@ -58,7 +60,7 @@ def complexity_command(
             model, block=blocks.kind, **blocks.options(), num_classes=num_classes, spec=spec, image_size=size,
             progress=bar.update, by_module=by_module, depth=depth, training_step=training_step, by_stage=by_stage,
             dtype=dtype, roofline=roofline, roofline_batch=roofline_batch, out=out if file_fmt == "json" else None,
-            force=force,
+            force=force, model_kwargs=model_kwargs, trust_code=trust_code,
         )
     for warning in result.warnings:
         warn(warning)

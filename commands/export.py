@@ -25,13 +25,15 @@ class ExportTarget(str, Enum):
 @handle_errors
 @opt.block_options()
 def export_command(
-    model: Annotated[Optional[str], typer.Argument(help="A secli checkpoint (from 'secli inject/train --out') or an architecture name built with the block options.", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Argument(help="A network: a name (resnet50, convnext_tiny, timm:<name>), your factory (path/to/file.py:build or package.module:build), or a secli checkpoint. A name or factory is built with the block options.", show_default=False)] = None,
     to: Annotated[Optional[ExportTarget], typer.Option("--to", help="File kind: torchscript (torch.jit), pt2 (torch.export) or onnx (opset 18; needs the onnx extra).", show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The file to write.", show_default=False)] = None,
     image_size: Annotated[Optional[int], typer.Option("--image-size", help="Side of the example input in px (default: the checkpoint's training size, else the architecture's); batch, height and width stay free where the network allows.", show_default=False)] = None,
     blocks: opt.BlockArgs = opt.BLOCKS,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
+    model_kwargs: opt.ModelKwargs = None,
+    trust_code: opt.TrustCode = False,
     spec: opt.SpecFile = None,
     force: opt.Force = False,
     fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
@@ -41,7 +43,8 @@ def export_command(
 
     result = export(
         model, to=to.value if to is not None else None, out=out, image_size=image_size, force=force, spec=spec,
-        weights=weights, num_classes=num_classes, block=blocks.kind, **blocks.options(),
+        weights=weights, num_classes=num_classes, block=blocks.kind, **blocks.options(), model_kwargs=model_kwargs,
+        trust_code=trust_code,
     )
     document = result.to_dict()
     emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)

@@ -16,22 +16,25 @@ from secli.util.errors import SecliUsageError
 @handle_errors
 @opt.block_options()
 def inject_command(
-    arch: Annotated[Optional[str], typer.Argument(help="Architecture (e.g. resnet50, vgg16_bn, timm:resnet50).", show_default=False)] = None,
+    arch: Annotated[Optional[str], typer.Argument(help="A network: a name (resnet50, convnext_tiny, timm:<name>) or your factory (path/to/file.py:build, package.module:build).", show_default=False)] = None,
     blocks: opt.BlockArgs = opt.BLOCKS,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
+    model_kwargs: opt.ModelKwargs = None,
     spec: opt.SpecFile = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Save the injected model (a secli checkpoint: spec + state dict) to this file.")] = None,
     save_spec: Annotated[Optional[Path], typer.Option("--save-spec", help="Also write the spec as YAML to this file.")] = None,
     force: opt.Force = False,
     list_archs: Annotated[bool, typer.Option("--list", help="List the architectures and the positions each supports.")] = False,
+    list_sites: Annotated[bool, typer.Option("--list-sites", help="Show the sites a network has for these block options, and where each was found (adapter, pattern, structure, native); saves nothing.")] = False,
     fmt: opt.Format = opt.OutputFormat.table,
 ) -> None:
     """Put SE or SK blocks into a network at the paper's positions; report the sites."""
     if list_archs:
         if arch is not None:
             raise SecliUsageError("--list takes no architecture; give one or the other")
-        opt.refuse("with --list", block=blocks.kind, weights=weights, num_classes=num_classes, spec=spec)
+        opt.refuse("with --list", block=blocks.kind, weights=weights, num_classes=num_classes, spec=spec,
+                   model_kwargs=model_kwargs, list_sites=list_sites)
         blocks.refuse("with --list")
         opt.refuse("with --list", out=out, save_spec=save_spec, force=force)
         from secli.networks.workflow import architectures_document
@@ -40,12 +43,14 @@ def inject_command(
         emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)
         return
     if blocks.kind == "none":
-        blocks.refuse("with --block none (it reports the SE modules a network already has)")
+        blocks.refuse("with --block none (it reports the attention modules a network already has)")
+    if list_sites:
+        opt.refuse("with --list-sites (it saves nothing)", out=out, save_spec=save_spec, force=force)
     from secli.networks.workflow import inject
 
     result = inject(
-        arch, spec=spec, block=blocks.kind, **blocks.options(), weights=weights, num_classes=num_classes, out=out,
-        save_spec=save_spec, force=force,
+        arch, spec=spec, block=blocks.kind, **blocks.options(), weights=weights, num_classes=num_classes,
+        model_kwargs=model_kwargs, out=out, save_spec=save_spec, force=force, list_sites=list_sites,
     )
     document = result.to_dict()
     emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)
@@ -55,7 +60,7 @@ def tables(document: dict[str, Any]) -> list[Table]:
     """The tables of an inject envelope: the sites of a run, or the architecture list (``--list``)."""
     if document.get("inputs", {}).get("list"):
         return [architectures_table(document["results"])]
-    return [sites_table(document["results"])]
+    return [sites_table(document["results"], document.get("inputs"))]
 
 
 def csv_tables(document: dict[str, Any]) -> list[Table]:
@@ -72,15 +77,19 @@ def csv_tables(document: dict[str, Any]) -> list[Table]:
         [s["name"], s["module_path"], s["channels"], s["hidden"], s["params"], s["impl"]] for s in results["sites"]])]
 
 
-def sites_table(results: dict[str, Any]) -> Table:
+def sites_table(results: dict[str, Any], inputs: dict[str, Any] | None = None) -> Table:
+    inputs = inputs or {}
     kind = results["block"]["kind"]
     sites = results["sites"]
-    what = "existing SE modules" if kind == "none" else "sites"
+    what = "existing attention modules" if kind == "none" else "sites"
+    sources = {s.get("source", "adapter") for s in sites}
+    with_source = bool(inputs.get("list_sites")) or bool(sources - {"adapter", "native"})
     table = Table(
         title=f"{results['label']}: {len(sites)} {what}",
-        columns=["site", "module", "C", "hidden", "params", "impl"],
-        rows=[[s["name"], s["module_path"], s["channels"], s["hidden"], s["params"], s["impl"] or "-"] for s in sites],
-        right_align={2, 3, 4},
+        columns=["site", *(["source"] if with_source else []), "module", "C", "hidden", "params", "impl"],
+        rows=[[s["name"], *([s.get("source", "adapter")] if with_source else []), s["module_path"], s["channels"],
+               s["hidden"], s["params"], s["impl"] or "-"] for s in sites],
+        right_align={3, 4, 5} if with_source else {2, 3, 4},
     )
     params = results["params"]
     pct = params.get("added_pct") or 0.0
@@ -108,7 +117,9 @@ def sites_table(results: dict[str, Any]) -> Table:
             f"{check['predicted']:,.0f}; counted {check['measured']:,} ({verdict})"
         )
     if kind == "none" and not sites:
-        table.notes.append("this network has no SE modules; add some with --block se")
+        table.notes.append("this network has no attention modules secli recognises; add some with --block se")
+    if "structure" in sources:
+        table.notes.append("structure: residual units found in a probe forward (a module adding a branch to its input)")
     for path in results.get("saved", []):
         table.notes.append(f"saved {path}")
     return table

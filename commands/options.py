@@ -56,6 +56,7 @@ Paths = Annotated[Optional[int], typer.Option("--paths", help="SK paths M (path 
 Groups = Annotated[Optional[int], typer.Option("--groups", help="SK groups G.", rich_help_panel=BLOCK_PANEL, show_default="32")]
 KernelSize = Annotated[Optional[int], typer.Option("--kernel-size", help="ECA 1-D kernel size k (odd); CBAM spatial kernel (odd).", rich_help_panel=BLOCK_PANEL, show_default="ECA adaptive k from C, CBAM 7")]
 Impl = Annotated[Optional[str], typer.Option("--impl", help=f"SE/SK implementation: {_choices(IMPLS)} (same parameters and checkpoints; fused: fewer passes over memory in training).", rich_help_panel=BLOCK_PANEL, show_default="fused")]
+At = Annotated[Optional[str], typer.Option("--at", help="Put a block after each module whose path matches: glob patterns, comma separated ('layer*.*.bn3', 'stages.*.blocks.*'; * stays within one part of the path, ** spans parts). SK: the 3x3 convolutions it replaces. See docs/networks.md.", rich_help_panel=BLOCK_PANEL, show_default="the adapter's positions, else found by structure", metavar="<pattern,...>")]
 #: ``--stages`` where it is one set (inject, train, export, visualize-excitation): a repeat is refused.
 StagesSet = Annotated[Optional[list[str]], typer.Option("--stages", help="Comma list of stages in the paper's numbering (ResNet: 2..5), one set: 3,4 = stages 3 and 4.", rich_help_panel=BLOCK_PANEL, show_default="all", metavar="<3,4>")]
 
@@ -103,6 +104,7 @@ BLOCK_OPTIONS: tuple[BlockOption, ...] = (
     BlockOption("impl", Impl, ImplList),
     BlockOption("extent", *[Annotated[Optional[int], typer.Option("--extent", help="GE gather extent: 2, 4, 8, or 0 for the whole map.", rich_help_panel=BLOCK_PANEL, show_default="ge 0 (global), ge-plus 8")]] * 2),
     BlockOption("frequencies", *[Annotated[Optional[int], typer.Option("--frequencies", help="FcaNet DCT frequencies, the paper's top-k: 1, 2, 4, 8, 16 or 32.", rich_help_panel=BLOCK_PANEL, show_default="16")]] * 2),
+    BlockOption("at", At, At),  # where blocks go by module path, for any network (one set, also in a sweep)
 )
 
 
@@ -183,6 +185,8 @@ def _one_number(value: str, option: str, plural: str) -> int:
 
 Weights = Annotated[Optional[str], typer.Option("--weights", help="Base weights: a local state-dict file, or a torchvision name such as IMAGENET1K_V2 (downloads).", rich_help_panel=MODEL_PANEL)]
 NumClasses = Annotated[Optional[int], typer.Option("--num-classes", help="Classifier width.", rich_help_panel=MODEL_PANEL, show_default="1000, or the weights' own")]
+ModelKwargs = Annotated[Optional[str], typer.Option("--model-kwargs", help="Keyword arguments for the model's builder (a factory file.py:build, a timm or torchvision name): key=value,... (values read as YAML) or a YAML file.", rich_help_panel=MODEL_PANEL, metavar="<k=v,...|FILE.yaml>")]
+TrustCode = Annotated[bool, typer.Option("--trust-code", help="Allow a checkpoint made from your own factory (file.py:build) to import and run that code again. Never needed for code you name on the command line.", rich_help_panel=MODEL_PANEL)]
 SpecFile = Annotated[Optional[Path], typer.Option("--spec", help="Read the model spec from a YAML file; options given here override it.", rich_help_panel=MODEL_PANEL)]
 Roofline = Annotated[Optional[str], typer.Option("--roofline", metavar="DEVICE", help="Predict each model's time from its FLOPs and bytes on DEVICE: h100, h100-pcie, h200, a100, a100-40gb, l4, l40s, v100, t4, rtx4090, rtx3090, rtx5090, cpu (measured now) or a device YAML file.", show_default=False)]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]

@@ -45,8 +45,10 @@ Spec = Annotated[Optional[Path], typer.Option("--spec", metavar="FILE", help="A 
 @handle_errors
 @opt.block_options(sweep=True)
 def profile_command(
-    models: Annotated[Optional[list[str]], typer.Argument(help="Models, baseline first: architecture names, timm:<name>, or saved .pt files.", show_default=False)] = None,
+    models: Annotated[Optional[list[str]], typer.Argument(help="Models, baseline first: architecture names, timm:<name>, your factories (file.py:build), or saved .pt files.", show_default=False)] = None,
     blocks: opt.BlockArgs = opt.BLOCKS,
+    model_kwargs: opt.ModelKwargs = None,
+    trust_code: opt.TrustCode = False,
     spec: Spec = None,
     mode: Annotated[Mode, typer.Option("--mode", "-m", help="inference (forward under inference_mode), train (zero_grad, forward, loss, backward, SGD step) or both.", rich_help_panel=TIMING_PANEL)] = Mode.inference,
     device: Device = "auto",
@@ -92,7 +94,7 @@ def profile_command(
             mode=mode.value, device=device, batch_size=batch_size, amp=amp.value, channels_last=channels_last,
             compile=compile_, compile_mode=compile_mode, iters=iters, warmup=warmup, threads=threads,
             auto_batch=auto_batch, ddp=ddp, roofline=roofline, with_complexity=with_complexity, progress=bar.update,
-            out=out if file_fmt == "json" else None, force=force,
+            out=out if file_fmt == "json" else None, force=force, model_kwargs=model_kwargs, trust_code=trust_code,
         )
     if not report.is_main:
         return

@@ -30,12 +30,14 @@ TRAIN_PANEL = "Training"
 @handle_errors
 @opt.block_options()
 def train_command(
-    model: Annotated[Optional[str], typer.Argument(help="Architecture name (e.g. resnet18) or a secli checkpoint to train further.", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Argument(help="A network: a name (resnet50, convnext_tiny, timm:<name>), your factory (path/to/file.py:build or package.module:build), or a secli checkpoint. (a checkpoint is trained further).", show_default=False)] = None,
     data: Annotated[str, typer.Option("--data", help="'synthetic' or 'synthetic-parts' (built in; parts: classes differ only in where their parts sit) or an ImageFolder root (root/<class>/<image>).", rich_help_panel=DATA_PANEL)] = "synthetic",
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to save the trained model (secli checkpoint, as inject --out writes).")] = None,
     blocks: opt.BlockArgs = opt.BLOCKS,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
+    model_kwargs: opt.ModelKwargs = None,
+    trust_code: opt.TrustCode = False,
     spec: opt.SpecFile = None,
     epochs: Annotated[int, typer.Option("--epochs", help="Passes over the training images.", rich_help_panel=TRAIN_PANEL)] = 5,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per step.", rich_help_panel=TRAIN_PANEL)] = 32,
@@ -89,6 +91,7 @@ def train_command(
             val_size=VAL_SIZE if val_size is None else val_size,
             val_fraction=VAL_FRACTION if val_fraction is None else val_fraction,
             workers=workers, seed=seed, device=device, no_amp=no_amp, force=force, progress=bar, on_epoch=on_epoch,
+            model_kwargs=model_kwargs, trust_code=trust_code,
         )
     document = run.to_dict()
     emit(fmt.value, csv_tables(document) if fmt.value == "csv" else tables(document), document)

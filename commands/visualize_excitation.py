@@ -27,7 +27,7 @@ OLD_FORMAT = "secli-excitation"  # summary.json before the envelope: results at 
 @handle_errors
 @opt.block_options()
 def visualize_excitation_command(
-    model: Annotated[Optional[str], typer.Argument(help="secli checkpoint, or an architecture (with --block or built-in SE modules).", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Argument(help="A network: a name (resnet50, convnext_tiny, timm:<name>), your factory (path/to/file.py:build or package.module:build), or a secli checkpoint. With --block, or its own attention modules.", show_default=False)] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="ImageFolder root (root/<class>/<image>), 'synthetic' or 'synthetic-parts' (built in).", rich_help_panel=DATA_PANEL)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for figures, stats.npz and summary.json (required, except with --from-stats: without it the saved scores are printed).", rich_help_panel=OUT_PANEL)] = None,
     classes: Annotated[Optional[str], typer.Option("--classes", help="Comma list of class names (or indices); default all.", rich_help_panel=DATA_PANEL)] = None,
@@ -37,6 +37,8 @@ def visualize_excitation_command(
     blocks: opt.BlockArgs = opt.BLOCKS,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
+    model_kwargs: opt.ModelKwargs = None,
+    trust_code: opt.TrustCode = False,
     image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size; default the checkpoint's, the weights' transforms, or 48 for synthetic.", rich_help_panel=DATA_PANEL)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per forward pass.", rich_help_panel=DATA_PANEL)] = 32,
     workers: Annotated[int, typer.Option("--workers", help="Data loader worker processes.", rich_help_panel=DATA_PANEL)] = 0,
@@ -69,6 +71,7 @@ def visualize_excitation_command(
             weights=weights, num_classes=num_classes, image_size=image_size, batch_size=batch_size,
             workers=workers, seed=seed, bins=bins, channels=channels, device=device, ddp=ddp,
             save_raw=save_raw, svg=svg, figures=figures, force=force, ablate=ablate, from_stats=from_stats, progress=bar,
+            model_kwargs=model_kwargs, trust_code=trust_code,
         )
     if run.rank != 0:
         return  # rank 0 reports for all

@@ -35,6 +35,7 @@ PAGES = (
     "README.md",
     "docs/options.md",
     "docs/inject.md",
+    "docs/networks.md",
     "docs/complexity.md",
     "docs/profile.md",
     "docs/report.md",

@@ -33,7 +33,11 @@ class BlockSpec:
     1-D kernel (None: the paper's adaptive k) and CBAM's spatial kernel (None: 7). ``extent`` is
     GE's gather extent (2, 4, 8, or 0 for the whole map; None: the kind's default), ``frequencies``
     FcaNet's number of DCT frequencies (the paper's top-k ranking, default 16). ``stages`` uses the paper's numbering (ResNet: 2..5 = torchvision
-    ``layer1``..``layer4``); ``None`` means every stage.
+    ``layer1``..``layer4``); ``None`` means every stage. ``at``: glob patterns on module paths
+    (``layer*.*.bn3``): a block after each matching module instead of the positions an adapter or
+    the network's structure gives (``secli.networks.patterns``); SK replaces the matching 3x3
+    convolutions. It is a block field, like ``position`` and ``stages``, because it says where
+    this block goes, so a checkpoint's spec rebuilds the same sites.
     """
 
     kind: str = "se"
@@ -51,8 +55,13 @@ class BlockSpec:
     impl: str = "fused"
     extent: int | None = None
     frequencies: int = 16
+    at: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.at is not None:
+            object.__setattr__(self, "at", _patterns(self.at))
+            if self.position != "standard":
+                raise SecliUsageError("--position does not apply with --at: a block goes after each module the pattern matches")
         if self.kind != NO_BLOCK:
             get_kind(self.kind)  # refuses an unknown kind, with a did-you-mean hint
         _check_choice("position", self.position, POSITIONS)
@@ -100,27 +109,42 @@ class BlockSpec:
         parts = [kind.prefix, *(kind.describe(self) if kind.describe else [])]
         if self.stages:
             parts.append("stages=" + ",".join(map(str, self.stages)))
+        if self.at:
+            parts.append("at " + ",".join(self.at))
         return " ".join(parts)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A named base architecture, optional base weights, and the block injected into it."""
+    """A base network, optional base weights, and the block injected into it.
+
+    ``arch`` is a model reference (``secli.networks.references``): a name, ``timm:<name>``,
+    or a user's factory ``file.py:build`` / ``package.module:build``, called with
+    ``model_kwargs`` (timm and torchvision builders take them too).
+    """
 
     arch: str
     block: BlockSpec = field(default_factory=BlockSpec)
     weights: str | None = None
     num_classes: int | None = None
+    model_kwargs: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         _typed("arch", "arch", self.arch)
         if self.num_classes is not None:
             _typed("num_classes", "num_classes", self.num_classes)
+        if self.model_kwargs is not None:
+            _check_kwargs("model_kwargs", self.model_kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        if data["block"]["stages"] is not None:
-            data["block"]["stages"] = list(data["block"]["stages"])
+        for key in ("stages", "at"):
+            if data["block"][key] is not None:
+                data["block"][key] = list(data["block"][key])
+        if data["block"]["at"] is None:
+            del data["block"]["at"]  # specs without patterns read as they always did
+        if data["model_kwargs"] is None:
+            del data["model_kwargs"]
         return data
 
     @classmethod
@@ -149,6 +173,7 @@ class ModelSpec:
             block=block,
             weights=_typed(f"{source}: 'weights'", "weights", data.get("weights")),
             num_classes=_typed(f"{source}: 'num_classes'", "num_classes", data.get("num_classes")),
+            model_kwargs=_check_kwargs(f"{source}: 'model_kwargs'", data.get("model_kwargs")),
         )
 
 
@@ -161,10 +186,34 @@ def _quote(value: Any) -> str:
     return shorten(repr(value)) if isinstance(value, str) else shorten(value)
 
 
+def _patterns(value: Any) -> tuple[str, ...]:
+    """``at`` as a tuple of non-empty patterns: from a comma string or a list of strings."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise SecliUsageError(f"--at takes module path patterns (a comma list of strings), got {_quote(value)}")
+    patterns = tuple(i.strip() for i in items if i.strip())
+    if not patterns:
+        raise SecliUsageError("--at needs at least one pattern, e.g. --at 'layer*.*.bn3'")
+    if len(patterns) > 100 or any(len(p) > _MAX_TEXT for p in patterns):
+        raise SecliUsageError(f"--at takes at most 100 patterns of at most {_MAX_TEXT} characters each")
+    return patterns
+
+
+def _check_kwargs(where: str, value: Any) -> dict[str, Any] | None:
+    """A factory's keyword arguments: a mapping with identifier keys (None: none given)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k.isidentifier() for k in value):
+        raise SecliUsageError(f"{where} must be a mapping of keyword arguments, got {_quote(value)}")
+    return dict(value)
+
+
 def _typed(where: str, key: str, value: Any) -> Any:
     """``value`` checked against the field's type (from its default, or ``_OPTIONAL_TYPES``)."""
-    if value is None and key in ("min_hidden", "kernel_size", "extent", "stages", "weights", "num_classes"):
+    if value is None and key in ("min_hidden", "kernel_size", "extent", "stages", "weights", "num_classes", "at"):
         return None
+    if key == "at":
+        return _patterns(value)
     if key == "stages":
         items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
         if not isinstance(items, (list, tuple)) or not all(isinstance(i, int) and not isinstance(i, bool) for i in items):

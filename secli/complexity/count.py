@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -25,9 +26,10 @@ from secli.complexity.results import ComplexityResult, Row, StageCost
 from secli.complexity.training import training_step_cost
 from secli.cost.devices import Device
 from secli.networks.architectures import ArchInfo
+from secli.networks.builders import build_base, object_info
 from secli.networks.formula import Check, closed_form
 from secli.networks.inject import InjectionReport, inject
-from secli.networks.models import build_base
+from secli.networks.models import short_name
 from secli.networks.native_se import discover_native_sites, strip_native_se
 from secli.networks.sites import Site, count_params
 from secli.networks.variants import variant_labels
@@ -116,14 +118,22 @@ def analyse(
     depth: int | None = None,
     training_step: bool = False,
     costs: CostRequest | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+    base: nn.Module | None = None,
 ) -> ComplexityResult:
     """Count the baseline once, then every block variant as one row.
 
+    ``arch``: a model reference (``secli.networks.references``), built with ``model_kwargs``;
+    or, with ``base`` (a network object, copied first), its name in the results.
     ``depth``: also give each row (and the baseline) a per-module tree down to that depth.
     ``training_step``: also measure a training step's cost (``secli.complexity.training``).
     ``costs``: the bytes pass (dtype, and a device to predict times on), after the FLOPs.
     """
-    full, info = build_base(arch, None, num_classes)
+    if base is not None:
+        full, info = copy.deepcopy(base), object_info(base)
+        arch = short_name(info.name)
+    else:
+        full, info = build_base(arch, None, num_classes, model_kwargs)
     base_model, stripped = _baseline(full, blocks)
     size = input_size or info.default_input
     # The size check runs before any copy is made, so a bad --input-size fails fast.
@@ -131,10 +141,11 @@ def analyse(
     models: list[tuple[Row, nn.Module, list[Site]]] = []
     base_params = count_params(base_model)
     for block, label in zip(blocks, variant_labels(arch, blocks)):
-        spec = ModelSpec(arch=arch, block=block, num_classes=num_classes)
+        spec = ModelSpec(arch=info.name if base is not None else arch, block=block, num_classes=num_classes,
+                         model_kwargs=model_kwargs or None)
         # kind "none" is the network as built (its own SE modules, if any, become sites): no copy
         model = full if block.kind == NO_BLOCK else copy.deepcopy(base_model)
-        report = inject(model, info.adapter, block, arch)
+        report = inject(model, info.adapter, block, arch, info.default_input)
         row = _row(spec, report, label, base_params)
         kind = find_kind(block.kind)
         if kind is not None and kind.targets == "conv3x3":  # the convolutions it replaced, as they were
@@ -194,9 +205,12 @@ def _steps(result: ComplexityResult, base_model: nn.Module, models: list[tuple[R
 def analyse_built(
     built: Any, input_size: int | None = None, flops: bool = True, progress: Progress | None = None,
     depth: int | None = None, training_step: bool = False, costs: CostRequest | None = None,
+    base_dir: Path | None = None,
 ) -> ComplexityResult:
-    """A model loaded from a file (``secli inject --out``) against its own base architecture."""
-    base_model, info = build_base(built.spec.arch, None, built.spec.num_classes)
+    """A model loaded from a file (``secli inject --out``) against its own base architecture
+    (a factory's relative file is also looked for in ``base_dir``, the checkpoint's folder)."""
+    spec = built.spec
+    base_model, info = build_base(spec.arch, None, spec.num_classes, spec.model_kwargs, base_dir)
     size = input_size or info.default_input
     base_params = count_params(base_model)
     row = _row(built.spec, built.report, built.label, base_params)

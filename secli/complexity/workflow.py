@@ -12,12 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from secli.complexity.count import CostRequest, Progress, analyse, analyse_built
 from secli.complexity.modules import DEFAULT_DEPTH
 from secli.complexity.results import ComplexityResult
 from secli.cost.device_files import resolve
 from secli.cost.record import DTYPES
-from secli.networks.models import load_model, looks_like_file
+from secli.networks.models import ModelRef, describe_reference, load_model, looks_like_file
+from secli.networks.references import check_plain_python_file, parse_model_kwargs
 from secli.networks.variants import block_variants, sweep_lists
 from secli.util.checks import check_image_size, check_int
 from secli.util.envelope import dumps
@@ -26,7 +29,7 @@ from secli.util.outputs import atomic_write_text, check_writable
 
 
 def complexity(
-    model: str | None = None,
+    model: ModelRef | None = None,
     *,
     block: str | Sequence[str] | None = None,
     num_classes: int | None = None,
@@ -44,12 +47,17 @@ def complexity(
     roofline_batch: int | None = None,
     out: str | Path | None = None,
     force: bool = False,
+    model_kwargs: str | dict[str, Any] | None = None,
+    trust_code: bool = False,
     **block_options: Any,
 ) -> ComplexityResult:
     """Count parameters and FLOPs of ``model`` against its baseline, one row per block variant.
 
-    ``model``: an architecture name (``resnet50``, ``timm:<name>``), a file saved by
-    ``secli inject --out`` (counted as it is, against its base architecture), or a sweep YAML.
+    ``model``: an architecture name (``resnet50``, ``timm:<name>``), a factory (``file.py:build``
+    or ``package.module:build``, called with ``model_kwargs``: a mapping, "key=value,..." or a
+    YAML file), a ``torch.nn.Module`` (copies are counted; yours is not changed), a file saved by
+    ``secli inject --out`` (counted as it is, against its base architecture; one made from a
+    factory imports it only with ``trust_code``), or a sweep YAML.
     ``block``: a kind or a comma list of kinds (``"se,eca"``), one row per variant of each (default
     SE, or the spec file's). ``block_options`` (``secli.networks.variants``): ``ratio``,
     ``min_hidden``, ``position``, ``bias``, ``groups``, ``kernel_size`` take one value and override
@@ -81,7 +89,7 @@ def complexity(
         raise SecliUsageError("input_size is the old name of image_size; give image_size only")
     image_size = image_size if image_size is not None else input_size
     inputs: dict[str, Any] = {key: value for key, value in (
-        ("model", model), ("block", block), *block_options.items(), ("num_classes", num_classes), ("spec", spec),
+        ("model", describe_reference(model)), ("model_kwargs", model_kwargs), ("block", block), *block_options.items(), ("num_classes", num_classes), ("spec", spec),
         ("image_size", image_size),
     ) if value is not None}
     inputs.update(by_stage=by_stage, by_module=by_module, depth=depth, training_step=training_step, dtype=dtype,
@@ -97,24 +105,32 @@ def complexity(
     costs = _cost_request(dtype, roofline, roofline_batch)
 
     image_size = check_image_size("--image-size", image_size)  # 0 is refused, not read as "the default"
-    if model is not None and model.endswith((".yaml", ".yml")) and spec is None:
+    module = model if isinstance(model, nn.Module) else None
+    if isinstance(model, str) and model.endswith((".yaml", ".yml")) and spec is None:
         spec, model = Path(model), None  # a sweep file given where a model was expected
-    if model is not None and looks_like_file(model):
-        if spec is not None or block is not None or single or lists or num_classes:
+    if isinstance(model, str):
+        check_plain_python_file(model)
+    if isinstance(model, str) and looks_like_file(model):
+        if spec is not None or block is not None or single or lists or num_classes or model_kwargs is not None:
             raise SecliUsageError(f"{model} is a saved model: block, sweep and --spec options apply to architecture names only")
-        counted = analyse_built(load_model(model), image_size, flops=flops, progress=progress, depth=tree_depth,
-                                training_step=training_step, costs=costs)
+        counted = analyse_built(load_model(model, trust_code=trust_code), image_size, flops=flops, progress=progress,
+                                depth=tree_depth, training_step=training_step, costs=costs,
+                                base_dir=Path(model).resolve().parent)
         counted.inputs = inputs
         return _saved(counted, out, force)
+    if module is not None and (num_classes is not None or model_kwargs is not None):
+        raise SecliUsageError("num_classes and model_kwargs apply to model references; a network object is counted as it is")
 
     if model is None and spec is None:
         raise SecliUsageError("name an architecture (e.g. resnet50), a saved model file, or pass --spec FILE.yaml")
-    variants = block_variants(model, block if block is not None or spec is not None else "se", spec, block_options,
+    name = "-" if module is not None and spec is None else (model if isinstance(model, str) else None)
+    variants = block_variants(name, block if block is not None or spec is not None else "se", spec, block_options,
                               allow_none=True)
     assert variants is not None  # a kind or a spec file was given
     sweep = variants.sweep
     result = analyse(variants.arch, variants.blocks, image_size or sweep.input_size, num_classes or sweep.num_classes,
-                     flops=flops, progress=progress, depth=tree_depth, training_step=training_step, costs=costs)
+                     flops=flops, progress=progress, depth=tree_depth, training_step=training_step, costs=costs,
+                     model_kwargs={**(sweep.model_kwargs or {}), **(parse_model_kwargs(model_kwargs) or {})}, base=module)
     result.title = sweep.title
     result.inputs = inputs
     weights = sweep.weights_warning("parameter counts and FLOPs")

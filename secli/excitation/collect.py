@@ -115,14 +115,12 @@ class _Accumulator:
         )
 
 
-def _as_npc(output: torch.Tensor, paths: int) -> torch.Tensor:
-    """Gate output -> (N, P, C): SK (N, M, C, 1, 1); SE (N, C, 1, 1) or (N, C, H, W)."""
+def _as_npc(output: torch.Tensor, paths: int, channels: int) -> torch.Tensor:
+    """Gate output -> (N, P, C): SK (N, M, C, 1, 1); SE (N, C, 1, 1) or (N, C, H, W); ECA's
+    (N, 1, C); linear FCs' (N, C)."""
     if isinstance(output, (tuple, list)):
         output = output[0]
-    n = output.shape[0]
-    if paths > 1 or output.dim() == 5:
-        return output.reshape(n, output.shape[1], output.shape[2], -1).mean(dim=3)
-    return output.reshape(n, 1, output.shape[1], -1).mean(dim=3)
+    return output.reshape(output.shape[0], paths, channels, -1).mean(dim=3)
 
 
 # --------------------------------------------------------------------------- the pass
@@ -156,9 +154,9 @@ def collect_excitation(
     for site in sites:
         module = get_module(model, site.gate_path or "")
         low, high = gate_range(module)
-        kind = find_kind(site.kind)  # None for a network's own SE modules ("native-se")
+        kind = find_kind(site.kind)  # None for a network's own modules ("native-se", "native-sk"...)
         attr = kind.paths_attr if kind is not None else None
-        paths = int(getattr(get_module(model, site.module_path), attr)) if attr else 1
+        paths = int(getattr(get_module(model, site.module_path), attr)) if attr else site.paths
         infos.append(SiteInfo(site.name, site.kind, site.channels, paths, low, high, bins))
         gate_modules.append(module)
     n_classes = len(class_names)
@@ -175,7 +173,7 @@ def collect_excitation(
         def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
             if not state.get("active"):
                 return  # a forward pass that is not ours (e.g. the loader's own use of the model)
-            gates = _as_npc(output.detach(), info.paths)
+            gates = _as_npc(output.detach(), info.paths, info.channels)
             accs[state["scale"]][info.name].add(gates, state["labels"])
             if keep_raw:
                 key = f"{scale_key(state['scale'])}/{info.name}"

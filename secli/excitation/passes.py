@@ -10,14 +10,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from secli.blocks.spec import BlockSpec, ModelSpec
+from torch import nn
+
+from secli.blocks.spec import BlockSpec
 from secli.data.folders import ImageFolderData, make_loader
 from secli.data.preprocess import weight_categories
 from secli.data.sources import choose_preprocess, open_data
 from secli.excitation.ablate import ablate_sites, class_agnostic_gate
 from secli.excitation.collect import collect_excitation
 from secli.excitation.sampling import sample_per_class
-from secli.networks.models import build, load_model, looks_like_file
+from secli.networks.models import ModelRef, load_model, looks_like_file
 from secli.networks.sites import get_module
 from secli.util.errors import SecliUsageError
 
@@ -34,22 +36,23 @@ if TYPE_CHECKING:
 ProgressCallback = Callable[[int, int, str], None]
 
 
-def load_analysed_model(model: str, block: BlockSpec | None, weights: str | None, num_classes: int | None,
-                        seed: int) -> BuiltModel:
-    """A checkpoint as saved, or an architecture with ``block`` injected (seeded initialisation)."""
+def load_analysed_model(model: ModelRef, block: BlockSpec | None, weights: str | None, num_classes: int | None,
+                        seed: int, model_kwargs: str | dict[str, Any] | None = None,
+                        trust_code: bool = False) -> BuiltModel:
+    """A checkpoint as saved, or a network (a name, a factory, an ``nn.Module``) with ``block``
+    injected (seeded initialisation)."""
     import torch
 
 
-    if looks_like_file(model):
+    if not isinstance(model, nn.Module) and looks_like_file(model):
         if block is not None and block.kind != "none":
             raise SecliUsageError(f"{model} is a saved model; --block applies to architecture names only")
-        for given, option in ((weights, "--weights"), (num_classes, "--num-classes")):
+        for given, option in ((weights, "--weights"), (num_classes, "--num-classes"), (model_kwargs, "--model-kwargs")):
             if given is not None:
                 raise SecliUsageError(f"{model} is a saved model; {option} applies to architecture names only")
-        return load_model(model)
-    spec = ModelSpec(arch=model, block=block or BlockSpec(kind="none"), weights=weights, num_classes=num_classes)
+        return load_model(model, trust_code=trust_code)
     torch.manual_seed(seed)  # blocks injected here start from a reproducible initialisation
-    return build(spec)
+    return load_model(model, block or BlockSpec(kind="none"), weights, num_classes, model_kwargs)
 
 
 def names(value: str | Sequence[str] | None) -> list[str] | None:

@@ -28,6 +28,7 @@ from secli.excitation.plots import write_figures
 from secli.excitation.result import ExcitationResult
 from secli.excitation.sampling import short_classes_note
 from secli.excitation.scales import unique_scales
+from secli.networks.models import ModelRef, describe_reference
 from secli.util.checks import check_image_size, check_int, check_number
 from secli.util.device import resolve_device
 from secli.util.distributed import distributed_session
@@ -41,6 +42,7 @@ COMMAND = "visualize-excitation"
 PASS_OPTIONS: dict[str, Any] = {
     "per_class": None, "scales": None, "block": None, "weights": None, "num_classes": None, "image_size": None,
     "batch_size": 32, "workers": 0, "seed": 0, "bins": 50, "device": "auto", "ddp": False, "save_raw": False,
+    "model_kwargs": None, "trust_code": False,
 }
 #: Options that only shape the figures: refused when nothing is drawn (``from_stats`` without ``out``).
 FIGURE_OPTIONS: dict[str, Any] = {"classes": None, "channels": 50, "svg": False, "force": False, "figures": "default"}
@@ -81,7 +83,7 @@ class ExcitationRun:
 
 
 def visualize_excitation(
-    model: str | None = None,
+    model: ModelRef | None = None,
     *,
     data: str | None = None,
     out: str | Path | None = None,
@@ -107,12 +109,16 @@ def visualize_excitation(
     ablate: bool = False,
     from_stats: str | Path | None = None,
     progress: ProgressCallback | None = None,
+    model_kwargs: str | dict[str, Any] | None = None,
+    trust_code: bool = False,
     **block_options: Any,
 ) -> ExcitationRun:
     """Per-class excitation statistics of SE/SK sites: scores, Fig. 6/7-style plots, SK vs scale.
 
-    model: a secli checkpoint, or an architecture with ``block`` (or with built-in SE modules,
-        such as ``mobilenet_v3_small``). Leave it and ``data`` out with ``from_stats``.
+    model: a secli checkpoint, or a network with ``block`` (or with attention modules of its own,
+        such as ``mobilenet_v3_small``): a name, a factory (``file.py:build``, called with
+        ``model_kwargs``) or a ``torch.nn.Module`` (a copy is analysed). A checkpoint made from a
+        factory imports it only with ``trust_code``. Leave it and ``data`` out with ``from_stats``.
     data: an ImageFolder root (``root/<class>/<image>``) or ``"synthetic"``.
     out: the folder for figures, ``stats.npz`` and ``summary.json``; required unless
         ``from_stats`` (then without it the saved scores are only returned). A folder that
@@ -167,7 +173,7 @@ def visualize_excitation(
     with distributed_session(ddp, device_obj.type, COMMAND) as context:
         rank, world = (context.rank, context.world_size) if context else (0, 1)
         dev = f"cuda:{context.local_rank}" if context and device_obj.type == "cuda" else str(device_obj)
-        built = passes.load_analysed_model(model, block, weights, num_classes, seed)
+        built = passes.load_analysed_model(model, block, weights, num_classes, seed, model_kwargs, trust_code)
         chosen_sites = choose_sites(built.sites, names(sites), built.label)
         labelled, pre, short = passes.open_images(built, data, classes, per_class, seed, image_size)
         targets = passes.output_targets(built, labelled) if ablate else {}  # refused before the slow part
@@ -201,6 +207,10 @@ def visualize_excitation(
 def _inputs(request: dict[str, Any]) -> dict[str, Any]:
     """The call's options as plain, typed data (the envelope's ``inputs``)."""
     values = {k: v for k, v in request.items() if k != "progress"}
+    values["model"] = describe_reference(values["model"])
+    for key, default in (("model_kwargs", None), ("trust_code", False)):  # recorded where given
+        if values.get(key) == default:
+            values.pop(key, None)
     for key in ("classes", "sites"):
         values[key] = names(values[key])
     if values["scales"] is not None:

@@ -23,11 +23,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from torch import nn
+
 from secli.blocks.options import resolve_model_spec
 from secli.kernels.dispatch import eager_composition
+from secli.networks.builders import object_info
 from secli.networks.export_formats import DIM_NAMES, OPSET, READERS, WRITERS, Runner, require_onnx
 from secli.networks.export_privacy import machine_strings_in, portable
-from secli.networks.models import BuiltModel, build, load_model, looks_like_file
+from secli.networks.models import (
+    BuiltModel,
+    ModelRef,
+    build,
+    describe_reference,
+    load_model,
+    looks_like_file,
+    with_kwargs,
+)
 from secli.util.checks import check_image_size
 from secli.util.envelope import envelope
 from secli.util.errors import SecliError, SecliUsageError, describe_exception, did_you_mean
@@ -96,7 +107,7 @@ class ExportResult:
 
 
 def export(
-    model: str | None = None,
+    model: ModelRef | None = None,
     *,
     to: str | None = None,
     out: str | Path | None = None,
@@ -106,16 +117,20 @@ def export(
     weights: str | None = None,
     num_classes: int | None = None,
     block: str | None = None,
+    model_kwargs: str | dict[str, Any] | None = None,
+    trust_code: bool = False,
     **block_options: Any,
 ) -> ExportResult:
-    """Export ``model`` (a secli checkpoint, or an architecture name built with the block options
-    as ``inject`` builds it) to ``out`` as ``to`` = torchscript | pt2 | onnx.
+    """Export ``model`` (a secli checkpoint, or a network built with the block options as
+    ``inject`` builds it: a name, a factory ``file.py:build`` with ``model_kwargs``, or a
+    ``torch.nn.Module``) to ``out`` as ``to`` = torchscript | pt2 | onnx.
 
     ``image_size``: the side of the example input (default: the checkpoint's training size, else
     the architecture's). The batch, height and width are asked to stay free; ``dynamic_dims`` of
     the result says which ones run other sizes (checked). Block options are ``inject``'s
-    (``block``, ``ratio``, ``impl``...). The file is verified before it is written; an existing
-    ``out`` is refused unless ``force``. ONNX needs the ``onnx`` extra (refused without it).
+    (``block``, ``ratio``, ``impl``...). ``trust_code``: let a checkpoint made from a factory
+    import it. The file is verified before it is written; an existing ``out`` is refused unless
+    ``force``. ONNX needs the ``onnx`` extra (refused without it).
     """
     to = check_target(to)
     image_size = check_image_size("--image-size", image_size)
@@ -124,19 +139,24 @@ def export(
     if to == "onnx":
         require_onnx()  # before the slow part
     given = {k: v for k, v in {"block": block, **block_options}.items() if v is not None}
-    if model is not None and looks_like_file(model):
-        extra = [name for name, value in (("spec", spec), ("weights", weights), ("num_classes", num_classes)) if value is not None]
+    if isinstance(model, str) and looks_like_file(model):
+        extra = [name for name, value in (("spec", spec), ("weights", weights), ("num_classes", num_classes),
+                                          ("model_kwargs", model_kwargs)) if value is not None]
         if given or extra:
             option = (list(given) + extra)[0].replace("_", "-")
             raise SecliUsageError(f"{model} is a saved model; --{option} applies to architecture names only")
         check_writable(out, force)  # before the slow part
-        built = load_model(model)
+        built = load_model(model, trust_code=trust_code)
     else:
-        model_spec = resolve_model_spec(model, spec, weights, num_classes, block, **block_options)
+        module = model if isinstance(model, nn.Module) else None
+        name = object_info(module).name if module is not None else model if isinstance(model, str) else None
+        model_spec = with_kwargs(resolve_model_spec(name, spec, weights, num_classes, block, **block_options), model_kwargs)
         check_writable(out, force)
-        built = build(model_spec)
-    inputs = {"model": model, "to": to, "out": str(out), "image_size": image_size, "spec": str(spec) if spec else None,
-              "weights": weights, "num_classes": num_classes, **given}
+        built = build(model_spec, base=module)
+    inputs = {"model": describe_reference(model), "to": to, "out": str(out), "image_size": image_size,
+              "spec": str(spec) if spec else None, "weights": weights, "num_classes": num_classes, **given}
+    if model_kwargs is not None:
+        inputs["model_kwargs"] = model_kwargs
     return export_built(built, to, out, image_size, force, inputs)
 
 

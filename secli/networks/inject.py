@@ -10,8 +10,10 @@ from torch import nn
 from secli.blocks.registry import NO_BLOCK, get_kind
 from secli.blocks.spec import BlockSpec
 from secli.networks.architectures.base import Adapter, Target
-from secli.networks.native_se import discover_native_sites
+from secli.networks.native_attention import discover_attention_sites
+from secli.networks.patterns import pattern_targets
 from secli.networks.sites import Site, count_params, site_name
+from secli.networks.structure import structure_targets
 from secli.util.errors import SecliUsageError
 
 
@@ -67,30 +69,46 @@ def _select_stages(targets: list[Target], stages: tuple[int, ...] | None) -> lis
     return [t for t in targets if t.stage in stages]
 
 
-def inject(model: nn.Module, adapter: Adapter | None, spec: BlockSpec, arch: str) -> InjectionReport:
+def _native_refusal(arch: str, native: list[Site]) -> SecliUsageError:
+    kinds = sorted({s.kind.removeprefix("native-").upper() for s in native})
+    what = "SE modules" if kinds == ["SE"] else f"attention modules ({', '.join(kinds)})"
+    return SecliUsageError(f"{arch} already has {len(native)} {what}", hint="analyse them as they are with --block none")
+
+
+def find_targets(model: nn.Module, adapter: Adapter | None, spec: BlockSpec, arch: str,
+                 input_size: int) -> tuple[list[Target], str]:
+    """The targets for ``spec`` and their source, in order: the patterns of ``spec.at``, the
+    adapter's positions, or the residual units found by structure."""
+    conv3x3 = get_kind(spec.kind).targets == "conv3x3"
+    if spec.at:
+        return pattern_targets(model, spec.at, conv3x3, input_size, arch), "pattern"
+    if adapter is not None:
+        if conv3x3:
+            return adapter.sk_targets(model), "adapter"  # adapters without 3x3 residual convs refuse here
+        return adapter.se_targets(model, spec.position), "adapter"
+    return structure_targets(model, spec.position, conv3x3, input_size, arch), "structure"
+
+
+def inject(model: nn.Module, adapter: Adapter | None, spec: BlockSpec, arch: str,
+           input_size: int = 224) -> InjectionReport:
     """Fill the sites of ``model`` in place with blocks built from ``spec``.
 
-    With ``spec.kind == "none"`` nothing is added and the report lists the SE modules the
-    network already has, so pretrained SE networks are analysed through the same sites.
+    With ``spec.kind == "none"`` nothing is added and the report lists the attention modules
+    the network already has (SE, ECA, CBAM, GC, SK), so pretrained networks are analysed through
+    the same sites. Otherwise sites come from ``spec.at`` patterns, else the adapter, else the
+    network's residual structure (``find_targets``); ``input_size`` is the side of the probe's
+    input where one is needed.
     """
     report = InjectionReport(arch=arch, block=spec, params_base=count_params(model))
-    native = discover_native_sites(model)
+    native = discover_attention_sites(model, input_size)
     if spec.kind == NO_BLOCK:
         report.sites = native
         report.params_injected = report.params_base
         return report
     if native:
-        raise SecliUsageError(
-            f"{arch} already has {len(native)} SE modules",
-            hint="analyse them as they are with --block none",
-        )
-    if adapter is None:
-        raise SecliUsageError(f"secli does not know where blocks go in {arch}")
+        raise _native_refusal(arch, native)
     kind = get_kind(spec.kind)
-    if kind.targets == "conv3x3":
-        targets = adapter.sk_targets(model)  # adapters without 3x3 residual convs refuse here
-    else:
-        targets = adapter.se_targets(model, spec.position)
+    targets, source = find_targets(model, adapter, spec, arch, input_size)
     targets = _select_stages(targets, spec.stages)
     blocks = [make_block(spec, target) for target in targets]  # validate every site before changing the model
     for target, block in zip(targets, blocks, strict=True):
@@ -105,9 +123,10 @@ def inject(model: nn.Module, adapter: Adapter | None, spec: BlockSpec, arch: str
                 hidden=getattr(block, "hidden", None),
                 stage=target.stage,
                 index=target.index,
-                position=spec.position,
+                position="after" if source == "pattern" else spec.position,
                 params=count_params(block),
                 impl=getattr(block, "impl_used", None),
+                source=source,
             )
         )
     report.params_injected = count_params(model)

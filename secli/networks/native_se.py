@@ -21,13 +21,13 @@ gate is a function call inside ``forward``).
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from secli.networks.sites import Site, count_params, set_module, site_name
+from secli.networks.sites import Site, count_params, set_module, site_name, stage_of
 
 #: Probe input: batch 2 (so that per-sample factors differ), 4 x 4 positions (so that "constant
 #: over H x W" means something), values in [0.5, 1.5] (so that out / x is well defined).
@@ -148,23 +148,16 @@ def _probe(module: nn.Module, channels: int) -> tuple[bool, str | None]:
     return constant, None
 
 
-def _stage_of(path: str) -> int:
-    """The first number of the module path (the stage or feature index), with timm's and
-    torchvision's ``layerK`` (K = 1..4) shifted to the paper's stage K+1."""
-    numbers = [int(n) for n in re.findall(r"\d+", path)]
-    stage = numbers[0] if numbers else 0
-    return stage + 1 if path.startswith("layer") else stage
-
-
-def discover_native_sites(model: nn.Module) -> list[Site]:
+def discover_native_sites(model: nn.Module, skip: Sequence[str] = ()) -> list[Site]:
     """The SE modules a model already has (MobileNetV3, EfficientNet, RegNetY, timm SE nets...).
 
     Only the outermost SE module is reported when one wraps another. Names follow
-    ``_stage_of`` and the order within the stage, e.g. ``SE_2_3``.
+    ``stage_of`` and the order within the stage, e.g. ``SE_2_3``. Modules at or under a path in
+    ``skip`` (attention modules of other kinds, such as CBAM's channel half) are left out.
     """
     sites: list[Site] = []
     per_stage: dict[int, int] = {}
-    found: list[str] = []
+    found: list[str] = list(skip)
     for path, module in model.named_modules():
         if "" in found:  # the model itself is one SE block
             break
@@ -177,7 +170,7 @@ def discover_native_sites(model: nn.Module) -> list[Site]:
         if not scales:
             continue
         found.append(path)
-        stage = _stage_of(path)
+        stage = stage_of(path)
         per_stage[stage] = per_stage.get(stage, 0) + 1
         gate_path = None if gate is None else (f"{path}.{gate}" if path else gate)
         sites.append(
@@ -192,6 +185,7 @@ def discover_native_sites(model: nn.Module) -> list[Site]:
                 index=per_stage[stage],
                 position="native",
                 params=count_params(module),
+                source="native",
             )
         )
     return sites

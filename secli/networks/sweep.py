@@ -7,6 +7,7 @@ A sweep file (YAML, read with ``safe_load``, unknown keys rejected):
     image_size: 224           # optional (default: the architecture's own, 299 for Inception v3;
                               #   ``input_size``, its old name, is read too)
     num_classes: 1000         # optional
+    model_kwargs: {width: 16} # optional: keyword arguments of a factory (arch: file.py:build)
     block: {kind: se}         # defaults for every row (any BlockSpec field)
     rows:                     # optional: explicit rows, each a set of fields over ``block``
       - {kind: none}          #   (kind none = the baseline network itself)
@@ -29,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from secli.blocks.options import refuse_given_options
-from secli.blocks.spec import BlockSpec
+from secli.blocks.spec import BlockSpec, ModelSpec
 from secli.util.errors import SecliUsageError
 from secli.util.yaml_files import field_names, read_yaml, reject_unknown_keys
 
-TOP_KEYS = ("arch", "title", "image_size", "input_size", "num_classes", "weights", "block", "rows", "sweep")
+TOP_KEYS = ("arch", "title", "image_size", "input_size", "num_classes", "weights", "model_kwargs", "block", "rows", "sweep")
 BLOCK_KEYS = field_names(BlockSpec)
 
 
@@ -49,6 +50,7 @@ class Sweep:
     num_classes: int | None = None
     title: str | None = None
     weights: str | None = None  # the file's ``weights`` key: never loaded here (see ``weights_warning``)
+    model_kwargs: dict[str, Any] | None = None  # keyword arguments of the model's builder (a factory's)
     given: tuple[str, ...] = ()  # BlockSpec fields the caller set (``override``): refused by name where a row's kind does not take them
 
     def weights_warning(self, figures: str) -> str | None:
@@ -136,6 +138,7 @@ def sweep_from_dict(data: Any, source: str = "spec") -> Sweep:
         num_classes=_positive_int(data.get("num_classes"), f"{source}: num_classes"),
         title=str(data["title"]) if data.get("title") is not None else None,
         weights=str(data["weights"]) if data.get("weights") is not None else None,
+        model_kwargs=ModelSpec(arch="-", model_kwargs=data.get("model_kwargs")).model_kwargs,
     )
     sweep.blocks()  # validate every row now, before any model is built
     return sweep

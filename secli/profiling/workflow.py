@@ -15,9 +15,12 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from torch import nn
+
 from secli.blocks.registry import NO_BLOCK
 from secli.blocks.spec import BlockSpec
-from secli.networks.models import looks_like_file
+from secli.networks.models import ModelRef, describe_reference, looks_like_file
+from secli.networks.references import parse_model_kwargs
 from secli.networks.variants import SWEEP_OPTION_NAMES, block_variants
 from secli.profiling.entries import load_entries
 from secli.profiling.prediction import resolve_early
@@ -37,7 +40,7 @@ MODE_CHOICES = ("inference", "train", "both")
 
 
 def profile(
-    models: Sequence[str] | str | None = None,
+    models: Sequence[ModelRef] | ModelRef | None = None,
     *,
     block: str | Sequence[str] | None = None,
     spec: str | Path | None = None,
@@ -47,6 +50,8 @@ def profile(
     out: str | Path | None = None,
     force: bool = False,
     count: Callable[[nn.Module, int], dict[str, int]] | None = None,
+    model_kwargs: str | dict[str, Any] | None = None,
+    trust_code: bool = False,
     **options: Any,
 ) -> ProfileReport:
     """Time ``models`` side by side, the first the baseline; with one architecture and ``block``
@@ -60,7 +65,9 @@ def profile(
     ``image_size``, ``num_classes``); options given here override it. ``image_size`` is the square
     side (``input_size`` is its old name, still accepted). The other ``options`` are the timing
     options of ``time_models`` (mode, device, batch_size, amp, channels_last, compile,
-    compile_mode, iters, warmup, threads, auto_batch, ddp). ``to_dict()`` of the result is the
+    compile_mode, iters, warmup, threads, auto_batch, ddp). A model may be a factory
+    (``file.py:build``, built with ``model_kwargs``) or a ``torch.nn.Module`` (a copy is timed);
+    ``trust_code`` lets a checkpoint made from a factory import it. ``to_dict()`` of the result is the
     ``secli-profile`` envelope the CLI prints. ``out``: also write that envelope there as JSON,
     the file ``secli profile --out`` writes and ``secli report`` reads (atomically; an existing
     file only with ``force``), checked before anything is timed so minutes of timing are not
@@ -74,10 +81,13 @@ def profile(
         image_size = check_image_size("--input-size", input_size)  # named as the caller spelled it
     block_options = {k: v for k, v in options.items() if k in SWEEP_OPTION_NAMES}
     timing = {k: v for k, v in options.items() if k not in SWEEP_OPTION_NAMES}
-    refs = [models] if isinstance(models, str) else list(models or [])
-    if spec is not None and (len(refs) > 1 or any(looks_like_file(r) for r in refs)):
+    refs = [models] if isinstance(models, (str, nn.Module)) else list(models or [])
+    if spec is not None and (len(refs) > 1 or any(_is_file(r) for r in refs)):
         raise SecliUsageError("--spec sweeps one architecture: name at most one architecture (it replaces the file's arch)")
-    variants = block_variants(refs[0] if refs else None, block, spec, block_options, allow_none=True)
+    if model_kwargs is not None and len([r for r in refs if not _is_file(r)]) != 1:
+        raise SecliUsageError("--model-kwargs applies to one model: name one architecture or factory (and saved models)")
+    first = refs[0] if refs else None
+    variants = block_variants("-" if isinstance(first, nn.Module) else first, block, spec, block_options, allow_none=True)
     native = variants is not None and [b.kind for b in variants.blocks] == [NO_BLOCK]
     request = {
         "block": block if block is None or isinstance(block, str) else ",".join(block),
@@ -88,11 +98,12 @@ def profile(
         check_writable(out, force)  # before minutes of timing, not after
     sweep = variants.sweep if variants is not None else None
     report = time_models(
-        [variants.arch] if variants is not None and spec is not None else refs,
+        [variants.arch] if variants is not None and spec is not None and not isinstance(first, nn.Module) else refs,
         variants=[b for b in variants.blocks if b.kind != NO_BLOCK] if variants is not None else None,  # the baseline is always first
         num_classes=sweep.num_classes if sweep else None,
         image_size=image_size if image_size is not None else (sweep.input_size if sweep else None),
-        inputs=request, progress=progress, native=native, count=count, **timing,
+        inputs=request, progress=progress, native=native, count=count,
+        model_kwargs=_with_sweep_kwargs(sweep, model_kwargs), trust_code=trust_code, **timing,
     )
     weights = sweep.weights_warning("timings") if sweep is not None else None
     if weights is not None:
@@ -102,8 +113,19 @@ def profile(
     return report
 
 
+def _with_sweep_kwargs(sweep: Any, given: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+    """A sweep file's ``model_kwargs`` with the ones given here laid over them."""
+    if sweep is None or not sweep.model_kwargs:
+        return given
+    return {**sweep.model_kwargs, **(parse_model_kwargs(given) or {})}
+
+
+def _is_file(ref: ModelRef) -> bool:
+    return isinstance(ref, str) and looks_like_file(ref)
+
+
 def time_models(
-    models: Sequence[str] | str | None,
+    models: Sequence[ModelRef] | ModelRef | None,
     *,
     variants: Sequence[BlockSpec] | None = None,
     num_classes: int | None = None,
@@ -125,6 +147,8 @@ def time_models(
     progress: Progress | None = None,
     native: bool = False,
     count: Callable[[nn.Module, int], dict[str, int]] | None = None,
+    model_kwargs: str | dict[str, Any] | None = None,
+    trust_code: bool = False,
 ) -> ProfileReport:
     """Time forward, backward and whole steps of ``models`` side by side; the first is the baseline.
 
@@ -173,7 +197,7 @@ def time_models(
         auto_batch=auto_batch,
         ddp=ddp,
     )
-    refs = [models] if isinstance(models, str) else list(models or [])
+    refs = [models] if isinstance(models, (str, nn.Module)) else list(models or [])
     if not refs:
         raise SecliUsageError("name at least one model, e.g. 'secli profile resnet50 --block se'")
 
@@ -183,7 +207,7 @@ def time_models(
     if ddp:
         require_torchrun()
 
-    entries, default_input = load_entries(refs, variants, num_classes, native=native)
+    entries, default_input = load_entries(refs, variants, num_classes, model_kwargs, trust_code, native=native)
     config = replace(config, image_size=image_size if image_size is not None else default_input)
     uncounted = []
     if count is not None:
@@ -192,7 +216,10 @@ def time_models(
                 entry.counts = count(entry.model, config.image_size)
             except SecliError as exc:  # a model fvcore cannot count is still timed
                 uncounted.append(f"{entry.label}: FLOPs not counted ({exc})")
-    request = {"models": refs, "variants": [asdict(b) for b in variants or []], "roofline": roofline, **(inputs or {})}
+    request = {"models": describe_reference(refs), "variants": [asdict(b) for b in variants or []], "roofline": roofline,
+               **(inputs or {})}
+    if model_kwargs is not None:
+        request["model_kwargs"] = model_kwargs
     with distributed_session(config.ddp, resolved.type, "profile"):
         report = profile_models(entries, config, progress, roofline_device)
     report.inputs = {**request, "with_complexity": count is not None}

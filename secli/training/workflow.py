@@ -16,14 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from torch import nn
+
 from secli.blocks.options import BlockOptions, resolve_model_spec
 from secli.blocks.spec import BlockSpec
 from secli.data.classes import split_indices
 from secli.data.folders import ImageFolderData, make_loader
 from secli.data.sources import GENERATED, choose_preprocess, generated_set
 from secli.networks.architectures import arch_info
+from secli.networks.builders import DEFAULT_INPUT, object_info
 from secli.networks.checkpoint import save_checkpoint
-from secli.networks.models import build, load_model, looks_like_file
+from secli.networks.models import ModelRef, build, describe_reference, load_model, looks_like_file, with_kwargs
+from secli.networks.references import is_factory, load_factory, parse_factory, takes_keyword
 from secli.training.heads import check_head, replace_head
 from secli.training.loop import TrainConfig, train_model
 from secli.training.run import TrainRun, run_inputs
@@ -33,7 +37,6 @@ from secli.util.errors import SecliUsageError
 from secli.util.outputs import check_writable
 
 if TYPE_CHECKING:
-    from torch import nn
     from torch.utils.data import Dataset
 
     from secli.blocks.spec import BlockSpec, ModelSpec
@@ -59,7 +62,7 @@ class TrainingData:
 
 
 def train(
-    model: str | None = None,
+    model: ModelRef | None = None,
     *,
     data: str = "synthetic",
     out: str | Path | None = None,
@@ -83,13 +86,18 @@ def train(
     force: bool = False,
     progress: ProgressCallback | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
+    model_kwargs: str | dict[str, Any] | None = None,
+    trust_code: bool = False,
     **block_options: Any,
 ) -> TrainRun:
     """Train a network with SE/SK blocks (SGD or AdamW, cosine schedule) and save a checkpoint.
 
-    model: an architecture name (``resnet18``), or a secli checkpoint to train further (then
-        ``block``, ``weights``, ``num_classes`` and ``spec`` must not be given: the checkpoint
-        says what the model is). None takes the architecture from ``spec``.
+    model: an architecture name (``resnet18``), a factory (``file.py:build``, ``pkg.mod:build``,
+        called with ``model_kwargs`` and, where it takes one, ``num_classes``), a ``torch.nn.Module``
+        (a copy is trained; its head is used as it is), or a secli checkpoint to train further
+        (then ``block``, ``weights``, ``num_classes`` and ``spec`` must not be given: the checkpoint
+        says what the model is; one made from a factory imports it only with ``trust_code``).
+        None takes the architecture from ``spec``.
     data: ``"synthetic"`` or ``"synthetic-parts"`` (built in: ``train_size`` + ``val_size`` images
         of 10 classes) or an ImageFolder root (``root/<class>/<image>``; ``val_fraction`` held out).
     out: where to save the trained model (a secli checkpoint, as ``inject --out`` writes);
@@ -113,7 +121,9 @@ def train(
 
     Raises ``SecliUsageError`` (a mistake in the request) or ``SecliError`` (a run that failed).
     """
-    inputs = run_inputs(locals())  # first: what was asked, before anything is derived from it
+    inputs = run_inputs({**locals(), "model": describe_reference(model)})  # first: what was asked
+    if not trust_code:
+        inputs.pop("trust_code", None)
     asked = BlockOptions.of(block if isinstance(block, str) else None, **block_options)
     inputs.pop("block_options", None)
     if asked.values:  # the block as one mapping of the options given (kind first), as the command passes them
@@ -132,19 +142,25 @@ def train(
     torch.manual_seed(seed)
     built: BuiltModel | None = None
     model_spec: ModelSpec | None = None
-    if model is not None and looks_like_file(model):
+    module = model if isinstance(model, nn.Module) else None
+    if isinstance(model, str) and looks_like_file(model):
         _refuse_model_options(model, BlockOptions.of(block if not isinstance(block, BlockSpec) else "-", **block_options),
-                              weights, num_classes, spec)
-        built = load_model(model)
-        arch, arch_weights, meta = built.spec.arch, built.spec.weights, built.meta
+                              weights, num_classes, spec, model_kwargs)
+        built = load_model(model, trust_code=trust_code)
+        arch, arch_weights, meta, default_input = built.spec.arch, built.spec.weights, built.meta, built.info.default_input
     else:
-        model_spec = resolve_model_spec(model, spec, weights, num_classes, block, **block_options)
+        if module is not None and (weights is not None or num_classes is not None or model_kwargs is not None):
+            raise SecliUsageError("weights, num_classes and model_kwargs apply to model references; a network object "
+                                  "is trained as it is")
+        name = object_info(module).name if module is not None else model if isinstance(model, str) else None
+        model_spec = with_kwargs(resolve_model_spec(name, spec, weights, num_classes, block, **block_options), model_kwargs)
         arch, arch_weights, meta = model_spec.arch, model_spec.weights, {}
-    pre = choose_preprocess(data, arch, arch_weights, image_size, meta, arch_info(arch).default_input)
+        default_input = object_info(module).default_input if module is not None else _default_input(arch)
+    pre = choose_preprocess(data, arch, arch_weights, image_size, meta, default_input)
     sets = open_training_data(data, pre, train_size, val_size, val_fraction, seed)
     new_head = None
     if model_spec is not None:
-        built, new_head = _build_for_classes(model_spec, len(sets.class_names), num_classes is None)
+        built, new_head = _build_for_classes(model_spec, len(sets.class_names), num_classes is None, module)
     assert built is not None
     history = _fit(built.model, built.label, sets, config, workers, progress, on_epoch)
     check_trained(history, data)  # nothing saved from a run that learned nothing
@@ -153,13 +169,25 @@ def train(
     return TrainRun(history, path, built.label, sets.class_names, pre.crop, config.device, data, new_head, inputs)
 
 
-def _refuse_model_options(model: str, block: BlockOptions, weights: str | None, num_classes: int | None, spec: Any) -> None:
+def _default_input(arch: str) -> int:
+    """The input side of a named architecture; a factory's model says its own once built (224 here)."""
+    return DEFAULT_INPUT if is_factory(arch) else arch_info(arch).default_input
+
+
+def _refuse_model_options(model: str, block: BlockOptions, weights: str | None, num_classes: int | None, spec: Any,
+                          model_kwargs: Any = None) -> None:
     """A checkpoint says what the model is: options that would say otherwise are mistakes."""
     given = (["block"] if block.kind is not None else []) + block.named()
-    given += [name for name, value in (("weights", weights), ("num_classes", num_classes), ("spec", spec))
-              if value is not None]
+    given += [name for name, value in (("weights", weights), ("num_classes", num_classes), ("spec", spec),
+                                       ("model_kwargs", model_kwargs)) if value is not None]
     if given:
         raise SecliUsageError(f"{model} is a saved model; --{given[0].replace('_', '-')} applies to architecture names only")
+
+
+def takes_num_classes(arch: str) -> bool:
+    """Whether a factory takes ``num_classes`` (the user named it: importing it is theirs to ask)."""
+    factory = parse_factory(arch)
+    return factory is not None and takes_keyword(load_factory(factory), "num_classes")
 
 
 def open_training_data(data: str, pre: Preprocess, train_size: int, val_size: int, val_fraction: float,
@@ -175,15 +203,21 @@ def open_training_data(data: str, pre: Preprocess, train_size: int, val_size: in
     return TrainingData(folder, folder if val_idx else None, train_idx, val_idx, folder.classes)
 
 
-def _build_for_classes(model_spec: ModelSpec, classes: int, width_from_data: bool) -> tuple[BuiltModel, str | None]:
+def _build_for_classes(model_spec: ModelSpec, classes: int, width_from_data: bool,
+                       module: nn.Module | None = None) -> tuple[BuiltModel, str | None]:
     """Build ``model_spec`` with a classifier for ``classes`` classes (unless its width is given).
 
     Pretrained weights bring their own head: the model is built with it (so the weights load),
-    then the head is swapped for a fresh one for this data. Returns the model and the path of
-    the replaced head (None when nothing was replaced).
+    then the head is swapped for a fresh one for this data. A network object, and a factory
+    without a ``num_classes`` parameter, keep their own head (``check_head`` refuses one too
+    narrow for the data). Returns the model and the path of the replaced head (None when
+    nothing was replaced).
     """
+    if module is not None:
+        return build(model_spec, base=module), None
     keep_weights_head = model_spec.weights is not None and width_from_data
-    if width_from_data and not keep_weights_head:
+    own_head = is_factory(model_spec.arch) and not takes_num_classes(model_spec.arch)
+    if width_from_data and not keep_weights_head and not own_head:
         model_spec = dataclasses.replace(model_spec, num_classes=classes)
     built = build(model_spec)
     new_head = None

@@ -93,17 +93,42 @@ def _native_input(info: ArchInfo) -> ArchInfo:
 ARCHITECTURES: dict[str, ArchInfo] = _torchvision_table()
 
 
+def torchvision_names() -> list[str]:
+    """Every classification model torchvision can build (densenet121, convnext_tiny, vit_b_16...)."""
+    import torchvision
+
+    return list(torchvision.models.list_models(module=torchvision.models))
+
+
+def _torchvision_info(name: str) -> ArchInfo:
+    """A torchvision model without an adapter: sites by ``--at`` pattern or by structure, its
+    own SE modules with ``--block none``; input sizes from its default weights' transforms."""
+    from torchvision.models import get_model_weights
+
+    default, least = 224, 32
+    try:
+        weights = get_model_weights(name).DEFAULT
+        default = int(weights.transforms().crop_size[0])
+        least = int(weights.meta.get("min_size", (least,))[0])
+    except Exception:  # noqa: BLE001 - a model without weights keeps ImageNet's sizes
+        pass
+    return ArchInfo(name, "torchvision", None, default_input=default, min_input=least)
+
+
 def arch_info(name: str) -> ArchInfo:
     """Look up a name; unknown names get the closest known ones as a hint."""
     if name.startswith(TIMM_PREFIX):
         return ArchInfo(name, "timm", None)
     info = ARCHITECTURES.get(name)
-    if info is None:
-        raise SecliUsageError(
-            f"unknown architecture {name!r}",
-            hint=did_you_mean(name, list(ARCHITECTURES)) or "see 'secli inject --list'",
-        )
-    return info
+    if info is not None:
+        return info
+    known = torchvision_names()
+    if name in known:
+        return _torchvision_info(name)
+    raise SecliUsageError(
+        f"unknown architecture {name!r}",
+        hint=did_you_mean(name, sorted({*ARCHITECTURES, *known})) or "see 'secli inject --list'",
+    )
 
 
 _INCEPTION_RESNET_V2 = InceptionResNetV2Adapter()
