@@ -30,7 +30,8 @@ from secli.networks.builders import build_base, object_info
 from secli.networks.formula import Check, closed_form
 from secli.networks.inject import InjectionReport, inject
 from secli.networks.models import short_name
-from secli.networks.native_se import discover_native_sites, strip_native_se
+from secli.networks.native_attention import discover_attention_sites
+from secli.networks.native_se import strip_native_se
 from secli.networks.sites import Site, count_params
 from secli.networks.variants import variant_labels
 
@@ -134,7 +135,7 @@ def analyse(
         arch = short_name(info.name)
     else:
         full, info = build_base(arch, None, num_classes, model_kwargs)
-    base_model, stripped = _baseline(full, blocks)
+    base_model, stripped = _baseline(full, blocks, info.default_input)
     size = input_size or info.default_input
     # The size check runs before any copy is made, so a bad --input-size fails fast.
     base_gemm = check_size(base_model, size, arch, info.default_input) if flops else None
@@ -183,13 +184,13 @@ def _costs(result: ComplexityResult, base_model: nn.Module, models: list[tuple[R
         predict_all(result, models, costs.device, costs.batch)
 
 
-def _baseline(full: nn.Module, blocks: list[BlockSpec]) -> tuple[nn.Module, int]:
+def _baseline(full: nn.Module, blocks: list[BlockSpec], default_input: int) -> tuple[nn.Module, int]:
     """The network every row is compared with, and how many of its own SE modules it lost: with
     ``none`` among the blocks (the network as built is a row), a copy with its own SE modules
     replaced by identities, so that the row's Δ is what they cost; else the network as built."""
     if not any(b.kind == NO_BLOCK for b in blocks):
         return full, 0
-    native = discover_native_sites(full)
+    native = [s for s in discover_attention_sites(full, default_input) if s.kind == "native-se"]
     if not native:
         return full, 0
     base = copy.deepcopy(full)

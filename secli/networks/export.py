@@ -125,12 +125,10 @@ def export(
     ``inject`` builds it: a name, a factory ``file.py:build`` with ``model_kwargs``, or a
     ``torch.nn.Module``) to ``out`` as ``to`` = torchscript | pt2 | onnx.
 
-    ``image_size``: the side of the example input (default: the checkpoint's training size, else
-    the architecture's). The batch, height and width are asked to stay free; ``dynamic_dims`` of
-    the result says which ones run other sizes (checked). Block options are ``inject``'s
-    (``block``, ``ratio``, ``impl``...). ``trust_code``: let a checkpoint made from a factory
-    import it. The file is verified before it is written; an existing ``out`` is refused unless
-    ``force``. ONNX needs the ``onnx`` extra (refused without it).
+    ``image_size``: the example input's side (default: the checkpoint's training size, else the
+    architecture's); ``dynamic_dims`` of the result says which of batch, height and width run other
+    sizes (checked). Block options are ``inject``'s. ``trust_code``: let a checkpoint made from a
+    factory import it. The file is verified before it is written; ONNX needs the ``onnx`` extra.
     """
     to = check_target(to)
     image_size = check_image_size("--image-size", image_size)
