@@ -39,7 +39,7 @@ from secli.kernels.aten_ops import channel_mean
 from secli.kernels.dispatch import kernels_if_wanted
 
 _TASK_ID = torch._C._current_graph_task_id
-_ENGINE = torch.autograd.Variable._execution_engine  # type: ignore[attr-defined]
+_ENGINE = torch.autograd.Variable._execution_engine
 
 
 class Link:
