@@ -72,8 +72,9 @@ def test_tiny_sk_extra_ops_by_hand() -> None:
     assert report.by_operator["conv"] == m * c * (16 // 4) * 9 * hw + c * 4 + 4 * c * m
     expected_extra = {
         "relu": m * c * hw + 4,  # the paths' ReLUs and the fc's
-        "sum": 2 * (m - 1) * c * hw,  # fuse (sum of paths) and select (weighted sum): M-1 adds per output
-        "mean": c * hw,
+        "sum": (m - 1) * c * hw,  # select (weighted sum): M-1 adds per output
+        "mean": m * c * hw,  # fuse: GAP(U) as the sum of the paths' means (what the fused block runs, issue 19)
+        "add": (m - 1) * c,  # ... and their M-1 adds per channel
         "softmax": 3 * m * c,
         "mul": m * c * hw,
     }

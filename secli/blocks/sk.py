@@ -8,10 +8,12 @@ The "5x5" path of the paper is a 3x3 kernel with dilation 2 (as in the authors' 
 the M paths differ only in receptive field, not in parameter count. FCs carry no bias.
 The per-path attention goes through ``attn_softmax`` so analysis code can hook it.
 
-``impl="fused"`` never stacks the paths (``secli.kernels.sk_path``): GAP(U) is the sum of the
-paths' means (U itself is never formed), and the attention-weighted sum and its backward run
-in ``secli.kernels.gated_sum.GatedSum`` (no (N, M, C, H, W) tensor, forward or backward). The
-eager implementation is the stacked composition above; both have the same parameters.
+Both implementations pool U as the sum of the paths' means (GAP is linear: the same value, and
+U itself is never formed), so the composition ``complexity`` counts is the one that runs.
+``impl="fused"`` never stacks the paths (``secli.kernels.sk_path``): the attention-weighted sum
+and its backward run in ``secli.kernels.gated_sum`` (no (N, M, C, H, W) tensor, forward or
+backward). The eager implementation stacks the paths for the weighted sum, as written above;
+both have the same parameters.
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ class SelectiveKernel(nn.Module):
             if fast is not None:
                 return fast
         stacked = torch.stack(feats, dim=1)
-        attn_stacked = self.attention(stacked.sum(dim=1))
+        attn_stacked = self._attention_pooled(sk_path.pooled_paths(feats))  # GAP(sum U_m) = sum GAP(U_m)
         return (stacked * attn_stacked).sum(dim=1)
 
     def extra_repr(self) -> str:

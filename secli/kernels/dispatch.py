@@ -1,9 +1,23 @@
 """The one place that decides, per call, whether a block's fast path may run or its eager composition.
 
-Every fast path in ``secli.kernels`` asks here: whether gradients are wanted and nothing traces,
-compiles or counts (``fused_enabled``, ``reference_wanted``), whether a hook could observe what
-a fast path would skip (``any_global_module_hook``), and which kernels take these tensors
-(``kernels_if_wanted``: Triton on request, the compiled CPU kernels, else ATen's ops).
+The rule (``docs/guarantees.md``, "Drop-in contract"): a fast path runs only where it is the eager
+computation with the same observable behaviour; everywhere else that call runs the eager
+composition. Every fast path in ``secli.kernels`` asks here:
+
+- ``fused_enabled``: gradients are wanted and nothing traces, compiles, counts or transforms
+  (``torch.func``), so the fused autograd Functions may run;
+- ``reference_wanted``: ordinary ops must run as the eager block writes them (FLOP counts, jit
+  traces, dispatch modes, ``torch.func`` transforms);
+- ``observed`` / ``hooked`` / ``any_global_module_hook``: a hook could see a module call that a
+  fast path would skip or reshape (the residual fold's ReLU, an excitation's FCs), so the call
+  runs the modules as the eager network does;
+- ``kernels_if_wanted``: which kernels take these tensors (Triton on request, the compiled CPU
+  kernels, else ATen's ops).
+
+Each check is a few attribute reads or one C call: they run at every block of every step.
+What needs no check: double backward (the Functions' backwards are differentiable when autograd
+records them, ``squeeze.py``), saved-tensor hooks (activation checkpointing, ``save_on_cpu``:
+the Functions save through ``save_for_backward`` and call no nested ``autograd.grad``).
 """
 
 from __future__ import annotations
@@ -13,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from secli.kernels import cpu_kernels
 from secli.util.env_flags import env_value
@@ -66,7 +81,7 @@ def fused_enabled(*tensors: torch.Tensor) -> bool:
         return False
     if torch.jit.is_tracing() or torch.jit.is_scripting():  # fvcore counts FLOPs from a jit trace
         return False
-    return not compiling()
+    return not compiling() and not transforms_active()
 
 
 _COMPILER = getattr(torch, "compiler", None)
@@ -94,7 +109,18 @@ def reference_wanted() -> bool:
         return True
     if compiling() or _RECORDING_AS_RUN:  # the compiler traces ordinary ops anyway (and must not see the C++ check)
         return False
-    return _dispatch_modes() > 0
+    return _dispatch_modes() > 0 or transforms_active()
+
+
+_TRANSFORMS_ACTIVE = getattr(torch._C, "_are_functorch_transforms_active", None)
+
+
+def transforms_active() -> bool:
+    """Inside a ``torch.func`` transform (``grad``, ``vmap``, ``jacrev``...): the fused Functions
+    define no ``setup_context``/``vmap`` rule and the kernels take no batched tensors, so the
+    eager composition runs (``functional_call`` alone is no transform: the fast paths read the
+    parameters it swaps in). True where torch no longer exposes the check."""
+    return True if _TRANSFORMS_ACTIVE is None else bool(_TRANSFORMS_ACTIVE())
 
 
 _DISPATCH_STACK_LEN = getattr(torch._C, "_len_torch_dispatch_stack", None)
@@ -161,11 +187,29 @@ def kernels_if_wanted(*tensors: torch.Tensor, single_input: bool = True) -> Any:
     return _cpu_kernels(tensors)
 
 
+_GLOBAL_HOOK_CHECK = getattr(torch.nn.modules.module, "_has_any_global_hook", None)
+
+
 def any_global_module_hook() -> bool:
     """Whether a hook registered for every module (``torch.nn.modules.module.register_module_*``) exists;
     True where torch no longer exposes the check, so the modules then always run."""
-    check = getattr(torch.nn.modules.module, "_has_any_global_hook", None)
-    return True if check is None else bool(check())
+    return True if _GLOBAL_HOOK_CHECK is None else bool(_GLOBAL_HOOK_CHECK())
+
+
+def hooked(module: nn.Module) -> bool:
+    """Whether a forward, pre-forward, backward or pre-backward hook is registered on ``module``
+    (read from its dicts: ``Module.__getattr__`` is not involved)."""
+    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
+                or module._backward_pre_hooks)
+
+
+def observed(*modules: nn.Module) -> bool:
+    """Whether anything could see these modules' calls: a hook on one of them, a global module hook,
+    or a counter/trace/transform that wants the eager ops (``reference_wanted``). A fast path that
+    would skip or reshape calls of ``modules`` runs the eager composition where this is True."""
+    if any_global_module_hook() or reference_wanted():
+        return True
+    return any(hooked(module) for module in modules)
 
 
 def cpu_kernels_ready() -> Any:

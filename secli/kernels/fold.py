@@ -6,7 +6,8 @@ passes over full-size tensors. ``fold_into`` gives the residual block a forward 
 ``se(u, identity)`` instead, and the SE block returns the whole sum in one function
 (``secli.kernels.residual``). Only torchvision's and timm's plain ResNet blocks get it, and only
 where the folded forward is the library's own with that one change; anything else keeps its
-own forward, which stays correct, just unfolded.
+own forward, which stays correct, just unfolded. Where a hook, a counter or a trace could see
+the calls the fold skips, the block runs its library forward for that call (``_declined``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from secli.kernels.dispatch import any_global_module_hook, compiling, reference_wanted
+from secli.kernels.dispatch import compiling, observed
 
 
 def fold_into(owner: Any, block: nn.Module) -> bool:
@@ -43,68 +44,79 @@ def fold_into(owner: Any, block: nn.Module) -> bool:
 
 # Each is the library's own forward with ``bnX -> se``, ``+= identity`` and the final ReLU
 # replaced by one call ``se(u, identity)``; ``bnX`` is the Sequential(BN, SE) that wrap_after made
-# (read through ``_modules``: ``Sequential.__getitem__`` walks its children at every step).
-def _join(wrapped: nn.Module, u: torch.Tensor, identity: torch.Tensor, act: nn.Module) -> torch.Tensor:
-    """``se(u, identity)`` for ``wrapped`` = Sequential(BN, SE), except while FLOPs are counted or
-    a trace is taken: then the sum and the ReLU run outside the SE module, as the unfolded block
-    runs them, so per-module counts give the SE block its own cost only (not the residual's add
-    and ReLU). Without gradients the SE may write its result into ``u`` (the block's own BN
-    output), unless a hook on the BN may have kept that tensor."""
+# (read through ``_modules``: ``Sequential.__getitem__`` walks its children at every step). Each
+# first asks ``dispatch.observed`` whether anything could see the calls the fold skips or
+# reshapes (the Sequential's call, the SE block's single-input call, the final ReLU's call):
+# then the block runs the library's own forward for this call, so every hook fires as often,
+# in the same order, with the same tensors as in the eager network (and counters and traces
+# see its ops).
+def _join(wrapped: nn.Module, u: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
+    """``se(u, identity)`` for ``wrapped`` = Sequential(BN, SE), where nothing observes the fold.
+    Without gradients the SE may write its result into ``u`` (the block's own BN output), unless
+    a hook on the BN may have kept that tensor.
+
+    The (unhooked) SE block's ``forward`` is called directly, sparing the call machinery, a few
+    microseconds a site that at batch 1 are a measurable part of what SE costs
+    (``benchmarks/se_inference_breakdown.py``), unless the block was compiled with
+    ``module.compile()`` or ``torch.compile``/``torch.export`` is tracing (their graphs note each
+    module call, e.g. the ``nn_module_stack`` that ``torch.export.unflatten`` reads)."""
     bn, se = cast(nn.Module, wrapped._modules["0"]), cast(Any, wrapped._modules["1"])
-    observed = bn._forward_hooks or any_global_module_hook()
-    direct = not observed and _unhooked(se)
-    if direct and not torch.is_grad_enabled():
+    keep_u = bool(bn._forward_hooks)
+    direct = se._compiled_call_impl is None and not compiling()
+    if direct and not keep_u and not torch.is_grad_enabled():
         done = se.residual_no_grad(u, identity)  # the checks that remain, then one kernel call
         if done is not None:
             return done
-    if reference_wanted():
-        return act(se(u) + identity)
     if direct:
-        return se.forward(u, identity, overwrite=True)
-    return se(u, identity, overwrite=not observed)
+        return se.forward(u, identity, overwrite=not keep_u)
+    return se(u, identity, overwrite=not keep_u)
 
 
-def _unhooked(module: nn.Module) -> bool:
-    """Whether ``module(...)`` would only call ``module.forward(...)`` and nobody records the
-    call: no hook on it, not compiled with ``module.compile()``, and not inside
-    ``torch.compile``/``torch.export`` (whose graphs note each module call, e.g. the
-    ``nn_module_stack`` that ``torch.export.unflatten`` reads). Global hooks and jit traces are
-    the caller's checks (``_join`` and ``reference_wanted``). Calling ``forward``
-    directly then spares the call machinery, a few microseconds a site that at batch 1 are a
-    measurable part of what SE costs (``benchmarks/se_inference_breakdown.py``)."""
-    if module._forward_hooks or module._forward_pre_hooks or module._backward_hooks or module._backward_pre_hooks:
-        return False
-    return module._compiled_call_impl is None and not compiling()
+def _declined(wrapped: nn.Module, act: nn.Module) -> bool:
+    """The fold declines this call where ``dispatch.observed`` says the skipped calls could be seen."""
+    return observed(wrapped, cast(nn.Module, wrapped._modules["1"]), act)
 
 
 def _tv_bottleneck_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
+    modules = self._modules
+    if _declined(modules["bn3"], modules["relu"]):
+        return type(self).forward(self, x)
     out = self.relu(self.bn1(self.conv1(x)))
     out = self.relu(self.bn2(self.conv2(out)))
     u = self.bn3._modules["0"](self.conv3(out))
     identity = x if self.downsample is None else self.downsample(x)
-    return _join(self.bn3, u, identity, self.relu)
+    return _join(self.bn3, u, identity)
 
 
 def _tv_basic_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
+    modules = self._modules
+    if _declined(modules["bn2"], modules["relu"]):
+        return type(self).forward(self, x)
     out = self.relu(self.bn1(self.conv1(x)))
     u = self.bn2._modules["0"](self.conv2(out))
     identity = x if self.downsample is None else self.downsample(x)
-    return _join(self.bn2, u, identity, self.relu)
+    return _join(self.bn2, u, identity)
 
 
 def _timm_bottleneck_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
+    modules = self._modules
+    if _declined(modules["bn3"], modules["act3"]):
+        return type(self).forward(self, x)
     out = self.act1(self.bn1(self.conv1(x)))
     out = self.aa(self.act2(self.drop_block(self.bn2(self.conv2(out)))))
     u = self.bn3._modules["0"](self.conv3(out))
     identity = x if self.downsample is None else self.downsample(x)
-    return _join(self.bn3, u, identity, self.act3)
+    return _join(self.bn3, u, identity)
 
 
 def _timm_basic_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
+    modules = self._modules
+    if _declined(modules["bn2"], modules["act2"]):
+        return type(self).forward(self, x)
     out = self.aa(self.act1(self.drop_block(self.bn1(self.conv1(x)))))
     u = self.bn2._modules["0"](self.conv2(out))
     identity = x if self.downsample is None else self.downsample(x)
-    return _join(self.bn2, u, identity, self.act2)
+    return _join(self.bn2, u, identity)
 
 
 _FOLDED_FORWARDS: dict[tuple[str, str], Callable[[Any, torch.Tensor], torch.Tensor]] = {

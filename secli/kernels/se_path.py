@@ -5,8 +5,10 @@ An SE block with ``impl="fused"`` and the avg squeeze asks ``fused_forward`` fir
 
 - no gradients (CPU): pool, both FCs, gate, scale (and the folded residual sum and ReLU) in one
   compiled kernel call (``whole_block``), where no hook observes the FCs or the gate;
-- gradients, not traced or compiled: ``GatedSum`` (or ``ScaleAddReLU`` with the residual), whose
-  backward needs no saved product;
+- gradients, not traced, compiled or transformed, and no hook on the excitation's modules:
+  ``gated_sum`` (or ``scale_add_relu`` with the residual), whose backward needs no saved product;
+  with a hook there (one could replace a module's output, so the gates might not come from the
+  squeeze) the eager composition runs, with the same module calls;
 - otherwise without a reference wanted (no gradients elsewhere, or compiled): the forward in one
   pass (``scale_forward``/``scale_add_relu_forward``).
 
@@ -19,7 +21,7 @@ so analysis hooks there see every gate.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Protocol
 
 import torch
@@ -27,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from secli.kernels.aten_ops import channel_mean
-from secli.kernels.dispatch import any_global_module_hook, cpu_kernels_ready, fused_enabled, reference_wanted
+from secli.kernels.dispatch import any_global_module_hook, cpu_kernels_ready, fused_enabled, hooked, reference_wanted
 from secli.kernels.gated_sum import gated_sum, scale_forward
 from secli.kernels.gates import GATE_MODULES
 from secli.kernels.residual import scale_add_relu, scale_add_relu_forward
@@ -48,8 +50,6 @@ class SEModules(Protocol):
     @property
     def _forward_pre_hooks(self) -> Mapping[int, object]: ...
 
-    def parameters(self) -> Iterator[nn.Parameter]: ...
-
 
 #: The excitation's other children and their types, computed as ``linear``/``relu``
 #: (``gates_of_pooled``) or in C++ (``whole_block``).
@@ -63,10 +63,12 @@ def children_plain(block: SEModules, names: tuple[str, ...]) -> bool:
     for name in names:
         module = modules[name]
         kind = GATE_MODULES[block.gate_name] if name == "gate_act" else _FC_MODULES[name]
-        if type(module) is not kind or module._forward_hooks or module._forward_pre_hooks or (  # type first: may be None
-                module._backward_hooks or module._backward_pre_hooks):
+        if type(module) is not kind or hooked(module):  # type first: may be None
             return False
     return True
+
+
+_ALL = ("fc1", "act", "fc2", "gate_act")
 
 
 def _fcs_unobserved(block: SEModules) -> bool:
@@ -94,7 +96,7 @@ def whole_block(block: SEModules, x: torch.Tensor, residual: torch.Tensor | None
     where the kernels may run and nothing observes the FCs or the gate (a hook on ``gate_act``,
     as excitation analysis adds, keeps the modules); None otherwise."""
     kernels = cpu_kernels_ready()
-    if kernels is None or any_global_module_hook() or not children_plain(block, ("fc1", "act", "fc2", "gate_act")):
+    if kernels is None or any_global_module_hook() or not children_plain(block, _ALL):
         return None
     fc1 = block._modules["fc1"]._parameters  # type: ignore[union-attr]
     fc2 = block._modules["fc2"]._parameters  # type: ignore[union-attr]
@@ -106,7 +108,8 @@ def whole_block(block: SEModules, x: torch.Tensor, residual: torch.Tensor | None
 
 def fused_forward(block: SEModules, x: torch.Tensor, residual: torch.Tensor | None, overwrite: bool) -> torch.Tensor | None:
     """``s * x`` (with ``residual``: ``relu(s * x + residual)``) on the fast path for this call,
-    or None where the block's eager composition must run (FLOP counts, jit traces, dispatch modes).
+    or None where the block's eager composition must run (FLOP counts, jit traces, dispatch modes,
+    ``torch.func`` transforms, and with gradients a hook on the excitation's modules).
 
     ``overwrite``: ``x`` is a residual block's own BN output, which nothing reads afterwards, so
     without gradients the result may be written into it (unless a hook on the SE block may keep
@@ -119,14 +122,15 @@ def fused_forward(block: SEModules, x: torch.Tensor, residual: torch.Tensor | No
         if whole is not None:
             return whole
     elif fused_enabled(x):
-        parameters = list(block.parameters())
+        if any_global_module_hook() or not children_plain(block, _ALL):
+            return None  # the gates must come from the squeeze's z (``squeeze.activate``)
 
         def excite(z: torch.Tensor) -> tuple[torch.Tensor]:
             return gates_of_pooled(block, z)
 
         if residual is not None:
-            return scale_add_relu(excite, x, residual, parameters)
-        return gated_sum(excite, [x], parameters)
+            return scale_add_relu(excite, x, residual)
+        return gated_sum(excite, [x])
     if reference_wanted():
         return None
     gate = gates_of_pooled(block, channel_mean(x))[0]  # no gradients, or compiled: the forward in one pass
