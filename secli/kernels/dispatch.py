@@ -69,6 +69,12 @@ def fast_paths_recorded() -> Iterator[None]:
         _RECORDING_AS_RUN -= 1
 
 
+def recording_as_run() -> bool:
+    """Inside ``fast_paths_recorded()``: the byte counter's own hooks watch every module only to
+    attribute ops to it, so the fold must not decline for them (it would record another network)."""
+    return _RECORDING_AS_RUN > 0
+
+
 def fused_enabled(*tensors: torch.Tensor) -> bool:
     """Whether the fused function pays off here: some gradient is needed and we are not traced.
 

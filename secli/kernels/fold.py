@@ -19,7 +19,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from secli.kernels.dispatch import compiling, observed
+from secli.kernels.dispatch import compiling, observed, recording_as_run
 
 
 def fold_into(owner: Any, block: nn.Module) -> bool:
@@ -62,7 +62,7 @@ def _join(wrapped: nn.Module, u: torch.Tensor, identity: torch.Tensor) -> torch.
     module call, e.g. the ``nn_module_stack`` that ``torch.export.unflatten`` reads)."""
     bn, se = cast(nn.Module, wrapped._modules["0"]), cast(Any, wrapped._modules["1"])
     keep_u = bool(bn._forward_hooks)
-    direct = se._compiled_call_impl is None and not compiling()
+    direct = se._compiled_call_impl is None and not compiling() and not recording_as_run()
     if direct and not keep_u and not torch.is_grad_enabled():
         done = se.residual_no_grad(u, identity)  # the checks that remain, then one kernel call
         if done is not None:
@@ -73,8 +73,9 @@ def _join(wrapped: nn.Module, u: torch.Tensor, identity: torch.Tensor) -> torch.
 
 
 def _declined(wrapped: nn.Module, act: nn.Module) -> bool:
-    """The fold declines this call where ``dispatch.observed`` says the skipped calls could be seen."""
-    return observed(wrapped, cast(nn.Module, wrapped._modules["1"]), act)
+    """The fold declines this call where ``dispatch.observed`` says the skipped calls could be seen
+    (not for the byte counter's attribution hooks: it records what runs unobserved)."""
+    return not recording_as_run() and observed(wrapped, cast(nn.Module, wrapped._modules["1"]), act)
 
 
 def _tv_bottleneck_folded(self: Any, x: torch.Tensor) -> torch.Tensor:
