@@ -118,5 +118,8 @@ def history_table(run: dict[str, Any]) -> Table:
         table.notes.append(f"the weights' classifier {run['new_head']} was replaced by a fresh {classes}-class one")
     if run.get("skipped"):
         table.notes.append(skipped_note(run["skipped"], run.get("too_large", 0)))
+    if run.get("dropped"):
+        table.notes.append(f"{run['dropped']} images not trained on: their batches were left with fewer images "
+                           "than the model trains on once unreadable ones were skipped")
     table.notes.append(f"saved {run['saved']}")
     return table

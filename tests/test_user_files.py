@@ -61,7 +61,7 @@ def test_model_fields_are_checked_and_quotes_are_short():
         ModelSpec.from_dict({"arch": 5})
     with pytest.raises(SecliUsageError, match="'num_classes' must be a whole number"):
         ModelSpec.from_dict({"arch": "resnet18", "num_classes": "10"})
-    with pytest.raises(SecliUsageError, match="'num_classes' must be >= 1"):
+    with pytest.raises(SecliUsageError, match="'num_classes' must be from 1 to 100,000"):
         ModelSpec.from_dict({"arch": "resnet18", "num_classes": 0})
     with pytest.raises(SecliUsageError) as info:
         ModelSpec.from_dict({"arch": "resnet18", "block": {"gate": "x" * 100_000}})
@@ -139,7 +139,7 @@ def test_a_memory_error_is_not_reported_as_an_unreadable_image(tmp_path, monkeyp
 
 
 def test_model_spec_checks_its_fields_from_python_too():
-    with pytest.raises(SecliUsageError, match="num_classes must be >= 1"):
+    with pytest.raises(SecliUsageError, match="--num-classes must be from 1 to 100,000"):
         ModelSpec(arch="resnet18", num_classes=0)
-    with pytest.raises(SecliUsageError, match="num_classes must be a whole number"):
+    with pytest.raises(SecliUsageError, match="--num-classes must be a whole number"):
         ModelSpec(arch="resnet18", num_classes=True)

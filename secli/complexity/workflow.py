@@ -75,8 +75,8 @@ def complexity(
         ("image_size", image_size),
     ) if value is not None}
     inputs.update(by_stage=by_stage, by_module=by_module, depth=depth, training_step=training_step)
-    if out is not None:
-        check_writable(out, force)  # fail before the slow part, not after it
+    if out is not None:  # fail before the slow part, not after it
+        check_writable(out, force, reads=[("the model", model), ("the spec", spec)])
     single, lists = sweep_lists(block_options)
     if depth is not None and not by_module:
         raise SecliUsageError("--depth applies to --by-module; add --by-module")

@@ -19,6 +19,7 @@ from typing import Any
 from secli.blocks.options import optional_block
 from secli.blocks.spec import BlockSpec
 from secli.data.classes import resolve_classes
+from secli.data.sources import GENERATED
 from secli.excitation import passes
 from secli.excitation.collect import choose_sites
 from secli.excitation.figures import FIGURE_SETS
@@ -33,7 +34,7 @@ from secli.util.device import resolve_device
 from secli.util.distributed import distributed_session
 from secli.util.envelope import envelope
 from secli.util.errors import SecliError, SecliUsageError
-from secli.util.outputs import atomic_folder, check_out_folder
+from secli.util.output_folders import atomic_folder, check_out_folder
 
 COMMAND = "visualize-excitation"
 
@@ -156,7 +157,8 @@ def visualize_excitation(
     _check_values(image_size, batch_size, workers, bins, channels, per_class, scales, num_classes)
     out = Path(out)
 
-    check_out_folder(out, force)  # before the slow part
+    reads = [("the model", model), ("the weights", weights), ("the image folder", None if data in GENERATED else data)]
+    check_out_folder(out, force, reads=reads)  # before the slow part
     if model is None:
         raise SecliUsageError("name a model (a secli checkpoint or an architecture), or pass --from-stats DIR")
     if data is None:
@@ -226,10 +228,8 @@ def _from_stats(folder: Path, request: dict[str, Any], inputs: dict[str, Any]) -
         raise SecliUsageError(f"--{given[0].replace('_', '-')} does not apply to --from-stats: it is for {why}")
     _check_values(None, 32, 0, 50, request["channels"], None, None, None)
     out = None if request["out"] is None else Path(request["out"])
-    if out is not None:
-        check_out_folder(out, request["force"])
-        if out.resolve() == folder.resolve():
-            raise SecliUsageError("--out must differ from --from-stats (--out is replaced whole)")
+    if out is not None:  # never the statistics re-plotted, a folder holding them or one inside them
+        check_out_folder(out, request["force"], reads=[("the statistics folder", folder)])
     stats = ExcitationResult.load(folder)
     if request["ablate"] and stats.ablation is None:
         raise SecliUsageError(f"the statistics in {folder} hold no ablation; run the model again with --ablate")

@@ -111,11 +111,11 @@ def export(
         if given or extra:
             option = (list(given) + extra)[0].replace("_", "-")
             raise SecliUsageError(f"{model} is a saved model; --{option} applies to architecture names only")
-        check_writable(out, force)  # before the slow part
+        check_writable(out, force, reads=[("the model", model)])  # before the slow part
         built = load_model(model)
     else:
         model_spec = resolve_model_spec(model, spec, weights, num_classes, block, **block_options)
-        check_writable(out, force)
+        check_writable(out, force, reads=[("the spec", spec), ("the weights", weights)])
         built = build(model_spec)
     inputs = {"model": model, "to": to, "out": str(out), "image_size": image_size, "spec": str(spec) if spec else None,
               "weights": weights, "num_classes": num_classes, **given}

@@ -76,8 +76,8 @@ def profile(
         "spec": None if spec is None else str(spec),
         "title": variants.sweep.title if variants is not None else None,
     }
-    if out is not None:
-        check_writable(out, force)  # before minutes of timing, not after
+    if out is not None:  # before minutes of timing, not after
+        check_writable(out, force, reads=[("the spec", spec), *(("the model", ref) for ref in refs)])
     sweep = variants.sweep if variants is not None else None
     report = time_models(
         [variants.arch] if variants is not None and spec is not None else refs,
