@@ -71,6 +71,15 @@ def _sample(command: str) -> dict[str, Any]:
         results: Any = _export_results()
     elif command == "complexity":
         results = [{"label": "SE r=16", "params": {"added": 2_530_992}, "gflops": math.nan}]
+    elif command == "train":
+        results = {"epochs": [{"epoch": 1, "lr": 0.05, "train_loss": math.nan, "train_accuracy": 0.5, "val_loss": None,
+                               "val_accuracy": None, "seconds": 1.0}], "classes": 2, "chance": 0.5, "train_images": 4,
+                   "val_images": 0, "seconds": 1.0, "saved": "m.pt", "model": "resnet18 + SE", "data": "synthetic",
+                   "class_names": ("a", "b"), "image_size": 32, "device": "cpu"}
+    elif command == "visualize-excitation":
+        results = {"sites": [{"name": "SE_2_1", "kind": "se", "channels": 4, "paths": 1, "low": 0.0, "high": 1.0,
+                              "bins": 5}], "classes": ["a", "b"], "scales": [1.0], "counts": {"a": 1, "b": 1},
+                   "scores": [{"site": "SE_2_1", "channels": 4, "specificity": math.nan}], "ablation": None, "meta": {}}
     else:
         results = {"rows": [(1, 2.5, True)], "undefined": math.inf, "classes": {"b", "a"}}
     inputs = {"model": "resnet18", "out": Path("x.json"), "ratios": (8, 16), "force": False}

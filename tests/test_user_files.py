@@ -37,7 +37,7 @@ def test_too_many_aliases_and_too_large_files_are_refused(tmp_path):
     with pytest.raises(SecliUsageError, match="aliases"):
         load_spec_yaml(path)
     path.write_text("arch: resnet18\n# " + "x" * 1_100_000 + "\n")
-    with pytest.raises(SecliUsageError, match="larger than"):
+    with pytest.raises(SecliUsageError, match="at most 1,000,000 are read"):
         load_spec_yaml(path)
 
 

@@ -17,7 +17,7 @@ from secli.complexity.modules import DEFAULT_DEPTH
 from secli.complexity.results import ComplexityResult
 from secli.networks.models import load_model, looks_like_file
 from secli.networks.variants import block_variants, sweep_lists
-from secli.util.checks import check_image_size
+from secli.util.checks import check_bounded, check_image_size
 from secli.util.envelope import dumps
 from secli.util.errors import SecliUsageError
 from secli.util.outputs import atomic_write_text, check_writable
@@ -80,8 +80,8 @@ def complexity(
     single, lists = sweep_lists(block_options)
     if depth is not None and not by_module:
         raise SecliUsageError("--depth applies to --by-module; add --by-module")
-    if depth is not None and depth < 0:
-        raise SecliUsageError(f"--depth must be 0 or more, got {depth}")
+    if depth is not None:
+        check_bounded("--depth", depth)
     tree_depth = (DEFAULT_DEPTH if depth is None else depth) if by_module else None
 
     image_size = check_image_size("--image-size", image_size)  # 0 is refused, not read as "the default"

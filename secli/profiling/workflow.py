@@ -27,6 +27,7 @@ from secli.util.device import resolve_device
 from secli.util.distributed import distributed_session, require_torchrun
 from secli.util.envelope import dumps
 from secli.util.errors import SecliUsageError
+from secli.util.memory import activation_bytes, check_fits
 from secli.util.outputs import atomic_write_text, check_writable
 
 MODE_CHOICES = ("inference", "train", "both")
@@ -166,6 +167,13 @@ def time_models(
 
     entries, default_input = load_entries(refs, variants, num_classes)
     config = replace(config, image_size=image_size if image_size is not None else default_input)
+    if not config.auto_batch:  # --auto-batch halves the batch on out of memory instead
+        for entry, mode in ((e, m) for e in entries for m in config.modes):
+            needed = activation_bytes(entry.model, config.image_size, config.batch_size, mode == "train",
+                                      4 if config.amp == "off" else 2)
+            check_fits(needed, f"{entry.label}'s activations ({mode}, batch {config.batch_size}, "
+                               f"{config.image_size} px)", resolved,
+                       hint="use a smaller --batch-size or --image-size, or --auto-batch")
     request = {"models": refs, "variants": [asdict(b) for b in variants or []], **(inputs or {})}
     with distributed_session(config.ddp, resolved.type, "profile"):
         report = profile_models(entries, config, progress)

@@ -31,6 +31,7 @@ from secli.training.run import TrainRun, run_inputs
 from secli.training.values import check_train_values, check_trained
 from secli.util.device import resolve_device
 from secli.util.errors import SecliUsageError
+from secli.util.memory import activation_bytes, check_fits
 from secli.util.outputs import check_writable
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ def train(
     if out is None:
         raise SecliUsageError("say where to save the trained model with --out FILE.pt")
     check_train_values(epochs, batch_size, lr, weight_decay, image_size, train_size, val_size, val_fraction, workers,
-                  num_classes)
+                       num_classes, seed)
     out = Path(out)
     check_writable(out, force, reads=[("the model", model), ("the spec", spec), ("the weights", weights),
                                       ("the image folder", None if data in GENERATED else data)])  # before the slow part
@@ -205,6 +206,9 @@ def _fit(model: nn.Module, label: str, sets: TrainingData, config: TrainConfig, 
         check_head(model, first, classes)
         smallest, layer = smallest_batch(model, first)
         check_batch_size(config.batch_size, len(sets.train_idx), smallest, layer, first.shape[-1])
+        check_fits(activation_bytes(model, first.shape[-1], config.batch_size, train=True),
+                   f"the activations of a training step (batch {config.batch_size}, {first.shape[-1]} px)",
+                   config.device, hint="use a smaller --batch-size or --image-size")
     loader = train_loader(sets.train_set, sets.train_idx, config.batch_size, smallest, workers, config.seed,
                           pin_memory=config.device.startswith("cuda"))
     val_loader = (make_loader(sets.val_set, sets.val_idx, 2 * config.batch_size, workers)
