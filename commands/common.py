@@ -68,29 +68,40 @@ def handle_errors(func: F) -> F:
 
         from secli.util.env_flags import check_environment
         from secli.util.errors import SecliError, describe_exception
-        from secli.util.signals import Terminated, termination_raises
+        from secli.util.signals import Terminated, received_signal, termination_raises
 
         try:
-            # SIGTERM and SIGHUP unwind like Ctrl-C (temporary files are removed); warnings become one line
-            with termination_raises(), warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("default")
-                try:
-                    check_environment()  # SECLI_DEBUG=junk: one line, exit 2, before anything runs
-                    return func(*args, **kwargs)
-                finally:
-                    summarise_warnings(caught)
+            try:
+                # SIGINT, SIGTERM and SIGHUP unwind as exceptions (temporary files are removed);
+                # warnings become one line
+                with termination_raises(), warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("default")
+                    try:
+                        check_environment()  # SECLI_DEBUG=junk: one line, exit 2, before anything runs
+                        return func(*args, **kwargs)
+                    finally:
+                        summarise_warnings(caught)
+            except (typer.Exit, Terminated, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                # a signal's exception raised inside a library's callback (torch.save's writer)
+                # comes out as that library's own error: the run still ends as the signal
+                signum = received_signal()
+                if signum is not None:
+                    raise (KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)) from exc
+                raise
         except typer.Exit:
             raise
         except BrokenPipeError:
             raise  # stdout's reader went away (| head): not an error line; commands.app.main ends quietly
         except Terminated as exc:
             raise fail("hung up" if exc.signum == getattr(signal, "SIGHUP", None) else "terminated", exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
         except SecliError as exc:
             if debug_enabled():
                 raise
             raise fail(escape_markup(str(exc)), exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
         except MemoryError:
             raise fail("out of memory; try a smaller batch or input size", 1) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks

@@ -87,6 +87,33 @@ def switch_on(name: str) -> bool:
 
 
 def check_environment() -> None:
-    """Every switch parsed once, so a bad value is refused before a command does anything."""
+    """Every switch and number parsed once, so a bad value is refused before a command does anything."""
     for name in SWITCHES:
         switch_value(name)
+    for name in WHOLE_NUMBERS:
+        whole_value(name)
+
+
+#: Variables that hold a whole number: their default and the ``secli.util.bounds`` row bounding them.
+WHOLE_NUMBERS: dict[str, tuple[int, str]] = {
+    "SECLI_FIGURE_WORKERS": (4, "threads"),  # processes drawing figures (1: draw in the command's own)
+}
+
+
+def whole_value(name: str) -> int:
+    """The whole number ``name`` holds (its default when unset or empty), within its bounds;
+    anything else raises ``BadEnvironment``."""
+    from secli.util.bounds import bound
+
+    default, key = WHOLE_NUMBERS[name]
+    raw = env_value(name)
+    if raw is None or not raw.strip():
+        return default
+    row = bound(key)
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = None
+    if value is None or not row.low <= value <= row.high:
+        raise BadEnvironment(f"{name} must be a whole number from {row.text()}, got {shorten(repr(raw), 60)}")
+    return value

@@ -57,13 +57,19 @@ def atomic_folder(out: str | Path, force: bool = False) -> Iterator[Path]:
         raise SecliError(f"output folder {out} exists and is not empty; left it as it is (another run may have written it meanwhile)",
                          hint="pass --force to replace it")
     check_out_folder(out, force)
+    made: list[Path] = []
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with signals_deferred():  # created and registered as one step
-            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-            register_temporary(tmp)
+            made.append(Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)))
+            register_temporary(made[0])
     except OSError as exc:
         raise SecliError(f"cannot create a folder beside {out}: {os.strerror(exc.errno or 0)}") from None
+    except BaseException:  # a signal held back while it was made: it goes before the signal does
+        for path in made:
+            _remove_tree(path)
+        raise
+    tmp = made[0]
     try:
         os.chmod(tmp, 0o777 & ~_umask())
         try:

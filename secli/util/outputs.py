@@ -196,11 +196,13 @@ class _Recording:
 
 
 def _write_file_in(folder: Path, prefix: str, write: Callable[[IO[bytes]], object], keep_name: str = ".tmp") -> str:
-    with signals_deferred():  # created and registered as one step: a signal never leaves it behind
-        fd, name = tempfile.mkstemp(prefix=prefix, suffix=keep_name, dir=folder)
-        register_temporary(name)
+    fd, name = -1, ""
     try:
+        with signals_deferred():  # created and registered as one step; a signal held meanwhile is raised in this try
+            fd, name = tempfile.mkstemp(prefix=prefix, suffix=keep_name, dir=folder)
+            register_temporary(name)
         with os.fdopen(fd, "wb") as handle:
+            fd = -1  # the handle closes it now
             recording = _Recording(handle)
             try:
                 write(recording)  # type: ignore[arg-type]
@@ -214,7 +216,10 @@ def _write_file_in(folder: Path, prefix: str, write: Callable[[IO[bytes]], objec
             os.fsync(handle.fileno())
         os.chmod(name, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
     except BaseException:
-        _remove(name)
+        if fd >= 0:
+            os.close(fd)
+        if name:
+            _remove(name)
         raise
     return name
 
@@ -239,7 +244,7 @@ def check_apart(output: str | Path, reads: Reads, option: str = "--out") -> None
     """
     out = Path(output)
     out_chain = _identity_chain(out)
-    out_id = _identity(out)
+    out_id = _identity(Path(os.path.realpath(out)))  # "stats/x/../.." is stats' parent even when x is not there
     for what, path in reads:
         if not isinstance(path, (str, os.PathLike)) or not os.path.lexists(path):
             continue  # None, a ModelSpec object, a name that is not a path

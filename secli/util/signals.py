@@ -93,6 +93,11 @@ def remove_registered() -> None:
                 os.unlink(path)
 
 
+def received_signal() -> int | None:
+    """The signal the current (or last) ``termination_raises`` block received, if any."""
+    return _STATE.received
+
+
 def register_temporary(path: str | os.PathLike[str]) -> None:
     with _LOCK:
         _STATE.temporaries.add(os.fspath(path))
@@ -152,5 +157,6 @@ def termination_raises() -> Iterator[None]:
         yield
     finally:
         _STATE.done.set()
+        remove_registered()  # whatever a signal caught between two steps: no temporary outlives the run
         for signum, handler in previous.items():
             signal.signal(signum, handler)
