@@ -183,7 +183,7 @@ def _typed_stages(where: str, value: Any) -> tuple[int, ...]:
     items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(i, int) and not isinstance(i, bool) for i in items):
         raise SecliUsageError(f"{where} must be a list of whole numbers, got {_quote(value)}")
-    limit = int(BOUNDS["stage"].high)
+    limit = int(BOUNDS["stages"].high)
     if len(items) > limit:
         raise SecliUsageError(f"{where} lists {len(items):,} stages; at most {limit}")
     for item in items:

@@ -60,7 +60,7 @@ BOUNDS: dict[str, Bound] = {
     "groups": Bound(1, WIDEST_CHANNELS, "a group count divides the channels, and no feature map is wider"),
     "kernel_size": Bound(1, WIDEST_CHANNELS - 1, "an ECA kernel wider than the channels reads padding only"),
     "stage": Bound(1, 16, "stages are numbered as in the papers, ResNet 2..5"),
-    "stages": Bound(1, 16, "as many sets as there are stages"),
+    "stages": Bound(1, 16, "a set names each stage once, and no network here has more"),
     "num_classes": Bound(1, 100_000, "a wider classifier outweighs the network; ImageNet-21k has 21,841 classes"),
     "per_class": Bound(1, 100_000, "ImageNet has about 1,300 images a class"),
     "train_size": Bound(1, 1_000_000, "generated images; a million takes hours on a CPU"),
