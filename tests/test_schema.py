@@ -159,3 +159,32 @@ def test_schema_is_package_data() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     patterns = config["tool"]["setuptools"]["package-data"]["secli"]
     assert any(Path("schemas/result.schema.json").match(p) for p in patterns)
+
+
+_BREAKS = [
+    _without("results"), _without("format"), _set(("version",), "1"), _set(("version",), True), _set(("version",), 0),
+    _set(("command",), "frobnicate"), _set(("format",), "secli-inject"), _set(("format",), "csv"),
+    _set(("inputs",), ["resnet18"]), _set(("results",), "done"),
+]
+_RESULT_BREAKS = {
+    "export": [_set(("results", "verified"), False), _set(("results", "input_shape"), [2, 3, 32]),
+               _set(("results", "to"), "onnx"), _set(("results", "atol"), -1)],
+    "train": [_set(("results", "epochs"), [{"epoch": 0}]), _set(("results", "image_size"), "32"),
+              _set(("results", "class_names"), [1]), _without("results")],
+    "visualize-excitation": [_set(("results", "sites"), []), _set(("results", "scales"), [0.5]),
+                             _set(("results", "counts"), {"a": "1"}), _set(("results", "scores"), [{"site": "x"}])],
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_secli_s_own_checker_agrees_with_jsonschema(command: str, validator: Any) -> None:
+    """``secli report`` checks files with ``secli.util.schema`` (no dependency); it must accept and
+    refuse exactly what the reference implementation does, on the schema secli ships."""
+    from secli.util.schema import problem, result_schema
+
+    schema = result_schema()
+    for change in [None, *_BREAKS, *_RESULT_BREAKS.get(command, [])]:
+        document = copy.deepcopy(_sample(command))
+        if change is not None:
+            change(document)
+        assert (problem(document, schema, schema) is None) == validator.is_valid(document), (command, document)

@@ -13,11 +13,11 @@ files once gave IndexError and ValueError from the figures).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from secli.excitation.ablate import Ablation
-from secli.excitation.result import FIELDS, OLD_FORMAT, STATS_FILE, SUMMARY_FILE, ExcitationResult, SiteInfo
 from secli.excitation.scales import scale_key
 from secli.util.envelope import ENVELOPE_VERSION, format_name
 from secli.util.errors import SecliError, SecliUsageError, shorten
@@ -26,13 +26,32 @@ from secli.util.schema import problem, result_schema
 from secli.util.user_files import read_json, read_npz
 
 COMMAND = "visualize-excitation"
+FIELDS = ("count", "sum", "sumsq", "hist", "above")
+STATS_FILE = "stats.npz"
+SUMMARY_FILE = "summary.json"
+OLD_FORMAT = "secli-excitation"  # summary.json before the envelope: the results at the top level
+SITE_KEYS = ("name", "kind", "channels", "paths", "low", "high", "bins")
 MAX_SUMMARY_BYTES = 50_000_000
 MAX_STATS_FILE_BYTES = 4_000_000_000
 #: Uncompressed statistics read at most (also never more than the memory free).
 MAX_STATS_BYTES = 16_000_000_000
 
 
-def load_statistics(folder: str | Path) -> ExcitationResult:
+@dataclass
+class Saved:
+    """What a statistics folder holds, checked (``ExcitationResult.load`` builds the result from it)."""
+
+    sites: list[dict[str, Any]]  # SiteInfo fields
+    classes: list[str]
+    scales: list[float]
+    arrays: dict[str, dict[str, dict[str, Any]]]
+    meta: dict[str, Any]
+    inputs: dict[str, Any]
+    ablation: Ablation | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_statistics(folder: str | Path) -> Saved:
     """The statistics saved in ``folder``; ``SecliUsageError`` for a damaged or hostile file."""
     folder = Path(folder)
     summary_path, npz_path = folder / SUMMARY_FILE, folder / STATS_FILE
@@ -45,16 +64,15 @@ def load_statistics(folder: str | Path) -> ExcitationResult:
         raise SecliUsageError(f"damaged excitation statistics in {folder}: {exc.message}") from None
 
 
-def _load(folder: Path, summary_path: Path, npz_path: Path) -> ExcitationResult:
+def _load(folder: Path, summary_path: Path, npz_path: Path) -> Saved:
     document = read_json(summary_path, SUMMARY_FILE, MAX_SUMMARY_BYTES)
     summary, inputs = _results_of(document)
     schema = result_schema()
     found = problem(summary, schema["$defs"]["visualize_excitation_results"], schema, "results")
     if found:
         raise SecliUsageError(f"{SUMMARY_FILE}: {found}")
-    sites = [SiteInfo(**{key: s[key] for key in ("name", "kind", "channels", "paths", "low", "high", "bins")})
-             for s in summary["sites"]]
-    if len({s.name for s in sites}) != len(sites):
+    sites = [{key: s[key] for key in SITE_KEYS} for s in summary["sites"]]
+    if len({s["name"] for s in sites}) != len(sites):
         raise SecliUsageError(f"{SUMMARY_FILE} names a site twice")
     classes = list(summary["classes"])
     scales = [float(s) for s in summary["scales"]]
@@ -63,10 +81,8 @@ def _load(folder: Path, summary_path: Path, npz_path: Path) -> ExcitationResult:
     free = available_bytes("cpu")
     flat = read_npz(npz_path, STATS_FILE, MAX_STATS_FILE_BYTES, min(MAX_STATS_BYTES, free or MAX_STATS_BYTES))
     arrays = _arrays(flat, sites, len(classes), scales)
-    result = ExcitationResult(sites, classes, scales, arrays, dict(summary.get("meta") or {}), inputs=inputs)
-    if summary.get("ablation"):
-        result.ablation = _ablation(summary["ablation"], {s.name for s in sites})
-    return result
+    ablation = _ablation(summary["ablation"], {s["name"] for s in sites}) if summary.get("ablation") else None
+    return Saved(sites, classes, scales, arrays, dict(summary.get("meta") or {}), inputs, ablation)
 
 
 def _results_of(document: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -86,7 +102,7 @@ def _results_of(document: Any) -> tuple[dict[str, Any], dict[str, Any]]:
                           f"not {format_name(COMMAND)!r}")
 
 
-def _arrays(flat: dict[str, Any], sites: list[SiteInfo], classes: int,
+def _arrays(flat: dict[str, Any], sites: list[dict[str, Any]], classes: int,
             scales: list[float]) -> dict[str, dict[str, dict[str, Any]]]:
     """The arrays by scale, site and field, every one of the shape the summary implies."""
     arrays: dict[str, dict[str, dict[str, Any]]] = {}
@@ -97,18 +113,18 @@ def _arrays(flat: dict[str, Any], sites: list[SiteInfo], classes: int,
         arrays.setdefault(parts[0], {}).setdefault(parts[1], {})[parts[2]] = array
     for scale in scales:
         for info in sites:
-            fields = arrays.get(scale_key(scale), {}).get(info.name)
+            site, paths, channels = info["name"], info["paths"], info["channels"]
+            fields = arrays.get(scale_key(scale), {}).get(site)
             if fields is None:
-                raise SecliUsageError(f"{STATS_FILE} has no statistics of site {shorten(repr(info.name), 60)} "
+                raise SecliUsageError(f"{STATS_FILE} has no statistics of site {shorten(repr(site), 60)} "
                                       f"at scale {scale:g}")
-            expected = {"count": (classes,), "sum": (classes, info.paths, info.channels),
-                        "sumsq": (classes, info.paths, info.channels), "hist": (classes, info.paths, info.bins),
-                        "above": (classes, info.paths)}
+            expected = {"count": (classes,), "sum": (classes, paths, channels), "sumsq": (classes, paths, channels),
+                        "hist": (classes, paths, info["bins"]), "above": (classes, paths)}
             for name in FIELDS:
                 if name not in fields:
-                    raise SecliUsageError(f"{STATS_FILE} lacks {name!r} of site {shorten(repr(info.name), 60)}")
+                    raise SecliUsageError(f"{STATS_FILE} lacks {name!r} of site {shorten(repr(site), 60)}")
                 if tuple(fields[name].shape) != expected[name]:
-                    raise SecliUsageError(f"{STATS_FILE}: {name!r} of site {shorten(repr(info.name), 60)} has shape "
+                    raise SecliUsageError(f"{STATS_FILE}: {name!r} of site {shorten(repr(site), 60)} has shape "
                                           f"{tuple(fields[name].shape)}, not {expected[name]} as {SUMMARY_FILE} says")
     return arrays
 

@@ -17,17 +17,14 @@ from typing import Any
 import numpy as np
 
 from secli.excitation.ablate import Ablation
+from secli.excitation.reading import STATS_FILE, SUMMARY_FILE, load_statistics
 from secli.excitation.scales import scale_key
 from secli.excitation.scores import site_scores
 from secli.util.envelope import dumps, envelope
 from secli.util.errors import SecliUsageError
 from secli.util.outputs import atomic_write, atomic_write_text
 
-FIELDS = ("count", "sum", "sumsq", "hist", "above")
-STATS_FILE = "stats.npz"
-SUMMARY_FILE = "summary.json"
 COMMAND = "visualize-excitation"
-OLD_FORMAT = "secli-excitation"  # summary.json before the envelope: the results at the top level
 RAW_FILE = "raw.npz"
 
 
@@ -169,6 +166,8 @@ class ExcitationResult:
     @classmethod
     def load(cls, folder: str | Path) -> ExcitationResult:
         """The statistics saved in ``folder``, read as untrusted files (``secli.excitation.reading``)."""
-        from secli.excitation.reading import load_statistics  # it builds on this module
-
-        return load_statistics(folder)
+        saved = load_statistics(folder)
+        result = cls([SiteInfo(**site) for site in saved.sites], saved.classes, saved.scales, saved.arrays, saved.meta,
+                     inputs=saved.inputs)
+        result.ablation = saved.ablation
+        return result

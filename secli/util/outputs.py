@@ -278,12 +278,3 @@ def _identity_chain(path: Path) -> list[tuple[int, int]]:
             chain.append(found)
     return chain
 
-
-def __getattr__(name: str) -> Any:
-    """``atomic_folder`` and ``check_out_folder`` moved to ``secli.util.output_folders``; still
-    importable from here."""
-    if name in ("atomic_folder", "check_out_folder"):
-        from secli.util import output_folders
-
-        return getattr(output_folders, name)
-    raise AttributeError(name)
