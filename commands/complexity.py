@@ -15,6 +15,7 @@ from commands import options as opt
 from commands.common import handle_errors, warn
 from commands.progress import progress_bar
 from commands.render import Table, emit, out_format, write_results
+from secli.util.bounds import bound_help as _range
 
 ComplexitySpec = Annotated[Optional[Path], typer.Option("--spec", help="A complexity experiment (YAML; see examples/) or a model spec; options given here override it.", rich_help_panel=opt.MODEL_PANEL)]
 Dtype = Annotated[str, typer.Option("--dtype", metavar="fp32|bf16|fp16", help="dtype of the bytes count and --roofline: fp32, or what torch.autocast runs in bf16/fp16 (AMP).")]
@@ -35,7 +36,7 @@ def complexity_command(
     input_size: opt.InputSizeAlias = None,
     by_stage: Annotated[bool, typer.Option("--by-stage", help="Also show each stage: N_s, C_s, block params, the paper's formula, block FLOPs.")] = False,
     by_module: Annotated[bool, typer.Option("--by-module", help="Also show parameters and FLOPs (FC only, all ops) per module as a tree, blocks marked.")] = False,
-    depth: Annotated[Optional[int], typer.Option("--depth", help="With --by-module: how deep the tree goes (0 = the model).", show_default="3")] = None,
+    depth: Annotated[Optional[int], typer.Option("--depth", help=f"With --by-module: how deep the tree goes (0 = the model) {_range('depth')}.", show_default="3")] = None,
     training_step: Annotated[bool, typer.Option("--training-step", help="Also count one training step: forward + backward FLOPs and the activation memory kept for backward.")] = False,
     dtype: Dtype = "fp32",
     roofline: opt.Roofline = None,

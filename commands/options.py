@@ -18,6 +18,7 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
+from secli.util.bounds import bound_help as _range
 from secli.util.errors import SecliUsageError
 from secli.util.vocabulary import GATES, IMPLS, INITS, OUTPUT_FORMATS, POSITIONS, SQUEEZES
 
@@ -45,31 +46,32 @@ BLOCK_HELP = ("se | sk | eca | cbam | cbam-channel | gc | coord | simam | ge | g
               "(none: analyse the SE modules a network already has; the kinds: docs/inject.md).")
 SWEEP_PANEL = "Sweep (one model per value)"
 Block = Annotated[Optional[str], typer.Option("--block", help=BLOCK_HELP, rich_help_panel=BLOCK_PANEL, show_default="se")]
-Ratio = Annotated[Optional[int], typer.Option("--ratio", "-r", help="Reduction ratio r (hidden width C // r).", rich_help_panel=BLOCK_PANEL, show_default="16")]
-MinHidden = Annotated[Optional[int], typer.Option("--min-hidden", help="Floor on the hidden width (SK's L).", rich_help_panel=BLOCK_PANEL, show_default="SE 1, SK 32")]
+Ratio = Annotated[Optional[int], typer.Option("--ratio", "-r", help=f"Reduction ratio r (hidden width C // r) {_range('ratio')}.", rich_help_panel=BLOCK_PANEL, show_default="16")]
+MinHidden = Annotated[Optional[int], typer.Option("--min-hidden", help=f"Floor on the hidden width (SK's L) {_range('min_hidden')}.", rich_help_panel=BLOCK_PANEL, show_default="SE 1, SK 32")]
 Position = Annotated[Optional[str], typer.Option("--position", help=f"SE/ECA position: {_choices(POSITIONS)} (residual networks).", rich_help_panel=BLOCK_PANEL, show_default="standard")]
 Squeeze = Annotated[Optional[str], typer.Option("--squeeze", help=f"SE squeeze: {_choices(SQUEEZES)} (Table 11, Table 16).", rich_help_panel=BLOCK_PANEL, show_default="avg")]
 Gate = Annotated[Optional[str], typer.Option("--gate", help=f"SE gate: {_choices(GATES)} (Table 12).", rich_help_panel=BLOCK_PANEL, show_default="sigmoid")]
 Bias = Annotated[Optional[bool], typer.Option("--bias/--no-bias", help="FC biases (on in the released models; off in the paper's ablations).", rich_help_panel=BLOCK_PANEL, show_default="--bias")]
 Init = Annotated[Optional[str], typer.Option("--init", help=f"SE gate init: {_choices(INITS)} (block starts as ~identity, for fine-tuning pretrained nets).", rich_help_panel=BLOCK_PANEL, show_default="default")]
-Paths = Annotated[Optional[int], typer.Option("--paths", help="SK paths M (path m: 3x3 conv, dilation m).", rich_help_panel=BLOCK_PANEL, show_default="2")]
-Groups = Annotated[Optional[int], typer.Option("--groups", help="SK groups G.", rich_help_panel=BLOCK_PANEL, show_default="32")]
-KernelSize = Annotated[Optional[int], typer.Option("--kernel-size", help="ECA 1-D kernel size k (odd); CBAM spatial kernel (odd).", rich_help_panel=BLOCK_PANEL, show_default="ECA adaptive k from C, CBAM 7")]
+Paths = Annotated[Optional[int], typer.Option("--paths", help=f"SK paths M (path m: 3x3 conv, dilation m) {_range('paths')}.", rich_help_panel=BLOCK_PANEL, show_default="2")]
+Groups = Annotated[Optional[int], typer.Option("--groups", help=f"SK groups G {_range('groups')}.", rich_help_panel=BLOCK_PANEL, show_default="32")]
+KernelSize = Annotated[Optional[int], typer.Option("--kernel-size", help=f"ECA 1-D kernel size k (odd); CBAM spatial kernel (odd) {_range('kernel_size')}.", rich_help_panel=BLOCK_PANEL, show_default="ECA adaptive k from C, CBAM 7")]
 Impl = Annotated[Optional[str], typer.Option("--impl", help=f"SE/SK implementation: {_choices(IMPLS)} (same parameters and checkpoints; fused: fewer passes over memory in training).", rich_help_panel=BLOCK_PANEL, show_default="fused")]
+_MODELS = _range("sweep_models").strip("()").split(" to ")[1]  # the most models one sweep builds
 At = Annotated[Optional[str], typer.Option("--at", help="Put a block after each module whose path matches: glob patterns, comma separated ('layer*.*.bn3', 'stages.*.blocks.*'; * stays within one part of the path, ** spans parts). SK: the 3x3 convolutions it replaces. See docs/networks.md.", rich_help_panel=BLOCK_PANEL, show_default="the adapter's positions, else found by structure", metavar="<pattern,...>")]
 #: ``--stages`` where it is one set (inject, train, export, visualize-excitation): a repeat is refused.
 StagesSet = Annotated[Optional[list[str]], typer.Option("--stages", help="Comma list of stages in the paper's numbering (ResNet: 2..5), one set: 3,4 = stages 3 and 4.", rich_help_panel=BLOCK_PANEL, show_default="all", metavar="<3,4>")]
 
 # -- the same options where a sweep takes a comma list, one model per value (complexity, profile)
 BlockList = Annotated[Optional[str], typer.Option("--block", help="A kind (se | sk | eca | cbam | cbam-channel | gc | coord | simam | ge | ge-plus | fca | srm | gct), or a comma list such as se,eca,sk (one model each).", rich_help_panel=BLOCK_PANEL, show_default="se")]
-OneRatio = Annotated[Optional[str], typer.Option("--ratio", "-r", metavar="<r>", help="Reduction ratio r (hidden width C // r). For one model per ratio: --ratios.", rich_help_panel=BLOCK_PANEL, show_default="16")]
+OneRatio = Annotated[Optional[str], typer.Option("--ratio", "-r", metavar="<r>", help=f"Reduction ratio r (hidden width C // r) {_range('ratio')}. For one model per ratio: --ratios.", rich_help_panel=BLOCK_PANEL, show_default="16")]
 OnePosition = Annotated[Optional[str], typer.Option("--position", help=f"SE/ECA position: {_choices(POSITIONS)}. For one model per position: --positions.", rich_help_panel=BLOCK_PANEL, show_default="standard")]
-Ratios = Annotated[Optional[str], typer.Option("--ratios", help="Comma list of ratios, one model each (Table 10: 2,4,8,16,32).", rich_help_panel=SWEEP_PANEL, metavar="<2,4,8>")]
+Ratios = Annotated[Optional[str], typer.Option("--ratios", help=f"Comma list of ratios, one model each (Table 10: 2,4,8,16,32); each {_range('ratio')[1:-1]}, at most {_MODELS} models a run.", rich_help_panel=SWEEP_PANEL, metavar="<2,4,8>")]
 Positions = Annotated[Optional[str], typer.Option("--positions", help=f"Comma list of SE/ECA positions, one model each ({','.join(POSITIONS)}).", rich_help_panel=SWEEP_PANEL, metavar="<a,b>")]
-StagesRows = Annotated[Optional[list[str]], typer.Option("--stages", help="A comma list is one set of stages (paper numbering, ResNet 2..5): --stages 3,4 is one model with both; repeat --stages for one model per set.", rich_help_panel=SWEEP_PANEL, metavar="<3,4>", show_default="all")]
+StagesRows = Annotated[Optional[list[str]], typer.Option("--stages", help=f"A comma list is one set of stages (paper numbering, ResNet 2..5): --stages 3,4 is one model with both; repeat --stages for one model per set (at most {_MODELS} models a run).", rich_help_panel=SWEEP_PANEL, metavar="<3,4>", show_default="all")]
 SqueezeList = Annotated[Optional[str], typer.Option("--squeeze", help=f"SE squeeze: {_choices(SQUEEZES)}; a comma list gives one model each.", rich_help_panel=SWEEP_PANEL, show_default="avg")]
 GateList = Annotated[Optional[str], typer.Option("--gate", help=f"SE gate: {_choices(GATES)}; a comma list gives one model each.", rich_help_panel=SWEEP_PANEL, show_default="sigmoid")]
-PathsList = Annotated[Optional[str], typer.Option("--paths", help="SK paths M; a comma list gives one model each (K3+K5+K7: 3).", rich_help_panel=SWEEP_PANEL, show_default="2")]
+PathsList = Annotated[Optional[str], typer.Option("--paths", help=f"SK paths M {_range('paths')}; a comma list gives one model each (K3+K5+K7: 3).", rich_help_panel=SWEEP_PANEL, show_default="2")]
 ImplList = Annotated[Optional[str], typer.Option("--impl", help=f"SE/SK implementation: {_choices(IMPLS)}; a comma list (eager,fused) gives one model each.", rich_help_panel=SWEEP_PANEL, show_default="fused")]
 
 
@@ -184,7 +186,7 @@ def _one_number(value: str, option: str, plural: str) -> int:
 
 
 Weights = Annotated[Optional[str], typer.Option("--weights", help="Base weights: a local state-dict file, or a torchvision name such as IMAGENET1K_V2 (downloads).", rich_help_panel=MODEL_PANEL)]
-NumClasses = Annotated[Optional[int], typer.Option("--num-classes", help="Classifier width.", rich_help_panel=MODEL_PANEL, show_default="1000, or the weights' own")]
+NumClasses = Annotated[Optional[int], typer.Option("--num-classes", help=f"Classifier width {_range('num_classes')}.", rich_help_panel=MODEL_PANEL, show_default="1000, or the weights' own")]
 ModelKwargs = Annotated[Optional[str], typer.Option("--model-kwargs", help="Keyword arguments for the model's builder (a factory file.py:build, a timm or torchvision name): key=value,... (values read as YAML) or a YAML file.", rich_help_panel=MODEL_PANEL, metavar="<k=v,...|FILE.yaml>")]
 TrustCode = Annotated[bool, typer.Option("--trust-code", help="Allow a checkpoint made from your own factory (file.py:build) to import and run that code again. Never needed for code you name on the command line.", rich_help_panel=MODEL_PANEL)]
 SpecFile = Annotated[Optional[Path], typer.Option("--spec", help="Read the model spec from a YAML file; options given here override it.", rich_help_panel=MODEL_PANEL)]
@@ -196,7 +198,7 @@ Force = Annotated[bool, typer.Option("--force", help="Overwrite existing output 
 #: ``--format/-f``: every command prints table | json | csv | markdown.
 Format = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format (json: the results envelope).")]
 #: The square input side in px, one spelling everywhere: ``--image-size``.
-ImageSize = Annotated[Optional[int], typer.Option("--image-size", help="Square input side in px.", show_default="the architecture's (224; Inception v3 299)", metavar="<px>")]
+ImageSize = Annotated[Optional[int], typer.Option("--image-size", help=f"Square input side in px {_range('image_size')}.", show_default="the architecture's (224; Inception v3 299)", metavar="<px>")]
 #: ``--input-size``: the old spelling of ``--image-size``, accepted for one release, not shown.
 InputSizeAlias = Annotated[Optional[int], typer.Option("--input-size", hidden=True)]
 #: One device option: spelled and resolved alike in every command (``secli.util.device``).

@@ -17,6 +17,7 @@ from commands import options as opt
 from commands.common import handle_errors, report_error, warn
 from commands.progress import progress_bar
 from commands.render import Table, emit, out_format, write_results
+from secli.util.bounds import bound_help as _range
 
 TIMING_PANEL = "Timing"
 OUTPUT_PANEL = "Output"
@@ -35,7 +36,7 @@ class Amp(str, Enum):
 
 
 # The shared names (commands/options.py), declared again only to sit in the Timing panel of help.
-ImageSize = Annotated[Optional[int], typer.Option("--image-size", metavar="PX", help="Square image side in pixels. Default: the first model's (224; Inception v3 299).", rich_help_panel=TIMING_PANEL, show_default=False)]
+ImageSize = Annotated[Optional[int], typer.Option("--image-size", metavar="PX", help=f"Square image side in pixels {_range('image_size')}. Default: the first model's (224; Inception v3 299); memory is estimated first.", rich_help_panel=TIMING_PANEL, show_default=False)]
 Device = Annotated[str, typer.Option("--device", metavar="auto|cpu|cuda|cuda:N", help="auto picks CUDA when available.", rich_help_panel=TIMING_PANEL)]
 Flag = dict(show_default=False)  # no 'default: False' (commands.app shows flags without a type column)
 
@@ -52,16 +53,16 @@ def profile_command(
     spec: Spec = None,
     mode: Annotated[Mode, typer.Option("--mode", "-m", help="inference (forward under inference_mode), train (zero_grad, forward, loss, backward, SGD step) or both.", rich_help_panel=TIMING_PANEL)] = Mode.inference,
     device: Device = "auto",
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", metavar="N", help="Images per step.", rich_help_panel=TIMING_PANEL)] = 8,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", metavar="N", help=f"Images per step {_range('batch_size')}; refused when the estimated activations exceed the free memory.", rich_help_panel=TIMING_PANEL)] = 8,
     image_size: ImageSize = None,
     input_size: opt.InputSizeAlias = None,
     amp: Annotated[Amp, typer.Option("--amp", help="Autocast dtype for forward and loss.", rich_help_panel=TIMING_PANEL)] = Amp.off,
     channels_last: Annotated[bool, typer.Option("--channels-last", help="Models and input in channels_last memory format.", rich_help_panel=TIMING_PANEL, **Flag)] = False,
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile every model (mode: --compile-mode).", rich_help_panel=TIMING_PANEL, **Flag)] = False,
     compile_mode: Annotated[Optional[str], typer.Option("--compile-mode", metavar="MODE", help="With --compile: default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs. Default: default.", rich_help_panel=TIMING_PANEL, show_default=False)] = None,
-    iters: Annotated[int, typer.Option("--iters", metavar="N", help="Timed iterations per model and mode.", rich_help_panel=TIMING_PANEL)] = 20,
-    warmup: Annotated[int, typer.Option("--warmup", metavar="N", help="Untimed iterations first.", rich_help_panel=TIMING_PANEL)] = 5,
-    threads: Annotated[Optional[int], typer.Option("--threads", metavar="N", help="CPU threads for torch (CPU runs only). Default: torch's own choice.", rich_help_panel=TIMING_PANEL, show_default=False)] = None,
+    iters: Annotated[int, typer.Option("--iters", metavar="N", help=f"Timed iterations per model and mode {_range('iters')}.", rich_help_panel=TIMING_PANEL)] = 20,
+    warmup: Annotated[int, typer.Option("--warmup", metavar="N", help=f"Untimed iterations first {_range('warmup')}.", rich_help_panel=TIMING_PANEL)] = 5,
+    threads: Annotated[Optional[int], typer.Option("--threads", metavar="N", help=f"CPU threads for torch (CPU runs only) {_range('threads')}. Default: torch's own choice.", rich_help_panel=TIMING_PANEL, show_default=False)] = None,
     auto_batch: Annotated[bool, typer.Option("--auto-batch", help="On out-of-memory, halve the batch and start again (not with --ddp).", rich_help_panel=TIMING_PANEL, **Flag)] = False,
     roofline: opt.Roofline = None,
     with_complexity: Annotated[bool, typer.Option("--with-complexity", help="Also count each model's parameters and FLOPs (as secli complexity: fvcore, batch 1, at --image-size) into the same rows.", rich_help_panel=TIMING_PANEL, **Flag)] = False,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commands.common import stdout
+from secli.util.errors import printable
 
 
 @dataclass
@@ -51,7 +52,7 @@ def _cell(value: Any, fmt: str | None = None) -> str:
         return f"{value:,.4f}" if abs(value) < 1e4 else f"{value:,.0f}"
     if isinstance(value, int):
         return f"{value:,}"
-    return str(value)
+    return printable(str(value))  # a name from a file: shown, never acted on by the terminal
 
 
 def to_markdown(table: Table) -> str:
@@ -70,7 +71,7 @@ def to_csv(table: Table) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(table.columns)
     for row in table.rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(["" if v is None else printable(v) if isinstance(v, str) else v for v in row])
     return buffer.getvalue()
 
 
@@ -107,6 +108,7 @@ def print_rich(table: Table) -> None:
 def as_text(fmt: str, tables: list[Table], payload: Any) -> str:
     """``tables`` as CSV or Markdown, or ``payload`` as JSON: what ``emit`` prints and what an
     ``--out`` file of that format holds, ending in one newline."""
+    _escape(tables)
     if fmt == "json":
         from secli.util.envelope import dumps
 
@@ -124,10 +126,19 @@ def emit(fmt: str, tables: list[Table], payload: Any) -> None:
     if fmt in ("json", "csv", "markdown"):
         print(as_text(fmt, tables, payload), end="")
     else:
+        _escape(tables)
         for i, table in enumerate(tables):
             if i:
                 stdout.print()
             print_rich(table)
+
+
+def _escape(tables: list[Table]) -> None:
+    """Titles, headers and notes quote names from files: their control characters escaped."""
+    for table in tables:
+        table.title = printable(table.title) if table.title else table.title
+        table.columns = [printable(str(c)) for c in table.columns]
+        table.notes = [printable(str(n)) for n in table.notes]
 
 
 def skipped_note(skipped: int, too_large: int) -> str:

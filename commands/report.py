@@ -40,19 +40,34 @@ def render_document(path: Path, document: dict[str, Any], fmt: str) -> list[Tabl
     """The tables of one results file; a file whose contents do not fit its format is the file's
     fault (exit 2, one line), not a crash."""
     from secli.util.envelope import format_name
-    from secli.util.errors import SecliUsageError
+    from secli.util.errors import SecliUsageError, shorten
 
     command = document["command"]
     if not isinstance(command, str) or document["format"] != format_name(command):
-        raise SecliUsageError(f"{path}: 'format' {str(document['format'])[:60]!r} does not match 'command' {str(command)[:60]!r}")
+        raise SecliUsageError(f"{path}: 'format' {shorten(repr(document['format']), 60)} does not match "
+                              f"'command' {shorten(repr(command), 60)}")
     tables = renderer(command, "csv_tables") if fmt == "csv" else None
     tables = tables or renderer(command)
     if tables is None:
         raise SecliUsageError(f"{path}: cannot render secli-{command[:60]} results (this secli has no tables for them)")
     try:
         return tables(document)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise SecliUsageError(f"{path}: not a valid secli-{command} results file ({type(exc).__name__}: {str(exc)[:80]})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as exc:
+        # the schema types the fields it knows; a renderer reading one it does not says which, in words
+        raise SecliUsageError(f"{path}: not a valid secli-{command} results file ({_why(exc)})") from None
+
+
+def _why(exc: BaseException) -> str:
+    """What a renderer tripped on, in words (never a Python exception's name)."""
+    from secli.util.errors import shorten
+
+    if isinstance(exc, KeyError):
+        return f"it lacks the field {shorten(repr(exc.args[0]) if exc.args else '?', 60)}"
+    if isinstance(exc, IndexError):
+        return "a list in it is shorter than its other fields say"
+    if isinstance(exc, ArithmeticError):
+        return "a number in it is out of range"
+    return f"a field holds the wrong kind of value: {shorten(str(exc), 80)}"
 
 
 @handle_errors

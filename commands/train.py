@@ -16,6 +16,7 @@ from commands.bar_callback import BarCallback
 from commands.common import handle_errors, stderr
 from commands.progress import progress_bar
 from commands.render import Table, emit, skipped_note
+from secli.util.bounds import bound_help as _range
 
 if TYPE_CHECKING:
     from secli.training.loop import EpochResult
@@ -39,18 +40,18 @@ def train_command(
     model_kwargs: opt.ModelKwargs = None,
     trust_code: opt.TrustCode = False,
     spec: opt.SpecFile = None,
-    epochs: Annotated[int, typer.Option("--epochs", help="Passes over the training images.", rich_help_panel=TRAIN_PANEL)] = 5,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per step.", rich_help_panel=TRAIN_PANEL)] = 32,
+    epochs: Annotated[int, typer.Option("--epochs", help=f"Passes over the training images {_range('epochs')}.", rich_help_panel=TRAIN_PANEL)] = 5,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help=f"Images per step {_range('batch_size')}; a last batch too small to train on joins the one before it.", rich_help_panel=TRAIN_PANEL)] = 32,
     optimizer: Annotated[str, typer.Option("--optimizer", help="sgd (Nesterov momentum 0.9) | adamw.", rich_help_panel=TRAIN_PANEL)] = "sgd",
     lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (cosine decay to 0). Default 0.05 SGD, 2e-3 AdamW.", rich_help_panel=TRAIN_PANEL)] = None,
     weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Default 5e-4 SGD, 0.05 AdamW.", rich_help_panel=TRAIN_PANEL)] = None,
-    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Square input side in px.", rich_help_panel=DATA_PANEL, metavar="<px>", show_default="the checkpoint's; synthetic 48; else the weights' or the architecture's")] = None,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", help=f"Square input side in px {_range('image_size')}.", rich_help_panel=DATA_PANEL, metavar="<px>", show_default="the checkpoint's; synthetic 48; else the weights' or the architecture's")] = None,
     input_size: opt.InputSizeAlias = None,
-    train_size: Annotated[Optional[int], typer.Option("--train-size", help="Synthetic only: training images (10 classes, balanced).", rich_help_panel=DATA_PANEL, show_default=str(TRAIN_SIZE))] = None,
-    val_size: Annotated[Optional[int], typer.Option("--val-size", help="Synthetic only: validation images (a disjoint split).", rich_help_panel=DATA_PANEL, show_default=str(VAL_SIZE))] = None,
+    train_size: Annotated[Optional[int], typer.Option("--train-size", help=f"Synthetic only: training images (10 classes, balanced) {_range('train_size')}.", rich_help_panel=DATA_PANEL, show_default=str(TRAIN_SIZE))] = None,
+    val_size: Annotated[Optional[int], typer.Option("--val-size", help=f"Synthetic only: validation images (a disjoint split) {_range('val_size')}.", rich_help_panel=DATA_PANEL, show_default=str(VAL_SIZE))] = None,
     val_fraction: Annotated[Optional[float], typer.Option("--val-fraction", help="Image folders only: fraction held out for validation (seeded).", rich_help_panel=DATA_PANEL, show_default=str(VAL_FRACTION))] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Data loader worker processes.", rich_help_panel=DATA_PANEL)] = 0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for data, split, initialisation and order.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", help=f"Data loader worker processes {_range('workers')}.", rich_help_panel=DATA_PANEL)] = 0,
+    seed: Annotated[int, typer.Option("--seed", help=f"Seed for data, split, initialisation and order {_range('seed')}.")] = 0,
     device: opt.Device = "auto",
     no_amp: Annotated[bool, typer.Option("--no-amp", help="Train in float32 on CUDA too (mixed precision is the default there).")] = False,
     force: opt.Force = False,
@@ -127,5 +128,8 @@ def history_table(run: dict[str, Any]) -> Table:
         table.notes.append(f"the weights' classifier {run['new_head']} was replaced by a fresh {classes}-class one")
     if run.get("skipped"):
         table.notes.append(skipped_note(run["skipped"], run.get("too_large", 0)))
+    if run.get("dropped"):
+        table.notes.append(f"{run['dropped']} images not trained on: their batches were left with fewer images "
+                           "than the model trains on once unreadable ones were skipped")
     table.notes.append(f"saved {run['saved']}")
     return table

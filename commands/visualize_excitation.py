@@ -18,6 +18,8 @@ from commands.bar_callback import BarCallback
 from commands.common import handle_errors, warn
 from commands.render import Table, emit, skipped_note
 from secli.excitation.limits import MAX_PLOTTED_CLASSES
+from secli.util.bounds import bound as _bound
+from secli.util.bounds import bound_help as _range
 
 DATA_PANEL = "Data"
 OUT_PANEL = "Output"
@@ -31,20 +33,20 @@ def visualize_excitation_command(
     data: Annotated[Optional[str], typer.Option("--data", help="ImageFolder root (root/<class>/<image>), 'synthetic' or 'synthetic-parts' (built in).", rich_help_panel=DATA_PANEL)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for figures, stats.npz and summary.json (required, except with --from-stats: without it the saved scores are printed).", rich_help_panel=OUT_PANEL)] = None,
     classes: Annotated[Optional[str], typer.Option("--classes", help="Comma list of class names (or indices); default all.", rich_help_panel=DATA_PANEL)] = None,
-    per_class: Annotated[Optional[int], typer.Option("--per-class", help="Images per class, sampled with --seed (synthetic: generated). Default all (synthetic: 50).", rich_help_panel=DATA_PANEL)] = None,
+    per_class: Annotated[Optional[int], typer.Option("--per-class", help=f"Images per class {_range('per_class')}, sampled with --seed (synthetic: generated). Default all (synthetic: 50).", rich_help_panel=DATA_PANEL)] = None,
     sites: Annotated[Optional[str], typer.Option("--sites", help="Comma list of sites (e.g. SE_2_3,SE_5_2); default all.")] = None,
-    scales: Annotated[Optional[str], typer.Option("--scales", help="Object scales for the SK test, e.g. 1.0,1.5,2.0 (centre crop 1/s, resize back).")] = None,
+    scales: Annotated[Optional[str], typer.Option("--scales", help=f"Object scales for the SK test, e.g. 1.0,1.5,2.0 (centre crop 1/s, resize back); each {_range('scale')[1:-1]}, at most {int(_bound('scales').high)}.")] = None,
     blocks: opt.BlockArgs = opt.BLOCKS,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
     model_kwargs: opt.ModelKwargs = None,
     trust_code: opt.TrustCode = False,
-    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size; default the checkpoint's, the weights' transforms, or 48 for synthetic.", rich_help_panel=DATA_PANEL)] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per forward pass.", rich_help_panel=DATA_PANEL)] = 32,
-    workers: Annotated[int, typer.Option("--workers", help="Data loader worker processes.", rich_help_panel=DATA_PANEL)] = 0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of --per-class sampling and of synthetic images.", rich_help_panel=DATA_PANEL)] = 0,
-    bins: Annotated[int, typer.Option("--bins", help="Histogram bins over the gate's range.")] = 50,
-    channels: Annotated[int, typer.Option("--channels", help="Channels shown per curve (evenly spaced).", rich_help_panel=OUT_PANEL)] = 50,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", help=f"Input size {_range('image_size')}; default the checkpoint's, the weights' transforms, or 48 for synthetic.", rich_help_panel=DATA_PANEL)] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help=f"Images per forward pass {_range('batch_size')}; memory is estimated first.", rich_help_panel=DATA_PANEL)] = 32,
+    workers: Annotated[int, typer.Option("--workers", help=f"Data loader worker processes {_range('workers')}.", rich_help_panel=DATA_PANEL)] = 0,
+    seed: Annotated[int, typer.Option("--seed", help=f"Seed of --per-class sampling and of synthetic images {_range('seed')}.", rich_help_panel=DATA_PANEL)] = 0,
+    bins: Annotated[int, typer.Option("--bins", help=f"Histogram bins over the gate's range {_range('bins')}; memory is estimated first.")] = 50,
+    channels: Annotated[int, typer.Option("--channels", help=f"Channels shown per curve (evenly spaced) {_range('channels')}.", rich_help_panel=OUT_PANEL)] = 50,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")] = "auto",
     ddp: Annotated[bool, typer.Option("--ddp", help="Under torchrun: each rank takes a shard; sums are all-reduced.")] = False,
     ablate: Annotated[bool, typer.Option("--ablate", help="Per site, top-1 accuracy on these images with its gate replaced by its class-agnostic mean and by none (1; SK: 1/M). Needs a model whose outputs are the data's classes (secli train).")] = False,

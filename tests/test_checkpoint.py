@@ -110,7 +110,7 @@ def test_yaml_spec_round_trip(tmp_path: Path) -> None:
         ("arch: [resnet50\n", "cannot parse YAML"),
         ("- just\n- a list\n", "expected a mapping"),
         ("block: se\n", "missing required key 'arch'"),
-        ("arch: resnet50\nblock: {ratio: 0}\n", "ratio must be"),
+        ("arch: resnet50\nblock: {ratio: 0}\n", "'ratio' must be from 1 to"),
     ],
 )
 def test_bad_yaml_specs_are_one_line_errors(tmp_path: Path, text: str, message: str) -> None:

@@ -102,7 +102,7 @@ def test_inject_out_then_reload_and_refuse_to_clobber(tmp_path: Path) -> None:
         (["inject", "resnet50", "--gate", "softmax"], 2, "unknown gate"),
         (["inject", "resnet50", "--no-bias", "--init", "identity"], 2, "needs FC biases"),
         (["inject"], 2, "name an architecture"),
-        (["inject", "--spec", "missing.yaml"], 1, "spec file not found"),
+        (["inject", "--spec", "missing.yaml"], 2, "spec file not found"),
         (["inject", "resnet18", "--weights", "missing.pth"], 1, "file not found"),
         (["inject", "resnet18", "--weights", "IMAGENET9K"], 2, "unknown weights"),
     ],
@@ -114,7 +114,7 @@ def test_bad_input_is_one_line_and_non_zero(args: list[str], code: int, text: st
 def test_unreadable_yaml_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("arch: [resnet50\n")
-    assert_one_line_error(run("inject", "--spec", str(bad)), 1, "cannot parse YAML")
+    assert_one_line_error(run("inject", "--spec", str(bad)), 2, "cannot parse YAML")
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text("arch: resnet50\nratio: 4\n")
     assert_one_line_error(run("inject", "--spec", str(unknown)), 2, "unknown key 'ratio'")

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from secli.util.errors import SecliError
-from secli.util.outputs import atomic_folder, atomic_write, atomic_write_text, check_writable
+from secli.util.output_folders import atomic_folder
+from secli.util.outputs import atomic_write, atomic_write_text, check_writable
 
 ROOT = Path(__file__).resolve().parents[1]
 

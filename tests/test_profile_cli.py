@@ -73,8 +73,8 @@ def test_gpu_options_are_accepted_on_the_command_line_before_the_device_check(mo
 @pytest.mark.parametrize(
     "args, code, text",
     [
-        (["resnet18", "-b", "0"], 2, "batch size must be >= 1"),
-        (["resnet18", "--iters", "0"], 2, "--iters must be >= 1"),
+        (["resnet18", "-b", "0"], 2, "--batch-size must be from 1 to 65,536"),
+        (["resnet18", "--iters", "0"], 2, "--iters must be from 1 to"),
         (["resnet18", "resnet34", "--block", "se"], 2, "--block compares one architecture"),
         (["resnet18", "--block", "none"], 2, "resnet18 has no SE modules of its own; --block none has nothing to compare"),
         (["resnet18", "--block", "none,se"], 2, "--block must be se, sk"),

@@ -162,7 +162,7 @@ def test_auto_picks_cuda_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     "bad, message",
     [
-        (dict(batch_size=0), "batch size"),
+        (dict(batch_size=0), "--batch-size must be from 1"),
         (dict(iters=0), "--iters"),
         (dict(warmup=-1), "--warmup"),
         (dict(threads=0), "--threads"),

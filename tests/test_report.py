@@ -95,13 +95,13 @@ def _broken(tmp_path: Path, **changes: object) -> Path:
         (lambda p: p / "missing.json", "does not exist"),
         (lambda p: p, "is a folder"),
         (lambda p: _save(p / "x.json", [1, 2]), "not a secli results file"),
-        (lambda p: (p / "x.json").write_text("{not json") and p / "x.json", "not a JSON results file"),
-        (lambda p: (p / "x.json").write_bytes(b"\xff\xfe\x00") and p / "x.json", "not a JSON results file"),
+        (lambda p: (p / "x.json").write_text("{not json") and p / "x.json", "is not valid JSON"),
+        (lambda p: (p / "x.json").write_bytes(b"\xff\xfe\x00") and p / "x.json", "is not UTF-8 text"),
         (lambda p: _broken(p, version=99), "has results version 99"),
         (lambda p: _broken(p, version="1"), "has results version '1'"),
         (lambda p: _broken(p, results=None), "lacks the 'results' key"),
-        (lambda p: _broken(p, format="secli-foo", command="foo"), "cannot render secli-foo results"),
-        (lambda p: _broken(p, format="secli-app", command="app"), "cannot render secli-app results"),
+        (lambda p: _broken(p, format="secli-foo", command="foo"), "results of 'foo', which this secli cannot render"),
+        (lambda p: _broken(p, format="secli-app", command="app"), "results of 'app', which this secli cannot render"),
         (lambda p: _broken(p, format="secli-profile", command="complexity"), "does not match"),
         (lambda p: _broken(p, results={"models": []}), "not a valid secli-profile results file"),
         (lambda p: _broken(p, inputs={}), "not a valid secli-profile results file"),
@@ -112,18 +112,18 @@ def test_bad_files_are_one_line_exit_2(tmp_path: Path, make, text: str) -> None:
 
 
 def test_a_command_without_tables_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import commands.train
+    import commands.complexity
 
-    monkeypatch.delattr(commands.train, "tables", raising=False)
-    path = _broken(tmp_path, format="secli-train", command="train")
-    assert_one_line_error(run("report", str(path)), 2, "cannot render secli-train results")
+    monkeypatch.delattr(commands.complexity, "tables", raising=False)
+    path = _broken(tmp_path, format="secli-complexity", command="complexity")
+    assert_one_line_error(run("report", str(path)), 2, "cannot render secli-complexity results")
 
 
 def test_oversized_files_are_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import secli.util.envelope
 
     monkeypatch.setattr(secli.util.envelope, "MAX_RESULTS_FILE_BYTES", 100)
-    assert_one_line_error(run("report", str(_save(tmp_path / "big.json", DOCUMENT))), 2, "results files are at most 100")
+    assert_one_line_error(run("report", str(_save(tmp_path / "big.json", DOCUMENT))), 2, "at most 100 are read")
 
 
 def test_no_file_is_a_usage_error() -> None:

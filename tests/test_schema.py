@@ -73,6 +73,15 @@ def _sample(command: str) -> dict[str, Any]:
         results: Any = _export_results()
     elif command == "complexity":
         results = [{"label": "SE r=16", "params": {"added": 2_530_992}, "gflops": math.nan}]
+    elif command == "train":
+        results = {"epochs": [{"epoch": 1, "lr": 0.05, "train_loss": math.nan, "train_accuracy": 0.5, "val_loss": None,
+                               "val_accuracy": None, "seconds": 1.0}], "classes": 2, "chance": 0.5, "train_images": 4,
+                   "val_images": 0, "seconds": 1.0, "saved": "m.pt", "model": "resnet18 + SE", "data": "synthetic",
+                   "class_names": ("a", "b"), "image_size": 32, "device": "cpu"}
+    elif command == "visualize-excitation":
+        results = {"sites": [{"name": "SE_2_1", "kind": "se", "channels": 4, "paths": 1, "low": 0.0, "high": 1.0,
+                              "bins": 5}], "classes": ["a", "b"], "scales": [1.0], "counts": {"a": 1, "b": 1},
+                   "scores": [{"site": "SE_2_1", "channels": 4, "specificity": math.nan}], "ablation": None, "meta": {}}
     else:
         results = {"rows": [(1, 2.5, True)], "undefined": math.inf, "classes": {"b", "a"}}
     inputs = {"model": "resnet18", "out": Path("x.json"), "ratios": (8, 16), "force": False}
@@ -182,3 +191,32 @@ def test_complexity_bytes_and_roofline_that_break_the_shape_are_refused(change: 
     change(document)
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(document)
+
+
+_BREAKS = [
+    _without("results"), _without("format"), _set(("version",), "1"), _set(("version",), True), _set(("version",), 0),
+    _set(("command",), "frobnicate"), _set(("format",), "secli-inject"), _set(("format",), "csv"),
+    _set(("inputs",), ["resnet18"]), _set(("results",), "done"),
+]
+_RESULT_BREAKS = {
+    "export": [_set(("results", "verified"), False), _set(("results", "input_shape"), [2, 3, 32]),
+               _set(("results", "to"), "caffe"), _set(("results", "atol"), -1)],
+    "train": [_set(("results", "epochs"), [{"epoch": 0}]), _set(("results", "image_size"), "32"),
+              _set(("results", "class_names"), [1]), _without("results")],
+    "visualize-excitation": [_set(("results", "sites"), []), _set(("results", "scales"), [0.5]),
+                             _set(("results", "counts"), {"a": "1"}), _set(("results", "scores"), [{"site": "x"}])],
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_secli_s_own_checker_agrees_with_jsonschema(command: str, validator: Any) -> None:
+    """``secli report`` checks files with ``secli.util.schema`` (no dependency); it must accept and
+    refuse exactly what the reference implementation does, on the schema secli ships."""
+    from secli.util.schema import problem, result_schema
+
+    schema = result_schema()
+    for change in [None, *_BREAKS, *_RESULT_BREAKS.get(command, [])]:
+        document = copy.deepcopy(_sample(command))
+        if change is not None:
+            change(document)
+        assert (problem(document, schema, schema) is None) == validator.is_valid(document), (command, document)

@@ -23,7 +23,7 @@ runner = CliRunner()
     ({"workers": -1}, "--workers must be from 0"),
     ({"bins": 0}, "--bins must be from 2"),
     ({"channels": 0}, "--channels must be from 1"),
-    ({"per_class": 0}, "--per-class must be >= 1"),
+    ({"per_class": 0}, "--per-class must be from 1 to 100,000"),
     ({"scales": [float("nan")]}, "--scales must be a finite number"),
     ({"scales": [float("inf")]}, "--scales must be a finite number"),
 ])
@@ -41,7 +41,7 @@ def test_visualize_excitation_refuses_bad_values(tmp_path, kwargs, message):
     ({"weight_decay": -1e-4}, "--weight-decay must be >= 0"),
     ({"weight_decay": float("inf")}, "--weight-decay must be a finite number"),
     ({"image_size": 0}, "--image-size must be from 8"),
-    ({"train_size": 0}, "--train-size must be >= 1"),
+    ({"train_size": 0}, "--train-size must be from 1 to 1,000,000"),
     ({"val_fraction": 1.0}, "--val-fraction must be <= 0.95"),
     ({"workers": -2}, "--workers must be from 0"),
 ])

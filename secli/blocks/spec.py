@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from secli.blocks.registry import KIND_OPTIONS, NO_BLOCK, get_kind, kind_names
-from secli.util.bounds import check_python_size
+from secli.util.bounds import BOUNDS, check_python_size
 from secli.util.errors import SecliUsageError, shorten
 from secli.util.vocabulary import GATES, IMPLS, INITS, POSITIONS, SQUEEZES
 from secli.util.yaml_files import read_yaml, reject_unknown_keys
@@ -58,10 +58,10 @@ class BlockSpec:
     at: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.at is not None:
-            object.__setattr__(self, "at", _patterns(self.at))
-            if self.position != "standard":
-                raise SecliUsageError("--position does not apply with --at: a block goes after each module the pattern matches")
+        for name in _FIELD_NAMES:  # types and bounds first: BlockSpec(bias="no") is refused, not read as true
+            object.__setattr__(self, name, _typed(f"--{name.replace('_', '-')}", name, getattr(self, name)))
+        if self.at is not None and self.position != "standard":
+            raise SecliUsageError("--position does not apply with --at: a block goes after each module the pattern matches")
         if self.kind != NO_BLOCK:
             get_kind(self.kind)  # refuses an unknown kind, with a did-you-mean hint
         _check_choice("position", self.position, POSITIONS)
@@ -69,16 +69,8 @@ class BlockSpec:
         _check_choice("gate", self.gate, GATES)
         _check_choice("init", self.init, INITS)
         _check_choice("impl", self.impl, IMPLS)
-        if isinstance(self.ratio, bool) or not isinstance(self.ratio, int) or self.ratio < 1:
-            raise SecliUsageError(f"ratio must be a whole number >= 1, got {shorten(repr(self.ratio))}")
-        if self.min_hidden is not None and self.min_hidden < 1:
-            raise SecliUsageError(f"min-hidden must be >= 1, got {self.min_hidden}")
-        if self.paths < 1:
-            raise SecliUsageError(f"paths must be >= 1, got {self.paths}")
-        if self.groups < 1:
-            raise SecliUsageError(f"groups must be >= 1, got {self.groups}")
         if self.stages is not None:
-            object.__setattr__(self, "stages", tuple(sorted(set(int(s) for s in self.stages))))
+            object.__setattr__(self, "stages", tuple(sorted(set(self.stages))))
         if self.kind != NO_BLOCK:
             self._check_kind_options()
 
@@ -132,7 +124,7 @@ class ModelSpec:
     def __post_init__(self) -> None:
         _typed("arch", "arch", self.arch)
         if self.num_classes is not None:
-            _typed("num_classes", "num_classes", self.num_classes)
+            _typed("--num-classes", "num_classes", self.num_classes)
         if self.model_kwargs is not None:
             _check_kwargs("model_kwargs", self.model_kwargs)
 
@@ -162,8 +154,7 @@ class ModelSpec:
             block_data = {"kind": block_data}
         if not isinstance(block_data, dict):
             raise SecliUsageError(f"{source}: 'block' must be a mapping or a block kind, got {shorten(block_data)}")
-        reject_unknown_keys(block_data, BlockSpec, f"{source}: block")
-        block_data = {key: _typed(f"{source}: block: {key!r}", key, value) for key, value in block_data.items()}
+        block_data = typed_block_fields(block_data, f"{source}: block")
         try:
             block = BlockSpec(**block_data)
         except TypeError as exc:  # a type no check above foresaw
@@ -209,25 +200,25 @@ def _check_kwargs(where: str, value: Any) -> dict[str, Any] | None:
 
 
 def _typed(where: str, key: str, value: Any) -> Any:
-    """``value`` checked against the field's type (from its default, or ``_OPTIONAL_TYPES``)."""
+    """``value`` checked against the field's type (from its default, or ``_OPTIONAL_TYPES``) and,
+    for a whole number, its range in ``secli.util.bounds.BOUNDS`` (the reason in the message).
+
+    One check for every way a spec arrives: a YAML file, a sweep file's rows and grid, a
+    checkpoint, the command line and the Python API (``BlockSpec.__post_init__``)."""
     if value is None and key in ("min_hidden", "kernel_size", "extent", "stages", "weights", "num_classes", "at"):
         return None
     if key == "at":
         return _patterns(value)
     if key == "stages":
-        items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
-        if not isinstance(items, (list, tuple)) or not all(isinstance(i, int) and not isinstance(i, bool) for i in items):
-            raise SecliUsageError(f"{where} must be a list of whole numbers, got {_quote(value)}")
-        if len(items) > 100:
-            raise SecliUsageError(f"{where} lists {len(items)} stages; at most 100")
-        return tuple(items)
-    if key == "num_classes" and isinstance(value, int) and not isinstance(value, bool) and value < 1:
-        raise SecliUsageError(f"{where} must be >= 1, got {value}")
+        return _typed_stages(where, value)
     expected = _OPTIONAL_TYPES.get(key) or (str if key == "arch" else type(_DEFAULTS.get(key, "")))
     if expected is bool and not isinstance(value, bool):
         raise SecliUsageError(f"{where} must be true or false, got {_quote(value)}")
-    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise SecliUsageError(f"{where} must be a whole number, got {_quote(value)}")
+    if expected is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SecliUsageError(f"{where} must be a whole number, got {_quote(value)}")
+        if key in BOUNDS:
+            _in_bounds(where, key, value)
     if expected is str:
         if not isinstance(value, str):
             raise SecliUsageError(f"{where} must be a string, got {_quote(value)}")
@@ -236,6 +227,32 @@ def _typed(where: str, key: str, value: Any) -> Any:
     if expected is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise SecliUsageError(f"{where} must be a number, got {_quote(value)}")
     return value
+
+
+def _typed_stages(where: str, value: Any) -> tuple[int, ...]:
+    """A list of stage numbers (one number is a list of one), each within ``BOUNDS["stage"]``."""
+    items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, int) and not isinstance(i, bool) for i in items):
+        raise SecliUsageError(f"{where} must be a list of whole numbers, got {_quote(value)}")
+    limit = int(BOUNDS["stages"].high)
+    if len(items) > limit:
+        raise SecliUsageError(f"{where} lists {len(items):,} stages; at most {limit}")
+    for item in items:
+        _in_bounds(where, "stage", item)
+    return tuple(items)
+
+
+def _in_bounds(where: str, key: str, value: int) -> None:
+    row = BOUNDS[key]
+    if not row.low <= value <= row.high:
+        raise SecliUsageError(f"{where} must be from {row.text()} ({row.why}), got {shorten(str(value), 40)}")
+
+
+def typed_block_fields(fields: dict[str, Any], where: str) -> dict[str, Any]:
+    """A block's fields from a file (a spec's ``block``, a sweep's rows and grid): unknown keys
+    refused, every value type- and range-checked with its key named (``where: 'bias'``)."""
+    reject_unknown_keys(fields, BlockSpec, where)
+    return {key: _typed(f"{where}: {key!r}", key, value) for key, value in fields.items()}
 
 
 def does_not_apply(kind_name: str, option: str) -> SecliUsageError:
@@ -269,3 +286,4 @@ def dump_spec_yaml(spec: ModelSpec) -> str:
 
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(BlockSpec)}
+_FIELD_NAMES = tuple(_DEFAULTS)

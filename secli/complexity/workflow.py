@@ -22,7 +22,7 @@ from secli.cost.record import DTYPES
 from secli.networks.models import ModelRef, describe_reference, load_model, looks_like_file
 from secli.networks.references import check_plain_python_file, parse_model_kwargs
 from secli.networks.variants import block_variants, sweep_lists
-from secli.util.checks import check_image_size, check_int
+from secli.util.checks import check_bounded, check_image_size, check_int
 from secli.util.envelope import dumps
 from secli.util.errors import SecliUsageError
 from secli.util.outputs import atomic_write_text, check_writable
@@ -94,13 +94,13 @@ def complexity(
     ) if value is not None}
     inputs.update(by_stage=by_stage, by_module=by_module, depth=depth, training_step=training_step, dtype=dtype,
                   roofline=roofline, roofline_batch=roofline_batch)
-    if out is not None:
-        check_writable(out, force)  # fail before the slow part, not after it
+    if out is not None:  # fail before the slow part, not after it
+        check_writable(out, force, reads=[("the model", model), ("the spec", spec)])
     single, lists = sweep_lists(block_options)
     if depth is not None and not by_module:
         raise SecliUsageError("--depth applies to --by-module; add --by-module")
-    if depth is not None and depth < 0:
-        raise SecliUsageError(f"--depth must be 0 or more, got {depth}")
+    if depth is not None:
+        check_bounded("--depth", depth)
     tree_depth = (DEFAULT_DEPTH if depth is None else depth) if by_module else None
     costs = _cost_request(dtype, roofline, roofline_batch)
 

@@ -27,7 +27,9 @@ from secli.excitation.figures.distributions import distributions_figure, histogr
 from secli.excitation.figures.sk import sk_difference_figure
 from secli.excitation.figures.style import DPI, class_color, sampled_channels
 from secli.excitation.result import ExcitationResult
+from secli.util.env_flags import whole_value
 from secli.util.errors import SecliUsageError
+from secli.util.forks import fork_map
 from secli.util.outputs import atomic_write
 
 MAX_CHANNELS = 50
@@ -112,45 +114,23 @@ def _render_job(index: int, svg: bool) -> list[tuple[str, bytes]] | None:
 
 
 def _figure_workers(jobs: int) -> int:
-    import multiprocessing
+    """Worker processes for ``jobs`` figures: at most ``SECLI_FIGURE_WORKERS`` (default 4; 1 draws
+    in this process) and the CPUs this process may use."""
     import os
 
-    if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if jobs < 2 or not hasattr(os, "fork"):
         return 1
-    try:
-        cap = int(os.environ.get("SECLI_FIGURE_WORKERS", "4"))
-    except ValueError:
-        cap = 4
-    return max(1, min(jobs, cap, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return max(1, min(jobs, whole_value("SECLI_FIGURE_WORKERS"), cpus))
 
 
 def _rendered_files(makers: list[Callable[[], Figure | None]], svg: bool) -> list[list[tuple[str, bytes]] | None]:
-    """Each maker's files, in order: in worker processes when that helps, else here."""
+    """Each maker's files, in order: in forked workers when that helps (``secli.util.forks``:
+    none outlives this call, whatever signal ends it), else here."""
     global _JOBS
     workers = _figure_workers(len(makers))
     _JOBS = makers
     try:
-        if workers == 1:
-            return [_render_job(i, svg) for i in range(len(makers))]
-        import multiprocessing
-
-        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker)
-        try:
-            files = pool.map(functools.partial(_render_job, svg=svg), range(len(makers)), chunksize=1)
-            pool.close()
-            return files
-        finally:
-            pool.terminate()
-            pool.join()
+        return fork_map(functools.partial(_render_job, svg=svg), len(makers), workers)
     finally:
         _JOBS = []
-
-
-def _quiet_worker() -> None:
-    """A worker inherits the command's signal handlers, which turn SIGINT/SIGTERM into an
-    exception and a traceback; here Ctrl-C is the command's to handle (it stops the pool), and
-    the pool's own SIGTERM ends a worker silently."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)

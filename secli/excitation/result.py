@@ -10,7 +10,6 @@ shape still load.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,17 +17,14 @@ from typing import Any
 import numpy as np
 
 from secli.excitation.ablate import Ablation
+from secli.excitation.reading import STATS_FILE, SUMMARY_FILE, load_statistics
 from secli.excitation.scales import scale_key
 from secli.excitation.scores import site_scores
-from secli.util.envelope import ENVELOPE_VERSION, dumps, envelope, format_name
-from secli.util.errors import SecliError, SecliUsageError, shorten
+from secli.util.envelope import dumps, envelope
+from secli.util.errors import SecliUsageError
 from secli.util.outputs import atomic_write, atomic_write_text
 
-FIELDS = ("count", "sum", "sumsq", "hist", "above")
-STATS_FILE = "stats.npz"
-SUMMARY_FILE = "summary.json"
 COMMAND = "visualize-excitation"
-OLD_FORMAT = "secli-excitation"  # summary.json before the envelope: the results at the top level
 RAW_FILE = "raw.npz"
 
 
@@ -169,47 +165,9 @@ class ExcitationResult:
 
     @classmethod
     def load(cls, folder: str | Path) -> ExcitationResult:
-        folder = Path(folder)
-        summary_path, npz_path = folder / SUMMARY_FILE, folder / STATS_FILE
-        if not summary_path.is_file() or not npz_path.is_file():
-            raise SecliError(
-                f"{folder} holds no excitation statistics (needs {SUMMARY_FILE} and {STATS_FILE})",
-                hint="write them with secli visualize-excitation ... --out DIR",
-            )
-        if summary_path.stat().st_size > 50_000_000:
-            raise SecliError(f"{summary_path} is larger than 50 MB; not a summary secli wrote")
-        try:
-            document = json.loads(summary_path.read_text())
-            summary, inputs = _results_of(document)
-            sites = [SiteInfo(**s) for s in summary["sites"]]
-            scales = [float(s) for s in summary["scales"]]
-            arrays: dict[str, dict[str, dict[str, np.ndarray]]] = {}
-            with np.load(npz_path, allow_pickle=False) as data:
-                for key in data.files:
-                    scale, site, name = key.split("/")
-                    arrays.setdefault(scale, {}).setdefault(site, {})[name] = data[key]
-            result = cls(sites, list(summary["classes"]), scales, arrays, dict(summary.get("meta") or {}),
-                         inputs=inputs)
-            if summary.get("ablation"):
-                result.ablation = Ablation.from_dict(summary["ablation"])
-            for s in scales:
-                for info in sites:
-                    missing = [f for f in FIELDS if f not in result.get(info.name, s)]
-                    if missing:
-                        raise KeyError(missing[0])
-        except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-            raise SecliError(f"damaged excitation statistics in {folder} ({type(exc).__name__}: {shorten(str(exc))})") from None
+        """The statistics saved in ``folder``, read as untrusted files (``secli.excitation.reading``)."""
+        saved = load_statistics(folder)
+        result = cls([SiteInfo(**site) for site in saved.sites], saved.classes, saved.scales, saved.arrays, saved.meta,
+                     inputs=saved.inputs)
+        result.ablation = saved.ablation
         return result
-
-
-def _results_of(document: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(results, inputs) of a summary.json: an envelope, or the older bare results object."""
-    if not isinstance(document, dict):
-        raise TypeError("not a JSON object")
-    if document.get("format") == OLD_FORMAT:
-        return document, {}
-    if document.get("format") == format_name(COMMAND) and isinstance(document.get("results"), dict):
-        if int(document.get("version", 0)) > ENVELOPE_VERSION:
-            raise ValueError(f"version {document.get('version')} is newer than this secli reads")
-        return document["results"], dict(document.get("inputs") or {})
-    raise ValueError(f"format {document.get('format')!r} is not {format_name(COMMAND)!r}")

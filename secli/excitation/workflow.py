@@ -19,22 +19,25 @@ from typing import Any
 from secli.blocks.options import optional_block
 from secli.blocks.spec import BlockSpec
 from secli.data.classes import resolve_classes
+from secli.data.sources import GENERATED
 from secli.excitation import passes
 from secli.excitation.collect import choose_sites
 from secli.excitation.figures import FIGURE_SETS
 from secli.excitation.limits import MAX_PLOTTED_CLASSES
+from secli.excitation.memory import check_pass_memory
 from secli.excitation.passes import ProgressCallback, names
 from secli.excitation.plots import write_figures
 from secli.excitation.result import ExcitationResult
 from secli.excitation.sampling import short_classes_note
 from secli.excitation.scales import unique_scales
 from secli.networks.models import ModelRef, describe_reference
-from secli.util.checks import check_image_size, check_int, check_number
+from secli.util.bounds import BOUNDS
+from secli.util.checks import check_bounded, check_image_size, check_number
 from secli.util.device import resolve_device
 from secli.util.distributed import distributed_session
 from secli.util.envelope import envelope
 from secli.util.errors import SecliError, SecliUsageError
-from secli.util.outputs import atomic_folder, check_out_folder
+from secli.util.output_folders import atomic_folder, check_out_folder
 
 COMMAND = "visualize-excitation"
 
@@ -159,10 +162,11 @@ def visualize_excitation(
         return _from_stats(Path(from_stats), request, inputs)
     if out is None:
         raise SecliUsageError("say where to write figures and statistics with --out DIR")
-    _check_values(image_size, batch_size, workers, bins, channels, per_class, scales, num_classes)
+    _check_values(image_size, batch_size, workers, bins, channels, per_class, scales, num_classes, seed)
     out = Path(out)
 
-    check_out_folder(out, force)  # before the slow part
+    reads = [("the model", model), ("the weights", weights), ("the image folder", None if data in GENERATED else data)]
+    check_out_folder(out, force, reads=reads)  # before the slow part
     if model is None:
         raise SecliUsageError("name a model (a secli checkpoint or an architecture), or pass --from-stats DIR")
     if data is None:
@@ -177,6 +181,8 @@ def visualize_excitation(
         chosen_sites = choose_sites(built.sites, names(sites), built.label)
         labelled, pre, short = passes.open_images(built, data, classes, per_class, seed, image_size)
         targets = passes.output_targets(built, labelled) if ablate else {}  # refused before the slow part
+        check_pass_memory(built, chosen_sites, len(labelled.selected), len(scale_list), bins, len(labelled.indices),
+                          save_raw, batch_size, pre.crop, dev)
         report = progress if rank == 0 else None
         stats = passes.run_pass(built, chosen_sites, labelled, scale_list, batch_size, workers, bins, dev, rank,
                                 world, save_raw, report)
@@ -235,12 +241,10 @@ def _from_stats(folder: Path, request: dict[str, Any], inputs: dict[str, Any]) -
     if given:
         why = "computing statistics" if given[0] in PASS_OPTIONS else "drawing figures (add --out DIR)"
         raise SecliUsageError(f"--{given[0].replace('_', '-')} does not apply to --from-stats: it is for {why}")
-    _check_values(None, 32, 0, 50, request["channels"], None, None, None)
+    _check_values(None, 32, 0, 50, request["channels"], None, None, None, 0)
     out = None if request["out"] is None else Path(request["out"])
-    if out is not None:
-        check_out_folder(out, request["force"])
-        if out.resolve() == folder.resolve():
-            raise SecliUsageError("--out must differ from --from-stats (--out is replaced whole)")
+    if out is not None:  # never the statistics re-plotted, a folder holding them or one inside them
+        check_out_folder(out, request["force"], reads=[("the statistics folder", folder)])
     stats = ExcitationResult.load(folder)
     if request["ablate"] and stats.ablation is None:
         raise SecliUsageError(f"the statistics in {folder} hold no ablation; run the model again with --ablate")
@@ -260,19 +264,20 @@ def _short_note(per_class: int | None, short: dict[str, int]) -> str:
 
 
 def _check_values(image_size: Any, batch_size: Any, workers: Any, bins: Any, channels: Any, per_class: Any,
-                  scales: Any, num_classes: Any) -> None:
-    """Every number the request gives, before anything runs."""
+                  scales: Any, num_classes: Any, seed: Any) -> None:
+    """Every number the request gives, before anything runs (ranges: ``secli.util.bounds``)."""
     check_image_size("--image-size", image_size)
-    check_int("--batch-size", batch_size, 1, 1_000_000)
-    check_int("--workers", workers, 0, 1024)
-    check_int("--bins", bins, 2, 10_000)
-    check_int("--channels", channels, 1, 1_000_000)
+    for name, value in (("--batch-size", batch_size), ("--workers", workers), ("--bins", bins),
+                        ("--channels", channels), ("--seed", seed)):
+        check_bounded(name, value)
     if per_class is not None:
-        check_int("--per-class", per_class, 1)
+        check_bounded("--per-class", per_class)
     if num_classes is not None:
-        check_int("--num-classes", num_classes, 1, 1_000_000)
+        check_bounded("--num-classes", num_classes)
+    if scales is not None and len(scales) > BOUNDS["scales"].high:
+        raise SecliUsageError(f"--scales lists {len(scales):,} scales; at most {BOUNDS['scales'].high:,}")
     for scale in scales or []:
-        check_number("--scales", scale, None, 16.0)  # >= 1 is checked by unique_scales, in its words
+        check_number("--scales", scale, None, BOUNDS["scale"].high)  # >= 1 is checked by unique_scales, in its words
 
 
 def write_outputs(stats: ExcitationResult, out: Path, classes: str | Sequence[str] | None,

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from secli.kernels import aten_ops, cpu_build
-from secli.util.env_flags import env_value
+from secli.util.env_flags import switch_on
 
 ENV_SWITCH = "SECLI_CPU_KERNELS"
 _SUFFIX = cpu_build.SUFFIX
@@ -56,9 +56,8 @@ def library() -> ctypes.CDLL | None:
 
 
 def enabled() -> bool:
-    """Not switched off with ``SECLI_CPU_KERNELS=0``."""
-    flag = env_value(ENV_SWITCH)
-    return flag is None or flag.strip().lower() not in ("0", "off", "false", "no")
+    """Not switched off with ``SECLI_CPU_KERNELS=0`` (strict: ``secli.util.env_flags.switch_value``)."""
+    return switch_on(ENV_SWITCH)
 
 
 def available() -> bool:

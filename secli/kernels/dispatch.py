@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from secli.kernels import cpu_kernels
-from secli.util.env_flags import env_value
+from secli.util.env_flags import env_value, switch_on, switch_value
 
 _EAGER_REQUESTS = 0  # > 0 inside ``eager_composition()``
 _RECORDING_AS_RUN = 0  # > 0 inside ``fast_paths_recorded()``
@@ -146,10 +146,10 @@ def triton_wanted(*tensors: torch.Tensor) -> bool:
     ``SECLI_TRITON=force`` also runs them on CPU tensors (only sensible with TRITON_INTERPRET=1,
     which is how the tests check them without a GPU).
     """
-    flag = env_value(TRITON_ENV) or ""
-    if flag not in ("1", "force"):
+    flag = switch_value(TRITON_ENV)  # strict: off, on (1, true, yes) or force; anything else refused
+    if flag == "off":
         return False
-    if flag == "1" and not all(t.is_cuda for t in tensors):
+    if flag == "on" and not all(t.is_cuda for t in tensors):
         return False
     from secli.kernels import (
         triton_kernels,  # here, not at the top: importing triton costs 0.2 s, and only SECLI_TRITON runs want it
@@ -221,4 +221,4 @@ def observed(*modules: nn.Module) -> bool:
 def cpu_kernels_ready() -> Any:
     """``cpu_kernels`` where they may run now and no Triton run was asked for (``SECLI_TRITON``),
     else None; the caller checks its tensors (``cpu_kernels.squeeze_excite`` declines others)."""
-    return None if env_value(TRITON_ENV) else _cpu_kernels_allowed()
+    return None if env_value(TRITON_ENV) and switch_on(TRITON_ENV) else _cpu_kernels_allowed()

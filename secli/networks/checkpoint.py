@@ -8,12 +8,16 @@ a checkpoint can never run code when it is opened.
 from __future__ import annotations
 
 import math
+import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from secli.util.bounds import check_python_size
 from secli.util.errors import SecliError, SecliUsageError, first_line, shorten
+from secli.util.memory import available_bytes
 from secli.util.outputs import atomic_write
+from secli.util.user_files import open_regular, zip_members
 
 FORMAT = "secli-checkpoint"
 VERSION = 1
@@ -38,17 +42,36 @@ def save_checkpoint(
     return atomic_write(path, lambda handle: torch.save(payload, handle), force)
 
 
+#: The largest model file read (VGG-19 with SK blocks is about 1 GB); also never more than is free.
+MAX_MODEL_FILE_BYTES = 16_000_000_000
+
+
 def load_torch_file(path: str | Path) -> Any:
-    """``torch.load`` with ``weights_only=True``; any failure becomes a one-line error."""
+    """``torch.load`` with ``weights_only=True``; any failure becomes a one-line error.
+
+    Through ``secli.util.user_files``: a regular file only (a FIFO or a device is refused, not
+    read), at most ``MAX_MODEL_FILE_BYTES``, a zip-format PyTorch file (what ``torch.save`` has
+    written since PyTorch 1.6; the older format allocates what its header claims before reading
+    it) whose members' uncompressed sizes fit in the free memory, checked before decompression.
+    """
     import torch
 
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise SecliError(f"file not found: {path}")
-    if not path.is_file():
-        raise SecliError(f"not a file: {path}")
+    with open_regular(path, "model file", MAX_MODEL_FILE_BYTES) as handle:
+        if not zipfile.is_zipfile(handle):
+            raise SecliUsageError(f"cannot read {path}: not a zip-format PyTorch file (torch.save writes one "
+                                  "since PyTorch 1.6; older or other files are not read)")
+        free = available_bytes("cpu")
+        zip_members(handle, f"model file {path}", min(MAX_MODEL_FILE_BYTES, free or MAX_MODEL_FILE_BYTES))
+        handle.seek(0)
+        return _torch_load(torch, handle, path)
+
+
+def _torch_load(torch: Any, handle: Any, path: Path) -> Any:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(handle, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and torch all raise their own types
         reason = first_line(exc)
         if len(reason) > 160:

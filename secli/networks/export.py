@@ -143,13 +143,13 @@ def export(
         if given or extra:
             option = (list(given) + extra)[0].replace("_", "-")
             raise SecliUsageError(f"{model} is a saved model; --{option} applies to architecture names only")
-        check_writable(out, force)  # before the slow part
+        check_writable(out, force, reads=[("the model", model)])  # before the slow part
         built = load_model(model, trust_code=trust_code)
     else:
         module = model if isinstance(model, nn.Module) else None
         name = object_info(module).name if module is not None else model if isinstance(model, str) else None
         model_spec = with_kwargs(resolve_model_spec(name, spec, weights, num_classes, block, **block_options), model_kwargs)
-        check_writable(out, force)
+        check_writable(out, force, reads=[("the spec", spec), ("the weights", weights)])
         built = build(model_spec, base=module)
     inputs = {"model": describe_reference(model), "to": to, "out": str(out), "image_size": image_size,
               "spec": str(spec) if spec else None, "weights": weights, "num_classes": num_classes, **given}

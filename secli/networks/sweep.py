@@ -18,20 +18,28 @@ A sweep file (YAML, read with ``safe_load``, unknown keys rejected):
 
 Rows come first, then the grid. A plain model spec (``arch``, ``block``, ``weights``,
 ``num_classes``, as ``secli inject --save-spec`` writes) is a valid sweep file of one row.
+
+Every field goes through the checks a model spec's fields do (``secli.blocks.spec.typed_block_fields``:
+``bias: "no"`` is refused, not read as true; ``stages: [2.9]`` is refused, not read as 2), sizes
+through their bounds (``secli.util.bounds``), and a sweep of more models than
+``BOUNDS["sweep_models"]`` is refused before any is built.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from secli.blocks.options import refuse_given_options
-from secli.blocks.spec import BlockSpec, ModelSpec
-from secli.util.errors import SecliUsageError
+from secli.blocks.spec import BlockSpec, ModelSpec, typed_block_fields
+from secli.util.bounds import BOUNDS, check_python_size
+from secli.util.checks import check_bounded, check_image_size
+from secli.util.errors import SecliUsageError, shorten
 from secli.util.yaml_files import field_names, read_yaml, reject_unknown_keys
 
 TOP_KEYS = ("arch", "title", "image_size", "input_size", "num_classes", "weights", "model_kwargs", "block", "rows", "sweep")
@@ -63,6 +71,8 @@ class Sweep:
 
     def blocks(self) -> list[BlockSpec]:
         """The BlockSpec of every row: explicit rows, then the grid (or the base alone)."""
+        grid_rows = math.prod(len(values) for values in self.grid.values()) if self.grid else 0
+        check_sweep_size(len(self.rows) + grid_rows)  # counted before a single row is made
         specs = [_block({**self.base, **row}, f"row {i + 1}") for i, row in enumerate(self.rows)]
         if self.grid:
             keys = list(self.grid)
@@ -75,16 +85,21 @@ class Sweep:
         return specs
 
 
+def check_sweep_size(models: int) -> None:
+    """Refuse a sweep of more models than ``BOUNDS["sweep_models"]`` allows (exit 2)."""
+    row = BOUNDS["sweep_models"]
+    if models > row.high:
+        raise SecliUsageError(f"this sweep has {models:,} models; at most {row.high:,} ({row.why})",
+                              hint="sweep fewer values, or split the sweep into several runs")
+
+
 def _block(fields: dict[str, Any], where: str) -> BlockSpec:
-    fields = dict(fields)
+    fields = typed_block_fields(dict(fields), where)
     fields.setdefault("kind", "se")
-    if fields.get("stages") is not None:
-        stages = fields["stages"]
-        fields["stages"] = tuple(stages) if isinstance(stages, (list, tuple)) else (stages,)
     try:
         return BlockSpec(**fields)
     except TypeError as exc:
-        raise SecliUsageError(f"{where}: {exc}") from None
+        raise SecliUsageError(f"{where}: {shorten(str(exc), 200)}") from None
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -94,20 +109,20 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
         return {"kind": value}
     if not isinstance(value, dict):
         raise SecliUsageError(f"{where} must be a mapping, got {type(value).__name__}")
-    reject_unknown_keys(value, BLOCK_KEYS, where)
-    return dict(value)
+    return typed_block_fields(value, where)
 
 
-def _positive_int(value: Any, where: str) -> int | None:
+def _text(value: Any, where: str) -> str | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SecliUsageError(f"{where} must be a whole number >= 1, got {value!r}")
+    if not isinstance(value, str) or len(value) > 200:
+        raise SecliUsageError(f"{where} must be a string of at most 200 characters, got {shorten(value)}")
     return value
 
 
 def sweep_from_dict(data: Any, source: str = "spec") -> Sweep:
-    """Validate a parsed YAML document (strict keys) and turn it into a Sweep."""
+    """Validate a parsed YAML document (strict keys, typed and bounded values) and turn it into a Sweep."""
+    check_python_size(data, source)
     if not isinstance(data, dict):
         raise SecliUsageError(f"{source}: expected a mapping with at least 'arch'")
     reject_unknown_keys(data, TOP_KEYS, source)
@@ -128,16 +143,18 @@ def sweep_from_dict(data: Any, source: str = "spec") -> Sweep:
     for key, values in grid_data.items():
         if not isinstance(values, list) or not values:
             raise SecliUsageError(f"{source}: sweep.{key} must be a non-empty list")
-        grid[key] = tuple(values)
+        check_sweep_size(len(values))
+        grid[key] = tuple(typed_block_fields({key: v}, f"{source}: sweep")[key] for v in values)
+    num_classes = data.get("num_classes")
     sweep = Sweep(
-        arch=str(data["arch"]),
+        arch=_text(data["arch"], f"{source}: arch") or "",
         base=_mapping(data.get("block"), f"{source}: block"),
         rows=rows,
         grid=grid,
-        input_size=_positive_int(data.get(size_key), f"{source}: {size_key}"),
-        num_classes=_positive_int(data.get("num_classes"), f"{source}: num_classes"),
-        title=str(data["title"]) if data.get("title") is not None else None,
-        weights=str(data["weights"]) if data.get("weights") is not None else None,
+        input_size=check_image_size(f"{source}: {size_key}", data.get(size_key)),
+        num_classes=None if num_classes is None else check_bounded(f"{source}: num_classes", num_classes, "num_classes"),
+        title=_text(data.get("title"), f"{source}: title"),
+        weights=_text(data.get("weights"), f"{source}: weights"),
         model_kwargs=ModelSpec(arch="-", model_kwargs=data.get("model_kwargs")).model_kwargs,
     )
     sweep.blocks()  # validate every row now, before any model is built

@@ -20,8 +20,9 @@ from typing import Any
 from secli.blocks.options import OPTION_NAMES
 from secli.blocks.registry import NO_BLOCK, BlockKind, get_kind, kind_names
 from secli.blocks.spec import BlockSpec
-from secli.networks.sweep import Sweep, load_sweep, override
-from secli.util.errors import SecliUsageError, did_you_mean
+from secli.networks.sweep import Sweep, check_sweep_size, load_sweep, override
+from secli.util.bounds import BOUNDS
+from secli.util.errors import SecliUsageError, did_you_mean, shorten
 from secli.util.number_lists import parse_int_list, parse_str_list
 
 #: Options that take one value per model in a sweep (a list, or a comma-separated string), by the
@@ -76,9 +77,11 @@ def _parse_list(name: str, field_name: str, value: Any) -> list[Any] | None:
         numbers = parse_int_list(value, flag)
         if numbers is None:
             return None
+        row = BOUNDS[field_name]
         for number in numbers:
-            if number < 1:
-                raise SecliUsageError(f"{flag} must be whole numbers >= 1, got {number} in {value!r}")
+            if not row.low <= number <= row.high:
+                raise SecliUsageError(f"{flag} must be whole numbers >= 1 and <= {row.high:,} ({row.why}), "
+                                      f"got {shorten(str(number), 40)} in {shorten(repr(value))}")
         return list(numbers)
     return parse_str_list(value)
 
@@ -116,6 +119,7 @@ def block_variants(
         own_lists = {k: v for k, v in lists.items() if takes(kind, k)}
         swept = override(base, arch=arch, single={"kind": name, **own_single}, lists=own_lists)
         blocks += swept.blocks()
+    check_sweep_size(len(blocks))  # each kind's sweep was counted; so are they all
     return Variants(arch=arch or base.arch, blocks=blocks, sweep=base)
 
 

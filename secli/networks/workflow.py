@@ -118,7 +118,7 @@ def inject(
         raise SecliUsageError("--out and --save-spec name the same file")
     for option, path in (("--out", out), ("--save-spec", save_spec)):
         if path is not None:
-            check_writable(path, force, option)  # fail before the slow part, not after it
+            check_writable(path, force, option, reads=[("the spec", spec), ("the weights", weights)])  # before the slow part
 
     built = build(model_spec, base=module)
     saved = []

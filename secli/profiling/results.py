@@ -18,7 +18,7 @@ from secli.networks.sites import Site
 from secli.profiling.memory import MemoryReading
 from secli.profiling.timing import Stats
 from secli.profiling.traffic import Bandwidth, BlockTraffic
-from secli.util.checks import MAX_IMAGE_SIZE, check_int
+from secli.util.checks import MAX_IMAGE_SIZE, check_bounded, check_int
 from secli.util.envelope import envelope
 from secli.util.errors import SecliUsageError
 
@@ -55,16 +55,11 @@ class ProfileConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
             raise SecliUsageError(f"unknown device {str(self.device)[:100]!r}; use auto, cpu, cuda or cuda:N")
-        if self.batch_size < 1:
-            raise SecliUsageError(f"batch size must be >= 1, got {self.batch_size}")
-        if self.iters < 1:
-            raise SecliUsageError(f"--iters must be >= 1, got {self.iters}")
-        if self.warmup < 0:
-            raise SecliUsageError(f"--warmup must be >= 0, got {self.warmup}")
-
+        for name, value in (("--batch-size", self.batch_size), ("--iters", self.iters), ("--warmup", self.warmup)):
+            check_bounded(name, value)  # ranges and their reasons: secli.util.bounds
         check_int("--image-size", self.image_size, 1, MAX_IMAGE_SIZE)  # 1: the first model's default, set later
-        if self.threads is not None and self.threads < 1:
-            raise SecliUsageError(f"--threads must be >= 1, got {self.threads}")
+        if self.threads is not None:
+            check_bounded("--threads", self.threads)  # 100,000 crashed torch (rc 139)
         if not self.modes or any(m not in MODES for m in self.modes):
             raise SecliUsageError(f"unknown mode in {self.modes!r}; choose inference, train or both")
         if self.amp not in AMP_DTYPES:

@@ -31,6 +31,7 @@ from secli.util.device import resolve_device
 from secli.util.distributed import distributed_session, require_torchrun
 from secli.util.envelope import dumps
 from secli.util.errors import SecliError, SecliUsageError
+from secli.util.memory import activation_bytes, check_fits
 from secli.util.outputs import atomic_write_text, check_writable
 
 if TYPE_CHECKING:
@@ -94,8 +95,8 @@ def profile(
         "spec": None if spec is None else str(spec),
         "title": variants.sweep.title if variants is not None else None,
     }
-    if out is not None:
-        check_writable(out, force)  # before minutes of timing, not after
+    if out is not None:  # before minutes of timing, not after
+        check_writable(out, force, reads=[("the spec", spec), *(("the model", ref) for ref in refs)])
     sweep = variants.sweep if variants is not None else None
     report = time_models(
         [variants.arch] if variants is not None and spec is not None and not isinstance(first, nn.Module) else refs,
@@ -209,6 +210,13 @@ def time_models(
 
     entries, default_input = load_entries(refs, variants, num_classes, model_kwargs, trust_code, native=native)
     config = replace(config, image_size=image_size if image_size is not None else default_input)
+    if not config.auto_batch:  # --auto-batch halves the batch on out of memory instead
+        for entry, mode in ((e, m) for e in entries for m in config.modes):
+            needed = activation_bytes(entry.model, config.image_size, config.batch_size, mode == "train",
+                                      4 if config.amp == "off" else 2)
+            check_fits(needed, f"{entry.label}'s activations ({mode}, batch {config.batch_size}, "
+                               f"{config.image_size} px)", resolved,
+                       hint="use a smaller --batch-size or --image-size, or --auto-batch")
     uncounted = []
     if count is not None:
         for entry in entries:

@@ -73,6 +73,7 @@ class EpochResult:
     seconds: float
     skipped: int = 0
     too_large: int = 0  # of the skipped images, those over the pixel budget
+    dropped: int = 0  # images of batches left too small to train on once unreadable ones were skipped
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,9 +150,12 @@ def train_model(
     config: TrainConfig,
     progress: Callable[[int], None] | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
+    smallest: int = 1,
 ) -> TrainResult:
     """Train in place; ``progress`` gets the number of images of each step, ``on_epoch`` each
-    epoch's losses and accuracies."""
+    epoch's losses and accuracies. A batch of fewer than ``smallest`` images (the smallest the
+    model trains on: ``secli.training.batches``), left so by unreadable images, is skipped and
+    counted in ``EpochResult.dropped``."""
     torch.manual_seed(config.seed)
     device = torch.device(config.device)
     model.to(device)
@@ -168,11 +172,16 @@ def train_model(
         model.train()
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        loss_sum, correct, seen, skipped, too_large = 0.0, 0, 0, 0, 0
+        loss_sum, correct, seen, skipped, too_large, dropped = 0.0, 0, 0, 0, 0, 0
         for images, labels, bad in train_loader:
             skipped += int(bad)
             too_large += too_large_in(bad)
             if images is None:
+                continue
+            if images.shape[0] < smallest:
+                dropped += images.shape[0]
+                if progress:
+                    progress(images.shape[0])
                 continue
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
@@ -203,6 +212,7 @@ def train_model(
             seconds=time.perf_counter() - t0,
             skipped=skipped,
             too_large=too_large,
+            dropped=dropped,
         )
         result.train_images = seen
         result.epochs.append(record)

@@ -56,11 +56,17 @@ class TrainRun:
         """Of the skipped images, those over the pixel budget, summed over the epochs."""
         return sum(e.too_large for e in self.history.epochs)
 
+    @property
+    def dropped(self) -> int:
+        """Images of batches left too small to train on (``secli.training.batches``), over the epochs."""
+        return sum(e.dropped for e in self.history.epochs)
+
     def to_dict(self) -> dict[str, Any]:
         """The results envelope: the history, the saved file and what the run used."""
         results = {
             **self.history.to_dict(), "saved": str(self.saved), "model": self.model, "data": self.data,
             "class_names": self.class_names, "image_size": self.input_size, "device": self.device,
             "new_head": self.new_head, "skipped": self.skipped, "too_large": self.too_large,
+            "dropped": self.dropped,
         }
         return envelope("train", self.inputs, results)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from secli.util.checks import check_image_size, check_int, check_number
+from secli.util.checks import check_bounded, check_image_size, check_number
 from secli.util.errors import SecliError
 
 if TYPE_CHECKING:
@@ -14,21 +14,19 @@ if TYPE_CHECKING:
 
 
 def check_train_values(epochs: Any, batch_size: Any, lr: Any, weight_decay: Any, image_size: Any, train_size: Any,
-                  val_size: Any, val_fraction: Any, workers: Any, num_classes: Any) -> None:
-    """Every number the request gives, before anything runs."""
-    check_int("--epochs", epochs, 1, 100_000)
-    check_int("--batch-size", batch_size, 1, 1_000_000)
+                       val_size: Any, val_fraction: Any, workers: Any, num_classes: Any, seed: Any = 0) -> None:
+    """Every number the request gives, before anything runs (ranges: ``secli.util.bounds``)."""
+    for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--train-size", train_size),
+                        ("--val-size", val_size), ("--workers", workers), ("--seed", seed)):
+        check_bounded(name, value)
     if lr is not None:
         check_number("--lr", lr, 0.0, 100.0, above=True)
     if weight_decay is not None:
         check_number("--weight-decay", weight_decay, 0.0, 100.0)
     check_image_size("--image-size", image_size)
-    check_int("--train-size", train_size, 1)
-    check_int("--val-size", val_size, 0)
     check_number("--val-fraction", val_fraction, 0.0, 0.95)
-    check_int("--workers", workers, 0, 1024)
     if num_classes is not None:
-        check_int("--num-classes", num_classes, 1, 1_000_000)
+        check_bounded("--num-classes", num_classes)
 
 
 def check_trained(history: TrainResult, data: str) -> None:

@@ -28,12 +28,14 @@ from secli.networks.builders import DEFAULT_INPUT, object_info
 from secli.networks.checkpoint import save_checkpoint
 from secli.networks.models import ModelRef, build, describe_reference, load_model, looks_like_file, with_kwargs
 from secli.networks.references import is_factory, load_factory, parse_factory, takes_keyword
+from secli.training.batches import check_batch_size, smallest_batch, train_loader
 from secli.training.heads import check_head, replace_head
 from secli.training.loop import TrainConfig, train_model
 from secli.training.run import TrainRun, run_inputs
 from secli.training.values import check_train_values, check_trained
 from secli.util.device import resolve_device
 from secli.util.errors import SecliUsageError
+from secli.util.memory import activation_bytes, check_fits
 from secli.util.outputs import check_writable
 
 if TYPE_CHECKING:
@@ -134,9 +136,10 @@ def train(
     if out is None:
         raise SecliUsageError("say where to save the trained model with --out FILE.pt")
     check_train_values(epochs, batch_size, lr, weight_decay, image_size, train_size, val_size, val_fraction, workers,
-                  num_classes)
+                       num_classes, seed)
     out = Path(out)
-    check_writable(out, force)  # fail before the slow part
+    check_writable(out, force, reads=[("the model", model), ("the spec", spec), ("the weights", weights),
+                                      ("the image folder", None if data in GENERATED else data)])  # before the slow part
     config = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
                          weight_decay=weight_decay, seed=seed, device=str(resolve_device(device)), amp=not no_amp)
     torch.manual_seed(seed)
@@ -231,13 +234,19 @@ def _fit(model: nn.Module, label: str, sets: TrainingData, config: TrainConfig, 
          progress: ProgressCallback | None, on_epoch: Callable[[EpochResult], None] | None) -> TrainResult:
     """Loaders, a check that the head is wide enough, and the loop, with progress as (done, total, what)."""
     classes = len(sets.class_names)
-    train_loader = make_loader(sets.train_set, sets.train_idx, config.batch_size, workers, shuffle=True,
-                               seed=config.seed, pin_memory=config.device.startswith("cuda"))
-    val_loader = (make_loader(sets.val_set, sets.val_idx, 2 * config.batch_size, workers)
-                  if sets.val_set is not None else None)
     first = next(iter(make_loader(sets.train_set, sets.train_idx[:1], 1)))[0]
+    smallest = 1
     if first is not None:
         check_head(model, first, classes)
+        smallest, layer = smallest_batch(model, first)
+        check_batch_size(config.batch_size, len(sets.train_idx), smallest, layer, first.shape[-1])
+        check_fits(activation_bytes(model, first.shape[-1], config.batch_size, train=True),
+                   f"the activations of a training step (batch {config.batch_size}, {first.shape[-1]} px)",
+                   config.device, hint="use a smaller --batch-size or --image-size")
+    loader = train_loader(sets.train_set, sets.train_idx, config.batch_size, smallest, workers, config.seed,
+                          pin_memory=config.device.startswith("cuda"))
+    val_loader = (make_loader(sets.val_set, sets.val_idx, 2 * config.batch_size, workers)
+                  if sets.val_set is not None else None)
     advance = None
     if progress is not None:
         total, what, done = config.epochs * len(sets.train_idx), f"training {label}", 0
@@ -248,7 +257,7 @@ def _fit(model: nn.Module, label: str, sets: TrainingData, config: TrainConfig, 
             done += n
             progress(done, total, what)
 
-    return train_model(model, train_loader, val_loader, classes, config, advance, on_epoch)
+    return train_model(model, loader, val_loader, classes, config, advance, on_epoch, smallest)
 
 
 def save_trained(

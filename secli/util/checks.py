@@ -6,11 +6,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from secli.util.bounds import bound
 from secli.util.errors import SecliUsageError, shorten
 
-#: Smallest and largest image side secli accepts: below 8 px no network here produces a feature
-#: map; above 4096 px one image already takes gigabytes in a ResNet's first stages.
-MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 4096
+#: Smallest and largest image side secli accepts (``secli.util.bounds.BOUNDS``, where the reasons are).
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = int(bound("image_size").low), int(bound("image_size").high)
 
 
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
@@ -18,8 +18,19 @@ def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SecliUsageError(f"{name} must be a whole number, got {shorten(repr(value))}")
     if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"from {low} to {high:,}"
-        raise SecliUsageError(f"{name} must be {bound}, got {value}")
+        allowed = f">= {low}" if high is None else f"from {low} to {high:,}"
+        raise SecliUsageError(f"{name} must be {allowed}, got {shorten(str(value), 40)}")
+    return value
+
+
+def check_bounded(name: str, value: Any, key: str | None = None) -> int:
+    """``value`` as a whole number in the range ``BOUNDS`` gives ``key`` (default: ``name`` without
+    its dashes); the error states the range and why it ends there."""
+    row = bound(key or name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SecliUsageError(f"{name} must be a whole number, got {shorten(repr(value))}")
+    if not row.low <= value <= row.high:
+        raise SecliUsageError(f"{name} must be from {row.text()} ({row.why}), got {shorten(str(value), 40)}")
     return value
 
 
@@ -39,4 +50,4 @@ def check_image_size(name: str, value: Any) -> int | None:
     """None (the model's default) or a side from ``MIN_IMAGE_SIZE`` to ``MAX_IMAGE_SIZE`` px."""
     if value is None:
         return None
-    return check_int(name, value, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
+    return check_bounded(name, value, "image_size")

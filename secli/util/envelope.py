@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from secli import __version__
-from secli.util.errors import SecliUsageError
+from secli.util.errors import SecliUsageError, shorten
 
 #: Raised when a field's meaning changes or a field goes away; adding a field keeps the version.
 ENVELOPE_VERSION = 1
@@ -72,25 +72,30 @@ def dumps(document: Any) -> str:
 
 
 def read_envelope(path: str | Path) -> dict[str, Any]:
-    """A results file read back and checked to be a secli envelope (untrusted input)."""
+    """A results file read back (untrusted input): a regular file of at most
+    ``MAX_RESULTS_FILE_BYTES``, strict JSON (``secli.util.user_files``), an envelope of a version
+    this secli reads, every field it has a type for checked against the schema
+    (``secli.util.schema``). Anything else is one line, exit 2."""
+    from secli.util.schema import check_result
+    from secli.util.user_files import read_json
+
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_RESULTS_FILE_BYTES:
-            raise SecliUsageError(f"{path} is {size:,} bytes; results files are at most {MAX_RESULTS_FILE_BYTES:,}")
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SecliUsageError(f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise SecliUsageError(f"{path} is a folder, not a results file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SecliUsageError(f"{path} is not a JSON results file ({exc.__class__.__name__})") from None
-    if not isinstance(document, dict) or not str(document.get("format", "")).startswith("secli-"):
+    document = read_json(path, "results file", MAX_RESULTS_FILE_BYTES)
+    if not isinstance(document, dict) or not isinstance(document.get("format"), str) \
+            or not document["format"].startswith("secli-"):
         raise SecliUsageError(f"{path} is not a secli results file (no 'format': 'secli-...' key)")
     version = document.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version > ENVELOPE_VERSION:
-        raise SecliUsageError(f"{path} has results version {version!r}; this secli reads up to {ENVELOPE_VERSION}")
+        raise SecliUsageError(f"{path} has results version {shorten(repr(version), 40)}; this secli reads up to {ENVELOPE_VERSION}")
     for key in ("command", "inputs", "results"):
         if key not in document:
             raise SecliUsageError(f"{path} lacks the {key!r} key of a secli results file")
+    command = document["command"]
+    if not isinstance(command, str) or command not in COMMANDS:
+        raise SecliUsageError(f"{path} holds results of {shorten(repr(command), 60)}, which this secli cannot render "
+                              f"(it reads {', '.join(COMMANDS)})")
+    if document["format"] != format_name(command):
+        raise SecliUsageError(f"{path}: 'format' {shorten(repr(document['format']), 60)} does not match "
+                              f"'command' {command!r}")
+    check_result(document, str(path))
     return document

@@ -2,6 +2,43 @@
 
 from __future__ import annotations
 
+import re
+
+#: Characters a terminal acts on instead of showing: C0 and C1 controls (ESC starts the escape
+#: sequences that recolour, move the cursor or retitle a terminal; newlines split an error line),
+#: DEL, the Unicode line and paragraph separators, bidirectional overrides and isolates (which
+#: reorder what is shown), the byte-order mark, and lone surrogates (undecodable bytes of a file
+#: name, which cannot be printed at all).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+                          "\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: The longest error line printed; a longer message keeps its start and its end (where a
+#: message names the file that holds a rescued result).
+MAX_LINE = 1000
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on shown as an escape (``\\x1b``,
+    ``\\n``): names and strings from files and command lines print as one inert line."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def one_line(text: str, limit: int = MAX_LINE) -> str:
+    """``printable(text)`` cut to ``limit`` characters in the middle (`` ... ``)."""
+    text = printable(text)
+    if len(text) <= limit:
+        return text
+    keep = (limit - 5) // 2
+    return f"{text[:keep]} ... {text[-keep:]}"
+
 
 class SecliError(Exception):
     """A problem the user can fix (bad name, bad file, impossible option).
@@ -39,6 +76,7 @@ def shorten(value: object, limit: int = 100) -> str:
         short.maxlevel, short.maxlist, short.maxtuple, short.maxdict, short.maxset = 3, 6, 6, 6, 6
         short.maxstring, short.maxother, short.maxlong = limit, limit, limit
         text = short.repr(value)
+    text = printable(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from secli.util.errors import SecliUsageError
+from secli.util.errors import SecliUsageError, shorten
 
 
 def parse_int_list(value: str | int | Sequence[Any] | None, what: str) -> tuple[int, ...] | None:
@@ -17,7 +17,7 @@ def parse_int_list(value: str | int | Sequence[Any] | None, what: str) -> tuple[
     if value is None:
         return None
     if isinstance(value, bool):
-        raise SecliUsageError(f"{what} must be whole numbers separated by commas, got {value!r}")
+        raise SecliUsageError(f"{what} must be whole numbers separated by commas, got {shorten(repr(value))}")
     if isinstance(value, int):
         return (value,)
     if isinstance(value, str):
@@ -29,7 +29,7 @@ def parse_int_list(value: str | int | Sequence[Any] | None, what: str) -> tuple[
         parts, shown = list(value), ",".join(map(str, value))
     values = [_whole_number(part) for part in parts]
     if any(v is None for v in values):
-        raise SecliUsageError(f"{what} must be whole numbers separated by commas, got {shown!r}")
+        raise SecliUsageError(f"{what} must be whole numbers separated by commas, got {shorten(repr(shown))}")
     return tuple(values)  # type: ignore[arg-type]
 
 
@@ -59,4 +59,4 @@ def parse_float_list(value: str | Sequence[float] | None, what: str) -> list[flo
         return [float(part) for part in parts] if parts else None
     except (TypeError, ValueError):
         shown = value if isinstance(value, str) else ",".join(map(str, value))
-        raise SecliUsageError(f"{what} must be numbers separated by commas, got {shown!r}") from None
+        raise SecliUsageError(f"{what} must be numbers separated by commas, got {shorten(repr(shown))}") from None

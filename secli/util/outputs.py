@@ -6,24 +6,31 @@
 - Only a regular file is ever replaced (never a FIFO, a device, a folder, or a link to one).
 - An output folder is built in a sibling temporary folder and renamed into place at the end
   (with ``force``, exchanged with the old folder, which is then removed whole).
+- An output never is, contains or sits inside a path the run reads (``check_apart``): refused
+  before anything is touched (``--out P/proj --force`` once deleted the ``--from-stats P/proj/stats``
+  it re-plotted).
 - When the final save fails (disk full, permission), the result is kept in a named place and
-  the error says where. Temporary files are removed on any exception, SIGINT or SIGTERM
-  included (see ``secli.util.signals``).
+  the error says where, also when the writer (``torch.save``) reports the failure as its own
+  error. Temporary files are removed on any exception, SIGINT, SIGTERM and SIGHUP included
+  (see ``secli.util.signals``, which also removes them if the process cannot unwind in time).
+Output folders are ``secli.util.output_folders``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from secli.util.errors import SecliError, SecliUsageError
+from secli.util.signals import register_temporary, signals_deferred, unregister_temporary
+
+#: What a run reads, for ``check_apart``: (what it is, its path); None entries are skipped.
+Reads = Iterable[tuple[str, Any]]
 
 #: Test hook: ``SECLI_TEST_SIGNAL_AT=<point>:<INT|TERM>`` makes the process send itself that signal
 #: when it reaches ``<point>`` (``file-written``, ``folder-written``), so tests interrupt a run at
@@ -65,9 +72,10 @@ def _kind(mode: int) -> str:
     return "a special file"
 
 
-def check_writable(path: str | Path, force: bool = False, option: str = "--out") -> Path:
+def check_writable(path: str | Path, force: bool = False, option: str = "--out", reads: Reads = ()) -> Path:
     """The up-front check every command makes before its slow part: refuse an existing file
-    unless ``force``, and anything but a regular file even with it; create missing parent folders.
+    unless ``force``, and anything but a regular file even with it, and a file that is, or sits
+    inside, one of ``reads`` (``check_apart``); create missing parent folders.
 
     A folder or an existing file named by ``option`` is a mistake in the request (exit 2), found
     before minutes of work; the same file appearing by the end of the run is a race with another
@@ -76,6 +84,7 @@ def check_writable(path: str | Path, force: bool = False, option: str = "--out")
     path = Path(path)
     if path.is_dir() and not path.is_symlink():
         raise SecliUsageError(f"{option} {path} is a folder; give a file name")
+    check_apart(path, reads, option)
     _refuse_special(path)
     if os.path.lexists(path) and not force:
         raise SecliUsageError(f"{option} {path} exists", hint="pass --force to replace it")
@@ -110,27 +119,40 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object], force: 
     try:
         test_hook("file-written")
         _refuse_special(path)
-        if force:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise SecliError(f"{path} appeared while this run was writing it (another run?); left it as it is") from None
-            except OSError as exc:
-                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
-                    raise
-                _exclusive_rename(tmp, path)  # a file system without hard links
-            os.unlink(tmp)
+        with signals_deferred():  # the move and the registry change as one step
+            _move_into_place(tmp, path, force)
+            unregister_temporary(tmp)
     except SecliError:
-        Path(tmp).unlink(missing_ok=True)
+        _remove(tmp)
         raise
     except OSError as exc:
+        unregister_temporary(tmp)  # kept on purpose: the error names it
         raise SecliError(f"cannot save {path}: {os.strerror(exc.errno or 0)}; the result is kept in {tmp}") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _remove(tmp)
         raise
     return path
+
+
+def _move_into_place(tmp: str, path: Path, force: bool) -> None:
+    if force:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise SecliError(f"{path} appeared while this run was writing it (another run?); left it as it is") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            raise
+        _exclusive_rename(tmp, path)  # a file system without hard links
+    os.unlink(tmp)
+
+
+def _remove(tmp: str) -> None:
+    with signals_deferred():
+        Path(tmp).unlink(missing_ok=True)
+        unregister_temporary(tmp)
 
 
 def _exclusive_rename(tmp: str, path: Path) -> None:
@@ -149,19 +171,55 @@ def _write_temporary(path: Path, write: Callable[[IO[bytes]], object]) -> str:
         rescued = _write_file_in(Path(tempfile.gettempdir()), f"secli-rescued-{path.stem}-", write, keep_name=path.suffix)
     except OSError:
         raise SecliError(f"cannot save {path}: {reason}; the result could not be kept anywhere else either") from None
+    unregister_temporary(rescued)  # kept on purpose: the error names it
     raise SecliError(f"cannot save {path}: {reason}; the result is kept in {rescued}")
 
 
+class _Recording:
+    """A file handle that remembers the OSError its ``write`` raised: a writer such as
+    ``torch.save`` reports a full disk as its own RuntimeError, and the result is rescued only
+    when the failure is known to be the file system's."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._handle.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
+
+
 def _write_file_in(folder: Path, prefix: str, write: Callable[[IO[bytes]], object], keep_name: str = ".tmp") -> str:
-    fd, name = tempfile.mkstemp(prefix=prefix, suffix=keep_name, dir=folder)
+    fd, name = -1, ""
     try:
+        with signals_deferred():  # created and registered as one step; a signal held meanwhile is raised in this try
+            fd, name = tempfile.mkstemp(prefix=prefix, suffix=keep_name, dir=folder)
+            register_temporary(name)
         with os.fdopen(fd, "wb") as handle:
-            write(handle)
+            fd = -1  # the handle closes it now
+            recording = _Recording(handle)
+            try:
+                write(recording)  # type: ignore[arg-type]
+            except OSError:
+                raise
+            except Exception:
+                if recording.error is not None:
+                    raise recording.error from None
+                raise
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(name, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
     except BaseException:
-        Path(name).unlink(missing_ok=True)
+        if fd >= 0:
+            os.close(fd)
+        if name:
+            _remove(name)
         raise
     return name
 
@@ -176,99 +234,47 @@ def atomic_write_text(path: str | Path, text: str, force: bool = False) -> Path:
     return atomic_write(path, lambda handle: handle.write(text.encode("utf-8")), force)
 
 
-def check_out_folder(out: Path, force: bool, option: str = "--out") -> None:
-    """The up-front check for an output folder: refuse a file (or a link to one), and a folder
-    with something in it unless ``force``. A folder that is not empty is a mistake in the request
-    (exit 2), as an existing ``--out`` file is (``check_writable``)."""
-    if out.is_symlink():
-        raise SecliError(f"{option} {out} is a symbolic link; give the folder itself")
-    if out.exists() and not out.is_dir():
-        raise SecliError(f"{option} {out} is a file, not a folder")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise SecliUsageError(f"{option} {out} exists and is not empty", hint="pass --force to replace it")
+def check_apart(output: str | Path, reads: Reads, option: str = "--out") -> None:
+    """Refuse (exit 2) an output that is, contains or sits inside a path the run reads.
 
-
-@contextlib.contextmanager
-def atomic_folder(out: str | Path, force: bool = False) -> Iterator[Path]:
-    """A sibling temporary folder to write into; renamed to ``out`` when the block ends.
-
-    Without ``force`` an ``out`` holding anything at the end (another run got there first) is
-    left alone and this run fails. With ``force`` the old folder is replaced whole, never merged
-    into. On an interruption (SIGINT, SIGTERM) or an error the temporary folder is removed, except
-    when a save failed part-way (disk full): then the files written so far stay there and the
-    error names the folder.
+    ``reads`` names what the run reads (a model file, an image folder, a spec, saved statistics).
+    Compared by identity (device and inode) along each path's existing ancestors, after links:
+    a symbolic link, a hard link, ``..`` or a bind mount between the two is seen through. A read
+    path that does not exist is skipped (the run fails on it by itself).
     """
-    out = Path(out)
-    if out.exists() and out.is_dir() and not out.is_symlink() and any(out.iterdir()) and not force:
-        # after the run's work: another run filled it meanwhile (the up-front check is check_out_folder)
-        raise SecliError(f"output folder {out} exists and is not empty; left it as it is (another run may have written it meanwhile)",
-                         hint="pass --force to replace it")
-    check_out_folder(out, force)
+    out = Path(output)
+    out_chain = _identity_chain(out)
+    out_id = _identity(Path(os.path.realpath(out)))  # "stats/x/../.." is stats' parent even when x is not there
+    for what, path in reads:
+        if not isinstance(path, (str, os.PathLike)) or not os.path.lexists(path):
+            continue  # None, a ModelSpec object, a name that is not a path
+        read_id = _identity(Path(path))
+        if read_id is None:
+            continue
+        if out_id is not None and out_id == read_id:
+            raise SecliUsageError(f"{option} {out} is {what} {path}, which this run reads; write elsewhere")
+        if out_id is not None and out_id in _identity_chain(Path(path))[1:]:
+            raise SecliUsageError(f"{option} {out} contains {what} {path}, which this run reads "
+                                  "(replacing it would delete that); write elsewhere")
+        if read_id in out_chain:
+            raise SecliUsageError(f"{option} {out} is inside {what} {path}, which this run reads; write elsewhere")
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    except OSError as exc:
-        raise SecliError(f"cannot create a folder beside {out}: {os.strerror(exc.errno or 0)}") from None
-    try:
-        os.chmod(tmp, 0o777 & ~_umask())
-        try:
-            yield tmp
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EACCES, errno.EDQUOT, errno.EROFS):
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise SecliError(f"cannot write into {out}: {os.strerror(exc.errno)}; nothing was changed there") from None
-            raise
-        test_hook("folder-written")
-        _move_folder_into_place(tmp, out, force)
-    except SecliError as exc:
-        if f"kept in {tmp}" in str(exc):  # the whole new folder is the kept result
-            raise
-        if "the result is kept in" in str(exc) and any(tmp.iterdir()):
-            # one file went to a rescue file; what was written before it stays, named, not deleted
-            raise SecliError(f"{exc.message}; the files written before it are kept in {tmp}") from None
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
-def _move_folder_into_place(tmp: Path, out: Path, force: bool) -> None:
-    if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise SecliError(f"--out {out} was replaced by a file or a link meanwhile; left it as it is")
-    try:
-        if not out.exists():
-            os.rename(tmp, out)  # fails if another run's folder got there first (not empty)
-            return
-        if not force:
-            os.rename(tmp, out)  # replaces an empty folder; fails on a non-empty one
-            return
-        if _exchange(tmp, out):  # tmp now holds the old folder
-            shutil.rmtree(tmp, ignore_errors=True)
-            return
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-        os.rename(out, old / "old")
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
-        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise SecliError(f"output folder {out} was filled by another run meanwhile; left it as it is") from None
-        raise SecliError(f"cannot move the results into {out}: {os.strerror(exc.errno or 0)}; they are kept in {tmp}") from None
+def _identity_chain(path: Path) -> list[tuple[int, int]]:
+    """The identities of ``path`` (when it exists) and of every existing folder above it."""
+    real = Path(os.path.realpath(path))
+    chain = []
+    for part in (real, *real.parents):
+        found = _identity(part)
+        if found is not None:
+            chain.append(found)
+    return chain
 
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    return bool(result == 0)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from secli.util.bounds import expanded_size
-from secli.util.errors import SecliError, SecliUsageError, first_line, shorten
+from secli.util.errors import SecliUsageError, first_line, shorten
+from secli.util.user_files import read_text
 
 #: A hand-written spec or experiment is a few KB; anything this large is not one.
 MAX_YAML_BYTES = 1_000_000
@@ -27,19 +29,19 @@ MAX_YAML_VALUES = 100_000
 def read_yaml(path: str | Path) -> Any:
     """Read a YAML file with the safe loader (never runs code), every failure a one-line error.
 
-    Bounded: the file's size, the number of aliases, and the size the document expands to once
+    Bounded: a regular file only (``secli.util.user_files``: a FIFO or a device is refused, not
+    read), the file's size, the number of aliases, and the size the document expands to once
     aliases are followed are all checked before a single Python object is built, so an alias
     bomb is refused at once (exit 2) instead of taking minutes and gigabytes.
     """
     import yaml
 
     path = Path(path)
-    if not path.is_file():
-        raise SecliError(f"spec file not found: {path}")
-    if path.stat().st_size > MAX_YAML_BYTES:
-        raise SecliUsageError(f"{path} is larger than {MAX_YAML_BYTES:,} bytes; not a spec file")
+    if not os.path.lexists(path):
+        raise SecliUsageError(f"spec file not found: {path}")
+    text = read_text(path, "spec file", MAX_YAML_BYTES)  # a regular file, bounded, UTF-8
     try:
-        loader = _BoundedLoader(path.read_text(encoding="utf-8"))
+        loader = _BoundedLoader(text)
         try:
             node = loader.get_single_node()
             if node is None:
@@ -49,8 +51,8 @@ def read_yaml(path: str | Path) -> Any:
             return loader.construct_document(node)
         finally:
             loader.dispose()
-    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
-        raise SecliError(f"cannot parse YAML in {path}: {shorten(first_line(exc), 200)}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise SecliUsageError(f"cannot parse YAML in {path}: {shorten(first_line(exc), 200)}") from None
 
 
 def _node_children(node: Any) -> list[Any] | None:
