@@ -4,13 +4,11 @@ The command parses options, calls :func:`visualize_excitation` and renders what 
 everything in between (the output folder check, the model, the preprocessing, the images, the
 DDP session, the passes, the files and figures) happens here, so a notebook gets exactly what
 the command line gets. The model, the images and the passes themselves are in ``passes``.
-
-Heavy modules (torch, matplotlib) are imported inside the functions: importing this module
-must stay cheap, because ``secli --help`` and ``secli.api`` import it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,8 +191,6 @@ def visualize_excitation(
         if stats.meta["images"] == 0:  # a total over the ranks: every rank stops
             raise SecliError(f"no image in {data} could be read ({stats.meta['skipped']} skipped)")
         if ablate:
-            import time
-
             start = time.perf_counter()
             stats.ablation = passes.run_ablation(built, chosen_sites, labelled, stats, targets, batch_size, workers,
                                                  dev, rank, world, report)
