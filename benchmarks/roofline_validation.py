@@ -212,9 +212,9 @@ def main(argv: list[str] | None = None) -> int:
              f"{', TINY SETTINGS: numbers meaningless' if args.tiny else ''})", ""]
     if not args.skip_cpu:
         rows = [row for arch in args.archs.split(",") for mode in ("train", "inference") for row in cpu_rows(arch, mode, args)]
-        lines += cpu_section(rows) + [""]
+        lines += [*cpu_section(rows), ""]
     if not args.skip_gpu:
-        lines += gpu_section(args) + [""]
+        lines += [*gpu_section(args), ""]
     command = "PYTHONPATH=$PWD python benchmarks/roofline_validation.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines.append(f"Produced by `{command.strip()}` in {time.time() - started:.0f} s.")
     text = "\n".join(lines) + "\n"

@@ -189,7 +189,7 @@ def write_doc(out: Path, doc: Path, figure: Path, quick: bool = False) -> None:
         lines += [f"## Cost in ResNet-50 at {r50['image_size']} px" + (" (the papers' setting)" if r50["image_size"] == 224 else ""), ""]
         lines += r50_table(r50)
         lines.append("")
-    lines += LIMITS.splitlines() + [""] + COMMANDS.format(full=FULL_COMMAND).splitlines()
+    lines += [*LIMITS.splitlines(), "", *COMMANDS.format(full=FULL_COMMAND).splitlines()]
     doc.write_text("\n".join(lines).rstrip() + "\n")
 
 

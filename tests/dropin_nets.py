@@ -75,7 +75,8 @@ def build_pair(device: str, arch: str, kind: str, dtype: torch.dtype = torch.flo
         eager = build(ModelSpec(arch, BlockSpec(kind=kind, impl="eager"), num_classes=10), load_weights=False).model
         eager.load_state_dict(fused.state_dict())
         blocks = [m for m in fused.modules() if isinstance(m, (SqueezeExcitation, SelectiveKernel))]
-        assert blocks and all(m.impl_used == "fused" for m in blocks)
+        assert blocks
+        assert all(m.impl_used == "fused" for m in blocks)
         assert all(m.residual_folded for m in blocks if isinstance(m, SqueezeExcitation))
         assert not any(getattr(m, "impl_used", "eager") == "fused" for m in eager.modules())
     generator = torch.Generator().manual_seed(1)

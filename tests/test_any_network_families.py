@@ -148,7 +148,8 @@ def test_family_goes_through_every_analysis(family: Family, tmp_path: Path) -> N
     sites = result.report.sites
     assert [s.channels for s in sites] == list(family.channels)
     if family.how == "native":
-        assert {s.kind for s in sites} == {f"native-{family.kind}"} and {s.source for s in sites} == {"native"}
+        assert {s.kind for s in sites} == {f"native-{family.kind}"}
+        assert {s.source for s in sites} == {"native"}
         for site in sites:
             expected = _native_params(family.kind, site.channels, site.hidden)
             assert expected is None or site.params == expected, site
@@ -174,7 +175,8 @@ def test_family_goes_through_every_analysis(family: Family, tmp_path: Path) -> N
     # excitation statistics on synthetic images
     run_ = api.visualize_excitation(family.ref, data="synthetic", per_class=1, image_size=family.size, batch_size=10,
                                     out=tmp_path / "figs", device="cpu", figures="default", **options, **kw)
-    assert run_.stats.meta["images"] == 10 and {s.name for s in run_.stats.sites} == {s.name for s in gated}
+    assert run_.stats.meta["images"] == 10
+    assert {s.name for s in run_.stats.sites} == {s.name for s in gated}
     assert all(math.isfinite(v) for v in run_.stats.counts())
 
 

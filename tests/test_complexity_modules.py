@@ -26,7 +26,8 @@ def test_tree_adds_up_and_marks_blocks(r18) -> None:
     assert sum(m.params for m in top) == root.params
     assert sum(m.flops_all_ops for m in top) == root.flops_all_ops  # resnet18's own ops all sit in children
     blocks = [m for m in row.modules if m.block]
-    assert [m.path for m in blocks] == [s.module_path for s in row.site_list] and len(blocks) == 8
+    assert [m.path for m in blocks] == [s.module_path for s in row.site_list]
+    assert len(blocks) == 8
     assert all(m.block == "SE" and m.type == "SqueezeExcitation" for m in blocks)
     se = blocks[0]  # layer1.0's SE on 64 channels at 8x8, r = 16: FCs 64*4 + 4*64 multiply-adds
     assert se.params == 64 * 4 + 4 + 4 * 64 + 64
@@ -56,10 +57,13 @@ def test_every_format(fmt: str) -> None:
     if fmt == "json":
         results = json.loads(out)["results"]
         (row,) = results["rows"]
-        assert row["by_module"][0]["module"] == "" and row["by_module"][0]["blocks_inside"] == 8
+        assert row["by_module"][0]["module"] == ""
+        assert row["by_module"][0]["blocks_inside"] == 8
         assert results["baseline"]["by_module"][0]["params"] == 11_689_512
     elif fmt == "csv":
         assert out.splitlines()[0] == "model,module,depth,type,params,flops_fc_only,flops_all_ops,block,blocks_inside,bytes_read,bytes_written,intensity"
-        assert "resnet18 + SE,layer1.0,2,BasicBlock," in out and "\nresnet18,,0,ResNet,11689512," in out
+        assert "resnet18 + SE,layer1.0,2,BasicBlock," in out
+        assert "\nresnet18,,0,ResNet,11689512," in out
     else:
-        assert "per module" in out and "1 SE inside" in out
+        assert "per module" in out
+        assert "1 SE inside" in out

@@ -29,7 +29,7 @@ def with_relu_back(model: nn.Module) -> nn.Module:
     return restored
 
 
-@pytest.mark.parametrize("arch,groups", [("resnet18", 32), ("resnext50_32x4d", 32), ("timm:resnet10t", 8)])
+@pytest.mark.parametrize(("arch", "groups"), [("resnet18", 32), ("resnext50_32x4d", 32), ("timm:resnet10t", 8)])
 def test_dropping_the_relu_after_sk_changes_no_output(arch: str, groups: int) -> None:
     if arch.startswith("timm:"):
         pytest.importorskip("timm")

@@ -59,7 +59,7 @@ class OpCounter(TorchDispatchMode):
         self.total = 0
         self.unknown: set[str] = set()
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         self.total += self.price(func.overloadpacket.__name__, args, out)

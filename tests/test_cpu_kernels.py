@@ -111,7 +111,8 @@ def test_layouts_and_dtypes_the_kernels_do_not_take() -> None:
     assert cpu_kernels.layout(x, x) == "nchw"
     assert cpu_kernels.layout(x.contiguous(memory_format=torch.channels_last)) == "nhwc"
     assert cpu_kernels.layout(x, x.contiguous(memory_format=torch.channels_last)) is None  # mixed
-    assert cpu_kernels.layout(x.half()) is None and cpu_kernels.layout(x.bfloat16()) is None
+    assert cpu_kernels.layout(x.half()) is None
+    assert cpu_kernels.layout(x.bfloat16()) is None
     assert cpu_kernels.layout(x, x.double()) is None
     assert cpu_kernels.layout(x[:, :, :, :2]) is None  # strided view
     assert cpu_kernels.layout(x, torch.randn(2, 4, 3, 2)) is None
@@ -212,8 +213,10 @@ def test_without_a_compiler_the_blocks_fall_back_and_say_why(tmp_path: Path) -> 
     done = _python(code, {"SECLI_CACHE_DIR": str(tmp_path), "CXX": str(tmp_path / "no-such-compiler")})
     assert done.returncode == 0, done.stderr
     available, status, ran = done.stdout.splitlines()
-    assert available == "False" and ran == "ran"
-    assert "unavailable" in status and "ATen" in status
+    assert available == "False"
+    assert ran == "ran"
+    assert "unavailable" in status
+    assert "ATen" in status
 
 
 def test_the_temporary_cache_must_be_private(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -280,7 +283,8 @@ def test_the_whole_block_kernel_equals_the_eager_block(dtype: torch.dtype, chann
         expected = torch.relu(u * gates_expected + identity)
         in_place = u.clone()
         out = cpu_kernels.squeeze_excite(in_place, identity, fc1, fc2, gate, out=in_place)
-        assert out is not None and out[0] is in_place
+        assert out is not None
+        assert out[0] is in_place
         torch.testing.assert_close(in_place, expected, **tol)
 
 
@@ -382,7 +386,9 @@ def test_profile_warns_when_fused_blocks_run_without_their_kernels(monkeypatch: 
     cpu = torch.device("cpu")
     monkeypatch.setenv("SECLI_CPU_KERNELS", "0")
     warning = cpu_kernel_warning(cpu, [torch.nn.Sequential(fused)])
-    assert warning is not None and "SECLI_CPU_KERNELS=0" in warning and "ATen" in warning
+    assert warning is not None
+    assert "SECLI_CPU_KERNELS=0" in warning
+    assert "ATen" in warning
     assert cpu_kernel_warning(cpu, [torch.nn.Sequential(eager)]) is None  # nothing fused: nothing to say
     assert cpu_kernel_warning(torch.device("cuda"), [torch.nn.Sequential(fused)]) is None
 
@@ -408,7 +414,8 @@ def test_a_hook_on_the_se_block_keeps_its_input_when_the_gate_is_hooked_too() ->
         model(torch.randn(1, 3, 32, 32))
     for handle in handles:
         handle.remove()
-    assert len(held) == len(before) == 1 and torch.equal(held[0], before[0])
+    assert len(held) == len(before) == 1
+    assert torch.equal(held[0], before[0])
 
 
 @needs_kernels
@@ -426,7 +433,8 @@ def test_the_whole_block_kernel_pools_and_excites_rows_of_every_length(dtype: to
     pre = torch.relu(z @ w1.double().flatten(1).T + b1.double()) @ w2.double().flatten(1).T + b2.double()
     expected = torch.sigmoid(pre)
     done = cpu_kernels.squeeze_excite(u, None, (w1, b1), (w2, b2), "sigmoid")
-    assert done is not None and done[1] is not None
+    assert done is not None
+    assert done[1] is not None
     tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 2e-6, "atol": 2e-7}
     torch.testing.assert_close(done[1].flatten(1).double(), expected, **tol)
     torch.testing.assert_close(done[0].double(), u.double() * expected.view(2, channels, 1, 1), **tol)
@@ -441,15 +449,18 @@ def test_the_float_sigmoid_gate_matches_torch_over_its_whole_range() -> None:
     u = torch.zeros(1, c, 1, 1)
     w1, w2 = torch.zeros(1, c), torch.zeros(c, 1)  # the gates are sigmoid(b2): the FCs contribute 0
     done = cpu_kernels.squeeze_excite(u, None, (w1, None), (w2, pre), "sigmoid")
-    assert done is not None and done[1] is not None
+    assert done is not None
+    assert done[1] is not None
     gates = done[1].flatten().double()
     exact = torch.sigmoid(pre.double())
     torch_float_error = (torch.sigmoid(pre).double() - exact).abs().max().item()
     assert (gates - exact).abs().max().item() <= max(torch_float_error, 1.2e-7)
     assert ((gates - exact).abs() / exact.clamp_min(1e-30)).max().item() < 2.5e-7
     nan = cpu_kernels.squeeze_excite(torch.zeros(1, 2, 1, 1), None, (torch.zeros(1, 2), None), (torch.zeros(2, 1), torch.tensor([float("nan"), 1.0])), "sigmoid")
-    assert nan is not None and nan[1] is not None
-    assert torch.isnan(nan[1].flatten()[0]) and nan[1].flatten()[1].item() == pytest.approx(torch.sigmoid(torch.tensor(1.0)).item())
+    assert nan is not None
+    assert nan[1] is not None
+    assert torch.isnan(nan[1].flatten()[0])
+    assert nan[1].flatten()[1].item() == pytest.approx(torch.sigmoid(torch.tensor(1.0)).item())
 
 
 @needs_kernels
@@ -459,7 +470,9 @@ def test_the_whole_block_kernel_without_gates_returns_only_the_output() -> None:
     fc1, fc2 = (torch.randn(4, 16), torch.randn(4)), (torch.randn(16, 4), torch.randn(16))
     with_gates = cpu_kernels.squeeze_excite(u, identity, fc1, fc2, "sigmoid")
     without = cpu_kernels.squeeze_excite(u, identity, fc1, fc2, "sigmoid", gates=False)
-    assert with_gates is not None and without is not None and without[1] is None
+    assert with_gates is not None
+    assert without is not None
+    assert without[1] is None
     assert torch.equal(with_gates[0], without[0])
 
 
@@ -487,7 +500,8 @@ def test_a_folded_block_goes_through_its_se_modules_call_where_that_does_more_th
     blocks[1].register_forward_pre_hook(lambda module, args: hooked.append(1))
     with torch.inference_mode():
         out = model(x)
-    assert compiled_calls == [1] and hooked == [1]
+    assert compiled_calls == [1]
+    assert hooked == [1]
     torch.testing.assert_close(out, expected)
 
 
@@ -551,4 +565,5 @@ def test_torch_export_records_the_se_blocks_as_modules() -> None:
     paths = {list(node.meta["nn_module_stack"].values())[-1][0] for node in exported.graph.nodes
              if node.op == "call_function" and node.meta.get("nn_module_stack")}
     se_paths = {name for name, module in model.named_modules() if isinstance(module, SqueezeExcitation)}
-    assert se_paths and se_paths <= paths  # the pool, scale, sum and ReLU of each site, not its block's
+    assert se_paths
+    assert se_paths <= paths  # the pool, scale, sum and ReLU of each site, not its block's

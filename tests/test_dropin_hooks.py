@@ -103,7 +103,8 @@ def test_backward_hooks_on_every_module_see_the_eager_gradients(nets: Nets) -> N
     expected, got = _record_backward(eager), _record_backward(fused)
     _drive(eager, nets.x)
     _drive(fused, nets.x)
-    assert expected and [c[:2] for c in got] == [c[:2] for c in expected]
+    assert expected
+    assert [c[:2] for c in got] == [c[:2] for c in expected]
     assert_same([c[2] for c in got], [c[2] for c in expected])
 
 
@@ -141,7 +142,8 @@ def test_a_global_full_backward_hook_fails_as_it_does_on_the_eager_network(nets:
         with pytest.raises(RuntimeError) as caught:
             _with_global_hooks(model, nets.x, backward=True)
         errors.append(str(caught.value).split(".")[0])
-    assert errors[0] == errors[1] and "inplace" in errors[0]
+    assert errors[0] == errors[1]
+    assert "inplace" in errors[0]
 
 
 @pytest.mark.parametrize(("arch", "per_forward"), [("resnet50", 3), ("resnet18", 2)])

@@ -32,12 +32,14 @@ def test_python_m_secli_version_and_help() -> None:
     assert "Usage: secli" in helped.stdout  # one program name, however it was started
     for command in ("inject", "complexity", "profile", "visualize-excitation", "train", "export"):
         assert command in helped.stdout
-    assert "--install-completion" in helped.stdout and "--show-completion" in helped.stdout
+    assert "--install-completion" in helped.stdout
+    assert "--show-completion" in helped.stdout
 
 
 def test_python_m_secli_gives_one_line_errors() -> None:
     bad = _secli("export", "resnet18", "--to", "tflite", "--out", "never.pt2")
-    assert bad.returncode == 2 and not bad.stdout
+    assert bad.returncode == 2
+    assert not bad.stdout
     lines = [line for line in bad.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "'tflite' is not one of" in lines[0], bad.stderr
     assert not (ROOT / "never.pt2").exists()
@@ -80,7 +82,8 @@ def _stdout_closed_early(args: list[str], buffered: bool) -> subprocess.Complete
         env["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.Popen([sys.executable, "-m", "secli", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     proc.stdout.close()
     stderr = proc.stderr.read()
     return subprocess.CompletedProcess(args, proc.wait(timeout=120), b"", stderr)

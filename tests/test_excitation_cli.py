@@ -53,18 +53,21 @@ def test_synthetic_run_writes_figures_stats_and_replots(ckpt, tmp_path):
                             "--format", "json"])
     assert r.exit_code == 0, _err(r)
     payload = json.loads(r.stdout)["results"]
-    assert payload["counts"] == {name: 2 for name in payload["classes"]} and len(payload["classes"]) == 10
+    assert payload["counts"] == dict.fromkeys(payload["classes"], 2)
+    assert len(payload["classes"]) == 10
     assert [s["name"] for s in payload["sites"]] == ["SE_5_2"]
     for name in ("class_means.png", "class_means.svg", "SE_5_2_mean_std.png", "SE_5_2_hist.png", "stats.npz", "summary.json"):
         assert (out / name).is_file(), name
     assert (out / "class_means.png").read_bytes()[:4] == b"\x89PNG"
     with np.load(out / "raw.npz") as raw:
-        assert raw["x1/SE_5_2"].shape == (20, 1, 512) and raw["labels"].shape == (20,)
+        assert raw["x1/SE_5_2"].shape == (20, 1, 512)
+        assert raw["labels"].shape == (20,)
     # re-plot a subset without the network
     again = tmp_path / "again"
     r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(out), "--classes", "disk,ring", "--out", str(again)])
     assert r.exit_code == 0, _err(r)
-    assert (again / "class_means.png").is_file() and not (again / "stats.npz").exists()
+    assert (again / "class_means.png").is_file()
+    assert not (again / "stats.npz").exists()
 
 
 def test_folder_with_corrupt_image_is_skipped_and_counted(ckpt, tmp_path):
@@ -78,7 +81,7 @@ def test_folder_with_corrupt_image_is_skipped_and_counted(ckpt, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
         (["resnet18", "--data", "synthetic"], "no excitation sites found in resnet18; inject some with secli inject"),
         (["CKPT", "--data", "synthetic", "--sites", "SE_2_1"], "unknown site 'SE_2_1'; valid sites: SE_4_1, SE_4_2, SE_5_1, SE_5_2"),
@@ -101,7 +104,8 @@ def test_bad_input_is_one_line(ckpt, tmp_path, args, message):
     assert r.exit_code != 0
     text = " ".join(_err(r).split())
     assert message in text, text
-    assert "Traceback" not in text and len(_err(r).strip().splitlines()) <= 3
+    assert "Traceback" not in text
+    assert len(_err(r).strip().splitlines()) <= 3
 
 
 def test_existing_output_folder_is_refused_without_force(ckpt, tmp_path):
@@ -109,7 +113,8 @@ def test_existing_output_folder_is_refused_without_force(ckpt, tmp_path):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--out", str(out)])
-    assert r.exit_code == 2 and "exists and is not empty" in _err(r)
+    assert r.exit_code == 2
+    assert "exists and is not empty" in _err(r)
     assert (out / "keep.txt").read_text() == "mine"
 
 
@@ -118,7 +123,8 @@ def test_all_images_unreadable_is_an_error(ckpt, tmp_path):
     (root / "a").mkdir(parents=True)
     (root / "a" / "x.jpg").write_bytes(b"nope")
     r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", str(root), "--sites", "SE_5_2", "--out", str(tmp_path / "o")])
-    assert r.exit_code == 1 and "could be read (1 skipped)" in " ".join(_err(r).split())
+    assert r.exit_code == 1
+    assert "could be read (1 skipped)" in " ".join(_err(r).split())
 
 
 def test_ddp_joins_the_group_with_a_timeout(ckpt, tmp_path, monkeypatch):
@@ -142,7 +148,8 @@ def test_ddp_joins_the_group_with_a_timeout(ckpt, tmp_path, monkeypatch):
     r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--device", "cpu", "--ddp",
                             "--out", str(tmp_path / "o")])
     assert r.exit_code != 0
-    assert seen["backend"] == "gloo" and seen["timeout"].total_seconds() > 0
+    assert seen["backend"] == "gloo"
+    assert seen["timeout"].total_seconds() > 0
 
 
 def test_progress_goes_through_the_shared_bar_and_is_off_for_json(ckpt, tmp_path, record_progress):
@@ -237,7 +244,8 @@ def test_ablate_counts_equal_a_network_with_the_gate_swapped_for_a_constant(name
     with np.load(out / "raw.npz") as raw:
         gates = {name: raw[f"x1/{name}"][:, 0] for name in ("SE_5_1", "SE_5_2")}
         labels = raw["labels"]
-    assert ablation["images"] == 20 and ablation["correct"] == correct()
+    assert ablation["images"] == 20
+    assert ablation["correct"] == correct()
     for row in ablation["sites"]:
         site = next(s for s in built.sites if s.name == row["site"])
         original = model.get_submodule(site.gate_path)
@@ -255,7 +263,9 @@ def test_ablate_counts_equal_a_network_with_the_gate_swapped_for_a_constant(name
     r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(out)])
     assert r.exit_code == 0, _err(r)
     text = " ".join(r.stdout.split())
-    assert "Ablation: top-1 on 20 images" in text and "SE_5_2" in text and "wrote" not in text
+    assert "Ablation: top-1 on 20 images" in text
+    assert "SE_5_2" in text
+    assert "wrote" not in text
     r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(out), "--ablate", "--sites", "SE_5_2",
                             "--format", "csv"])
     assert r.exit_code == 0, _err(r)
@@ -263,7 +273,8 @@ def test_ablate_counts_equal_a_network_with_the_gate_swapped_for_a_constant(name
     header, row = r.stdout.splitlines()
     assert header == ("site,channels,specificity,chance,saturation,mean_gate,"
                       "acc_mean_gate,delta_mean_gate,acc_no_gate,delta_no_gate")
-    assert row.startswith("SE_5_2,512,") and "SE_5_1" not in r.stdout
+    assert row.startswith("SE_5_2,512,")
+    assert "SE_5_1" not in r.stdout
 
 
 def test_from_stats_refuses_what_does_not_apply(ckpt, tmp_path):
@@ -285,9 +296,11 @@ def test_from_stats_refuses_what_does_not_apply(ckpt, tmp_path):
         assert len([line for line in r.stderr.splitlines() if line.strip()]) == 1
     # summary.json is the command's envelope: tables() renders it as the command does
     document = json.loads((stats / "summary.json").read_text())
-    assert document["format"] == "secli-visualize-excitation" and document["inputs"]["per_class"] == 1
+    assert document["format"] == "secli-visualize-excitation"
+    assert document["inputs"]["per_class"] == 1
     [table] = tables(document)
-    assert table.columns[:3] == ["site", "C", "specificity (eta^2)"] and table.rows[0][0] == "SE_5_2"
+    assert table.columns[:3] == ["site", "C", "specificity (eta^2)"]
+    assert table.rows[0][0] == "SE_5_2"
     # one image per class at 10 classes: defined; and the older bare summary renders too
     bare = {"format": "secli-excitation", "version": 1, **document["results"]}
     assert tables(bare)[0].rows == table.rows
@@ -310,8 +323,10 @@ def test_undefined_specificity_is_n_a_in_tables_and_null_in_json(tmp_path):
 def test_help_shows_the_ablate_flag_and_defaults():
     r = runner.invoke(app, ["visualize-excitation", "--help"], env={"COLUMNS": "200"})
     text = " ".join(r.stdout.split())
-    assert "--ablate" in text and "class-agnostic mean" in text
-    assert "[default: 32]" in text and "[default: auto]" in text
+    assert "--ablate" in text
+    assert "class-agnostic mean" in text
+    assert "[default: 32]" in text
+    assert "[default: auto]" in text
     for flag in ("--ablate", "--ddp", "--svg", "--save-raw"):  # flags, not options taking a <bool>
         line = next(line for line in r.stdout.splitlines() if f" {flag} " in line)
         assert "<bool>" not in line, line

@@ -80,7 +80,7 @@ def test_squeezes_that_are_not_fused_fall_back_to_eager(squeeze: str) -> None:
     assert {s.impl for s in built.sites} == {"eager"}
 
 
-@pytest.mark.parametrize("shape,paths,stride", [((2, 16, 9, 7), 2, 1), ((1, 16, 8, 8), 3, 2), ((3, 16, 5, 5), 1, 1)])
+@pytest.mark.parametrize(("shape", "paths", "stride"), [((2, 16, 9, 7), 2, 1), ((1, 16, 8, 8), 3, 2), ((3, 16, 5, 5), 1, 1)])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_fused_sk_equals_eager_in_float64(shape: tuple[int, ...], paths: int, stride: int, channels_last: bool) -> None:
     n, c, h, w = shape
@@ -142,7 +142,8 @@ def test_identity_init_is_still_the_identity(gate: str) -> None:
     out = block(x)
     torch.testing.assert_close(out, x * IDENTITY_GATE_VALUE)
     out.sum().backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert x.grad is not None
+    assert torch.isfinite(x.grad).all()
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -200,7 +201,7 @@ def test_se_resnet50_with_timms_weights_equals_timms_seresnet50_forward_and_back
         torch.testing.assert_close(p.grad, ref_grads[name], rtol=1e-7, atol=1e-9, msg=name)
 
 
-@pytest.mark.parametrize("kind,arch", [("se", "resnet18"), ("sk", "resnet18")])
+@pytest.mark.parametrize(("kind", "arch"), [("se", "resnet18"), ("sk", "resnet18")])
 def test_checkpoints_load_with_the_other_impl(tmp_path: Path, kind: str, arch: str) -> None:
     x = torch.randn(1, 3, 64, 64)
     for saved, loaded in (("eager", "fused"), ("fused", "eager")):

@@ -83,7 +83,8 @@ def _compare(kind: str, backend: str, dtype: torch.dtype, device: str = "cpu") -
 def test_fused_blocks_trace_as_one_graph(kind: str) -> None:
     torch._dynamo.reset()
     explained = torch._dynamo.explain(_tiny(kind))(torch.randn(2, 8, 9, 7, dtype=torch.float64))
-    assert explained.graph_break_count == 0 and explained.graph_count == 1
+    assert explained.graph_break_count == 0
+    assert explained.graph_count == 1
 
 
 @pytest.mark.parametrize("kind", ["se", "sk"])

@@ -123,7 +123,7 @@ def test_no_import_loops() -> None:
         stack.append(module)
         for target in sorted(graph.get(module, ())):
             if state.get(target) == 1:
-                loop = stack[stack.index(target):] + [target]
+                loop = [*stack[stack.index(target):], target]
                 raise AssertionError("import loop: " + " -> ".join(loop))
             if target not in state:
                 visit(target)

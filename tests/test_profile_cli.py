@@ -32,20 +32,25 @@ def test_json_baseline_and_se_with_traffic_from_the_feature_map_sizes() -> None:
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert (document["format"], document["version"], document["command"]) == ("secli-profile", 1, "profile")
-    assert document["inputs"]["models"] == ["resnet18"] and document["inputs"]["modes"] == ["inference", "train"]
-    assert document["inputs"]["image_size"] == 32 and document["inputs"]["iters"] == 1
+    assert document["inputs"]["models"] == ["resnet18"]
+    assert document["inputs"]["modes"] == ["inference", "train"]
+    assert document["inputs"]["image_size"] == 32
+    assert document["inputs"]["iters"] == 1
     payload = document["results"]
     assert payload["baseline"] == "resnet18"
-    assert payload["batch_size"] == 2 and payload["image_size"] == 32
+    assert payload["batch_size"] == 2
+    assert payload["image_size"] == 32
     base, se = payload["models"]
-    assert se["label"] == "resnet18 + SE" and se["sites"] == 8
+    assert se["label"] == "resnet18 + SE"
+    assert se["sites"] == 8
     # resnet18 at 32x32: two SE sites each at 64@8x8, 128@4x4, 256@2x2, 512@1x1, float32
     assert se["block_traffic"]["bytes_per_image"] == 2 * (64 * 64 + 128 * 16 + 256 * 4 + 512) * 4
     assert base["block_traffic"] is None
     for mode in ("inference", "train"):
         assert base["vs_baseline"][mode]["throughput_ratio"] == 1.0
         timing = se["modes"][mode]
-        assert timing["step"]["median_ms"] > 0 and timing["memory"]["delta_bytes"] >= 0
+        assert timing["step"]["median_ms"] > 0
+        assert timing["memory"]["delta_bytes"] >= 0
     assert se["modes"]["train"]["backward"]["median_ms"] > 0
     assert se["modes"]["inference"]["backward"] is None
 
@@ -71,7 +76,7 @@ def test_gpu_options_are_accepted_on_the_command_line_before_the_device_check(mo
 
 
 @pytest.mark.parametrize(
-    "args, code, text",
+    ("args", "code", "text"),
     [
         (["resnet18", "-b", "0"], 2, "--batch-size must be from 1 to 65,536"),
         (["resnet18", "--iters", "0"], 2, "--iters must be from 1 to"),
@@ -109,7 +114,7 @@ def test_bad_requests_are_one_line_errors(args: list[str], code: int, text: str,
 
 
 @pytest.mark.parametrize(
-    "args, code, text",
+    ("args", "code", "text"),
     [
         (["--device", "tpu"], 2, "unknown device 'tpu'; use auto, cpu, cuda or cuda:N"),
         (["--device", "cuda:0"], 1, "CUDA is not available"),
@@ -121,7 +126,7 @@ def test_device_spellings_are_the_shared_ones(args: list[str], code: int, text: 
 
 
 @pytest.mark.parametrize(
-    "args, text",
+    ("args", "text"),
     [
         (["--device", "cuda", "--threads", "2"], "--threads applies to CPU runs"),
         (["--device", "cuda:0", "--ddp", "--mode", "train"], "--device cuda:0 cannot be used with --ddp"),
@@ -137,7 +142,8 @@ def test_options_that_do_not_apply_on_a_gpu_are_refused(args: list[str], text: s
 def test_help_names_image_size_hides_the_old_name_and_shows_flags_as_flags() -> None:
     result = CliRunner().invoke(app, ["profile", "--help"], env={"COLUMNS": "250"})
     assert result.exit_code == 0
-    assert "--image-size" in result.stdout and "--input-size" not in result.stdout
+    assert "--image-size" in result.stdout
+    assert "--input-size" not in result.stdout
     for option in ("--ratios", "--positions", "--spec", "--out", "auto|cpu|cuda|cuda:N", "table|json|csv|markdown"):
         assert option in result.stdout, option
     assert "[default: 8]" in result.stdout
@@ -174,23 +180,27 @@ def test_ratios_sweep_is_one_model_each_and_out_keeps_the_envelope_in_csv_mode(t
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["label"] for r in rows] == ["resnet18", "resnet18 + SE r=8 standard", "resnet18 + SE r=16 standard"]
-    assert {r["mode"] for r in rows} == {"inference"} and all(float(r["step_median_ms"]) > 0 for r in rows)
+    assert {r["mode"] for r in rows} == {"inference"}
+    assert all(float(r["step_median_ms"]) > 0 for r in rows)
     # SE at r on resnet18: 2·ΣC²/r + biases over its 8 blocks (64, 128, 256, 512 channels, two each)
     added = [int(r["params"]) - int(rows[0]["params"]) for r in rows[1:]]
     assert added == [sum(2 * (2 * c * (c // r) + c // r + c) for c in (64, 128, 256, 512)) for r in (8, 16)]
     document = json.loads(out.read_text())
-    assert document["format"] == "secli-profile" and [v["ratio"] for v in document["inputs"]["variants"]] == [8, 16]
+    assert document["format"] == "secli-profile"
+    assert [v["ratio"] for v in document["inputs"]["variants"]] == [8, 16]
     assert [m["label"] for m in document["results"]["models"]] == [r["label"] for r in rows]
     again = invoke("resnet18", "--block", "se", "--out", str(out), "--force", "--format", "markdown", *FAST)
     assert again.exit_code == 0, again.output
-    assert "| model |" in again.stdout and len(json.loads(out.read_text())["results"]["models"]) == 2
+    assert "| model |" in again.stdout
+    assert len(json.loads(out.read_text())["results"]["models"]) == 2
 
 
 def test_variants_from_options_without_timing_anything() -> None:
     from secli.networks.variants import block_variants
 
     found = block_variants("resnet18", "se,eca", None, {"positions": "standard,pre", "stages": ["2", "3,4"], "impl": "eager,fused"})
-    assert found is not None and found.arch == "resnet18"
+    assert found is not None
+    assert found.arch == "resnet18"
     variants = found.blocks
     se = [(v.position, v.stages, v.impl) for v in variants if v.kind == "se"]
     assert se == [(p, s, i) for p in ("standard", "pre") for s in ((2,), (3, 4)) for i in ("eager", "fused")]
@@ -205,7 +215,8 @@ def test_spec_file_sweeps_its_architecture(tmp_path) -> None:
     result = invoke("--spec", str(spec), "--format", "json", *fast)
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert document["inputs"]["title"] == "ratio sweep" and document["inputs"]["spec"] == str(spec)
+    assert document["inputs"]["title"] == "ratio sweep"
+    assert document["inputs"]["spec"] == str(spec)
     assert document["results"]["image_size"] == 32  # the file's input_size
     # the file's baseline row is the run's baseline; the grid gives one model per ratio
     assert [m["label"] for m in document["results"]["models"]] == ["resnet18", "resnet18 + SE r=4 standard", "resnet18 + SE r=8 standard"]
@@ -213,7 +224,8 @@ def test_spec_file_sweeps_its_architecture(tmp_path) -> None:
     from secli.networks.variants import block_variants
 
     found = block_variants("resnet34", None, spec, {"ratios": "16"})
-    assert found is not None and found.arch == "resnet34"
+    assert found is not None
+    assert found.arch == "resnet34"
     assert [(v.kind, v.ratio) for v in found.blocks] == [("none", 16), ("se", 16)]  # the file's baseline row, then the grid
 
 
@@ -222,7 +234,7 @@ def test_compile_failure_marks_the_model_and_keeps_the_others(monkeypatch: pytes
 
     calls: list[int] = []
 
-    def fake_compile(model, mode):  # noqa: ANN001, ANN202
+    def fake_compile(model, mode):
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("inductor is not available here")
@@ -232,21 +244,26 @@ def test_compile_failure_marks_the_model_and_keeps_the_others(monkeypatch: pytes
     result = invoke("resnet18", "--block", "se", "--compile", "--format", "json", *FAST)
     assert result.exit_code == 0, result.output
     base, se = json.loads(result.stdout)["results"]["models"]
-    assert base["compiled"] and base["failure"] is None and base["modes"]["inference"]
-    assert se["failure"]["kind"] == "error" and "inductor is not available" in se["failure"]["message"]
-    assert "resnet18 + SE" in result.stderr and "error:" in result.stderr
+    assert base["compiled"]
+    assert base["failure"] is None
+    assert base["modes"]["inference"]
+    assert se["failure"]["kind"] == "error"
+    assert "inductor is not available" in se["failure"]["message"]
+    assert "resnet18 + SE" in result.stderr
+    assert "error:" in result.stderr
 
 
 def test_nothing_measured_exits_non_zero(monkeypatch: pytest.MonkeyPatch) -> None:
     import secli.profiling.session as profiling
 
-    def always_fails(model, mode):  # noqa: ANN001, ANN202
+    def always_fails(model, mode):
         raise RuntimeError("no compiler")
 
     monkeypatch.setattr(profiling, "compile_model", always_fails)
     result = invoke("resnet18", "--block", "se", "--compile", *FAST)
     assert result.exit_code == 1
-    assert result.stderr.count("error:") == 2 and "Traceback" not in result.output
+    assert result.stderr.count("error:") == 2
+    assert "Traceback" not in result.output
 
 
 def test_checkpoint_and_timm_references_side_by_side(tmp_path) -> None:
@@ -260,7 +277,8 @@ def test_checkpoint_and_timm_references_side_by_side(tmp_path) -> None:
     assert ckpt["block_traffic"]["bytes_per_image"] == 2 * (64 * 64 + 128 * 16 + 256 * 4 + 512) * 4
     # timm's own SE modules, found as sites: ResNet-50 stages at 32x32 are 8, 4, 2, 1 pixels wide
     expected = 3 * 256 * 8 * 8 + 4 * 512 * 4 * 4 + 6 * 1024 * 2 * 2 + 3 * 2048 * 1 * 1
-    assert timm_se["sites"] == 16 and timm_se["block_traffic"]["bytes_per_image"] == expected * 4
+    assert timm_se["sites"] == 16
+    assert timm_se["block_traffic"]["bytes_per_image"] == expected * 4
     assert ckpt["vs_baseline"]["inference"]["throughput_ratio"] > 0
 
 
@@ -325,7 +343,7 @@ def test_the_command_feeds_the_shared_progress_handle_with_model_and_iteration(m
             seen.append((done, total, what))
 
     @contextlib.contextmanager
-    def fake_bar(description: str, total: int | None, enabled: bool = True, unit: str = ""):  # noqa: ANN202
+    def fake_bar(description: str, total: int | None, enabled: bool = True, unit: str = ""):
         assert enabled
         yield Handle()
 

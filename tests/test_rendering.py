@@ -34,7 +34,9 @@ def test_a_path_with_markup_reaches_the_output_and_the_error_line(tmp_path):
     assert r.exit_code == 0, r.output
     assert str(out) in " ".join(r.output.split()).replace(" ", "") or MARKUP in r.output
     r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(stats), "--out", str(out)])
-    assert r.exit_code == 2 and MARKUP in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2
+    assert MARKUP in r.output
+    assert "Traceback" not in r.output
 
 
 def test_warnings_during_a_command_are_one_line(capsys):

@@ -92,7 +92,8 @@ def _sample(command: str) -> dict[str, Any]:
 def test_envelopes_made_by_the_library_validate(command: str, validator: Any) -> None:
     document = _sample(command)
     validator.validate(document)
-    assert document["version"] == ENVELOPE_VERSION and document["format"] == f"secli-{command}"
+    assert document["version"] == ENVELOPE_VERSION
+    assert document["format"] == f"secli-{command}"
 
 
 @pytest.mark.parametrize("args", CLI_INVOCATIONS)

@@ -21,8 +21,8 @@ import torch
 
 pytest.importorskip("triton")
 
-from secli.blocks.se import SqueezeExcitation  # noqa: E402
-from secli.kernels import triton_kernels as K  # noqa: E402
+from secli.blocks.se import SqueezeExcitation
+from secli.kernels import triton_kernels as K
 
 DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 TOL = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 2e-2, torch.float16: 2e-3}
@@ -73,7 +73,8 @@ def _check_kernels(device: str, dtype: torch.dtype, channels_last: bool, shape: 
 
     _close(K.channel_mean(x), xr.mean(dim=(2, 3), keepdim=True), dtype)
     out = K.scale_add_relu(x, s, identity)
-    assert out.dtype == dtype and out.is_contiguous(memory_format=fmt)
+    assert out.dtype == dtype
+    assert out.is_contiguous(memory_format=fmt)
     _close(out, torch.relu(xr * sr + ir), dtype)
     _close(K.scale(x, s), xr * sr, dtype)
     _close(K.channel_dot(g, x), (gr * xr).sum(dim=(2, 3), keepdim=True), torch.float32 if dtype != torch.float64 else dtype)

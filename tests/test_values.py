@@ -59,7 +59,8 @@ def test_profile_refuses_input_size_zero():
 def test_cli_exit_code_2_and_one_line(tmp_path):
     r = runner.invoke(app, ["train", "resnet18", "--data", "synthetic", "--epochs", "1", "--lr", "nan",
                             "--out", str(tmp_path / "m.pt")])
-    assert r.exit_code == 2 and "--lr must be a finite number" in r.output
+    assert r.exit_code == 2
+    assert "--lr must be a finite number" in r.output
 
 
 def _epoch(loss: float) -> EpochResult:

@@ -79,7 +79,7 @@ def _guarded(kind: str, handle: Handle) -> Handle:
     def guarded(inputs: list[Any], outputs: list[Any]) -> Any:
         try:
             return handle(inputs, outputs)
-        except Exception as exc:  # noqa: BLE001 - any handle failure is reported by op name
+        except Exception as exc:  # any handle failure is reported by op name
             raise FlopCountError(kind, describe_exception(exc, 200)) from None
 
     return guarded
@@ -176,7 +176,7 @@ def fvcore_count(
             by_module_all = analysis.by_module_and_operator() if modules or module_depth is not None else {}
     except FlopCountError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a failed trace is a user-facing error
+    except Exception as exc:  # a failed trace is a user-facing error
         raise FlopCountError("(trace)", describe_exception(exc, 200)) from None
     for kind, count in analysis.unsupported_ops().items():
         unknown[kind] += count

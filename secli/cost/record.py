@@ -112,7 +112,7 @@ class _Recorder(TorchDispatchMode):
                 self.fixed.add(id(t))
                 self._alive.append(t)
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         name = func.overloadpacket.__name__
@@ -260,7 +260,7 @@ def record(model: nn.Module, image_size: int, dtype: str = "fp32", training: boo
         second = _record_once(model, shape, 2 * small, dtype, training, wanted, optimizer)[0] if training else None
     except SecliError:
         raise
-    except Exception as exc:  # noqa: BLE001 - an op fake tensors cannot run: reported, not a traceback
+    except Exception as exc:  # an op fake tensors cannot run: reported, not a traceback
         raise SecliError(f"cannot record the ops on fake tensors: {describe_exception(exc, 200)}") from None
     ops = _split(first, second, small) if second is not None else [_known(op, small) for op in first]
     return Recording(ops, dtype, training, image_size, site_bytes)

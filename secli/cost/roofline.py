@@ -81,7 +81,7 @@ class Prediction:
 
 def predict(recording: Recording, device: Device, batch: int, sites: Sequence[str] = ()) -> Prediction:
     """The roofline time of every op of ``recording`` at ``batch`` images, blocks split by role."""
-    found = Prediction(batch=batch, roles={role: 0.0 for role in ROLES})
+    found = Prediction(batch=batch, roles=dict.fromkeys(ROLES, 0.0))
     ordered = sorted(sites, key=len, reverse=True)
     for op in recording.ops:
         spent = found.phases.setdefault(op.phase, PhaseTime()).add(op, batch, device)

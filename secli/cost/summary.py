@@ -76,10 +76,8 @@ def owning_site(module: str, sites: Sequence[str]) -> str | None:
 
 def role_of(op: OpCost, site: str, site_bytes: float | None) -> str:
     """What an op of the block at ``site`` does (module doc); ``site_bytes``: one pass, per image."""
-    if op.module == site:
-        child = ""
-    else:
-        child = (op.module[len(site) + 1:] if site else op.module).split(".", 1)[0]
+    below = op.module[len(site) + 1:] if site else op.module
+    child = "" if op.module == site else below.split(".", 1)[0]
     if child in PATH_CHILDREN:
         return "paths"
     if child in GATE_CHILDREN:

@@ -81,7 +81,10 @@ def gates_of_pooled(block: SEModules, z: torch.Tensor) -> tuple[torch.Tensor]:
     """The gate for a pooled ``z`` (N, C, 1, 1), as a one-tuple (the ``Excite`` interface)."""
     modules = block._modules
     fc1, act, fc2, gate_act = modules["fc1"], modules["act"], modules["fc2"], modules["gate_act"]
-    assert fc1 is not None and act is not None and fc2 is not None and gate_act is not None
+    assert fc1 is not None
+    assert act is not None
+    assert fc2 is not None
+    assert gate_act is not None
     if not _fcs_unobserved(block):
         return (gate_act(fc2(act(fc1(z)))),)
     n, channels = z.shape[0], block.channels

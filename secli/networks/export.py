@@ -187,13 +187,13 @@ def export_built(built: BuiltModel, to: str, out: str | Path, image_size: int | 
         data, asked = _serialise(model, example, to, extra)
     except SecliError:
         raise
-    except Exception as exc:  # noqa: BLE001 - exporters raise many types; retry with plain ops
+    except Exception as exc:  # exporters raise many types; retry with plain ops
         if not fused:
             raise SecliError(f"cannot export {built.label} to {to}: {describe_exception(exc, 160)}") from None
         with eager_composition():
             try:
                 data, asked = _serialise(model, example, to, extra)
-            except Exception as again:  # noqa: BLE001
+            except Exception as again:
                 raise SecliError(f"cannot export {built.label} to {to}: {describe_exception(again, 160)}") from None
         fallback = True
         notes.append(f"{to} could not trace the fused blocks ({describe_exception(exc, 80)}); exported their eager "
@@ -245,7 +245,7 @@ def _serialise(model: Any, example: torch.Tensor, to: str, extra: dict[str, str]
             return WRITERS[to](model, example, extra, dims), dims
         except SecliError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a model that specialises on a size; ask for fewer free dims
+        except Exception as exc:  # a model that specialises on a size; ask for fewer free dims
             failure = failure or exc
     assert failure is not None
     raise failure
@@ -269,7 +269,7 @@ def _verify(data: bytes, to: str, model: Any, example: torch.Tensor, reference: 
         runner: Runner = READERS[to](data)
         with torch.no_grad():
             got = runner(example)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise SecliError(f"the exported {to} file does not load and run ({describe_exception(exc, 160)}); nothing written") from None
     diff = _compare(got, reference, to)
     free, shapes = [], ["x".join(map(str, example.shape))]
@@ -281,7 +281,7 @@ def _verify(data: bytes, to: str, model: Any, example: torch.Tensor, reference: 
             diff = max(diff, _compare(other, expected, to))
         except SecliError:
             raise
-        except Exception:  # noqa: BLE001 - that size does not run: the dimension is fixed
+        except Exception:  # that size does not run: the dimension is fixed
             continue
         free.append(name)
         shapes.append("x".join(map(str, shape)))

@@ -63,7 +63,7 @@ def _quiet() -> Iterator[None]:
 def _dynamic_shapes(dims: tuple[int, ...]) -> tuple[dict[int, Any]] | None:
     from torch.export import Dim
 
-    return ({d: Dim.AUTO for d in dims},) if dims else None
+    return (dict.fromkeys(dims, Dim.AUTO),) if dims else None
 
 
 @contextmanager

@@ -72,7 +72,7 @@ def _run(module: nn.Module, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch
         module.eval()
         with torch.no_grad():
             out = module(x.clone())
-    except Exception:  # noqa: BLE001 - not a module that takes this input: not a candidate
+    except Exception:  # not a module that takes this input: not a candidate
         return None
     finally:
         for handle in handles:

@@ -125,7 +125,7 @@ class Session:
                     profile.traffic = measure_site_traffic(model, entry.sites, probe)
                 else:
                     probe()
-            except Exception as exc:  # noqa: BLE001 - one model's fault must not stop the others
+            except Exception as exc:  # one model's fault must not stop the others
                 self._fail(item, exc, "forward", "inference")
                 self._tick(preparing)
                 continue
@@ -142,7 +142,7 @@ class Session:
                     item.fn = compile_model(train_module, self.config.compile_mode)
                     item.inference_fn = item.fn if train_module is model else compile_model(model, self.config.compile_mode)
                     profile.compiled = True
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     profile.compiled = True
                     self._fail(item, exc, "forward", "inference")
             self._tick(preparing)
@@ -183,7 +183,7 @@ class Session:
                     item.entry.model.train(mode == "train")
                     try:
                         item.profile.timings[mode].memory = step_memory(functools.partial(runner.step, untimed), self.device)
-                    except Exception as exc:  # noqa: BLE001
+                    except Exception as exc:
                         self._fail(item, exc, runner.phase, mode)
                 self._tick(f"{mode} memory: model {number}/{len(runners)} ({item.profile.label})")
 
@@ -195,7 +195,7 @@ class Session:
                     action(runner)
                     if sync and self.device.type == "cuda":
                         torch.cuda.synchronize(self.device)  # surface async errors during warm-up
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     self._fail(item, exc, runner.phase, mode)
             self._tick(f"{mode}: {phase}, model {number}/{len(runners)} ({item.profile.label})")
 

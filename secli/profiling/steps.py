@@ -68,10 +68,7 @@ class StepRunner:
         self.phase = "forward"
         with self._autocast():
             logits = logits_of(self.fn(self.x))
-            if logits.dim() == 2:
-                loss = nn.functional.cross_entropy(logits.float(), self.y)
-            else:
-                loss = logits.float().mean()
+            loss = nn.functional.cross_entropy(logits.float(), self.y) if logits.dim() == 2 else logits.float().mean()
         fwd_end = watch.mark()
         self.phase = "backward"
         loss.backward()

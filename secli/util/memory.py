@@ -96,7 +96,7 @@ def activation_bytes(model: nn.Module, image_size: int, batch: int, train: bool,
         model.eval()
         with torch.inference_mode():
             model(torch.zeros(1, 3, probe, probe, device=device))
-    except Exception:  # noqa: BLE001 - a model the probe cannot run is simply not estimated
+    except Exception:  # a model the probe cannot run is simply not estimated
         return None
     finally:
         for hook in hooks:
