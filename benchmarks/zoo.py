@@ -170,7 +170,9 @@ def measure_cost(arch: str, size: int) -> dict[str, Any]:
 
     for row in result.rows:
         kind = row.spec.block.kind
-        assert row.flops is not None and row.formula is not None and row.formula.exact, kind
+        assert row.flops is not None, kind
+        assert row.formula is not None, kind
+        assert row.formula.exact, kind
         model = build(ModelSpec(arch, BlockSpec(kind=kind))).model
         rows[kind] = {"label": row.label, "params_added": row.params_injected - row.params_baseline,
                       "formula": row.formula.predicted, "fc_only": row.flops.fc_only, "all_ops": row.flops.all_ops,

@@ -117,7 +117,8 @@ def assert_same(got: Any, expected: Any, rtol: float = RTOL, atol: float = ATOL)
     for (path, a), (_, b) in zip(got_leaves, expected_leaves, strict=True):
         if isinstance(b, torch.Tensor):
             assert isinstance(a, torch.Tensor), path
-            assert a.dtype == b.dtype and a.shape == b.shape, path
+            assert a.dtype == b.dtype, path
+            assert a.shape == b.shape, path
             if a.dim() == 4 and a.numel() > a.shape[0] * a.shape[1]:  # same memory format
                 assert a.is_contiguous(memory_format=torch.channels_last) == b.is_contiguous(
                     memory_format=torch.channels_last), path

@@ -8,6 +8,7 @@ messages are one line. The heavy cases are marked ``slow``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -74,7 +75,7 @@ def test_an_output_folder_is_never_an_input_its_parent_or_inside_it(tmp_path: Pa
            "link-to-parent": tmp_path / "link", "link-from-inside": tmp_path / "inside" / "figs",
            "dotdot": stats / "x" / ".." / ".."}[relation]
     before = _tree(tmp_path / "P")
-    with pytest.raises(SecliUsageError, match="which this run reads|symbolic link") as info:
+    with pytest.raises(SecliUsageError, match=r"which this run reads|symbolic link") as info:
         check_out_folder(Path(out), force=True, reads=[("the statistics folder", stats)])
     assert info.value.exit_code == 2
     assert _tree(tmp_path / "P") == before
@@ -154,7 +155,9 @@ def test_every_batch_size_against_every_small_data_size_trains() -> None:
                 continue
             loader = train_loader(data_with_skips, list(range(images)), batch, smallest, 0, 0, False)
             sizes = [len(b) for b in loader.batch_sampler]
-            assert sum(sizes) == images and min(sizes) >= smallest and len(sizes) == len(loader), (images, batch)
+            assert sum(sizes) == images, (images, batch)
+            assert min(sizes) >= smallest, (images, batch)
+            assert len(sizes) == len(loader), (images, batch)
             result = train_model(_TinyNet(), loader, None, 3, TrainConfig(epochs=1, batch_size=batch))
             assert result.train_images == images
             assert result.epochs[0].dropped == 0
@@ -219,7 +222,8 @@ def test_the_bounds_are_in_help_the_python_api_and_the_docs() -> None:
     for name, row in BOUNDS.items():  # the docs' table of bounds lists every row, with its range
         line = lines.get(f"`{name}`", "")
         machine = "CPUs here" in row.why  # derived from this machine's CPUs: the docs give the rule
-        assert f"{row.low:,}" in line and (machine or f"{row.high:,}" in line), name
+        assert f"{row.low:,}" in line, name
+        assert machine or f"{row.high:,}" in line, name
 
 
 def test_a_run_that_cannot_fit_in_memory_is_refused_with_the_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -493,16 +497,15 @@ def test_signals_at_random_moments_leave_the_old_output_or_the_new(tmp_path: Pat
                 continue
             time.sleep(rng.uniform(0.0, durations[folder]))  # a random moment of the run
             sent = time.perf_counter()
-            try:
+            with contextlib.suppress(ProcessLookupError):  # already done: the new output must be there
                 (os.killpg if group else os.kill)(pid, signum)
-            except ProcessLookupError:
-                pass  # already done: the new output must be there
             code = int(zygote.stdout.readline())
             took = time.perf_counter() - sent
             left = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True).stdout.split()
             stderr = (tmp_path / "err.txt").read_text()
             outcomes.append((signum.name, group, code, round(took, 1)))
-            assert took < 10 and not left, (outcomes[-1], left)
+            assert took < 10, (outcomes[-1], left)
+            assert not left, (outcomes[-1], left)
             assert code in (0, 128 + signum, -signum), (outcomes[-1], stderr)
             assert os.listdir(out.parent) == [out.name], (outcomes[-1], os.listdir(out.parent))  # no temporary
             if folder:
@@ -543,7 +546,8 @@ def test_a_huge_value_is_quoted_short(tmp_path: Path) -> None:
     for args in (["inject", "resnet18", "--position", "x" * 900_000], ["complexity", "resnet18", "--block", "se",
                                                                        "--ratios", "1," + "9" * 900_000]):
         result = run(*args)
-        assert result.exit_code == 2 and len(result.stderr) < 1_200, len(result.stderr)
+        assert result.exit_code == 2, len(result.stderr)
+        assert len(result.stderr) < 1_200, len(result.stderr)
 
 
 def test_inject_keeps_its_result_when_the_disk_is_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

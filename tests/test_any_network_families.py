@@ -135,7 +135,8 @@ def _training_step(model: torch.nn.Module, sites: list[Any], size: int) -> None:
     assert torch.isfinite(loss)
     for site in sites:
         grads = [p.grad for p in model.get_submodule(site.module_path).parameters()]
-        assert grads and all(g is not None and torch.isfinite(g).all() for g in grads), site.name
+        assert grads, site.name
+        assert all(g is not None and torch.isfinite(g).all() for g in grads), site.name
     assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
 
 

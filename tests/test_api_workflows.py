@@ -114,5 +114,5 @@ def test_workflow_errors_are_the_commands(tmp_path):
 
     with pytest.raises(SecliUsageError, match="--out"):
         visualize_excitation("resnet18", data="synthetic")
-    with pytest.raises(SecliUsageError, match="--out FILE.pt"):
+    with pytest.raises(SecliUsageError, match=r"--out FILE\.pt"):
         train("resnet18")

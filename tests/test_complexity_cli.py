@@ -33,7 +33,8 @@ def invoke(*args: str):
 def one_line_error(result, code: int) -> str:
     assert result.exit_code == code, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:"), result.stderr
     assert "Traceback" not in result.output
     return lines[0]
 
@@ -288,4 +289,5 @@ def test_input_size_out_of_range_is_refused_not_replaced_by_the_default(size: st
     result = CliRunner().invoke(app, ["complexity", "resnet18", "--block", "se", "--image-size", size])
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "--image-size" in lines[0], result.stderr
+    assert len(lines) == 1, result.stderr
+    assert "--image-size" in lines[0], result.stderr

@@ -118,7 +118,7 @@ def test_layouts_and_dtypes_the_kernels_do_not_take() -> None:
     assert cpu_kernels.layout(x, torch.randn(2, 4, 3, 2)) is None
     assert cpu_kernels.layout(x.to("meta")) is None
     assert cpu_kernels.layout(torch.randn(2, 4, 9)) is None
-    with pytest.raises(ValueError):  # called directly on what they do not take: refused, not misread
+    with pytest.raises(ValueError, match="mixed or unsupported layout/dtype"):  # called directly on what they do not take: refused, not misread
         cpu_kernels.scale_add_relu(x.half(), torch.ones(2, 4, 1, 1), x.half())
 
 
@@ -194,7 +194,8 @@ _REPORT = "from secli.kernels import cpu_kernels as k; print(k.available()); pri
 def test_a_fresh_cache_compiles_once_and_later_processes_reuse_it(tmp_path: Path) -> None:
     env = {"SECLI_CACHE_DIR": str(tmp_path)}
     first = _python(_REPORT, env)
-    assert first.returncode == 0 and first.stdout.splitlines()[0] == "True", first.stderr
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[0] == "True", first.stderr
     built = list(tmp_path.glob("kernels/*/libsecli_cpu.so"))
     assert len(built) == 1
     stamp = built[0].stat().st_mtime_ns

@@ -78,7 +78,7 @@ def test_equals_a_hand_written_pool_conv_sigmoid_scale(channels: int, kernel_siz
 
 def test_even_or_zero_kernel_sizes_are_refused() -> None:
     for bad in (0, 4):
-        with pytest.raises(SecliUsageError, match="odd whole number|must be from 1 to"):
+        with pytest.raises(SecliUsageError, match=r"odd whole number|must be from 1 to"):
             BlockSpec(kind="eca", kernel_size=bad)
 
 

@@ -26,7 +26,8 @@ def test_python_m_secli_version_and_help() -> None:
     from secli import __version__
 
     version = _secli("--version")
-    assert version.returncode == 0 and version.stdout.strip() == f"secli {__version__}", version.stderr
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == f"secli {__version__}", version.stderr
     helped = _secli("--help")
     assert helped.returncode == 0, helped.stderr
     assert "Usage: secli" in helped.stdout  # one program name, however it was started
@@ -41,7 +42,9 @@ def test_python_m_secli_gives_one_line_errors() -> None:
     assert bad.returncode == 2
     assert not bad.stdout
     lines = [line for line in bad.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:") and "'tflite' is not one of" in lines[0], bad.stderr
+    assert len(lines) == 1, bad.stderr
+    assert lines[0].startswith("error:"), bad.stderr
+    assert "'tflite' is not one of" in lines[0], bad.stderr
     assert not (ROOT / "never.pt2").exists()
 
 
@@ -71,7 +74,8 @@ def test_help_shows_flags_as_flags(command: list[str]) -> None:
 
     result = run(*command, "--help")
     assert result.exit_code == 0, result.output
-    assert "--help" in result.stdout and "<bool>" not in result.stdout, result.stdout
+    assert "--help" in result.stdout, result.stdout
+    assert "<bool>" not in result.stdout, result.stdout
 
 
 def _stdout_closed_early(args: list[str], buffered: bool) -> subprocess.CompletedProcess[bytes]:
@@ -98,9 +102,11 @@ def test_a_closed_stdout_ends_quietly_with_exit_1(tmp_path: Path, fmt: str, buff
 
     saved = _save(tmp_path / "run.json", DOCUMENT)
     ended = _stdout_closed_early(["report", str(saved), "--format", fmt], buffered)
-    assert ended.stderr == b"" and ended.returncode == 1, ended.stderr.decode()
+    assert ended.stderr == b"", ended.stderr.decode()
+    assert ended.returncode == 1, ended.stderr.decode()
 
 
 def test_a_closed_stdout_after_help_ends_quietly() -> None:
     ended = _stdout_closed_early(["--help"], buffered=True)
-    assert ended.stderr == b"" and ended.returncode == 1, ended.stderr.decode()
+    assert ended.stderr == b"", ended.stderr.decode()
+    assert ended.returncode == 1, ended.stderr.decode()

@@ -133,7 +133,7 @@ def test_scales_that_share_a_key_are_refused():
     assert unique_scales([2.0, 1.0, 2.0, 1.5]) == [2.0, 1.0, 1.5]
     with pytest.raises(SecliUsageError, match="same"):
         unique_scales([1.0, 1.0000001])
-    with pytest.raises(SecliUsageError, match="enlargement factors >= 1.0"):
+    with pytest.raises(SecliUsageError, match=r"enlargement factors >= 1\.0"):
         unique_scales([0.5])
 
 

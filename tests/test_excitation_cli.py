@@ -292,7 +292,8 @@ def test_from_stats_refuses_what_does_not_apply(ckpt, tmp_path):
         (["--classes", "disk"], "--classes does not apply to --from-stats"),
     ]:
         r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(stats), *args])
-        assert r.exit_code == 2 and text in " ".join(r.stderr.split()), (args, r.output)
+        assert r.exit_code == 2, (args, r.output)
+        assert text in " ".join(r.stderr.split()), (args, r.output)
         assert len([line for line in r.stderr.splitlines() if line.strip()]) == 1
     # summary.json is the command's envelope: tables() renders it as the command does
     document = json.loads((stats / "summary.json").read_text())

@@ -208,7 +208,8 @@ def test_titles_wrap_inside_the_figure_at_two_sites():
         fig.canvas.draw()
         caption = fig.texts[-1]
         box = caption.get_window_extent()
-        assert box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1, caption.get_text()
+        assert box.x1 <= fig.bbox.x1, caption.get_text()
+        assert box.y1 <= fig.bbox.y1, caption.get_text()
         top = max(ax.get_window_extent().y1 for ax in fig.axes if ax.get_visible())
         assert box.y0 > top, caption.get_text()  # above every panel, not over one
 

@@ -130,5 +130,7 @@ def _secli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_an_unknown_option_gets_a_suggestion_that_exists(args: list[str], hint: str) -> None:
     result = _secli(*args)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: no such option"), result.stderr
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: no such option"), result.stderr
     assert hint in lines[0], lines[0]

@@ -44,7 +44,8 @@ def test_complexity_takes_a_comma_list_of_kinds_one_row_each_labelled_as_profile
 def test_profile_with_complexity_counts_what_complexity_counts_in_the_same_rows() -> None:
     timed = run("profile", "resnet18", "--block", "se", "--image-size", "32", *FAST, "--with-complexity", "-f", "json")
     counted = run("complexity", "resnet18", "--block", "se", "--image-size", "32", "-f", "json")
-    assert timed.exit_code == 0 and counted.exit_code == 0, timed.output + counted.output
+    assert timed.exit_code == 0, timed.output + counted.output
+    assert counted.exit_code == 0, timed.output + counted.output
     models = json.loads(timed.stdout)["results"]["models"]
     results = json.loads(counted.stdout)["results"]
     assert models[0]["flops"] == {"flops_fc_only": results["baseline"]["flops"]["fc_only"],

@@ -106,9 +106,14 @@ def test_a_failed_folder_write_leaves_the_old_folder(tmp_path):
     out = tmp_path / "figs"
     out.mkdir()
     (out / "old.png").write_text("old")
-    with pytest.raises(RuntimeError), atomic_folder(out, force=True) as tmp:
-        (tmp / "new.png").write_text("new")
-        raise RuntimeError("boom")
+
+    def write_then_fail() -> None:
+        with atomic_folder(out, force=True) as tmp:
+            (tmp / "new.png").write_text("new")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_then_fail()
     assert os.listdir(out) == ["old.png"]
     assert sorted(os.listdir(tmp_path)) == ["figs"]
 
@@ -231,9 +236,11 @@ def test_a_full_disk_at_trains_final_save_keeps_the_trained_model(tmp_path, monk
 
 def test_a_full_disk_inside_an_output_folder_keeps_the_file_and_leaves_no_temporary_folder(tmp_path, monkeypatch):
     _disk_full_where(monkeypatch, lambda folder, prefix: folder.name.startswith(".figs."), tmp_path / "rescue")
-    with pytest.raises(SecliError, match="No space left on device; the result is kept in") as info:
-        with atomic_folder(tmp_path / "figs") as tmp:
-            atomic_write_text(tmp / "summary.json", "{}")
+    with (
+        pytest.raises(SecliError, match="No space left on device; the result is kept in") as info,
+        atomic_folder(tmp_path / "figs") as tmp,
+    ):
+        atomic_write_text(tmp / "summary.json", "{}")
     assert Path(str(info.value).split("kept in ")[1]).read_text() == "{}"
     assert sorted(os.listdir(tmp_path)) == ["rescue"]
 
@@ -241,10 +248,14 @@ def test_a_full_disk_inside_an_output_folder_keeps_the_file_and_leaves_no_tempor
 def test_a_failed_save_inside_a_folder_keeps_what_was_written_before_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _disk_full_where(monkeypatch, lambda folder, prefix: folder.name.startswith(".figs.") and "fig" in prefix,
                      tmp_path / "rescue")
-    with pytest.raises(SecliError, match="No space left on device") as info:
+
+    def write_two() -> None:
         with atomic_folder(tmp_path / "figs") as tmp:
             atomic_write_text(tmp / "stats.json", "{\"sums\": 1}")
             atomic_write_text(tmp / "fig1.png", "png")
+
+    with pytest.raises(SecliError, match="No space left on device") as info:
+        write_two()
     message = str(info.value)
     kept_folder = Path(message.split("the files written before it are kept in ")[1])
     assert (kept_folder / "stats.json").read_text() == "{\"sums\": 1}"
@@ -295,7 +306,9 @@ def test_a_file_that_appears_during_the_run_is_a_runtime_failure_not_a_usage_err
     assert path.read_text() == "the other run's"
     (tmp_path / "figs").mkdir()
     (tmp_path / "figs" / "theirs.txt").write_text("x")
-    with pytest.raises(SecliError, match="another run may have written it meanwhile") as info:
-        with atomic_folder(tmp_path / "figs"):
-            pass
+    with (
+        pytest.raises(SecliError, match="another run may have written it meanwhile") as info,
+        atomic_folder(tmp_path / "figs"),
+    ):
+        pass
     assert info.value.exit_code == 1

@@ -64,5 +64,7 @@ def test_a_command_line_mistake_is_one_line_with_exit_2():
                            text=True, timeout=120)
         assert r.returncode == 2, r.stderr
         lines = r.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: ") and "--help" in lines[0], r.stderr
+        assert len(lines) == 1, r.stderr
+        assert lines[0].startswith("error: "), r.stderr
+        assert "--help" in lines[0], r.stderr
         assert "--ratio" not in args or "Invalid value for '--ratio'" in lines[0]

@@ -60,7 +60,7 @@ def test_sk_by_pattern_replaces_the_matching_3x3_convolutions_and_their_bn() -> 
     assert built.sites[0].module_path == "layer1.0.conv2"
     assert isinstance(built.model.layer1[0].bn2, nn.Identity)
     assert built.model.eval()(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
-    with pytest.raises(SecliUsageError, match="layer1.0.conv1, which is not a 3x3 convolution"):
+    with pytest.raises(SecliUsageError, match=r"layer1\.0\.conv1, which is not a 3x3 convolution"):
         api.load_model("resnet50", BlockSpec(kind="sk", at=("layer*.*.conv1",)))
 
 
@@ -89,7 +89,7 @@ def test_pattern_refusals_name_what_is_wrong(at: str, message: str) -> None:
 
 
 def test_nested_and_channels_last_matches_are_refused() -> None:
-    with pytest.raises(SecliUsageError, match="matches layer1 and layer1.0 inside it"):
+    with pytest.raises(SecliUsageError, match=r"matches layer1 and layer1\.0 inside it"):
         api.inject("resnet18", block="se", at="layer1,layer1.*")
     pytest.importorskip("timm")
     with pytest.raises(SecliUsageError, match="a channels-last map"):

@@ -248,7 +248,8 @@ def test_options_that_do_not_apply_or_conflict_are_refused(tmp_path, args, needl
     r = runner.invoke(app, ["train", "resnet18", *args, "--out", str(tmp_path / "m.pt")])
     assert r.exit_code == 2, r.output
     lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert len(lines) == 1, r.stderr
+    assert needle in lines[0], r.stderr
     assert not (tmp_path / "m.pt").exists()
 
 

@@ -49,9 +49,11 @@ def test_distributed_session_disabled_joins_nothing() -> None:
 def test_distributed_session_outside_torchrun_names_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(SecliUsageError, match="torchrun") as caught:
-        with distributed_session(True, "cpu", "visualize-excitation"):
-            pass
+    with (
+        pytest.raises(SecliUsageError, match="torchrun") as caught,
+        distributed_session(True, "cpu", "visualize-excitation"),
+    ):
+        pass
     assert "visualize-excitation" in str(caught.value)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch.utils.data import Dataset
@@ -32,7 +33,7 @@ class GeneratedImages(Dataset):
     image is drawn (``render(label, size, seed)``) and the smallest size that still shows them.
     """
 
-    classes: list[str]
+    classes: ClassVar[list[str]]
     name = "generated"
     min_size = 8
     min_size_why = ""
@@ -79,7 +80,7 @@ class SyntheticShapes(GeneratedImages):
     checkerboard, dots) vary in period, phase and colour. Gaussian noise is added to every image.
     """
 
-    classes = list(SYNTHETIC_CLASSES)
+    classes: ClassVar[list[str]] = list(SYNTHETIC_CLASSES)
     name = SYNTHETIC
     min_size = 8
 
