@@ -49,8 +49,8 @@ def _variants() -> dict[str, Forward]:
 
     def wrapper(self: SqueezeExcitation, u: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
         fc1, fc2 = self.fc1._parameters, self.fc2._parameters
-        done = cpu_kernels.squeeze_excite(u, identity, (fc1["weight"], fc1["bias"]), (fc2["weight"], fc2["bias"]), "sigmoid",
-                                          u, gates=False)
+        done = cpu_kernels.squeeze_excite(u, identity, (fc1["weight"], fc1["bias"]), (fc2["weight"], fc2["bias"]),
+                                          "sigmoid", u, gates=False)
         assert done is not None
         return done[0]
 

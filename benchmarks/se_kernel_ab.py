@@ -73,8 +73,8 @@ def main() -> None:
         tensors = {}
         for c, size, _ in SITES:
             h = c // 16
-            tensors[c] = (torch.randn(1, c, size, size), torch.randn(1, c, size, size), torch.randn(h, c), torch.randn(h),
-                          torch.randn(c, h), torch.randn(c))
+            tensors[c] = (torch.randn(1, c, size, size), torch.randn(1, c, size, size), torch.randn(h, c),
+                          torch.randn(h), torch.randn(c, h), torch.randn(c))
         extra: dict[str, list[float]] = {name: [] for name in versions}
         for _ in range(args.rounds):
             spent: dict[str, float] = {}

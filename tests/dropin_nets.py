@@ -44,7 +44,8 @@ from secli.networks.models import build
 RTOL, ATOL = 1e-9, 1e-9
 ARCHS = ("resnet18", "resnet50")  # a basic-block and a bottleneck network
 KINDS = ("se", "sk", "eca")
-CUDA = pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")])
+CUDA = pytest.param("cuda",
+                    marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")])
 DEVICES = ("cpu", CUDA)
 #: the module each kind's gate comes out of (where excitation analysis hooks)
 GATE_MODULE = {"se": "gate_act", "sk": "attn_softmax", "eca": "gate"}
@@ -123,7 +124,8 @@ def assert_same(got: Any, expected: Any, rtol: float = RTOL, atol: float = ATOL)
                 assert a.is_contiguous(memory_format=torch.channels_last) == b.is_contiguous(
                     memory_format=torch.channels_last), path
             scale = max(1.0, float(b.detach().abs().max())) if b.numel() and b.is_floating_point() else 1.0
-            torch.testing.assert_close(a.detach(), b.detach(), rtol=rtol, atol=atol * scale, msg=lambda m, p=path: f"{p}: {m}")
+            torch.testing.assert_close(a.detach(), b.detach(), rtol=rtol, atol=atol * scale,
+                                       msg=lambda m, p=path: f"{p}: {m}")
         else:
             assert a == b, path
 

@@ -194,7 +194,8 @@ BOUNDED = [
       "--out", "{tmp}/f"], "--bins must be from 2 to 10,000"),
     (["complexity", "resnet18", "--block", "se", "--ratios", ",".join(["8"] * 10_000)],
      "this sweep has 10,000 models; at most 100"),
-    (["complexity", "resnet18", "--block", "se", "--ratios", "8,100000"], "--ratios must be whole numbers >= 1 and <= 4,096"),
+    (["complexity", "resnet18", "--block", "se", "--ratios", "8,100000"],
+     "--ratios must be whole numbers >= 1 and <= 4,096"),
     (["complexity", "resnet18", "--block", "se", *["--stages", "2"] * 300], "this sweep has 300 models; at most 100"),
     (["complexity", "resnet18", "--by-module", "--depth", "1000"], "--depth must be from 0 to 64"),
 ]

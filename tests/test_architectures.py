@@ -64,7 +64,8 @@ def test_site_names_follow_the_papers_stage_numbering() -> None:
     assert names["vgg16"][-1] == "SE_5_3"
     assert names["shufflenet_v2_x1_0"][0] == "SE_2_1"
     assert names["shufflenet_v2_x1_0"][-1] == "SE_4_4"
-    assert names["googlenet"] == ["SE_3_1", "SE_3_2", "SE_4_1", "SE_4_2", "SE_4_3", "SE_4_4", "SE_4_5", "SE_5_1", "SE_5_2"]
+    assert names["googlenet"] == ["SE_3_1", "SE_3_2", "SE_4_1", "SE_4_2", "SE_4_3", "SE_4_4", "SE_4_5", "SE_5_1",
+                                  "SE_5_2"]
 
 
 def test_mobilenet_v2_blocks_sit_before_the_projection_at_the_expanded_width() -> None:

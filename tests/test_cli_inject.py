@@ -143,7 +143,8 @@ def test_python_inject_equals_the_cli_json(tmp_path: Path) -> None:
     from secli.networks.workflow import inject
 
     out, spec = tmp_path / "se.pt", tmp_path / "se.yaml"
-    cli = run("inject", "resnet18", "--ratio", "8", "--stages", "2,3", "--no-bias", "-o", str(out), "--save-spec", str(spec), "-f", "json")
+    cli = run("inject", "resnet18", "--ratio", "8", "--stages", "2,3", "--no-bias", "-o", str(out), "--save-spec",
+              str(spec), "-f", "json")
     assert cli.exit_code == 0, cli.output
     result = inject("resnet18", ratio=8, stages="2,3", bias=False, out=out, save_spec=spec, force=True)
     assert json.loads(json.dumps(result.to_dict())) == json.loads(cli.stdout)
@@ -214,7 +215,8 @@ def test_the_python_api_refuses_a_default_equal_option_the_block_does_not_take()
         api.inject("resnet18", block="se", paths=2)
     with pytest.raises(SecliUsageError, match="--gate does not apply to SK blocks"):
         api.complexity("resnet18", block="sk", gate="sigmoid", flops=False)
-    assert api.inject("resnet18", block="sk", paths=2).to_dict()["results"]["block"]["paths"] == 2  # its own option: fine
+    # its own option: fine
+    assert api.inject("resnet18", block="sk", paths=2).to_dict()["results"]["block"]["paths"] == 2
 
 
 def test_inject_tables_render_from_the_envelope_alone(tmp_path: Path) -> None:

@@ -41,7 +41,8 @@ def one_line_error(result, code: int) -> str:
 
 @pytest.fixture(scope="module")
 def json_sweep():
-    result = invoke("resnet18", "--ratios", "4,16", "--stages", "2", "--stages", "3,4", "--image-size", "32", "--format", "json")
+    result = invoke("resnet18", "--ratios", "4,16", "--stages", "2", "--stages", "3,4", "--image-size", "32",
+                    "--format", "json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -118,7 +119,8 @@ def test_saved_model_file(tmp_path: Path) -> None:
 
 def test_spec_file_with_rows_and_sweep(tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text("arch: resnet18\nimage_size: 32\nblock: {kind: se, bias: false}\nrows:\n  - {ratio: 4}\nsweep:\n  ratio: [8, 16]\n")
+    spec.write_text("arch: resnet18\nimage_size: 32\nblock: {kind: se, bias: false}\n"
+                    "rows:\n  - {ratio: 4}\nsweep:\n  ratio: [8, 16]\n")
     data = rows_of(invoke(str(spec), "-f", "json"))  # a YAML file in place of the model means --spec
     weights = {r: sum(2 * 2 * c * c / r for c in R18_WIDTHS.values()) for r in (4, 8, 16)}
     assert [d["params"]["added"] for d in data] == [weights[4], weights[8], weights[16]]
@@ -265,7 +267,8 @@ def test_python_complexity_equals_the_cli_json(json_sweep) -> None:
     from secli.complexity.workflow import complexity
 
     calls: list[tuple[int, int, str]] = []
-    result = complexity("resnet18", ratios="4,16", stages=["2", "3,4"], image_size=32, progress=lambda *a: calls.append(a))
+    result = complexity("resnet18", ratios="4,16", stages=["2", "3,4"], image_size=32,
+                        progress=lambda *a: calls.append(a))
     assert json.loads(json.dumps(result.to_dict())) == json_sweep
     as_lists = complexity("resnet18", ratios=[4, 16], stages=[[2], [3, 4]], input_size=32)  # the old keyword
     assert as_lists.to_dict()["results"] == result.to_dict()["results"]

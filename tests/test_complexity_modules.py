@@ -21,7 +21,8 @@ def test_tree_adds_up_and_marks_blocks(r18) -> None:
     row = r18.rows[0]
     root, *rest = row.modules
     assert (root.path, root.depth) == ("", 0)
-    assert (root.params, root.flops_fc_only, root.flops_all_ops) == (row.params_injected, row.flops.fc_only, row.flops.all_ops)
+    assert (root.params, root.flops_fc_only, root.flops_all_ops) == (row.params_injected, row.flops.fc_only,
+                                                                     row.flops.all_ops)
     top = [m for m in rest if m.depth == 1]
     assert sum(m.params for m in top) == root.params
     assert sum(m.flops_all_ops for m in top) == root.flops_all_ops  # resnet18's own ops all sit in children
@@ -51,7 +52,8 @@ def test_depth_limits_the_tree() -> None:
 
 @pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "json"])
 def test_every_format(fmt: str) -> None:
-    result = CliRunner().invoke(app, ["complexity", "resnet18", "--block", "se", "--image-size", "32", "--by-module", "--depth", "2", "-f", fmt])
+    result = CliRunner().invoke(app, ["complexity", "resnet18", "--block", "se", "--image-size", "32", "--by-module",
+                                      "--depth", "2", "-f", fmt])
     assert result.exit_code == 0, result.output
     out = result.stdout
     if fmt == "json":
@@ -61,7 +63,8 @@ def test_every_format(fmt: str) -> None:
         assert row["by_module"][0]["blocks_inside"] == 8
         assert results["baseline"]["by_module"][0]["params"] == 11_689_512
     elif fmt == "csv":
-        assert out.splitlines()[0] == "model,module,depth,type,params,flops_fc_only,flops_all_ops,block,blocks_inside,bytes_read,bytes_written,intensity"
+        assert out.splitlines()[0] == ("model,module,depth,type,params,flops_fc_only,flops_all_ops,block,"
+                                       "blocks_inside,bytes_read,bytes_written,intensity")
         assert "resnet18 + SE,layer1.0,2,BasicBlock," in out
         assert "\nresnet18,,0,ResNet,11689512," in out
     else:

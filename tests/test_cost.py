@@ -58,7 +58,8 @@ def test_conv_linear_batchnorm_relu_add_and_view_by_hand() -> None:
     assert [(o.name, o.fixed, o.per_image) for o in conv] == [
         ("convolution", (0.0, 32 * 16 * 9 * 4 + 32 * 4, 0.0), (2 * 32 * 64 * 16 * 9, 16 * 64 * 4, 32 * 64 * 4))]
     linear = record(nn.Linear(64, 10), 1, sample=(64,)).ops
-    assert [(o.name, o.fixed, o.per_image) for o in linear] == [("addmm", (0.0, (640 + 10) * 4, 0.0), (2 * 640, 64 * 4, 10 * 4))]
+    assert [(o.name, o.fixed, o.per_image) for o in linear] == [("addmm", (0.0, (640 + 10) * 4, 0.0),
+                                                                 (2 * 640, 64 * 4, 10 * 4))]
     bn = _only(record(nn.BatchNorm2d(8).eval(), 4, sample=(8, 4, 4)), "native_batch_norm")
     assert bn.fixed[1] == 4 * 8 * 4
     assert bn.per_image[1:] == (8 * 16 * 4, 8 * 16 * 4)  # weight, bias, mean, var + the map
@@ -140,7 +141,8 @@ def test_one_inference_recording_splits_weights_as_two_batch_sizes_do(dtype: str
     fitted = _split(one, two, 1)  # the difference between two batch sizes, no knowledge of weights
     marked = [_known(op, 1) for op in one]  # weights marked while recording
     assert [(o.name, o.fixed, o.per_image) for o in marked] == [(o.name, o.fixed, o.per_image) for o in fitted]
-    assert sum(o.fixed[1] for o in marked) >= 11_689_512 * (4 if dtype == "fp32" else 6)  # every weight read (bf16: + its cast)
+    # every weight read (bf16: + its cast)
+    assert sum(o.fixed[1] for o in marked) >= 11_689_512 * (4 if dtype == "fp32" else 6)
 
 
 def test_roles_of_torchvisions_own_se_module() -> None:

@@ -51,7 +51,8 @@ def test_the_kernels_build_where_a_compiler_exists() -> None:
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_forward_kernels_equal_the_eager_ops_bit_for_bit(dtype: torch.dtype, shape: tuple[int, ...], channels_last: bool) -> None:
+def test_forward_kernels_equal_the_eager_ops_bit_for_bit(dtype: torch.dtype, shape: tuple[int, ...],
+                                                         channels_last: bool) -> None:
     u, identity = _tensors(shape, dtype, channels_last, 2)
     s = _gate(shape, dtype)
     out = cpu_kernels.scale_add_relu(u, s, identity)
@@ -118,7 +119,8 @@ def test_layouts_and_dtypes_the_kernels_do_not_take() -> None:
     assert cpu_kernels.layout(x, torch.randn(2, 4, 3, 2)) is None
     assert cpu_kernels.layout(x.to("meta")) is None
     assert cpu_kernels.layout(torch.randn(2, 4, 9)) is None
-    with pytest.raises(ValueError, match="mixed or unsupported layout/dtype"):  # called directly on what they do not take: refused, not misread
+    # called directly on what they do not take: refused, not misread
+    with pytest.raises(ValueError, match="mixed or unsupported layout/dtype"):
         cpu_kernels.scale_add_relu(x.half(), torch.ones(2, 4, 1, 1), x.half())
 
 
@@ -158,7 +160,8 @@ def _step(module: torch.nn.Module, x: torch.Tensor, *extra: torch.Tensor) -> lis
 @needs_kernels
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("block", ["se", "se-folded", "sk"])
-def test_fused_blocks_with_and_without_kernels_agree_in_float64(monkeypatch: pytest.MonkeyPatch, block: str, channels_last: bool) -> None:
+def test_fused_blocks_with_and_without_kernels_agree_in_float64(monkeypatch: pytest.MonkeyPatch, block: str,
+                                                                channels_last: bool) -> None:
     """The kernels run by default (counted), and switching them off changes nothing but speed."""
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -262,7 +265,8 @@ def _eager_twin(block: SqueezeExcitation) -> SqueezeExcitation:
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("gate", ["sigmoid", "tanh", "relu", "hardsigmoid"])
 @pytest.mark.parametrize("bias", [True, False])
-def test_the_whole_block_kernel_equals_the_eager_block(dtype: torch.dtype, channels_last: bool, gate: str, bias: bool) -> None:
+def test_the_whole_block_kernel_equals_the_eager_block(dtype: torch.dtype, channels_last: bool, gate: str,
+                                                       bias: bool) -> None:
     torch.manual_seed(1)
     block = SqueezeExcitation(24, ratio=4, gate=gate, bias=bias).to(dtype)
     eager = _eager_twin(block)
@@ -295,13 +299,15 @@ def test_the_whole_block_kernel_declines_what_it_does_not_take() -> None:
     u = torch.randn(2, 8, 4, 4)
     assert cpu_kernels.squeeze_excite(u.half(), None, fc1, fc2, "sigmoid") is None
     assert cpu_kernels.squeeze_excite(u[:, :, :, :3], None, fc1, fc2, "sigmoid") is None
-    assert cpu_kernels.squeeze_excite(u, u.contiguous(memory_format=torch.channels_last).transpose(2, 3), fc1, fc2, "sigmoid") is None
+    assert cpu_kernels.squeeze_excite(u, u.contiguous(memory_format=torch.channels_last).transpose(2, 3), fc1, fc2,
+                                      "sigmoid") is None
     assert cpu_kernels.squeeze_excite(u.double(), None, fc1, fc2, "sigmoid") is None  # weights of another dtype
 
 
 @needs_kernels
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_folded_networks_without_gradients_run_one_call_per_site_and_equal_eager(monkeypatch: pytest.MonkeyPatch, channels_last: bool) -> None:
+def test_folded_networks_without_gradients_run_one_call_per_site_and_equal_eager(
+        monkeypatch: pytest.MonkeyPatch, channels_last: bool) -> None:
     """A folded SE network under inference_mode: one whole-block call per site, the block's own
     BN output overwritten in place (as torchvision's ``out += identity`` does), same outputs."""
     from secli.blocks.spec import BlockSpec, ModelSpec
@@ -421,7 +427,8 @@ def test_a_hook_on_the_se_block_keeps_its_input_when_the_gate_is_hooked_too() ->
 
 @needs_kernels
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize(("channels", "hidden", "size"), [(16, 16, (7, 7)), (40, 5, (1, 1)), (72, 24, (9, 7)), (8, 1, (13, 5))])
+@pytest.mark.parametrize(("channels", "hidden", "size"),
+                         [(16, 16, (7, 7)), (40, 5, (1, 1)), (72, 24, (9, 7)), (8, 1, (13, 5))])
 def test_the_whole_block_kernel_pools_and_excites_rows_of_every_length(dtype: torch.dtype, channels: int, hidden: int,
                                                                        size: tuple[int, int]) -> None:
     """Pool rows of 49 or 63 values and FC rows of 1 to 72 values: the four-vector loop, the
@@ -457,7 +464,8 @@ def test_the_float_sigmoid_gate_matches_torch_over_its_whole_range() -> None:
     torch_float_error = (torch.sigmoid(pre).double() - exact).abs().max().item()
     assert (gates - exact).abs().max().item() <= max(torch_float_error, 1.2e-7)
     assert ((gates - exact).abs() / exact.clamp_min(1e-30)).max().item() < 2.5e-7
-    nan = cpu_kernels.squeeze_excite(torch.zeros(1, 2, 1, 1), None, (torch.zeros(1, 2), None), (torch.zeros(2, 1), torch.tensor([float("nan"), 1.0])), "sigmoid")
+    nan = cpu_kernels.squeeze_excite(torch.zeros(1, 2, 1, 1), None, (torch.zeros(1, 2), None),
+                                     (torch.zeros(2, 1), torch.tensor([float("nan"), 1.0])), "sigmoid")
     assert nan is not None
     assert nan[1] is not None
     assert torch.isnan(nan[1].flatten()[0])
@@ -551,7 +559,8 @@ def test_an_se_block_switched_to_eager_after_the_fold_runs_eager_without_gradien
     for module in model.modules():
         if isinstance(module, SqueezeExcitation):
             module.impl = "eager"
-            assert module.residual_no_grad(torch.randn(1, module.channels, 2, 2), torch.randn(1, module.channels, 2, 2)) is None
+            assert module.residual_no_grad(torch.randn(1, module.channels, 2, 2),
+                                           torch.randn(1, module.channels, 2, 2)) is None
     with torch.no_grad():
         torch.testing.assert_close(model(x), fused, rtol=1e-5, atol=1e-6)
 

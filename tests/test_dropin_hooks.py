@@ -66,7 +66,8 @@ def test_forward_and_pre_hooks_on_every_module_see_the_eager_calls(nets: Nets) -
     assert [c[:2] for c in got] == [c[:2] for c in expected]  # same modules, as often, in the same order
     assert_same([c[2] for c in got], [c[2] for c in expected])
     blocks = sum(1 for name, _ in eager.named_modules() if name.count(".") == 1 and name.startswith("layer"))
-    assert sum(1 for n, kind, _ in expected if kind == "forward" and n.count(".") == 1 and n.startswith("layer")) == 2 * blocks
+    assert sum(1 for n, kind, _ in expected
+               if kind == "forward" and n.count(".") == 1 and n.startswith("layer")) == 2 * blocks
 
 
 def _in_place_targets(model: nn.Module) -> set[str]:
@@ -117,7 +118,8 @@ def _with_global_hooks(model: nn.Module, x: torch.Tensor, backward: bool = False
         register.register_module_forward_hook(lambda m, a, o: calls.append((names.get(id(m)), "forward", _tensors(o)))),
     ]
     if backward:
-        handles.append(register.register_module_full_backward_hook(lambda m, gi, go: calls.append((names.get(id(m)), "bwd"))))
+        handles.append(register.register_module_full_backward_hook(
+            lambda m, gi, go: calls.append((names.get(id(m)), "bwd"))))
     try:
         _drive(model, x)
     finally:

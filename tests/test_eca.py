@@ -185,7 +185,8 @@ def test_cli_visualize_excitation_eca(tmp_path: Path) -> None:
         (["inject", "resnet50", "--block", "eca", "--kernel-size", "4"], "odd whole number"),
         (["complexity", "resnet18", "--block", "eca", "--ratios", "4,8"], "--ratio does not apply to ECA blocks"),
         (["profile", "resnet18", "--block", "eca", "--paths", "3"], "--paths does not apply to ECA blocks"),
-        (["visualize-excitation", "resnet18", "--kernel-size", "3", "--data", "synthetic", "--out", "unused"], "add --block eca"),
+        (["visualize-excitation", "resnet18", "--kernel-size", "3", "--data", "synthetic", "--out", "unused"],
+         "add --block eca"),
     ],
 )
 def test_unknown_kinds_and_options_a_kind_does_not_take_are_one_line_exit_2(args: list[str], text: str) -> None:

@@ -61,7 +61,8 @@ def test_completion_completes_command_names() -> None:
     """What bash asks when the user presses tab after ``secli ex``."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "_SECLI_COMPLETE": "complete_bash", "COMP_WORDS": "secli ex",
            "COMP_CWORD": "1"}
-    done = subprocess.run([sys.executable, "-m", "secli"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "secli"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["export"]
 

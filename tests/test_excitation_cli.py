@@ -56,7 +56,8 @@ def test_synthetic_run_writes_figures_stats_and_replots(ckpt, tmp_path):
     assert payload["counts"] == dict.fromkeys(payload["classes"], 2)
     assert len(payload["classes"]) == 10
     assert [s["name"] for s in payload["sites"]] == ["SE_5_2"]
-    for name in ("class_means.png", "class_means.svg", "SE_5_2_mean_std.png", "SE_5_2_hist.png", "stats.npz", "summary.json"):
+    for name in ("class_means.png", "class_means.svg", "SE_5_2_mean_std.png", "SE_5_2_hist.png", "stats.npz",
+                 "summary.json"):
         assert (out / name).is_file(), name
     assert (out / "class_means.png").read_bytes()[:4] == b"\x89PNG"
     with np.load(out / "raw.npz") as raw:
@@ -64,7 +65,8 @@ def test_synthetic_run_writes_figures_stats_and_replots(ckpt, tmp_path):
         assert raw["labels"].shape == (20,)
     # re-plot a subset without the network
     again = tmp_path / "again"
-    r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(out), "--classes", "disk,ring", "--out", str(again)])
+    r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(out), "--classes", "disk,ring",
+                            "--out", str(again)])
     assert r.exit_code == 0, _err(r)
     assert (again / "class_means.png").is_file()
     assert not (again / "stats.npz").exists()
@@ -84,13 +86,16 @@ def test_folder_with_corrupt_image_is_skipped_and_counted(ckpt, tmp_path):
     ("args", "message"),
     [
         (["resnet18", "--data", "synthetic"], "no excitation sites found in resnet18; inject some with secli inject"),
-        (["CKPT", "--data", "synthetic", "--sites", "SE_2_1"], "unknown site 'SE_2_1'; valid sites: SE_4_1, SE_4_2, SE_5_1, SE_5_2"),
-        (["CKPT", "--data", "synthetic", "--classes", "hexagon"], "unknown class 'hexagon'; valid classes: disk, square"),
+        (["CKPT", "--data", "synthetic", "--sites", "SE_2_1"], "unknown site 'SE_2_1'; valid sites: SE_4_1, "
+                                                               "SE_4_2, SE_5_1, SE_5_2"),
+        (["CKPT", "--data", "synthetic", "--classes", "hexagon"],
+         "unknown class 'hexagon'; valid classes: disk, square"),
         (["CKPT", "--data", "EMPTY"], "no images found in"),
         (["CKPT", "--data", "synthetic", "--ablate"], "--ablate needs the names of se_r18.pt's outputs"),
         (["CKPT", "--data", "IMGS", "--ablate"], "--ablate needs the names of se_r18.pt's outputs"),
         (["CKPT", "--data", "synthetic", "--from-stats", "NOSTATS"], "give no model and no --data"),
-        (["CKPT", "--data", "synthetic", "--num-classes", "3"], "saved model; --num-classes applies to architecture names only"),
+        (["CKPT", "--data", "synthetic", "--num-classes", "3"], "saved model; --num-classes applies to "
+                                                                "architecture names only"),
         (["CKPT", "--data", "synthetic", "--ddp"], "--ddp needs a torchrun launch"),
         (["CKPT", "--data", "synthetic", "--scales", "0.5"], "enlargement factors >= 1.0"),
         (["--from-stats", "NOSTATS"], "holds no excitation statistics"),
@@ -122,7 +127,8 @@ def test_all_images_unreadable_is_an_error(ckpt, tmp_path):
     root = tmp_path / "bad"
     (root / "a").mkdir(parents=True)
     (root / "a" / "x.jpg").write_bytes(b"nope")
-    r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", str(root), "--sites", "SE_5_2", "--out", str(tmp_path / "o")])
+    r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", str(root), "--sites", "SE_5_2", "--out",
+                            str(tmp_path / "o")])
     assert r.exit_code == 1
     assert "could be read (1 skipped)" in " ".join(_err(r).split())
 
@@ -174,9 +180,11 @@ def test_more_classes_than_plotted_are_capped_at_the_constant(tmp_path, monkeypa
     g = rng.random((k, 1, 4))
     arrays = {"x1": {"SE_1": {"count": np.ones(k), "sum": g, "sumsq": g * g, "hist": np.ones((k, 1, 5)),
                               "above": np.zeros((k, 1))}}}
-    ExcitationResult([SiteInfo("SE_1", "se", 4, 1, 0.0, 1.0, 5)], [f"c{i}" for i in range(k)], [1.0], arrays).save(tmp_path / "s")
+    ExcitationResult([SiteInfo("SE_1", "se", 4, 1, 0.0, 1.0, 5)], [f"c{i}" for i in range(k)], [1.0],
+                     arrays).save(tmp_path / "s")
     seen = []
-    monkeypatch.setattr(secli.excitation.workflow, "write_figures", lambda result, out, classes, **kw: seen.append(classes) or [])
+    monkeypatch.setattr(secli.excitation.workflow, "write_figures",
+                        lambda result, out, classes, **kw: seen.append(classes) or [])
     r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(tmp_path / "s"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     assert seen == [list(range(MAX_PLOTTED_CLASSES))]

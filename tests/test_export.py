@@ -213,7 +213,8 @@ def test_an_exporter_that_fails_on_fused_blocks_is_retried_with_the_eager_compos
     assert (tmp_path / "m.ts").is_file()
 
 
-def test_a_file_that_does_not_verify_is_not_written(checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_that_does_not_verify_is_not_written(checkpoint: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from secli.networks import export as export_module
     from secli.networks.models import load_model
     from secli.util.errors import SecliError
@@ -264,7 +265,8 @@ def test_onnx_without_its_packages_is_refused_before_any_work(tmp_path: Path, mo
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_paths_are_reduced_to_names_and_a_leftover_path_stops_the_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_paths_are_reduced_to_names_and_a_leftover_path_stops_the_export(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from secli.networks import export_privacy
     from secli.networks.export import export_built
     from secli.networks.models import load_model

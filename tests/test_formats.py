@@ -107,7 +107,8 @@ def test_every_commands_csv_is_one_table_with_ascii_snake_case_columns(
 def test_report_csv_of_a_complexity_run_is_its_one_table(extra: list[str], tmp_path: Path) -> None:
     """Whatever parts a complexity result holds, report -f csv shows the one table the run's -f csv did."""
     out = tmp_path / "c.json"
-    printed = run("complexity", "resnet18", "--block", "se", "--image-size", "32", *extra, "-f", "csv", "--out", str(out))
+    printed = run("complexity", "resnet18", "--block", "se", "--image-size", "32", *extra, "-f", "csv", "--out",
+                  str(out))
     assert printed.exit_code == 0, printed.output
     shown = run("report", str(out), "-f", "csv")
     assert shown.exit_code == 0

@@ -137,7 +137,8 @@ def test_folded_networks_equal_eager_networks_in_float64(arch: str, batch: int, 
 
 
 def test_other_positions_and_squeezes_keep_the_librarys_forward() -> None:
-    for block in (BlockSpec(kind="se", position="post"), BlockSpec(kind="se", squeeze="max"), BlockSpec(kind="se", impl="eager")):
+    for block in (BlockSpec(kind="se", position="post"), BlockSpec(kind="se", squeeze="max"),
+                  BlockSpec(kind="se", impl="eager")):
         model = build(ModelSpec("resnet18", block)).model
         assert not any("forward" in vars(m) for m in model.modules() if type(m).__name__ == "BasicBlock")
 

@@ -65,7 +65,8 @@ def _force_gate(module: nn.Module, value: float) -> None:
         se.fc2.bias.fill_(1e4 if value == 1 else -1e4)
 
 
-@pytest.mark.parametrize(("path", "channels", "side"), [("repeat.3", 320, 7), ("repeat_1.0", 1088, 5), ("block8", 2080, 3)])
+@pytest.mark.parametrize(("path", "channels", "side"),
+                         [("repeat.3", 320, 7), ("repeat_1.0", 1088, 5), ("block8", 2080, 3)])
 def test_se_scales_the_branch_before_the_residual_sum(se_irv2, base_irv2, path: str, channels: int, side: int) -> None:
     """Gate 0 leaves act(0 * scale + x): relu(x), or x for the last Block8 (no ReLU); gate 1
     leaves the original module. Only an SE on the branch, before the sum, does both."""

@@ -2,7 +2,8 @@
 
     secli.api                                   (one function per command)
     secli.complexity | profiling | excitation | training   (analyses: never import each other)
-    secli.cost                                  (bytes and FLOPs per op, devices, roofline: complexity and profile share it)
+    secli.cost                                  (bytes and FLOPs per op, devices, roofline:
+                                                 complexity and profile share it)
     secli.data                                  (images, preprocessing, synthetic sets)
     secli.networks                                 (specs, blocks, registry, sites, models)
     secli.util                                  (errors, outputs, device, distributed)

@@ -129,7 +129,8 @@ class _NotScaling(nn.Module):
 
     def __init__(self, c: int) -> None:
         super().__init__()
-        self.fc1, self.act, self.fc2, self.gate = nn.Conv2d(c, c // 4, 1), nn.ReLU(), nn.Conv2d(c // 4, c, 1), nn.Sigmoid()
+        self.fc1, self.act = nn.Conv2d(c, c // 4, 1), nn.ReLU()
+        self.fc2, self.gate = nn.Conv2d(c // 4, c, 1), nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.gate(self.fc2(self.act(self.fc1(x))))

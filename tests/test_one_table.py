@@ -65,8 +65,10 @@ def test_report_joins_separate_runs_by_model_not_by_label(tmp_path: Path) -> Non
     """complexity of r=8 and r=16 (long labels), profile of the default SE (short label): the
     r=16 row joins the timed 'resnet18 + SE', r=8 stays counted only."""
     cx, pr = tmp_path / "cx.json", tmp_path / "pr.json"
-    assert run("complexity", "resnet18", "--block", "se", "--ratios", "8,16", "--image-size", "48", "--out", str(cx)).exit_code == 0
-    assert run("profile", "resnet18", "--block", "se", "--impl", "eager", "--image-size", "32", *FAST, "--out", str(pr)).exit_code == 0
+    assert run("complexity", "resnet18", "--block", "se", "--ratios", "8,16", "--image-size", "48", "--out",
+               str(cx)).exit_code == 0
+    assert run("profile", "resnet18", "--block", "se", "--impl", "eager", "--image-size", "32", *FAST, "--out",
+               str(pr)).exit_code == 0
     joined = run("report", str(cx), str(pr), "--join", "-f", "csv")
     assert joined.exit_code == 0, joined.output
     import csv
@@ -123,7 +125,8 @@ def test_native_se_is_measured_against_the_network_without_it() -> None:
     network = mobilenet_v3_small()
     se = sum(p.numel() for m in network.modules() if isinstance(m, SqueezeExcitation) for p in m.parameters())
     total = sum(p.numel() for p in network.parameters())
-    counted = json.loads(run("complexity", "mobilenet_v3_small", "--block", "none", "--image-size", "64", "-f", "json").stdout)
+    counted = json.loads(run("complexity", "mobilenet_v3_small", "--block", "none", "--image-size", "64", "-f",
+                             "json").stdout)
     results = counted["results"]
     assert results["baseline"]["params"] == total - se
     assert results["baseline"]["stripped_native"] == 9
@@ -181,6 +184,7 @@ def test_inject_says_what_sk_replaces() -> None:
     shown = run("inject", "resnet50", "--block", "sk")
     assert shown.exit_code == 0, shown.output
     text = " ".join(shown.stdout.split())
-    convs_and_norms = (3 * 64**2 + 4 * 128**2 + 6 * 256**2 + 3 * 512**2) * 9 + 2 * (3 * 64 + 4 * 128 + 6 * 256 + 3 * 512)
+    convs_and_norms = ((3 * 64**2 + 4 * 128**2 + 6 * 256**2 + 3 * 512**2) * 9
+                       + 2 * (3 * 64 + 4 * 128 + 6 * 256 + 3 * 512))
     assert f"SK replaces 16 3x3 convolutions of the network and their BatchNorms ({convs_and_norms:,} params)" in text
     assert "replaces" not in run("inject", "resnet50", "--block", "se").stdout

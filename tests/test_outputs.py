@@ -119,7 +119,8 @@ def test_a_failed_folder_write_leaves_the_old_folder(tmp_path):
 
 
 def _disk_full_where(monkeypatch, fails, rescue_dir: Path) -> None:
-    """Writes into a folder for which ``fails(folder, prefix)`` holds raise ENOSPC; rescue files go to ``rescue_dir``."""
+    """Writes into a folder for which ``fails(folder, prefix)`` holds raise ENOSPC; rescue files go
+    to ``rescue_dir``."""
     import secli.util.outputs as outputs
 
     real = outputs._write_file_in
@@ -245,7 +246,8 @@ def test_a_full_disk_inside_an_output_folder_keeps_the_file_and_leaves_no_tempor
     assert sorted(os.listdir(tmp_path)) == ["rescue"]
 
 
-def test_a_failed_save_inside_a_folder_keeps_what_was_written_before_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_save_inside_a_folder_keeps_what_was_written_before_it(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     _disk_full_where(monkeypatch, lambda folder, prefix: folder.name.startswith(".figs.") and "fig" in prefix,
                      tmp_path / "rescue")
 

@@ -71,7 +71,8 @@ def test_cuda_asked_for_and_absent(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_gpu_options_are_accepted_on_the_command_line_before_the_device_check(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    result = invoke("resnet50", "--block", "se", "--device", "cuda", "-b", "256", "--amp", "bf16", "--channels-last", "--compile")
+    result = invoke("resnet50", "--block", "se", "--device", "cuda", "-b", "256", "--amp", "bf16", "--channels-last",
+                    "--compile")
     assert_one_line_error(result, 1, "--device cuda")
 
 
@@ -81,13 +82,15 @@ def test_gpu_options_are_accepted_on_the_command_line_before_the_device_check(mo
         (["resnet18", "-b", "0"], 2, "--batch-size must be from 1 to 65,536"),
         (["resnet18", "--iters", "0"], 2, "--iters must be from 1 to"),
         (["resnet18", "resnet34", "--block", "se"], 2, "--block compares one architecture"),
-        (["resnet18", "--block", "none"], 2, "resnet18 has no SE modules of its own; --block none has nothing to compare"),
+        (["resnet18", "--block", "none"], 2, "resnet18 has no SE modules of its own; --block none "
+                                             "has nothing to compare"),
         (["resnet18", "--block", "none,se"], 2, "--block must be se, sk"),
         (["resnet18", "--ratio", "8"], 2, "--ratio needs --block"),
         (["resnet18", "--ddp", "--mode", "train"], 2, "torchrun"),
         (["resnet18", "--image-size", "8"], 2, "too small"),
         (["resnet18", "--input-size", "8"], 2, "too small"),  # the old name still works, hidden
-        (["resnet18", "--block", "se", "--ratio", "8,16"], 2, "--ratio takes one number, got '8,16'; for one model per value use --ratios 8,16"),
+        (["resnet18", "--block", "se", "--ratio", "8,16"], 2, "--ratio takes one number, got '8,16'; for one model per "
+                                                              "value use --ratios 8,16"),
         (["resnet18", "--ratio", "8,16"], 2, "use --ratios 8,16"),
         (["resnet18", "--block", "se", "--position", "standard,pre"], 2, "use --positions standard,pre"),
         (["resnet18", "--block", "se", "--ratio", "8", "--ratios", "4,8"], 2, "either --ratio or --ratios"),
@@ -107,7 +110,8 @@ def test_gpu_options_are_accepted_on_the_command_line_before_the_device_check(mo
         (["resnet5O"], 2, "unknown architecture"),
     ],
 )
-def test_bad_requests_are_one_line_errors(args: list[str], code: int, text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_requests_are_one_line_errors(args: list[str], code: int, text: str,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
     assert_one_line_error(invoke(*args, "--device", "cpu"), code, text)
@@ -120,7 +124,8 @@ def test_bad_requests_are_one_line_errors(args: list[str], code: int, text: str,
         (["--device", "cuda:0"], 1, "CUDA is not available"),
     ],
 )
-def test_device_spellings_are_the_shared_ones(args: list[str], code: int, text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_device_spellings_are_the_shared_ones(args: list[str], code: int, text: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert_one_line_error(invoke("resnet18", "--block", "se", *args), code, text)
 
@@ -132,7 +137,8 @@ def test_device_spellings_are_the_shared_ones(args: list[str], code: int, text: 
         (["--device", "cuda:0", "--ddp", "--mode", "train"], "--device cuda:0 cannot be used with --ddp"),
     ],
 )
-def test_options_that_do_not_apply_on_a_gpu_are_refused(args: list[str], text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_options_that_do_not_apply_on_a_gpu_are_refused(args: list[str], text: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Checked before anything is built, so a machine without a GPU can pretend to have one."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
@@ -147,7 +153,8 @@ def test_help_names_image_size_hides_the_old_name_and_shows_flags_as_flags() -> 
     for option in ("--ratios", "--positions", "--spec", "--out", "auto|cpu|cuda|cuda:N", "table|json|csv|markdown"):
         assert option in result.stdout, option
     assert "[default: 8]" in result.stdout
-    flags = [line for line in result.stdout.splitlines() if any(f in line for f in ("--channels-last", "--compile ", "--ddp", "--force"))]
+    flags = [line for line in result.stdout.splitlines()
+             if any(f in line for f in ("--channels-last", "--compile ", "--ddp", "--force"))]
     assert len(flags) >= 4, flags
     assert not any("<bool>" in line or "default: False" in line for line in flags), flags
 
@@ -199,7 +206,8 @@ def test_ratios_sweep_is_one_model_each_and_out_keeps_the_envelope_in_csv_mode(t
 def test_variants_from_options_without_timing_anything() -> None:
     from secli.networks.variants import block_variants
 
-    found = block_variants("resnet18", "se,eca", None, {"positions": "standard,pre", "stages": ["2", "3,4"], "impl": "eager,fused"})
+    found = block_variants("resnet18", "se,eca", None,
+                           {"positions": "standard,pre", "stages": ["2", "3,4"], "impl": "eager,fused"})
     assert found is not None
     assert found.arch == "resnet18"
     variants = found.blocks
@@ -211,7 +219,8 @@ def test_variants_from_options_without_timing_anything() -> None:
 
 def test_spec_file_sweeps_its_architecture(tmp_path) -> None:
     spec = tmp_path / "sweep.yaml"
-    spec.write_text("arch: resnet18\ntitle: ratio sweep\ninput_size: 32\nblock: {kind: se}\nrows:\n  - {kind: none}\nsweep:\n  ratio: [4, 8]\n")
+    spec.write_text("arch: resnet18\ntitle: ratio sweep\ninput_size: 32\nblock: {kind: se}\n"
+                    "rows:\n  - {kind: none}\nsweep:\n  ratio: [4, 8]\n")
     fast = [a for a in FAST if a not in ("--image-size", "32")]
     result = invoke("--spec", str(spec), "--format", "json", *fast)
     assert result.exit_code == 0, result.output
@@ -220,14 +229,16 @@ def test_spec_file_sweeps_its_architecture(tmp_path) -> None:
     assert document["inputs"]["spec"] == str(spec)
     assert document["results"]["image_size"] == 32  # the file's input_size
     # the file's baseline row is the run's baseline; the grid gives one model per ratio
-    assert [m["label"] for m in document["results"]["models"]] == ["resnet18", "resnet18 + SE r=4 standard", "resnet18 + SE r=8 standard"]
+    assert [m["label"] for m in document["results"]["models"]] == ["resnet18", "resnet18 + SE r=4 standard",
+                                                                   "resnet18 + SE r=8 standard"]
     # options given on the command line override the file: here the grid
     from secli.networks.variants import block_variants
 
     found = block_variants("resnet34", None, spec, {"ratios": "16"})
     assert found is not None
     assert found.arch == "resnet34"
-    assert [(v.kind, v.ratio) for v in found.blocks] == [("none", 16), ("se", 16)]  # the file's baseline row, then the grid
+    # the file's baseline row, then the grid
+    assert [(v.kind, v.ratio) for v in found.blocks] == [("none", 16), ("se", 16)]
 
 
 def test_compile_failure_marks_the_model_and_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -314,7 +325,8 @@ def test_python_profile_equals_the_cli_json(monkeypatch: pytest.MonkeyPatch) -> 
     from secli.profiling.traffic import Bandwidth
 
     monkeypatch.setattr(profiling, "stopwatch_for", lambda device: _TickClock())
-    monkeypatch.setattr(profiling, "measure_copy_bandwidth", lambda *a, **k: Bandwidth(bytes_per_s=1e9, buffer_bytes=1, method="test"))
+    monkeypatch.setattr(profiling, "measure_copy_bandwidth",
+                        lambda *a, **k: Bandwidth(bytes_per_s=1e9, buffer_bytes=1, method="test"))
     monkeypatch.setattr(profiling, "busy_cpu_warning", lambda device: None)
     monkeypatch.setattr(session, "step_memory", lambda step, device: MemoryReading(1024, None, "test"))
     cpu = Device("cpu", "test CPU", 1e9, 1e11, None, None, None, 2.0, "test", gpu=False, measured=True)
@@ -327,7 +339,8 @@ def test_python_profile_equals_the_cli_json(monkeypatch: pytest.MonkeyPatch) -> 
     )
     assert report.to_dict() == json.loads(cli.stdout)
     assert report.to_dict()["format"] == "secli-profile"
-    assert [m.label for m in report.models] == ["resnet18", "resnet18 + SE r=16 standard stages=5", "resnet18 + SK r=16 M=2 G=32 L=32 stages=5"]
+    assert [m.label for m in report.models] == ["resnet18", "resnet18 + SE r=16 standard stages=5",
+                                                "resnet18 + SK r=16 M=2 G=32 L=32 stages=5"]
 
 
 def test_the_command_feeds_the_shared_progress_handle_with_model_and_iteration(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -68,7 +68,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
 class Sleeper(nn.Module):
     """Forward takes ``forward_s`` and backward ``backward_s`` of virtual time; logs its calls."""
 
-    def __init__(self, name: str, clock: VirtualClock, forward_s: float, backward_s: float = 0.0, log: list | None = None) -> None:
+    def __init__(self, name: str, clock: VirtualClock, forward_s: float, backward_s: float = 0.0,
+                 log: list | None = None) -> None:
         super().__init__()
         self.name, self.clock, self.forward_s, self.backward_s, self.log = name, clock, forward_s, backward_s, log
         self.fc = nn.Linear(3, 4)
@@ -320,7 +321,8 @@ def test_compile_failure_on_one_model_is_reported_and_others_continue(monkeypatc
 
     monkeypatch.setattr(profiling, "compile_model", fake_compile)
     torch._dynamo.reset()
-    report = profile_models([ModelEntry("good", good), ModelEntry("bad", bad)], ProfileConfig(compile_mode="default", **TINY))
+    report = profile_models([ModelEntry("good", good), ModelEntry("bad", bad)],
+                            ProfileConfig(compile_mode="default", **TINY))
     assert report.models[0].ok
     assert report.models[0].compiled
     assert report.models[1].failure is not None
@@ -363,7 +365,8 @@ def test_cuda_memory_reads_the_peak_above_the_start_after_a_reset(monkeypatch: p
         state["peak"] = max(state["peak"], state["allocated"] + 250)  # 250 bytes live at most
 
     monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: state["calls"].append("sync"))
-    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: state.update(peak=state["allocated"]) or state["calls"].append("reset"))
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats",
+                        lambda device=None: state.update(peak=state["allocated"]) or state["calls"].append("reset"))
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: state["allocated"])
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: state["peak"])
     reading = cuda_step_memory(step, torch.device("cuda"))
@@ -375,7 +378,8 @@ def test_cuda_memory_reads_the_peak_above_the_start_after_a_reset(monkeypatch: p
 
 def test_progress_goes_through_a_plain_callback_and_reaches_its_total() -> None:
     seen: list[tuple[int, int, str]] = []
-    profile_models([ModelEntry("a", small()), ModelEntry("b", small())], ProfileConfig(modes=("inference", "train"), **TINY), lambda d, t, w: seen.append((d, t, w)))
+    profile_models([ModelEntry("a", small()), ModelEntry("b", small())],
+                   ProfileConfig(modes=("inference", "train"), **TINY), lambda d, t, w: seen.append((d, t, w)))
     done = [d for d, _, _ in seen]
     assert done == list(range(1, len(seen) + 1))
     # per model: 1 preparation + per mode (1 warm-up + 3 timed + 1 memory)
@@ -397,7 +401,8 @@ def test_variant_labels_are_short_at_the_defaults_and_full_in_a_sweep() -> None:
     from secli.profiling.entries import variant_labels
 
     assert variant_labels("r18", [BlockSpec(kind="se"), BlockSpec(kind="eca")]) == ["r18 + SE", "r18 + ECA"]
-    assert variant_labels("r18", [BlockSpec(kind="se", impl="eager"), BlockSpec(kind="se")]) == ["r18 + SE (eager)", "r18 + SE (fused)"]
+    labels = variant_labels("r18", [BlockSpec(kind="se", impl="eager"), BlockSpec(kind="se")])
+    assert labels == ["r18 + SE (eager)", "r18 + SE (fused)"]
     assert variant_labels("r18", [BlockSpec(kind="se", impl="eager")]) == ["r18 + SE (eager)"]
     assert variant_labels("r18", [BlockSpec(kind="se", ratio=8), BlockSpec(kind="se", position="pre")]) == [
         "r18 + SE r=8 standard", "r18 + SE r=16 pre",

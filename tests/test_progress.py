@@ -45,7 +45,8 @@ def test_off_a_terminal_the_handle_is_plain_and_disabled_is_silent(capsys, monke
     with progress_bar("quiet", 6, enabled=False) as handle:
         handle.advance(6)
     lines = capsys.readouterr().err.splitlines()
-    assert [line.rsplit(" (", 1)[0] for line in lines] == ["training resnet18: images 3/6", "training resnet18: images 6/6"]
+    assert [line.rsplit(" (", 1)[0] for line in lines] == ["training resnet18: images 3/6",
+                                                           "training resnet18: images 6/6"]
 
 
 @pytest.mark.parametrize("fmt", ["json", "table"])

@@ -22,13 +22,17 @@ MODEL_BASE = {
         "forward": {"median_ms": 10.0, "iqr_ms": 0.5}, "backward": None, "step": {"median_ms": 10.0, "iqr_ms": 0.5},
         "images_per_s": 800.0, "memory": {"delta_bytes": 3 * 2**20, "peak_bytes": None, "method": "linux-vmhwm"},
     }},
-    "vs_baseline": {"inference": {"throughput_ratio": 1.0, "overhead_pct": 0.0, "overhead_us_per_image": 0.0, "implied_passes": None}},
+    "vs_baseline": {"inference": {"throughput_ratio": 1.0, "overhead_pct": 0.0, "overhead_us_per_image": 0.0,
+                                  "implied_passes": None}},
 }
 MODEL_SE = {
     **MODEL_BASE, "label": "resnet18 + SE", "params": 11_778_592, "sites": 8,
-    "block_traffic": {"bytes_per_image": 2**20, "sites": [{"name": "SE_2_1", "shape": [64, 8, 8], "element_size": 4, "bytes": 16384}]},
-    "modes": {"inference": {**MODEL_BASE["modes"]["inference"], "step": {"median_ms": 12.5, "iqr_ms": 0.25}, "images_per_s": 640.0}},
-    "vs_baseline": {"inference": {"throughput_ratio": 0.8, "overhead_pct": 25.0, "overhead_us_per_image": 312.5, "implied_passes": 2.5}},
+    "block_traffic": {"bytes_per_image": 2**20,
+                      "sites": [{"name": "SE_2_1", "shape": [64, 8, 8], "element_size": 4, "bytes": 16384}]},
+    "modes": {"inference": {**MODEL_BASE["modes"]["inference"], "step": {"median_ms": 12.5, "iqr_ms": 0.25},
+                            "images_per_s": 640.0}},
+    "vs_baseline": {"inference": {"throughput_ratio": 0.8, "overhead_pct": 25.0, "overhead_us_per_image": 312.5,
+                                  "implied_passes": 2.5}},
 }
 DOCUMENT = {
     "format": "secli-profile", "version": 1, "command": "profile", "secli_version": "0.1.0",
@@ -66,7 +70,8 @@ def test_table_csv_and_json(tmp_path: Path) -> None:
     assert "resnet18 + SE" in table.stdout
     assert "memory and block traffic" in table.stdout
     rows = list(csv.DictReader(io.StringIO(run("report", str(path), "-f", "csv").stdout)))
-    assert [(r["label"], r["mode"], float(r["step_median_ms"])) for r in rows] == [("resnet18", "inference", 10.0), ("resnet18 + SE", "inference", 12.5)]
+    assert [(r["label"], r["mode"], float(r["step_median_ms"])) for r in rows] == [
+        ("resnet18", "inference", 10.0), ("resnet18 + SE", "inference", 12.5)]
     assert json.loads(run("report", str(path), "-f", "json").stdout) == DOCUMENT
 
 

@@ -15,7 +15,8 @@ from secli.cost.record import OpCost, Recording
 from secli.cost.roofline import overhead, predict
 from secli.util.errors import SecliUsageError
 
-DEVICE = Device("toy", "toy", bandwidth=1e12, fp32=10 * T, tf32=100 * T, bf16=200 * T, fp16=None, launch_us=5.0, source="test")
+DEVICE = Device("toy", "toy", bandwidth=1e12, fp32=10 * T, tf32=100 * T, bf16=200 * T, fp16=None, launch_us=5.0,
+                source="test")
 
 
 def _op(name: str, kind: str, dtype: str, flops: float, read: float, written: float, module: str = "") -> OpCost:
@@ -79,7 +80,8 @@ def test_every_table_entry_has_a_source_and_sane_figures() -> None:
 
 @pytest.mark.parametrize(("name", "key"), [
     ("NVIDIA H100 80GB HBM3", "h100"), ("NVIDIA H100 PCIe", "h100-pcie"), ("NVIDIA H200", "h200"),
-    ("NVIDIA A100-SXM4-80GB", "a100"), ("NVIDIA A100-SXM4-40GB", "a100-40gb"), ("NVIDIA L4", "l4"), ("NVIDIA L40S", "l40s"),
+    ("NVIDIA A100-SXM4-80GB", "a100"), ("NVIDIA A100-SXM4-40GB", "a100-40gb"),
+    ("NVIDIA L4", "l4"), ("NVIDIA L40S", "l40s"),
     ("Tesla V100-SXM2-16GB", "v100"), ("Tesla T4", "t4"), ("NVIDIA GeForce RTX 4090", "rtx4090"),
     ("NVIDIA GeForce RTX 3090", "rtx3090"), ("NVIDIA GeForce RTX 5090", "rtx5090"),
 ])
@@ -98,7 +100,8 @@ def test_a_device_file_is_read_checked_and_bounded(tmp_path: Path) -> None:
     path = tmp_path / "mine.yaml"
     path.write_text("name: My GPU\nbandwidth_gb_per_s: 500\nfp32_tflops: 20\nbf16_tflops: 80\nlaunch_us: 3\n")
     found = read_device_file(path)
-    assert (found.name, found.bandwidth, found.fp32, found.bf16, found.tf32, found.launch_us) == ("My GPU", 500 * GB, 20 * T, 80 * T, None, 3.0)
+    assert (found.name, found.bandwidth, found.fp32, found.bf16, found.tf32, found.launch_us) == (
+        "My GPU", 500 * GB, 20 * T, 80 * T, None, 3.0)
     assert resolve(str(path)) == found
     for text, message in [
         ("name: x\nbandwidth_gb_per_s: 1\nfp32_tflops: 1\nbandwith: 2\n", "unknown key"),

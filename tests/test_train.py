@@ -116,7 +116,8 @@ def test_train_on_an_image_folder_then_continue_from_the_checkpoint(tmp_path):
     for name in ("a", "b"):
         (tmp_path / "imgs" / name).mkdir(parents=True)
         for i in range(4):
-            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "imgs" / name / f"{i}.png")
+            pixels = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / name / f"{i}.png")
     (tmp_path / "imgs" / "a" / "broken.png").write_bytes(b"not a png")
     first = tmp_path / "m.pt"
     base = ["--data", str(tmp_path / "imgs"), "--epochs", "1", "--image-size", "32", "--batch-size", "4",
@@ -206,7 +207,8 @@ def test_training_a_checkpoint_further_uses_its_own_preprocessing(tmp_path):
     for name in ("a", "b"):
         (tmp_path / "imgs" / name).mkdir(parents=True)
         for i in range(2):
-            Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(tmp_path / "imgs" / name / f"{i}.png")
+            pixels = rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / name / f"{i}.png")
     out = tmp_path / "m.pt"
     r = runner.invoke(app, ["train", str(ckpt), "--data", str(tmp_path / "imgs"), "--epochs", "1", "--batch-size", "2",
                             "--val-fraction", "0", "--out", str(out), "--format", "json"])
@@ -223,8 +225,9 @@ def test_train_reports_progress_through_the_shared_bar(tmp_path, record_progress
     import commands.train
 
     calls = record_progress(commands.train)
-    r = runner.invoke(app, ["train", "resnet18", "--block", "se", "--stages", "5", "--data", "synthetic", "--epochs", "2",
-                            "--train-size", "6", "--val-size", "2", "--image-size", "32", "--batch-size", "3",
+    r = runner.invoke(app, ["train", "resnet18", "--block", "se", "--stages", "5", "--data", "synthetic",
+                            "--epochs", "2", "--train-size", "6", "--val-size", "2", "--image-size", "32",
+                            "--batch-size", "3",
                             "--out", str(tmp_path / "m.pt")])
     assert r.exit_code == 0, r.output
     assert len(calls) == 1

@@ -99,7 +99,8 @@ def test_a_file_factory_on_the_command_line(user_file: Path, tmp_path: Path) -> 
     assert doc["formula"]["exact"]
     assert doc["spec"]["model_kwargs"] == {"width": 16}
     # counted as named: the same parameters, at the size the model declares (input_size = 32)
-    counted = _json(run("complexity", ref, "--model-kwargs", "width=16", "--block", "se", "-r", "4", "--format", "json"))
+    counted = _json(run("complexity", ref, "--model-kwargs", "width=16", "--block", "se", "-r", "4", "--format",
+                        "json"))
     (row,) = counted["results"]["rows"]
     assert row["params"]["added"] == se_added(16, 4)
     assert counted["results"]["image_size"] == 32
@@ -117,7 +118,8 @@ def test_a_checkpoint_of_a_factory_imports_it_only_when_trusted(user_file: Path,
     for command in (["complexity", str(ckpt)], ["export", str(ckpt), "--to", "torchscript", "-o", "x.ts"],
                     ["profile", str(ckpt), "--iters", "1", "--warmup", "0"],
                     ["visualize-excitation", str(ckpt), "--data", "synthetic", "--per-class", "1", "-o", "figs"]):
-        assert_one_line_error(run(*command), 2, f"was made from {user_file.name}:build; loading it imports and runs that code")
+        assert_one_line_error(run(*command), 2, f"was made from {user_file.name}:build; loading it "
+                                                "imports and runs that code")
     assert not marker.exists()  # refused before anything was imported
     # from elsewhere, with the flag: the relative file is found beside the checkpoint
     monkeypatch.chdir(tmp_path.parent)
@@ -140,7 +142,8 @@ def test_missing_files_modules_and_arguments_are_named_with_near_matches(user_fi
     assert_one_line_error(run("inject", f"{tmp_path}/tiny_nte.py:build"), 2, "no Python file")
     assert "tiny_net.py?" in run("inject", f"{tmp_path}/tiny_nte.py:build").stderr
     assert_one_line_error(run("inject", f"{user_file}:build", "--model-kwargs", "widht=4"), 2,
-                          "got an unexpected keyword argument 'widht' (it takes width, num_classes) (did you mean width?)")
+                          "got an unexpected keyword argument 'widht' (it takes width, num_classes) "
+                          "(did you mean width?)")
     assert_one_line_error(run("inject", f"{user_file}:build", "--model-kwargs", "width"), 2, "key=value pairs")
     assert_one_line_error(run("inject", f"{user_file}:fixed_head", "--num-classes", "3"), 2,
                           "takes no num_classes argument")
@@ -149,8 +152,10 @@ def test_missing_files_modules_and_arguments_are_named_with_near_matches(user_fi
     (package / "__init__.py").write_text("")
     (package / "models.py").write_text(SOURCE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert_one_line_error(run("inject", "userpkg.modles:build"), 2, "no Python module 'userpkg.modles' (did you mean userpkg.models?)")
-    assert_one_line_error(run("inject", "userpkg.models:Build"), 2, "userpkg.models has no 'Build' (did you mean build?)")
+    assert_one_line_error(run("inject", "userpkg.modles:build"), 2,
+                          "no Python module 'userpkg.modles' (did you mean userpkg.models?)")
+    assert_one_line_error(run("inject", "userpkg.models:Build"), 2,
+                          "userpkg.models has no 'Build' (did you mean build?)")
 
 
 def test_a_package_factory_with_yaml_kwargs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

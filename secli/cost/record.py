@@ -119,7 +119,8 @@ class _Recorder(TorchDispatchMode):
         if self.paused:
             return out
         if name in NO_KERNEL or func.is_view:
-            if self.fixed is not None and any(id(t) in self.fixed for t in tree_flatten(args)[0] if isinstance(t, torch.Tensor)):
+            if self.fixed is not None and any(id(t) in self.fixed for t in tree_flatten(args)[0]
+                                              if isinstance(t, torch.Tensor)):
                 self._mark_fixed(out)  # a view (t, detach...) of a weight is a weight
             return out
         reads, writes = op_tensors(func, name, args, kwargs, out)
@@ -142,13 +143,15 @@ class _Recorder(TorchDispatchMode):
         else:
             phase, module = "forward", self.stack[-1]
         self.ops.append(RawOp(name, kind_of(name), compute_dtype(args), phase, module,
-                              op_flops(func, name, args, kwargs, out), read, written, read_fixed, written_fixed, all_fixed))
+                              op_flops(func, name, args, kwargs, out), read, written, read_fixed, written_fixed,
+                              all_fixed))
         return out
 
 
 def _stamp(value: Any, path: str) -> None:
     """Name ``path`` in every autograd node behind ``value`` that no module has named yet."""
-    todo: list[Any] = [t.grad_fn for t in tree_flatten(value)[0] if isinstance(t, torch.Tensor) and t.grad_fn is not None]
+    todo: list[Any] = [t.grad_fn for t in tree_flatten(value)[0]
+                       if isinstance(t, torch.Tensor) and t.grad_fn is not None]
     while todo:
         node = todo.pop()
         if node is None or _STAMP in node.metadata:
@@ -206,7 +209,8 @@ def _record_once(model: nn.Module, sample: tuple[int, ...], batch: int, dtype: s
                     recorder.paused = True
                     target = torch.zeros(batch, dtype=torch.long)
                     recorder.paused = False
-                    loss = nn.functional.cross_entropy(logits.float(), target) if logits.dim() == 2 else logits.float().mean()
+                    loss = (nn.functional.cross_entropy(logits.float(), target) if logits.dim() == 2
+                            else logits.float().mean())
             if training:
                 loss.backward()
                 if optimizer is not None:
@@ -282,7 +286,8 @@ def _split(first: list[RawOp], second: list[RawOp], batch: int) -> list[OpCost]:
         at_one = (a.flops, float(a.read), float(a.written))
         if same:
             b = second[index]
-            per = tuple((y - x) / batch for x, y in zip(at_one, (b.flops, float(b.read), float(b.written)), strict=True))
+            per = tuple((y - x) / batch
+                        for x, y in zip(at_one, (b.flops, float(b.read), float(b.written)), strict=True))
             fixed = tuple(max(0.0, x - batch * p) for x, p in zip(at_one, per, strict=True))
         else:  # the op sequence depends on the batch: scale the whole cost with it
             per, fixed = tuple(v / batch for v in at_one), (0.0, 0.0, 0.0)

@@ -72,8 +72,8 @@ class Prediction:
             "ms_per_image": self.ms_per_image,
             "images_per_s": self.batch / self.seconds if self.seconds else None,
             "phases": {
-                name: {"ms": 1e3 * p.seconds, "compute_bound_ms": 1e3 * p.compute_s, "memory_bound_ms": 1e3 * p.memory_s,
-                       "launch_ms": 1e3 * p.launch_s, "kernels": p.kernels}
+                name: {"ms": 1e3 * p.seconds, "compute_bound_ms": 1e3 * p.compute_s,
+                       "memory_bound_ms": 1e3 * p.memory_s, "launch_ms": 1e3 * p.launch_s, "kernels": p.kernels}
                 for name, p in self.phases.items()
             },
         }

@@ -54,7 +54,8 @@ class GeneratedImages(Dataset):
         if length < 1:
             raise SecliUsageError(f"the {self.name} dataset needs at least 1 image, got {length}")
         if size < self.min_size:
-            raise SecliUsageError(f"{self.name} images must be at least {self.min_size} px{self.min_size_why}, got {size}")
+            raise SecliUsageError(f"{self.name} images must be at least {self.min_size} "
+                                  f"px{self.min_size_why}, got {size}")
         self.length = length
         self.size = size
         self.seed = seed

@@ -154,7 +154,9 @@ def channel_mean(x: torch.Tensor) -> torch.Tensor:
 def scale(x: torch.Tensor, s: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
     """``x * s``, or ``relu(x * s + add)``; the output has x's layout and the promoted dtype."""
     n, c, h, w = x.shape
-    dtype = torch.promote_types(x.dtype, s.dtype) if add is None else torch.promote_types(torch.promote_types(x.dtype, s.dtype), add.dtype)
+    dtype = torch.promote_types(x.dtype, s.dtype)
+    if add is not None:
+        dtype = torch.promote_types(dtype, add.dtype)
     out = torch.empty_like(x, dtype=dtype)
     xf, of = _flat(x), _flat(out)
     af = _flat(add) if add is not None else xf

@@ -201,7 +201,8 @@ def call_factory(factory: Factory, func: Callable[..., Any], kwargs: dict[str, A
     except Exception as exc:  # whatever the user's code raises
         raise SecliError(f"the factory {factory.reference} failed: {describe_exception(exc, 160)}") from None
     if not isinstance(model, nn.Module):
-        raise SecliUsageError(f"the factory {factory.reference} returned {shorten(type(model).__name__)}, not a torch.nn.Module")
+        raise SecliUsageError(f"the factory {factory.reference} returned {shorten(type(model).__name__)}, "
+                              "not a torch.nn.Module")
     return model
 
 
@@ -240,11 +241,13 @@ def _key_values(text: str) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise SecliUsageError(f"--model-kwargs takes key=value pairs separated by commas, got {shorten(repr(item))}")
+            raise SecliUsageError("--model-kwargs takes key=value pairs separated by commas, got "
+                                  f"{shorten(repr(item))}")
         try:
             result[key] = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
-            raise SecliUsageError(f"--model-kwargs: cannot read the value of {key!r}: {describe_exception(exc, 100)}") from None
+            raise SecliUsageError(f"--model-kwargs: cannot read the value of {key!r}: "
+                                  f"{describe_exception(exc, 100)}") from None
     return result
 
 

@@ -146,7 +146,8 @@ def _residual(unit: Call, inner: list[Call], counts: dict[int, int]) -> Unit | N
             if s_call is not None and (b is s_call or b.inside(s_call)):
                 continue
             assert b.output is not None
-            if any(_scaled(t - s, b.output) for t in sums) or (any(t is y for t in sums) and _scaled_relu(y, s, b.output)):
+            if (any(_scaled(t - s, b.output) for t in sums)
+                    or (any(t is y for t in sums) and _scaled_relu(y, s, b.output))):
                 return Unit(unit.path, b.path, y.shape[1], s_call.path if s_call else None)
     return None
 

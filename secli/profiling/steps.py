@@ -34,7 +34,8 @@ def _is_compile_error(exc: BaseException) -> bool:
 class StepRunner:
     """One model's steps for one mode, with everything it needs already on the device."""
 
-    def __init__(self, entry: ModelEntry, fn: Any, mode: str, x: torch.Tensor, y: torch.Tensor, amp: torch.dtype | None, device: torch.device, train_module: nn.Module) -> None:
+    def __init__(self, entry: ModelEntry, fn: Any, mode: str, x: torch.Tensor, y: torch.Tensor, amp: torch.dtype | None,
+                 device: torch.device, train_module: nn.Module) -> None:
         self.entry = entry
         self.fn = fn
         self.mode = mode

@@ -65,7 +65,8 @@ def _worker(job: Callable[[int], Any], indices: range, read_end: int, write_end:
                 try:
                     data = pickle.dumps((index, outcome), protocol=pickle.HIGHEST_PROTOCOL)
                 except Exception as exc:  # an exception (or a result) that does not pickle
-                    data = pickle.dumps((index, ("error", describe_exception(exc if outcome[0] == "ok" else outcome[1]))))
+                    data = pickle.dumps((index,
+                                         ("error", describe_exception(exc if outcome[0] == "ok" else outcome[1]))))
                 out.write(len(data).to_bytes(_HEADER, "little") + data)
         code = 0
     finally:

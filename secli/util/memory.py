@@ -69,7 +69,8 @@ def check_fits(needed: int | None, what: str, device: Any, hint: str) -> None:
                               f"{device}; refused before allocating it", hint=hint)
 
 
-def activation_bytes(model: nn.Module, image_size: int, batch: int, train: bool, bytes_per_value: int = 4) -> int | None:
+def activation_bytes(model: nn.Module, image_size: int, batch: int, train: bool,
+                     bytes_per_value: int = 4) -> int | None:
     """A lower bound on the activation memory of one step of ``model`` at ``image_size`` px and
     ``batch`` images (see the module's docstring); None when the probe cannot run the model."""
     import torch
