@@ -26,10 +26,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from secli.blocks.se import SqueezeExcitation  # noqa: E402
-from secli.blocks.spec import BlockSpec, ModelSpec  # noqa: E402
-from secli.kernels import cpu_kernels  # noqa: E402
-from secli.networks.models import build  # noqa: E402
+from secli.blocks.se import SqueezeExcitation  # noqa: E402 - after sys.path names this checkout
+from secli.blocks.spec import BlockSpec, ModelSpec  # noqa: E402 - after sys.path names this checkout
+from secli.kernels import cpu_kernels  # noqa: E402 - after sys.path names this checkout
+from secli.networks.models import build  # noqa: E402 - after sys.path names this checkout
 
 Forward = Callable[..., torch.Tensor]
 

@@ -285,4 +285,4 @@ The side-by-side views the script reads, from the command line:
 ```bash
 secli complexity resnet50 --block se,eca,cbam,gc,coord,simam,ge,fca,srm,gct  # needs: slow
 secli profile resnet18 --block se,eca,cbam,gc,coord,simam,ge,fca,srm,gct --mode both --device cpu --image-size 64 -b 16  # needs: slow
-```"""  # noqa: E501 - the page's shell lines: one command per line, run as written by tests/test_readme_examples.py
+```"""  # noqa: E501 - shell lines of docs/ZOO.md, one command each (tests/test_readme_examples.py reads them)

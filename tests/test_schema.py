@@ -20,7 +20,7 @@ from cli_helpers import run
 
 jsonschema = pytest.importorskip("jsonschema")  # in the dev extra
 
-from secli.util.envelope import COMMANDS, ENVELOPE_VERSION, envelope  # noqa: E402
+from secli.util.envelope import COMMANDS, ENVELOPE_VERSION, envelope  # noqa: E402 - after the importorskip
 
 ROOT = Path(__file__).resolve().parents[1]
 
