@@ -106,7 +106,8 @@ def run_group(name: str, steps: dict[str, Callable[[], None]], rounds: int, warm
     result = {}
     for label in labels:
         ratios = [t / b for t, b in zip(times[label], times[base], strict=True)]
-        result[label] = {"median_ms": 1e3 * statistics.median(times[label]), "ratio_to_first": statistics.median(ratios)}
+        result[label] = {"median_ms": 1e3 * statistics.median(times[label]),
+                         "ratio_to_first": statistics.median(ratios)}
     return result
 
 
@@ -178,7 +179,8 @@ def run_blocks(rounds: int, batch: int) -> dict[str, object]:
         report[f"SE_residual_block_{fmt}"] = result
         print(f"SE + residual sum + ReLU, {fmt}: fused / eager = {result['fused']['ratio_to_first']:.3f}"  # type: ignore[index]
               f" ({result['eager']['median_ms']:.1f} -> {result['fused']['median_ms']:.1f} ms)")  # type: ignore[index]
-    for name, make, channels in (("SE", lambda: SqueezeExcitation(256, 16), 256), ("SK", lambda: SelectiveKernel(128, 128), 128)):
+    for name, make, channels in (("SE", lambda: SqueezeExcitation(256, 16), 256),
+                                 ("SK", lambda: SelectiveKernel(128, 128), 128)):
         for fmt in ("nchw", "channels_last"):
             eager = make()
             eager.impl = "eager"
@@ -188,7 +190,8 @@ def run_blocks(rounds: int, batch: int) -> dict[str, object]:
             if fmt == "channels_last":
                 x = x.to(memory_format=torch.channels_last)
                 eager, fused = eager.to(memory_format=torch.channels_last), fused.to(memory_format=torch.channels_last)
-            result = run_group(f"{name} block {fmt}", {"eager": _block_step(eager, x), "fused": _block_step(fused, x)}, rounds)
+            result = run_group(f"{name} block {fmt}", {"eager": _block_step(eager, x), "fused": _block_step(fused, x)},
+                               rounds)
             report[f"{name}_block_{fmt}"] = result
             print(f"{name} block alone, {fmt}: fused / eager = {result['fused']['ratio_to_first']:.3f}"  # type: ignore[index]
                   f" ({result['eager']['median_ms']:.1f} -> {result['fused']['median_ms']:.1f} ms)")  # type: ignore[index]
@@ -318,7 +321,8 @@ def _kernel_steps(u: torch.Tensor, identity: torch.Tensor, grad: torch.Tensor) -
         "resnet50: relu backward": lambda: torch.ops.aten.threshold_backward(grad, out, 0),
         "forward, ATen: addcmul + relu_": lambda: torch.addcmul(identity, u, s).relu_(),
         "forward, kernel": lambda: cpu_kernels.scale_add_relu(u, s, identity),
-        "mask + dot, ATen: threshold_backward + dot": lambda: channel_dot(torch.ops.aten.threshold_backward(grad, out, 0), u),
+        "mask + dot, ATen: threshold_backward + dot":
+            lambda: channel_dot(torch.ops.aten.threshold_backward(grad, out, 0), u),
         "mask + dot, kernel": lambda: cpu_kernels.relu_mask_and_dot(grad, out, u),
         "input gradient, ATen: addcmul": lambda: torch.addcmul(dz / (h * w), masked, s),
         "input gradient, kernel": lambda: cpu_kernels.scale_add_mean_grad(masked, s, dz),
@@ -341,7 +345,8 @@ def run_kernels(rounds: int, batch: int) -> dict[str, object]:
         totals: dict[str, float] = {}
         for (channels, size), count in zip(SITE_SHAPES, counts, strict=True):
             memory = torch.channels_last if fmt == "channels_last" else torch.contiguous_format
-            u, identity, grad = (torch.randn(batch, channels, size, size).contiguous(memory_format=memory) for _ in range(3))
+            u, identity, grad = (torch.randn(batch, channels, size, size).contiguous(memory_format=memory)
+                                 for _ in range(3))
             steps = _kernel_steps(u, identity, grad)
             result = run_group(f"kernels {fmt} {channels}x{size}", steps, rounds)  # type: ignore[arg-type]
             for label, row in result.items():
@@ -354,7 +359,8 @@ def run_kernels(rounds: int, batch: int) -> dict[str, object]:
     return report
 
 
-def _implied_passes(result: dict[str, object], per_pass: dict[str, int], bandwidth: float, batch: int) -> dict[str, float | None]:
+def _implied_passes(result: dict[str, object], per_pass: dict[str, int], bandwidth: float,
+                    batch: int) -> dict[str, float | None]:
     """Passes over the SE tensors the added time (paired ratio over its library's resnet50) pays for."""
     out: dict[str, float | None] = {}
     for label, base in BASES.items():
@@ -364,7 +370,8 @@ def _implied_passes(result: dict[str, object], per_pass: dict[str, int], bandwid
     return out
 
 
-def _se_targets(mode: str, result: dict[str, object], passes: dict[str, float | None]) -> list[tuple[str, str, str, bool | None]]:
+def _se_targets(mode: str, result: dict[str, object],
+                passes: dict[str, float | None]) -> list[tuple[str, str, str, bool | None]]:
     r = {k: v["ratio_to_first"] for k, v in result.items()}  # type: ignore[index]
     over = r["secli SE fused"] - 1
     timm_over = r["timm seresnet50"] / r["timm resnet50"] - 1
@@ -373,22 +380,26 @@ def _se_targets(mode: str, result: dict[str, object], passes: dict[str, float | 
         (f"SE fused overhead over resnet50, {mode}", f"{100 * over:+.1f}%", "<= +2%", over <= 0.02),
         (f"secli SE fused / timm seresnet50, {mode}", f"{vs_timm:.3f}", "< 1", vs_timm < 1),
         (f"SE eager overhead over resnet50, {mode}", f"{100 * (r['secli SE eager'] - 1):+.1f}%", "(reference)", None),
-        (f"SE fused without CPU kernels over resnet50, {mode}", f"{100 * (r['secli SE fused (ATen ops)'] - 1):+.1f}%", "(reference)", None),
+        (f"SE fused without CPU kernels over resnet50, {mode}", f"{100 * (r['secli SE fused (ATen ops)'] - 1):+.1f}%",
+         "(reference)", None),
         (f"timm seresnet50 over timm resnet50, {mode}", f"{100 * timm_over:+.1f}%", "(reference)", None),
     ]
     if mode == "train":
         share = over / timm_over if timm_over > 0 else float("nan")
-        rows.insert(1, ("SE fused overhead / timm's SE overhead, train", f"{share:.2f}", "<= 0.33", timm_over > 0 and share <= 1 / 3))
+        rows.insert(1, ("SE fused overhead / timm's SE overhead, train", f"{share:.2f}", "<= 0.33",
+                        timm_over > 0 and share <= 1 / 3))
     # the floor: training, ~3 passes (the issue's figure); inference with the residual fold, the
     # pool's one read (the scale rides on the residual sum's own pass) plus the FC weights at
     # batch 1 (10 MB against 22 MB for one pass over SE-ResNet-50's sites): ~1.5
     floor = "(floor ~3)" if mode == "train" else "(floor ~1.5)"
     for label, value in passes.items():
-        rows.append((f"implied passes, {label}, {mode}", "-" if value is None else f"{value:.1f}", floor if "fused" in label else "", None))
+        rows.append((f"implied passes, {label}, {mode}", "-" if value is None else f"{value:.1f}",
+                     floor if "fused" in label else "", None))
     return rows
 
 
-def _print_summary(summary: list[tuple[str, str, str, bool | None]], args: argparse.Namespace, bandwidth: float) -> None:
+def _print_summary(summary: list[tuple[str, str, str, bool | None]], args: argparse.Namespace,
+                   bandwidth: float) -> None:
     print(f"\nIssue 8 targets ({args.threads} thread(s), {args.size} px, train batch {args.train_batch}, "
           f"{args.rounds} rounds, copy bandwidth {bandwidth / 1e9:.1f} GB/s)")
     print(f"| {'measure':55s} | {'value':>8s} | {'target':>11s} | met |")

@@ -63,7 +63,8 @@ def main() -> None:
     runs = {
         "minimal script": [py, "-c", MINIMAL.format(threads=args.threads)],
         "secli complexity resnet50 --block se": [py, "-m", "commands.app", "complexity", "resnet50", "--block", "se"],
-        "secli complexity resnet50 --ratios 2,4,8,16,32": [py, "-m", "commands.app", "complexity", "resnet50", "--ratios", "2,4,8,16,32"],
+        "secli complexity resnet50 --ratios 2,4,8,16,32": [py, "-m", "commands.app", "complexity", "resnet50",
+                                                           "--ratios", "2,4,8,16,32"],
     }
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.repeats):

@@ -131,7 +131,8 @@ def main() -> None:
     pa, pb = statistics.median(a), statistics.median(b)
     ratios = [s / p for p, s in pairs]
     print(f"model {built.label}, {len(sites)} sites, {args.images} images of {args.size} px, batch {args.batch_size}, "
-          f"device {device}, threads {torch.get_num_threads()}, {'in memory' if args.in_memory else 'synthetic loader'}")
+          f"device {device}, threads {torch.get_num_threads()}, "
+          f"{'in memory' if args.in_memory else 'synthetic loader'}")
     print("whole passes over the loader, alternating (medians of rounds):")
     print(f"  plain forward    : {pa:8.1f} images/s  (rounds: {', '.join(f'{v:.1f}' for v in a)})")
     print(f"  with excitation  : {pb:8.1f} images/s  (rounds: {', '.join(f'{v:.1f}' for v in b)})")

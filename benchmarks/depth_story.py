@@ -149,7 +149,8 @@ def write_results(args: argparse.Namespace, out: Path) -> str:
                 (("untrained", "specificity"), ("trained", "specificity"), ("untrained", "saturation"),
                  ("trained", "saturation"), ("trained", "mean_gate"))]
         lines.append(f"| {site} | " + " | ".join(_cell(c) for c in cols) + " |")
-    lines += ["", "| seed | val accuracy | train accuracy | epochs | train s | analysis s (both nets, + ablation if run) | load avg at start |",
+    lines += ["", "| seed | val accuracy | train accuracy | epochs | train s "
+                  "| analysis s (both nets, + ablation if run) | load avg at start |",
               "|---|---|---|---|---|---|---|"]
     for r in runs:
         train_s = f"{r['train_seconds']:.0f}" if r["train_seconds"] is not None else "reused"

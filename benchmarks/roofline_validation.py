@@ -15,8 +15,8 @@ devices of ``secli.cost.devices`` beside published ones:
   DeepLearningExamples, 1x A100 80GB: 855 img/s against the ResNeXt's README figure);
 with secli's own SE (eager and fused) on the same baselines.
 
-    PYTHONPATH=$PWD python benchmarks/roofline_validation.py --out roofline_validation.md   # the full run
-    PYTHONPATH=$PWD python benchmarks/roofline_validation.py --tiny                         # proves it runs; numbers meaningless
+    PYTHONPATH=$PWD python benchmarks/roofline_validation.py --out roofline_validation.md  # the full run
+    PYTHONPATH=$PWD python benchmarks/roofline_validation.py --tiny  # proves it runs; numbers meaningless
         [--archs resnet50,resnet18,mobilenet_v2] [--image-size 224] [--train-batch 8] [--iters 20]
         [--warmup 3] [--threads 1] [--skip-cpu] [--skip-gpu]
 
@@ -89,7 +89,8 @@ def _rank(values: list[float]) -> list[int]:
 
 def cpu_section(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["### Part 1: this CPU, predicted vs measured block overhead", "",
-             "| arch | mode (batch) | variant | measured Δ | predicted Δ | predicted / measured | rank measured | rank predicted |",
+             "| arch | mode (batch) | variant | measured Δ | predicted Δ | predicted / measured "
+             "| rank measured | rank predicted |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     summary = []
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -106,12 +107,15 @@ def cpu_section(rows: list[dict[str, Any]]) -> list[str]:
                          f"{'-' if ratio is None else f'{ratio:.2f}'} | {m} | {p} |")
         ratios = [r for r in (_ratio(v["predicted_pct"], v["measured_pct"]) for v in variants) if r is not None]
         base = next((r for r in members if r["model"] == arch), None)
-        step = "" if base is None or not base["measured_ms"] else f"; baseline step predicted / measured {base['predicted_ms'] / base['measured_ms']:.2f}"
-        spread = f"predicted / measured from {min(ratios):.2f} to {max(ratios):.2f}" if ratios else "no ratio (overheads under 0.5%)"
+        step = ("" if base is None or not base["measured_ms"]
+                else f"; baseline step predicted / measured {base['predicted_ms'] / base['measured_ms']:.2f}")
+        spread = (f"predicted / measured from {min(ratios):.2f} to {max(ratios):.2f}" if ratios
+                  else "no ratio (overheads under 0.5%)")
         summary.append(f"- {arch}, {mode}: same ranking: {'yes' if measured == predicted else 'no'} ({spread}{step})")
     device = rows[0]["device"] if rows else {}
     lines += ["", *summary, "",
-              f"CPU device measured in each run (last run shown): {device.get('name', '?')}, {device.get('bandwidth_gb_per_s', 0):.1f} GB/s, "
+              f"CPU device measured in each run (last run shown): {device.get('name', '?')}, "
+              f"{device.get('bandwidth_gb_per_s', 0):.1f} GB/s, "
               f"fp32 {device.get('fp32_tflops', 0) * 1e3:.1f} GFLOP/s, launch {device.get('launch_us', 0):.1f} µs. "
               "Fused blocks are predicted with the ATen passes a GPU runs; on CPU their compiled kernels make fewer, "
               "so their predicted overhead is expected above the measured one."]
@@ -158,35 +162,42 @@ def gpu_section(args: argparse.Namespace) -> list[str]:
                   record(se_timm, size, "fp16", sites=_native_sites(se_timm)), _native_sites(se_timm))]
     for impl in ("eager", "fused"):
         model, sites = _secli(resnet50, "resnet50", impl)
-        pairs_inf.append((f"secli SE {impl} / torchvision resnet50", base_tv, record(model, size, "fp16", sites=sites), sites))
+        pairs_inf.append((f"secli SE {impl} / torchvision resnet50", base_tv, record(model, size, "fp16", sites=sites),
+                          sites))
     for label, base, injected, sites in pairs_inf:
         for key in GPU_INFERENCE:
-            found = overhead(predict(base, DEVICES[key], args.gpu_infer_batch), predict(injected, DEVICES[key], args.gpu_infer_batch, sites))
+            found = overhead(predict(base, DEVICES[key], args.gpu_infer_batch),
+                             predict(injected, DEVICES[key], args.gpu_infer_batch, sites))
             cases.append(("inference", label, key, args.gpu_infer_batch, found, 0.87))
     resnext = build_base("timm:resnext101_32x4d", None, None)[0]
     base_rx = record(resnext, size, "fp16", training=True, optimizer="foreach")
     se_rx = _timm("seresnext101_32x4d")
     pairs_train = [("timm seresnext101_32x4d / resnext101_32x4d", base_rx,
-                    record(se_rx, size, "fp16", training=True, sites=_native_sites(se_rx), optimizer="foreach"), _native_sites(se_rx))]
+                    record(se_rx, size, "fp16", training=True, sites=_native_sites(se_rx), optimizer="foreach"),
+                    _native_sites(se_rx))]
     for impl in ("eager", "fused"):
         model, sites = _secli(resnext, "timm:resnext101_32x4d", impl)
         pairs_train.append((f"secli SE {impl} / timm resnext101_32x4d", base_rx,
                             record(model, size, "fp16", training=True, sites=sites, optimizer="foreach"), sites))
     for label, base, injected, sites in pairs_train:
         for key in GPU_TRAINING:
-            found = overhead(predict(base, DEVICES[key], args.gpu_train_batch), predict(injected, DEVICES[key], args.gpu_train_batch, sites))
+            found = overhead(predict(base, DEVICES[key], args.gpu_train_batch),
+                             predict(injected, DEVICES[key], args.gpu_train_batch, sites))
             cases.append(("training step", label, key, args.gpu_train_batch, found, 0.71))
     lines = ["### Part 2: GPUs, predicted throughput ratio beside the published one (no measurement)", "",
-             "| mode | models | device | batch | predicted ratio | published | predicted Δ | pool | FCs | gate | scale | outside |",
+             "| mode | models | device | batch | predicted ratio | published | predicted Δ "
+             "| pool | FCs | gate | scale | outside |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for mode, label, key, batch, found, published in cases:
         roles = found.to_dict()["by_role_ms_per_image"]
         share = {k: 100.0 * v * batch / found.baseline_ms for k, v in roles.items()}
-        lines.append(f"| {mode} | {label} | {DEVICES[key].name} | {batch} | {found.throughput_ratio:.3f} | {published:.2f} | "
-                     f"{found.overhead_pct:+.1f}% | {share['pool']:+.1f}% | {share['FCs']:+.1f}% | {share['gate']:+.1f}% | "
-                     f"{share['scale']:+.1f}% | {share['outside the blocks']:+.1f}% |")
-    lines += ["", "fp16 autocast, SGD momentum update in the training step; role columns: share of the baseline's predicted time. "
-              f"Published: {PUBLISHED_SOURCES['inference']}; {PUBLISHED_SOURCES['training']}."]
+        lines.append(f"| {mode} | {label} | {DEVICES[key].name} | {batch} | {found.throughput_ratio:.3f} "
+                     f"| {published:.2f} | {found.overhead_pct:+.1f}% | {share['pool']:+.1f}% "
+                     f"| {share['FCs']:+.1f}% | {share['gate']:+.1f}% | {share['scale']:+.1f}% "
+                     f"| {share['outside the blocks']:+.1f}% |")
+    lines += ["", "fp16 autocast, SGD momentum update in the training step; role columns: share of the "
+                  "baseline's predicted time. "
+                  f"Published: {PUBLISHED_SOURCES['inference']}; {PUBLISHED_SOURCES['training']}."]
     return lines
 
 
@@ -211,11 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"## Roofline validation ({time.strftime('%Y-%m-%d')}, torch {torch.__version__}, {args.image_size} px"
              f"{', TINY SETTINGS: numbers meaningless' if args.tiny else ''})", ""]
     if not args.skip_cpu:
-        rows = [row for arch in args.archs.split(",") for mode in ("train", "inference") for row in cpu_rows(arch, mode, args)]
-        lines += cpu_section(rows) + [""]
+        rows = [row for arch in args.archs.split(",") for mode in ("train", "inference")
+                for row in cpu_rows(arch, mode, args)]
+        lines += [*cpu_section(rows), ""]
     if not args.skip_gpu:
-        lines += gpu_section(args) + [""]
-    command = "PYTHONPATH=$PWD python benchmarks/roofline_validation.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        lines += [*gpu_section(args), ""]
+    command = ("PYTHONPATH=$PWD python benchmarks/roofline_validation.py "
+               + " ".join(argv if argv is not None else sys.argv[1:]))
     lines.append(f"Produced by `{command.strip()}` in {time.time() - started:.0f} s.")
     text = "\n".join(lines) + "\n"
     print(text)

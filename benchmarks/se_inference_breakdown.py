@@ -26,10 +26,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from secli.blocks.se import SqueezeExcitation  # noqa: E402
-from secli.blocks.spec import BlockSpec, ModelSpec  # noqa: E402
-from secli.kernels import cpu_kernels  # noqa: E402
-from secli.networks.models import build  # noqa: E402
+from secli.blocks.se import SqueezeExcitation  # noqa: E402 - after sys.path names this checkout
+from secli.blocks.spec import BlockSpec, ModelSpec  # noqa: E402 - after sys.path names this checkout
+from secli.kernels import cpu_kernels  # noqa: E402 - after sys.path names this checkout
+from secli.networks.models import build  # noqa: E402 - after sys.path names this checkout
 
 Forward = Callable[..., torch.Tensor]
 
@@ -49,8 +49,8 @@ def _variants() -> dict[str, Forward]:
 
     def wrapper(self: SqueezeExcitation, u: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
         fc1, fc2 = self.fc1._parameters, self.fc2._parameters
-        done = cpu_kernels.squeeze_excite(u, identity, (fc1["weight"], fc1["bias"]), (fc2["weight"], fc2["bias"]), "sigmoid",
-                                          u, gates=False)
+        done = cpu_kernels.squeeze_excite(u, identity, (fc1["weight"], fc1["bias"]), (fc2["weight"], fc2["bias"]),
+                                          "sigmoid", u, gates=False)
         assert done is not None
         return done[0]
 

@@ -28,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from secli.kernels import cpu_build  # noqa: E402
+from secli.kernels import cpu_build  # noqa: E402 - after sys.path names this checkout
 
 #: (channels, spatial size, sites) of SE-ResNet-50's stages at 224 px
 SITES = ((256, 56, 3), (512, 28, 4), (1024, 14, 6), (2048, 7, 3))
@@ -73,8 +73,8 @@ def main() -> None:
         tensors = {}
         for c, size, _ in SITES:
             h = c // 16
-            tensors[c] = (torch.randn(1, c, size, size), torch.randn(1, c, size, size), torch.randn(h, c), torch.randn(h),
-                          torch.randn(c, h), torch.randn(c))
+            tensors[c] = (torch.randn(1, c, size, size), torch.randn(1, c, size, size), torch.randn(h, c),
+                          torch.randn(h), torch.randn(c, h), torch.randn(c))
         extra: dict[str, list[float]] = {name: [] for name in versions}
         for _ in range(args.rounds):
             spent: dict[str, float] = {}

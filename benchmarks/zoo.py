@@ -50,9 +50,11 @@ QUICK = {"seeds": [0], "epochs": 1, "train_size": 40, "val_size": 20, "image_siz
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny settings, to prove the script runs (numbers meaningless)")
+    parser.add_argument("--quick", action="store_true", help="tiny settings, to prove the script runs "
+                                                             "(numbers meaningless)")
     parser.add_argument("--part", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)} (default: all)")
-    parser.add_argument("--kinds", default=",".join(KINDS), help="comma list of the kinds to train (cost and timing: all)")
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help="comma list of the kinds to train (cost and timing: all)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--train-size", type=int, default=2500)
@@ -118,8 +120,9 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     return {"quick": args.quick, "epochs": args.epochs, "train_size": args.train_size, "val_size": args.val_size,
             "image_size": args.image_size, "batch_size": args.batch_size, "per_class": args.per_class,
             "threads": args.threads, "iters": args.iters, "warmup": args.warmup, "profile_batch": args.profile_batch,
-            "r50_size": args.r50_size, "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "load_average": os.getloadavg()[0]}
+            "r50_size": args.r50_size, "torch": torch.__version__,
+            "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "load_average": os.getloadavg()[0]}
 
 
 # --------------------------------------------------------------------------- cost
@@ -170,12 +173,15 @@ def measure_cost(arch: str, size: int) -> dict[str, Any]:
 
     for row in result.rows:
         kind = row.spec.block.kind
-        assert row.flops is not None and row.formula is not None and row.formula.exact, kind
+        assert row.flops is not None, kind
+        assert row.formula is not None, kind
+        assert row.formula.exact, kind
         model = build(ModelSpec(arch, BlockSpec(kind=kind))).model
         rows[kind] = {"label": row.label, "params_added": row.params_injected - row.params_baseline,
                       "formula": row.formula.predicted, "fc_only": row.flops.fc_only, "all_ops": row.flops.all_ops,
                       "unsupported": row.flops.unsupported, "peers": peer_counts(model, size)}
-        print(f"{arch} {kind}: +{rows[kind]['params_added']:,} params, all ops +{row.flops.all_ops - base.all_ops:,}", flush=True)
+        print(f"{arch} {kind}: +{rows[kind]['params_added']:,} params, all ops "
+              f"+{row.flops.all_ops - base.all_ops:,}", flush=True)
     return {"arch": arch, "image_size": size, "seconds": time.perf_counter() - start, "rows": rows}
 
 
@@ -206,12 +212,14 @@ def train_and_analyse(kind: str, seed: int, args: argparse.Namespace) -> dict[st
     run = api.train(ARCH, block=kind, data=DATA, out=ckpt, epochs=args.epochs, batch_size=args.batch_size,
                     image_size=args.image_size, train_size=args.train_size, val_size=args.val_size, seed=seed,
                     device="cpu", force=True,
-                    on_epoch=lambda e: print(f"{kind} seed {seed} epoch {e.epoch}: val acc {e.val_accuracy}", flush=True))
+                    on_epoch=lambda e: print(f"{kind} seed {seed} epoch {e.epoch}: val acc {e.val_accuracy}",
+                                             flush=True))
     history = run.history.to_dict()
     result: dict[str, Any] = {"kind": kind, "seed": seed, "settings": settings(args),
                               "val_accuracy": history["epochs"][-1]["val_accuracy"],
                               "train_accuracy": history["epochs"][-1]["train_accuracy"],
-                              "train_seconds": time.perf_counter() - start, "train_cpu_seconds": time.process_time() - cpu0}
+                              "train_seconds": time.perf_counter() - start,
+                              "train_cpu_seconds": time.process_time() - cpu0}
     if kind == BASELINE:  # no sites to analyse
         if not args.keep_checkpoints:
             ckpt.unlink()

@@ -66,13 +66,16 @@ def cost_cells(cost: dict[str, Any], kind: str) -> list[str]:
     cells = [f"{row['params_added']:+,}", _signed(row["fc_only"] - base["fc_only"]), _signed(added)]
     for key, _ in PEERS:
         peer, peer_base = row["peers"].get(key), base["peers"].get(key)
-        cells.append("n/a" if peer is None or peer_base is None or added <= 0 else f"{100 * (peer - peer_base) / added:.1f}%")
+        cells.append("n/a" if peer is None or peer_base is None or added <= 0
+                     else f"{100 * (peer - peer_base) / added:.1f}%")
     return cells
 
 
-def main_table(cost: dict[str, Any] | None, timing: dict[str, Any] | None, runs: dict[str, list[dict[str, Any]]]) -> list[str]:
+def main_table(cost: dict[str, Any] | None, timing: dict[str, Any] | None,
+               runs: dict[str, list[dict[str, Any]]]) -> list[str]:
     head = ["kind", "params added", "FLOPs added, FC only", "FLOPs added, all ops",
-            *[f"{label} sees" for _, label in PEERS], "CPU overhead, inference", "CPU overhead, train step", "val accuracy",
+            *[f"{label} sees" for _, label in PEERS],
+            "CPU overhead, inference", "CPU overhead, train step", "val accuracy",
             *[f"eta² {d}" for d in DEPTHS]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for kind in (BASELINE, *KINDS):
@@ -87,7 +90,8 @@ def main_table(cost: dict[str, Any] | None, timing: dict[str, Any] | None, runs:
             cells += cost_cells(cost, kind)
         vs = ((timing or {}).get("rows", {}).get(kind) or {}).get("vs_baseline") or {}
         for mode in ("inference", "train"):
-            cells.append("-" if kind == BASELINE and timing else _signed((vs.get(mode) or {}).get("overhead_pct"), ".1f", "%"))
+            cells.append("-" if kind == BASELINE and timing
+                         else _signed((vs.get(mode) or {}).get("overhead_pct"), ".1f", "%"))
         cells.append(_mean_range([r["val_accuracy"] for r in runs.get(kind, []) if r.get("val_accuracy") is not None]))
         depth = specificity(runs.get(kind, []))
         cells += ["-" if kind == BASELINE else _mean_range(depth[d]).split(" (")[0] for d in DEPTHS]
@@ -160,7 +164,8 @@ def write_doc(out: Path, doc: Path, figure: Path, quick: bool = False) -> None:
         val_size=s.get("val_size"), image_size=s.get("image_size"), batch_size=s.get("batch_size"),
         per_class=s.get("per_class"), threads=(timing or {}).get("settings", s).get("threads"),
         profile_batch=s.get("profile_batch"), iters=s.get("iters"), warmup=s.get("warmup"),
-        machine=f"{(timing or {}).get('device_name') or s.get('machine')}, {s.get('cpus')} CPUs, torch {s.get('torch')}",
+        machine=f"{(timing or {}).get('device_name') or s.get('machine')}, {s.get('cpus')} CPUs, "
+                f"torch {s.get('torch')}",
         load=_fixed((timing or {}).get("load_average_at_start")),
     ).splitlines()
     lines += ["", "## The table", "", f"ResNet-18 at {s.get('image_size')} px, batch 1 for the counts; every number"
@@ -186,19 +191,20 @@ def write_doc(out: Path, doc: Path, figure: Path, quick: bool = False) -> None:
               "and GCT (every gate starts at 1) start as their papers initialise them.", ""]
     if saved is not None:
         r50 = saved["resnet50"]
-        lines += [f"## Cost in ResNet-50 at {r50['image_size']} px" + (" (the papers' setting)" if r50["image_size"] == 224 else ""), ""]
+        setting = " (the papers' setting)" if r50["image_size"] == 224 else ""
+        lines += [f"## Cost in ResNet-50 at {r50['image_size']} px{setting}", ""]
         lines += r50_table(r50)
         lines.append("")
-    lines += LIMITS.splitlines() + [""] + COMMANDS.format(full=FULL_COMMAND).splitlines()
+    lines += [*LIMITS.splitlines(), "", *COMMANDS.format(full=FULL_COMMAND).splitlines()]
     doc.write_text("\n".join(lines).rstrip() + "\n")
 
 
 TITLE = """# The channel-attention zoo side by side
 
 Twelve channel-attention blocks (SE, ECA and the ten kinds added for this comparison), each at
-the same eight sites of ResNet-18 with its paper's defaults: what each costs (parameters and FLOPs, exactly, and how much of that other
-counters see), what it costs in CPU time, and what its gates learn on a task whose classes
-differ only in where their parts sit. The kinds, their formulas and sources are in
+the same eight sites of ResNet-18 with its paper's defaults: what each costs (parameters and
+FLOPs, exactly, and how much of that other counters see), what it costs in CPU time, and what its
+gates learn on a task whose classes differ only in where their parts sit. The kinds, their formulas and sources are in
 [inject.md](inject.md#the-kinds); this page is written whole by `benchmarks/zoo.py`."""
 
 QUICK_WARNING = """> **Smoke run.** This page was written by `benchmarks/zoo.py --quick` (one seed, a few dozen
@@ -279,4 +285,4 @@ The side-by-side views the script reads, from the command line:
 ```bash
 secli complexity resnet50 --block se,eca,cbam,gc,coord,simam,ge,fca,srm,gct  # needs: slow
 secli profile resnet18 --block se,eca,cbam,gc,coord,simam,ge,fca,srm,gct --mode both --device cpu --image-size 64 -b 16  # needs: slow
-```"""
+```"""  # noqa: E501 - shell lines of docs/ZOO.md, one command each (tests/test_readme_examples.py reads them)

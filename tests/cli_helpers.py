@@ -19,5 +19,6 @@ def assert_one_line_error(result, code: int, text: str) -> None:
     assert result.exit_code == code, result.output
     assert "Traceback" not in result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:"), result.stderr
     assert text in lines[0], lines[0]

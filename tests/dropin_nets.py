@@ -44,7 +44,8 @@ from secli.networks.models import build
 RTOL, ATOL = 1e-9, 1e-9
 ARCHS = ("resnet18", "resnet50")  # a basic-block and a bottleneck network
 KINDS = ("se", "sk", "eca")
-CUDA = pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")])
+CUDA = pytest.param("cuda",
+                    marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")])
 DEVICES = ("cpu", CUDA)
 #: the module each kind's gate comes out of (where excitation analysis hooks)
 GATE_MODULE = {"se": "gate_act", "sk": "attn_softmax", "eca": "gate"}
@@ -75,7 +76,8 @@ def build_pair(device: str, arch: str, kind: str, dtype: torch.dtype = torch.flo
         eager = build(ModelSpec(arch, BlockSpec(kind=kind, impl="eager"), num_classes=10), load_weights=False).model
         eager.load_state_dict(fused.state_dict())
         blocks = [m for m in fused.modules() if isinstance(m, (SqueezeExcitation, SelectiveKernel))]
-        assert blocks and all(m.impl_used == "fused" for m in blocks)
+        assert blocks
+        assert all(m.impl_used == "fused" for m in blocks)
         assert all(m.residual_folded for m in blocks if isinstance(m, SqueezeExcitation))
         assert not any(getattr(m, "impl_used", "eager") == "fused" for m in eager.modules())
     generator = torch.Generator().manual_seed(1)
@@ -116,12 +118,14 @@ def assert_same(got: Any, expected: Any, rtol: float = RTOL, atol: float = ATOL)
     for (path, a), (_, b) in zip(got_leaves, expected_leaves, strict=True):
         if isinstance(b, torch.Tensor):
             assert isinstance(a, torch.Tensor), path
-            assert a.dtype == b.dtype and a.shape == b.shape, path
+            assert a.dtype == b.dtype, path
+            assert a.shape == b.shape, path
             if a.dim() == 4 and a.numel() > a.shape[0] * a.shape[1]:  # same memory format
                 assert a.is_contiguous(memory_format=torch.channels_last) == b.is_contiguous(
                     memory_format=torch.channels_last), path
             scale = max(1.0, float(b.detach().abs().max())) if b.numel() and b.is_floating_point() else 1.0
-            torch.testing.assert_close(a.detach(), b.detach(), rtol=rtol, atol=atol * scale, msg=lambda m, p=path: f"{p}: {m}")
+            torch.testing.assert_close(a.detach(), b.detach(), rtol=rtol, atol=atol * scale,
+                                       msg=lambda m, p=path: f"{p}: {m}")
         else:
             assert a == b, path
 

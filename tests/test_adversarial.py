@@ -8,6 +8,7 @@ messages are one line. The heavy cases are marked ``slow``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -74,9 +75,10 @@ def test_an_output_folder_is_never_an_input_its_parent_or_inside_it(tmp_path: Pa
            "link-to-parent": tmp_path / "link", "link-from-inside": tmp_path / "inside" / "figs",
            "dotdot": stats / "x" / ".." / ".."}[relation]
     before = _tree(tmp_path / "P")
-    with pytest.raises(SecliUsageError, match="which this run reads|symbolic link") as info:
+    with pytest.raises(SecliUsageError, match=r"which this run reads|symbolic link") as info:
         check_out_folder(Path(out), force=True, reads=[("the statistics folder", stats)])
-    assert info.value.exit_code == 2 and _tree(tmp_path / "P") == before
+    assert info.value.exit_code == 2
+    assert _tree(tmp_path / "P") == before
 
 
 def test_a_sibling_folder_is_fine(tmp_path: Path) -> None:
@@ -115,7 +117,8 @@ def test_commands_refuse_to_write_into_what_they_read(tmp_path: Path) -> None:
     result = run("visualize-excitation", "resnet18", "--block", "se", "--data", str(images), "--out", str(tmp_path),
                  "--force")
     assert_one_line_error(result, 2, "contains the image folder")
-    assert images.is_dir() and spec.exists()
+    assert images.is_dir()
+    assert spec.exists()
 
 
 # ============================================================ 2. any batch size, any data size
@@ -152,9 +155,12 @@ def test_every_batch_size_against_every_small_data_size_trains() -> None:
                 continue
             loader = train_loader(data_with_skips, list(range(images)), batch, smallest, 0, 0, False)
             sizes = [len(b) for b in loader.batch_sampler]
-            assert sum(sizes) == images and min(sizes) >= smallest and len(sizes) == len(loader), (images, batch)
+            assert sum(sizes) == images, (images, batch)
+            assert min(sizes) >= smallest, (images, batch)
+            assert len(sizes) == len(loader), (images, batch)
             result = train_model(_TinyNet(), loader, None, 3, TrainConfig(epochs=1, batch_size=batch))
-            assert result.train_images == images and result.epochs[0].dropped == 0
+            assert result.train_images == images
+            assert result.epochs[0].dropped == 0
 
 
 def test_the_reported_last_batch_of_one_trains_and_says_how(tmp_path: Path) -> None:
@@ -163,7 +169,8 @@ def test_the_reported_last_batch_of_one_trains_and_says_how(tmp_path: Path) -> N
 
     run_ = train("resnet18", block="se", data="synthetic", train_size=41, val_size=10, image_size=32, batch_size=8,
                  epochs=1, out=tmp_path / "t.pt", device="cpu")
-    assert run_.history.train_images == 41 and (tmp_path / "t.pt").is_file()
+    assert run_.history.train_images == 41
+    assert (tmp_path / "t.pt").is_file()
     with pytest.raises(SecliUsageError, match="--batch-size 1 cannot train this model: its BatchNorm layer"):
         train("resnet18", block="se", data="synthetic", train_size=4, val_size=0, image_size=32, batch_size=1,
               epochs=1, out=tmp_path / "u.pt", device="cpu")
@@ -187,7 +194,8 @@ BOUNDED = [
       "--out", "{tmp}/f"], "--bins must be from 2 to 10,000"),
     (["complexity", "resnet18", "--block", "se", "--ratios", ",".join(["8"] * 10_000)],
      "this sweep has 10,000 models; at most 100"),
-    (["complexity", "resnet18", "--block", "se", "--ratios", "8,100000"], "--ratios must be whole numbers >= 1 and <= 4,096"),
+    (["complexity", "resnet18", "--block", "se", "--ratios", "8,100000"],
+     "--ratios must be whole numbers >= 1 and <= 4,096"),
     (["complexity", "resnet18", "--block", "se", *["--stages", "2"] * 300], "this sweep has 300 models; at most 100"),
     (["complexity", "resnet18", "--by-module", "--depth", "1000"], "--depth must be from 0 to 64"),
 ]
@@ -206,7 +214,8 @@ def test_the_bounds_are_in_help_the_python_api_and_the_docs() -> None:
     from secli.util.bounds import BOUNDS
 
     shown = " ".join(run("inject", "--help").stdout.replace("│", " ").split())
-    assert "Floor on the hidden width (SK's L) (1 to 4,096)" in shown and "dilation m) (1 to 8)" in shown
+    assert "Floor on the hidden width (SK's L) (1 to 4,096)" in shown
+    assert "dilation m) (1 to 8)" in shown
     with pytest.raises(SecliUsageError, match="--min-hidden must be from 1 to 4,096"):
         BlockSpec(min_hidden=1_000_000)
     lines = {line.split("|")[1].strip(): line for line in (ROOT / "docs" / "guarantees.md").read_text().splitlines()
@@ -214,7 +223,8 @@ def test_the_bounds_are_in_help_the_python_api_and_the_docs() -> None:
     for name, row in BOUNDS.items():  # the docs' table of bounds lists every row, with its range
         line = lines.get(f"`{name}`", "")
         machine = "CPUs here" in row.why  # derived from this machine's CPUs: the docs give the rule
-        assert f"{row.low:,}" in line and (machine or f"{row.high:,}" in line), name
+        assert f"{row.low:,}" in line, name
+        assert machine or f"{row.high:,}" in line, name
 
 
 def test_a_run_that_cannot_fit_in_memory_is_refused_with_the_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -225,7 +235,8 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_with_the_estimate(monkeypatc
     start = time.perf_counter()
     result = run("profile", "resnet18", "--device", "cpu", "--image-size", "4096", "-b", "64")
     assert_one_line_error(result, 2, "resnet18's activations (inference, batch 64, 4096 px) need at least")
-    assert "more than the 8.0 GB free" in result.stderr and time.perf_counter() - start < 30
+    assert "more than the 8.0 GB free" in result.stderr
+    assert time.perf_counter() - start < 30
 
 
 def test_the_activation_estimate_is_a_lower_bound() -> None:
@@ -261,7 +272,9 @@ def test_report_refuses_what_is_not_a_regular_file_at_once(tmp_path: Path, kind:
             "sys.stderr.write(r.stderr); sys.exit(r.exit_code)")
     done = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT / "tests", capture_output=True, text=True,
                           timeout=60, env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}"})
-    assert done.returncode == 2 and "not a regular file" in done.stderr and len(done.stderr.splitlines()) == 1
+    assert done.returncode == 2
+    assert "not a regular file" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -296,7 +309,7 @@ def _summary(folder: Path) -> dict:
      "ablation correct_mean_gate must be a whole number"),
     (lambda d: d.update(version=True), "has version True"),
 ])
-def test_a_tampered_summary_is_one_line_exit_2(tmp_path: Path, change, message: str) -> None:  # noqa: ANN001
+def test_a_tampered_summary_is_one_line_exit_2(tmp_path: Path, change, message: str) -> None:
     """The report: tampered summary.json fields gave IndexError and ValueError."""
     folder = _stats(tmp_path / "stats")
     document = _summary(folder)
@@ -304,7 +317,8 @@ def test_a_tampered_summary_is_one_line_exit_2(tmp_path: Path, change, message: 
     (folder / "summary.json").write_text(json.dumps(document).replace("Infinity", "1e999"))
     result = run("visualize-excitation", "--from-stats", str(folder), "--out", str(tmp_path / "figs"))
     assert_one_line_error(result, 2, message)
-    assert "Error" not in result.stderr and not (tmp_path / "figs").exists()
+    assert "Error" not in result.stderr
+    assert not (tmp_path / "figs").exists()
 
 
 def _npz(members: dict[str, bytes], compress: bool = True) -> bytes:
@@ -354,7 +368,9 @@ def test_names_from_files_are_shown_escaped(tmp_path: Path) -> None:
     for fmt in ("table", "markdown", "csv", "json"):
         result = run("report", str(folder / "summary.json"), "-f", fmt)
         assert result.exit_code == 0, result.output
-        assert "\x1b" not in result.stdout and "\x07" not in result.stdout and "\u202e" not in result.stdout
+        assert "\x1b" not in result.stdout
+        assert "\x07" not in result.stdout
+        assert "\u202e" not in result.stdout
         if fmt in ("table", "markdown"):
             assert "\\x1b]0;title\\x07m\\u202e.pt" in result.stdout
     result = run("visualize-excitation", "--from-stats", str(folder), "--sites", "\x1b]0;pwned\x07")
@@ -393,7 +409,8 @@ def test_sighup_while_saving_leaves_no_temporary_file(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SECLI_TEST_SIGNAL_AT": "file-written:HUP"}
     done = subprocess.run([sys.executable, "-m", "commands.app", "inject", "resnet18", "--block", "se", "--out",
                            str(tmp_path / "m.pt")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 129 and done.stderr.strip().splitlines() == ["error: hung up"]
+    assert done.returncode == 129
+    assert done.stderr.strip().splitlines() == ["error: hung up"]
     assert os.listdir(tmp_path) == []
 
 
@@ -481,16 +498,15 @@ def test_signals_at_random_moments_leave_the_old_output_or_the_new(tmp_path: Pat
                 continue
             time.sleep(rng.uniform(0.0, durations[folder]))  # a random moment of the run
             sent = time.perf_counter()
-            try:
+            with contextlib.suppress(ProcessLookupError):  # already done: the new output must be there
                 (os.killpg if group else os.kill)(pid, signum)
-            except ProcessLookupError:
-                pass  # already done: the new output must be there
             code = int(zygote.stdout.readline())
             took = time.perf_counter() - sent
             left = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True).stdout.split()
             stderr = (tmp_path / "err.txt").read_text()
             outcomes.append((signum.name, group, code, round(took, 1)))
-            assert took < 10 and not left, (outcomes[-1], left)
+            assert took < 10, (outcomes[-1], left)
+            assert not left, (outcomes[-1], left)
             assert code in (0, 128 + signum, -signum), (outcomes[-1], stderr)
             assert os.listdir(out.parent) == [out.name], (outcomes[-1], os.listdir(out.parent))  # no temporary
             if folder:
@@ -531,7 +547,8 @@ def test_a_huge_value_is_quoted_short(tmp_path: Path) -> None:
     for args in (["inject", "resnet18", "--position", "x" * 900_000], ["complexity", "resnet18", "--block", "se",
                                                                        "--ratios", "1," + "9" * 900_000]):
         result = run(*args)
-        assert result.exit_code == 2 and len(result.stderr) < 1_200, len(result.stderr)
+        assert result.exit_code == 2, len(result.stderr)
+        assert len(result.stderr) < 1_200, len(result.stderr)
 
 
 def test_inject_keeps_its_result_when_the_disk_is_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -558,10 +575,10 @@ def test_inject_keeps_its_result_when_the_disk_is_full(tmp_path: Path, monkeypat
         def __exit__(self, *exc: object) -> None:
             self.handle.close()
 
-        def __getattr__(self, name: str):  # noqa: ANN204
+        def __getattr__(self, name: str):
             return getattr(self.handle, name)
 
-    def fdopen(fd: int, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def fdopen(fd: int, *args, **kwargs):
         handle = real(fd, *args, **kwargs)
         return Full(handle) if os.path.dirname(os.readlink(f"/proc/self/fd/{fd}")) == str(tmp_path) else handle
 
@@ -571,5 +588,6 @@ def test_inject_keeps_its_result_when_the_disk_is_full(tmp_path: Path, monkeypat
     with pytest.raises(SecliError, match="No space left on device; the result is kept in") as info:
         inject("resnet18", block="se", out=tmp_path / "m.pt")
     kept = Path(str(info.value).split("kept in ")[1])
-    assert kept.parent == tmp_path / "rescue" and load_model(str(kept)).spec.block.kind == "se"
+    assert kept.parent == tmp_path / "rescue"
+    assert load_model(str(kept)).spec.block.kind == "se"
     assert sorted(os.listdir(tmp_path)) == ["rescue"]

@@ -69,7 +69,8 @@ FAMILIES = [
     Family("mobilenet_v3_small", "native", {"block": "none"}, (16, 96, 240, 240, 120, 144, 288, 576, 576)),
     Family("regnet_y_400mf", "native", {"block": "none"}, _widths((48, 1), (104, 3), (208, 6), (440, 6))),
     # timm: ConvNeXt-atto 40/80/160/320 x 2/2/6/2; RegNetX-200MF 24/56/152/368 x 1/1/4/7; ResNetV2-18 (pre-activation)
-    Family("timm:convnext_atto", "structure", {"block": "se"}, _widths((40, 2), (80, 2), (160, 6), (320, 2)), slow=True),
+    Family("timm:convnext_atto", "structure", {"block": "se"}, _widths((40, 2), (80, 2), (160, 6), (320, 2)),
+           slow=True),
     Family("timm:regnetx_002", "structure", {"block": "se"}, _widths((24, 1), (56, 1), (152, 4), (368, 7)), slow=True),
     Family("timm:resnetv2_18", "structure", {"block": "se"}, _widths((64, 2), (128, 2), (256, 2), (512, 2))),
     Family("timm:convnext_atto", "pattern", {"block": "se", "at": "stages.*.blocks.*.norm"},
@@ -135,7 +136,8 @@ def _training_step(model: torch.nn.Module, sites: list[Any], size: int) -> None:
     assert torch.isfinite(loss)
     for site in sites:
         grads = [p.grad for p in model.get_submodule(site.module_path).parameters()]
-        assert grads and all(g is not None and torch.isfinite(g).all() for g in grads), site.name
+        assert grads, site.name
+        assert all(g is not None and torch.isfinite(g).all() for g in grads), site.name
     assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
 
 
@@ -148,7 +150,8 @@ def test_family_goes_through_every_analysis(family: Family, tmp_path: Path) -> N
     sites = result.report.sites
     assert [s.channels for s in sites] == list(family.channels)
     if family.how == "native":
-        assert {s.kind for s in sites} == {f"native-{family.kind}"} and {s.source for s in sites} == {"native"}
+        assert {s.kind for s in sites} == {f"native-{family.kind}"}
+        assert {s.source for s in sites} == {"native"}
         for site in sites:
             expected = _native_params(family.kind, site.channels, site.hidden)
             assert expected is None or site.params == expected, site
@@ -164,7 +167,8 @@ def test_family_goes_through_every_analysis(family: Family, tmp_path: Path) -> N
     # --block none: the baseline is the network with its own SE modules replaced by identities (other
     # native kinds stay), so Δ is those SE modules' parameters, counted above against the hand formula
     native_se = sum(s.params for s in sites if s.kind == "native-se")
-    assert row.params_injected - row.params_baseline == (native_se if family.how == "native" else _se_params(family.channels))
+    added = native_se if family.how == "native" else _se_params(family.channels)
+    assert row.params_injected - row.params_baseline == added
     # a training step reaches the blocks
     built = api.load_model(family.ref, BlockSpec(**{("kind" if k == "block" else k): v for k, v in options.items()}),
                            model_kwargs=family.kwargs)
@@ -174,7 +178,8 @@ def test_family_goes_through_every_analysis(family: Family, tmp_path: Path) -> N
     # excitation statistics on synthetic images
     run_ = api.visualize_excitation(family.ref, data="synthetic", per_class=1, image_size=family.size, batch_size=10,
                                     out=tmp_path / "figs", device="cpu", figures="default", **options, **kw)
-    assert run_.stats.meta["images"] == 10 and {s.name for s in run_.stats.sites} == {s.name for s in gated}
+    assert run_.stats.meta["images"] == 10
+    assert {s.name for s in run_.stats.sites} == {s.name for s in gated}
     assert all(math.isfinite(v) for v in run_.stats.counts())
 
 
@@ -234,5 +239,6 @@ def test_every_torchvision_classification_model_has_a_way_in() -> None:
 def test_the_docs_torchvision_table_is_this_table() -> None:
     text = (ROOT / "docs" / "networks.md").read_text(encoding="utf-8")
     table = text.split("<!-- torchvision table: tests/test_any_network_families.py -->")[1].split("\n\n")[0]
-    rows = [[c.strip().strip("`") for c in line.strip().strip("|").split("|")] for line in table.strip().splitlines()[2:]]
+    rows = [[c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+            for line in table.strip().splitlines()[2:]]
     assert {(r[0], r[1]) for r in rows} == set(TORCHVISION.items())

@@ -46,7 +46,8 @@ def test_visualize_excitation_equals_the_command(tmp_path):
     payload = _cli_json(["visualize-excitation", str(ckpt), "--data", "synthetic", "--per-class", "1",
                          "--classes", "disk,ring,dots", "--sites", "SE_5_2", "--out", str(out), "--save-raw"])
     assert (payload["format"], payload["command"]) == ("secli-visualize-excitation", "visualize-excitation")
-    assert payload["inputs"]["classes"] == ["disk", "ring", "dots"] and payload["inputs"]["per_class"] == 1
+    assert payload["inputs"]["classes"] == ["disk", "ring", "dots"]
+    assert payload["inputs"]["per_class"] == 1
     import shutil
 
     shutil.rmtree(out)  # the same options, --force included
@@ -55,14 +56,17 @@ def test_visualize_excitation_equals_the_command(tmp_path):
                                sites="SE_5_2", out=str(out), save_raw=True,
                                progress=lambda *report: seen.append(report))
     assert _without_timings(run.to_dict()) == _without_timings(payload)
-    assert run.to_dict()["results"]["files"] == payload["results"]["files"] and (out / "raw.npz").is_file()
-    assert seen[0] == (0, 3, f"excitation of {run.source}") and seen[-1][:2] == (3, 3)
+    assert run.to_dict()["results"]["files"] == payload["results"]["files"]
+    assert (out / "raw.npz").is_file()
+    assert seen[0] == (0, 3, f"excitation of {run.source}")
+    assert seen[-1][:2] == (3, 3)
     # saved statistics: identical, timings included (nothing is recomputed), with and without --out
     again = _cli_json(["visualize-excitation", "--from-stats", str(out), "--out", str(tmp_path / "a")])
     assert visualize_excitation(from_stats=out, out=tmp_path / "a", force=True).to_dict()["results"] == again["results"]
     printed = _cli_json(["visualize-excitation", "--from-stats", str(out)])
     assert visualize_excitation(from_stats=str(out)).to_dict() == printed
-    assert printed["results"]["files"] == [] and printed["results"]["scores"] == payload["results"]["scores"]
+    assert printed["results"]["files"] == []
+    assert printed["results"]["scores"] == payload["results"]["scores"]
 
 
 def test_train_equals_the_command(tmp_path):
@@ -80,12 +84,15 @@ def test_train_equals_the_command(tmp_path):
                 progress=lambda *report: seen.append(report), on_epoch=lambda e: epochs.append(e.epoch))
     document = run.to_dict()
     assert (document["format"], document["version"], document["command"]) == ("secli-train", 1, "train")
-    assert document["inputs"].pop("force") is True and payload["inputs"].pop("force") is False  # the file exists now
+    assert document["inputs"].pop("force") is True
+    assert payload["inputs"].pop("force") is False  # the file exists now
     assert _without_timings(document) == _without_timings(payload)
     assert train("resnet18", block=BlockSpec(kind="se", stages=(5,), ratio=8), data="synthetic", epochs=1,
                  train_size=4, val_size=2, image_size=32, batch_size=4, out=out,
                  force=True).to_dict()["inputs"]["block"]["ratio"] == 8  # a BlockSpec is recorded as its fields
-    assert epochs == [1, 2] and seen[0] == (0, 16, f"training {run.model}") and seen[-1][:2] == (16, 16)
+    assert epochs == [1, 2]
+    assert seen[0] == (0, 16, f"training {run.model}")
+    assert seen[-1][:2] == (16, 16)
     # a checkpoint says what the model is: a block option given with one names itself
     from secli.util.errors import SecliUsageError
 
@@ -107,5 +114,5 @@ def test_workflow_errors_are_the_commands(tmp_path):
 
     with pytest.raises(SecliUsageError, match="--out"):
         visualize_excitation("resnet18", data="synthetic")
-    with pytest.raises(SecliUsageError, match="--out FILE.pt"):
+    with pytest.raises(SecliUsageError, match=r"--out FILE\.pt"):
         train("resnet18")

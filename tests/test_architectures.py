@@ -42,7 +42,7 @@ RESIDUAL_CASES = [
 ]
 
 
-@pytest.mark.parametrize("arch,position", RESIDUAL_CASES)
+@pytest.mark.parametrize(("arch", "position"), RESIDUAL_CASES)
 def test_every_residual_position_builds_and_runs(arch: str, position: str) -> None:
     _forward(arch, BlockSpec(kind="se", position=position))
 
@@ -52,7 +52,7 @@ def test_sk_builds_and_runs(arch: str) -> None:
     _forward(arch, BlockSpec(kind="sk"))
 
 
-@pytest.mark.parametrize("variant", [dict(squeeze="max"), dict(squeeze="none"), dict(gate="tanh", bias=False)])
+@pytest.mark.parametrize("variant", [{"squeeze": "max"}, {"squeeze": "none"}, {"gate": "tanh", "bias": False}])
 def test_se_variants_run_in_a_network(variant: dict) -> None:
     _forward("resnet18", BlockSpec(kind="se", **variant))
 
@@ -60,19 +60,26 @@ def test_se_variants_run_in_a_network(variant: dict) -> None:
 def test_site_names_follow_the_papers_stage_numbering() -> None:
     names = {arch: [s.name for s in build(ModelSpec(arch, BlockSpec())).sites] for arch in
              ("vgg16", "shufflenet_v2_x1_0", "googlenet")}
-    assert names["vgg16"][:3] == ["SE_1_1", "SE_1_2", "SE_2_1"] and names["vgg16"][-1] == "SE_5_3"
-    assert names["shufflenet_v2_x1_0"][0] == "SE_2_1" and names["shufflenet_v2_x1_0"][-1] == "SE_4_4"
-    assert names["googlenet"] == ["SE_3_1", "SE_3_2", "SE_4_1", "SE_4_2", "SE_4_3", "SE_4_4", "SE_4_5", "SE_5_1", "SE_5_2"]
+    assert names["vgg16"][:3] == ["SE_1_1", "SE_1_2", "SE_2_1"]
+    assert names["vgg16"][-1] == "SE_5_3"
+    assert names["shufflenet_v2_x1_0"][0] == "SE_2_1"
+    assert names["shufflenet_v2_x1_0"][-1] == "SE_4_4"
+    assert names["googlenet"] == ["SE_3_1", "SE_3_2", "SE_4_1", "SE_4_2", "SE_4_3", "SE_4_4", "SE_4_5", "SE_5_1",
+                                  "SE_5_2"]
 
 
 def test_mobilenet_v2_blocks_sit_before_the_projection_at_the_expanded_width() -> None:
     built = build(ModelSpec("mobilenet_v2", BlockSpec()))
     site = built.sites[1]  # features.2: expansion 6 of 16 channels
-    assert site.module_path == "features.2.conv.1.1" and site.channels == 96
-    assert len(built.sites) == 17 and sorted({s.stage for s in built.sites}) == list(range(1, 8))
+    assert site.module_path == "features.2.conv.1.1"
+    assert site.channels == 96
+    assert len(built.sites) == 17
+    assert sorted({s.stage for s in built.sites}) == list(range(1, 8))
 
 
 def test_inception_v3_module_outputs_get_their_width() -> None:
     built = build(ModelSpec("inception_v3", BlockSpec()))
     widths = {s.name: s.channels for s in built.sites}
-    assert widths["SE_5_1"] == 256 and widths["SE_6_1"] == 768 and widths["SE_7_3"] == 2048
+    assert widths["SE_5_1"] == 256
+    assert widths["SE_6_1"] == 768
+    assert widths["SE_7_3"] == 2048

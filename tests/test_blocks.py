@@ -48,7 +48,7 @@ def test_no_squeeze_variant_gates_every_position_with_same_params() -> None:
     assert sum(p.numel() for p in block.parameters()) == sum(p.numel() for p in standard.parameters())
 
 
-@pytest.mark.parametrize("channels,ratio", [(256, 16), (2048, 16), (64, 2), (96, 8)])
+@pytest.mark.parametrize(("channels", "ratio"), [(256, 16), (2048, 16), (64, 2), (96, 8)])
 def test_se_parameter_count_is_the_papers_closed_form(channels: int, ratio: int) -> None:
     hidden = channels // ratio
     with_bias = SqueezeExcitation(channels, ratio=ratio)
@@ -90,7 +90,7 @@ def _randomise_bn(module: torch.nn.Module) -> None:
             bn.bias.data.uniform_(-0.2, 0.2)
 
 
-@pytest.mark.parametrize("paths,stride", [(2, 1), (3, 2), (1, 1)])
+@pytest.mark.parametrize(("paths", "stride"), [(2, 1), (3, 2), (1, 1)])
 def test_sk_matches_hand_written_split_fuse_select(paths: int, stride: int) -> None:
     block = SelectiveKernel(32, 64, stride=stride, paths=paths, groups=8, ratio=16, min_hidden=8)
     _randomise_bn(block)

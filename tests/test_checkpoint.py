@@ -42,7 +42,7 @@ def test_checkpoints_are_read_with_weights_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "content,message",
+    ("content", "message"),
     [
         (b"", "cannot read"),
         (b"not a torch file at all", "cannot read"),
@@ -103,7 +103,7 @@ def test_yaml_spec_round_trip(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "text,message",
+    ("text", "message"),
     [
         ("arch: resnet50\nblok: se\n", "unknown key 'blok'; allowed keys: arch, block"),
         ("arch: resnet50\nblock: {kind: se, ratoi: 4}\n", "unknown key 'ratoi'"),

@@ -43,30 +43,38 @@ def test_inject_json_is_parseable_and_complete() -> None:
     assert document["inputs"] == {"arch": "resnet18", "block": "se", "ratio": 8}
     data = document["results"]
     assert data["params"]["baseline"] == 11_689_512
-    assert len(data["sites"]) == 8 and data["sites"][0]["name"] == "SE_2_1"
+    assert len(data["sites"]) == 8
+    assert data["sites"][0]["name"] == "SE_2_1"
     added = sum(2 * c * c // 8 + c // 8 + c for c in [64] * 2 + [128] * 2 + [256] * 2 + [512] * 2)
     assert data["params"]["added"] == added
     assert data["formula"]["exact"] is True
     # closed-form counts are parameter counts: ints, not 174080.0
-    assert isinstance(data["formula"]["weights_formula"], int) and isinstance(data["formula"]["predicted"], int)
+    assert isinstance(data["formula"]["weights_formula"], int)
+    assert isinstance(data["formula"]["predicted"], int)
     assert data["spec"]["block"]["ratio"] == 8
 
 
 def test_inject_table_names_sites_and_totals() -> None:
     result = run("inject", "resnet50", "--block", "se", "--stages", "5")
     assert result.exit_code == 0, result.output
-    assert "SE_5_3" in result.stdout and "SE_4_6" not in result.stdout
-    assert "25,557,032" in result.stdout and "matches" in result.stdout
+    assert "SE_5_3" in result.stdout
+    assert "SE_4_6" not in result.stdout
+    assert "25,557,032" in result.stdout
+    assert "matches" in result.stdout
 
 
 def test_inject_list_shows_positions() -> None:
     result = run("inject", "--list", "--format", "json")
     document = json.loads(result.stdout)
-    assert document["format"] == "secli-inject" and document["inputs"] == {"list": True}
+    assert document["format"] == "secli-inject"
+    assert document["inputs"] == {"list": True}
     rows = {row["name"]: row for row in document["results"]}
-    assert "3x3" in rows["resnet50"]["positions"] and rows["vgg16"]["positions"] == ["standard"]
-    assert rows["resnext50_32x4d"]["sk"] is True and rows["vgg16"]["sk"] is False
-    assert rows["efficientnet_b0"]["family"] == "native-se" and rows["efficientnet_b0"]["positions"] == []
+    assert "3x3" in rows["resnet50"]["positions"]
+    assert rows["vgg16"]["positions"] == ["standard"]
+    assert rows["resnext50_32x4d"]["sk"] is True
+    assert rows["vgg16"]["sk"] is False
+    assert rows["efficientnet_b0"]["family"] == "native-se"
+    assert rows["efficientnet_b0"]["positions"] == []
     assert rows["inception_v3"]["image_size"] == 299
 
 
@@ -79,17 +87,19 @@ def test_inject_out_then_reload_and_refuse_to_clobber(tmp_path: Path) -> None:
     from secli.networks.models import load_model
 
     loaded = load_model(str(out))
-    assert loaded.spec.block.position == "identity" and loaded.spec.block.stages == (3, 4)
+    assert loaded.spec.block.position == "identity"
+    assert loaded.spec.block.stages == (3, 4)
     assert_one_line_error(run(*args), 2, f"--out {out} exists (pass --force to replace it)")
     assert run(*args, "--force").exit_code == 0
     # the saved YAML builds the same model, and options given on the command line override it
     result = run("inject", "--spec", str(spec_out), "--ratio", "4", "--format", "json")
     data = json.loads(result.stdout)["results"]
-    assert data["block"]["position"] == "identity" and data["block"]["ratio"] == 4
+    assert data["block"]["position"] == "identity"
+    assert data["block"]["ratio"] == 4
 
 
 @pytest.mark.parametrize(
-    "args,code,text",
+    ("args", "code", "text"),
     [
         (["inject", "resnet5O"], 2, "did you mean resnet50"),
         (["inject", "resnet50", "--ratio", "0"], 2, "ratio must be"),
@@ -133,11 +143,13 @@ def test_python_inject_equals_the_cli_json(tmp_path: Path) -> None:
     from secli.networks.workflow import inject
 
     out, spec = tmp_path / "se.pt", tmp_path / "se.yaml"
-    cli = run("inject", "resnet18", "--ratio", "8", "--stages", "2,3", "--no-bias", "-o", str(out), "--save-spec", str(spec), "-f", "json")
+    cli = run("inject", "resnet18", "--ratio", "8", "--stages", "2,3", "--no-bias", "-o", str(out), "--save-spec",
+              str(spec), "-f", "json")
     assert cli.exit_code == 0, cli.output
     result = inject("resnet18", ratio=8, stages="2,3", bias=False, out=out, save_spec=spec, force=True)
     assert json.loads(json.dumps(result.to_dict())) == json.loads(cli.stdout)
-    assert result.saved == [str(out), str(spec)] and result.model is result.built.model
+    assert result.saved == [str(out), str(spec)]
+    assert result.model is result.built.model
     again = inject(spec=spec, stages=[2, 3])  # a saved spec file, stages as a list
     assert again.spec == result.spec
 
@@ -151,7 +163,7 @@ def test_python_architecture_list_equals_the_cli_json() -> None:
 
 
 @pytest.mark.parametrize(
-    "args,text",
+    ("args", "text"),
     [
         (["inject", "--list", "--ratio", "8"], "--ratio does not apply with --list"),
         (["inject", "--list", "--block", "sk"], "--block does not apply with --list"),
@@ -182,7 +194,7 @@ FOREIGN_AT_DEFAULT = [
 ]
 
 
-@pytest.mark.parametrize("name,block,option,value", [
+@pytest.mark.parametrize(("name", "block", "option", "value"), [
     (name, *case) for name in BLOCK_OPTION_COMMANDS for case in FOREIGN_AT_DEFAULT
     if not (name == "profile" and case[1] == "--squeeze")
 ])
@@ -203,7 +215,8 @@ def test_the_python_api_refuses_a_default_equal_option_the_block_does_not_take()
         api.inject("resnet18", block="se", paths=2)
     with pytest.raises(SecliUsageError, match="--gate does not apply to SK blocks"):
         api.complexity("resnet18", block="sk", gate="sigmoid", flops=False)
-    assert api.inject("resnet18", block="sk", paths=2).to_dict()["results"]["block"]["paths"] == 2  # its own option: fine
+    # its own option: fine
+    assert api.inject("resnet18", block="sk", paths=2).to_dict()["results"]["block"]["paths"] == 2
 
 
 def test_inject_tables_render_from_the_envelope_alone(tmp_path: Path) -> None:
@@ -213,11 +226,13 @@ def test_inject_tables_render_from_the_envelope_alone(tmp_path: Path) -> None:
     cli = run("inject", "resnet18", "--stages", "5", "-f", "json")
     document = json.loads(cli.stdout)
     [table] = tables(document)
-    assert [row[0] for row in table.rows] == ["SE_5_1", "SE_5_2"] and "matches" in " ".join(table.notes)
+    assert [row[0] for row in table.rows] == ["SE_5_1", "SE_5_2"]
+    assert "matches" in " ".join(table.notes)
     listing = json.loads(run("inject", "--list", "-f", "json").stdout)
     [arch_table] = tables(listing)
     resnet = next(row for row in arch_table.rows if row[0] == "resnet50")
-    assert arch_table.cell(3, resnet[3]) == "yes" and "3x3" in resnet[2]
+    assert arch_table.cell(3, resnet[3]) == "yes"
+    assert "3x3" in resnet[2]
 
 
 def test_help_shows_defaults_and_flags_as_flags() -> None:

@@ -81,10 +81,11 @@ def test_tiny_sk_extra_ops_by_hand() -> None:
     for key, value in expected_extra.items():
         assert report.by_operator[key] == value, key
     assert report.all_ops - report.fc_only == sum(expected_extra.values())
-    assert report.not_counted["aten::stack"] == 1 and report.not_counted["aten::view"] == 1
+    assert report.not_counted["aten::stack"] == 1
+    assert report.not_counted["aten::view"] == 1
 
 
-@pytest.mark.parametrize("gate,squeeze", [("tanh", "max"), ("hardsigmoid", "avg")])
+@pytest.mark.parametrize(("gate", "squeeze"), [("tanh", "max"), ("hardsigmoid", "avg")])
 def test_gate_and_squeeze_variants_are_counted(gate: str, squeeze: str) -> None:
     block = SqueezeExcitation(32, ratio=8, gate=gate, squeeze=squeeze).eval()
     report = fvcore_count(block, torch.randn(1, 32, 6, 6))
@@ -94,7 +95,7 @@ def test_gate_and_squeeze_variants_are_counted(gate: str, squeeze: str) -> None:
 
 
 def test_failing_handle_names_the_op() -> None:
-    def broken(inputs, outputs):  # noqa: ANN001
+    def broken(inputs, outputs):
         raise ValueError("boom")
 
     with pytest.raises(FlopCountError, match="aten::mean"):
@@ -142,7 +143,8 @@ def test_r18_params_and_formula_by_hand(r18_sweep) -> None:
         weights = sum(2 * 2 * widths[s] ** 2 / ratio for s in stages)
         biases = sum(2 * (widths[s] // ratio + widths[s]) for s in stages)
         assert row.params_added == weights + biases
-        assert row.formula.weights_formula == weights and row.formula.bias_terms == biases
+        assert row.formula.weights_formula == weights
+        assert row.formula.bias_terms == biases
         assert [st.stage for st in row.stages] == list(stages)
         for st in row.stages:
             assert (st.blocks, st.channels) == (2, (widths[st.stage],))
@@ -156,11 +158,11 @@ def test_sweep_builds_and_counts_baseline_once(monkeypatch: pytest.MonkeyPatch) 
     calls = {"build": 0, "count": 0}
     real_build, real_count = complexity.build_base, complexity.fvcore_count
 
-    def build(*args, **kwargs):  # noqa: ANN002, ANN003
+    def build(*args, **kwargs):
         calls["build"] += 1
         return real_build(*args, **kwargs)
 
-    def count(*args, **kwargs):  # noqa: ANN002, ANN003
+    def count(*args, **kwargs):
         calls["count"] += 1
         return real_count(*args, **kwargs)
 
@@ -198,7 +200,8 @@ def test_se_resnet50_all_ops_added_by_hand(se_r50) -> None:
     bias_adds = sum(n * (c // 16 + c) for _, n, c, _, _ in R50_STAGES)  # one add per FC output
     assert bias_adds == 16_048
     assert row.flops.all_ops - base.all_ops == fc + pool + pool + gates + hidden_relu + bias_adds
-    assert base.crosscheck_ok and row.flops.crosscheck_ok
+    assert base.crosscheck_ok
+    assert row.flops.crosscheck_ok
 
 
 def test_resnet50_param_tables_10_13_15() -> None:

@@ -33,14 +33,16 @@ def invoke(*args: str):
 def one_line_error(result, code: int) -> str:
     assert result.exit_code == code, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:"), result.stderr
     assert "Traceback" not in result.output
     return lines[0]
 
 
 @pytest.fixture(scope="module")
 def json_sweep():
-    result = invoke("resnet18", "--ratios", "4,16", "--stages", "2", "--stages", "3,4", "--image-size", "32", "--format", "json")
+    result = invoke("resnet18", "--ratios", "4,16", "--stages", "2", "--stages", "3,4", "--image-size", "32",
+                    "--format", "json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -53,9 +55,11 @@ def rows_of(result) -> list[dict]:
 
 def test_json_sweep_is_one_envelope_with_the_baseline_once(json_sweep) -> None:
     assert (json_sweep["format"], json_sweep["version"], json_sweep["command"]) == ("secli-complexity", 1, "complexity")
-    assert json_sweep["inputs"]["ratios"] == "4,16" and json_sweep["inputs"]["stages"] == ["2", "3,4"]
+    assert json_sweep["inputs"]["ratios"] == "4,16"
+    assert json_sweep["inputs"]["stages"] == ["2", "3,4"]
     results = json_sweep["results"]
-    assert results["image_size"] == 32 and results["baseline"]["params"] == 11_689_512  # torchvision resnet18
+    assert results["image_size"] == 32
+    assert results["baseline"]["params"] == 11_689_512  # torchvision resnet18
     base_flops = results["baseline"]["flops"]
     rows = results["rows"]
     assert len(rows) == 4
@@ -65,8 +69,10 @@ def test_json_sweep_is_one_envelope_with_the_baseline_once(json_sweep) -> None:
         params = item["params"]
         assert "baseline" not in params  # the baseline is given once, not per row
         assert params["added"] == params["injected"] - 11_689_512 == se_added(ratio, stages)
-        assert params["formula"] == params["added"] and params["formula_matches"] is True
-        assert isinstance(params["formula"], int) and isinstance(params["formula_weights"], int)
+        assert params["formula"] == params["added"]
+        assert params["formula_matches"] is True
+        assert isinstance(params["formula"], int)
+        assert isinstance(params["formula_weights"], int)
         for key in ("fc_only", "all_ops"):  # raw FLOP counts, typed as ints
             assert isinstance(item["flops"][key], int)
             assert item["flops"][f"{key}_added"] == item["flops"][key] - base_flops[key] > 0
@@ -78,7 +84,8 @@ def test_single_run_json_by_stage() -> None:
     assert row["params"]["added"] == se_added(16)
     stages = {s["stage"]: s for s in row["by_stage"]}
     for stage, c in R18_WIDTHS.items():
-        assert stages[stage]["blocks"] == 2 and stages[stage]["channels"] == [c]
+        assert stages[stage]["blocks"] == 2
+        assert stages[stage]["channels"] == [c]
         assert stages[stage]["formula"] == 2 * (2 * c * c // 16 + c // 16 + c)
         assert isinstance(stages[stage]["formula"], int)
 
@@ -86,9 +93,13 @@ def test_single_run_json_by_stage() -> None:
 def test_table_and_markdown_and_csv() -> None:
     table = invoke("resnet18", "--positions", "standard,post", "--image-size", "32")
     assert table.exit_code == 0, table.output
-    assert "multiply-add" in table.stdout and "not counted" in table.stdout and "cross-check" in table.stdout
+    assert "multiply-add" in table.stdout
+    assert "not counted" in table.stdout
+    assert "cross-check" in table.stdout
     md = invoke("resnet18", "--gate", "tanh", "--image-size", "32", "-f", "markdown")
-    assert md.exit_code == 0 and "| model |" in md.stdout and "| resnet18 + SE r=16 standard gate=tanh |" in md.stdout
+    assert md.exit_code == 0
+    assert "| model |" in md.stdout
+    assert "| resnet18 + SE r=16 standard gate=tanh |" in md.stdout
     out = invoke("resnet18", "--squeeze", "avg,max", "--image-size", "32", "-f", "csv")
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert [r["variant"] for r in rows] == ["SE r=16 standard", "SE r=16 standard squeeze=max"]
@@ -108,13 +119,14 @@ def test_saved_model_file(tmp_path: Path) -> None:
 
 def test_spec_file_with_rows_and_sweep(tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text("arch: resnet18\nimage_size: 32\nblock: {kind: se, bias: false}\nrows:\n  - {ratio: 4}\nsweep:\n  ratio: [8, 16]\n")
+    spec.write_text("arch: resnet18\nimage_size: 32\nblock: {kind: se, bias: false}\n"
+                    "rows:\n  - {ratio: 4}\nsweep:\n  ratio: [8, 16]\n")
     data = rows_of(invoke(str(spec), "-f", "json"))  # a YAML file in place of the model means --spec
     weights = {r: sum(2 * 2 * c * c / r for c in R18_WIDTHS.values()) for r in (4, 8, 16)}
     assert [d["params"]["added"] for d in data] == [weights[4], weights[8], weights[16]]
 
 
-@pytest.mark.parametrize("args,code,needle", [
+@pytest.mark.parametrize(("args", "code", "needle"), [
     (["resnet5"], 2, "unknown architecture 'resnet5'"),
     (["no_such_model.pt"], 1, "no_such_model.pt"),
     (["resnet18", "--ratios", "4,0,8"], 2, "--ratios must be whole numbers >= 1"),
@@ -142,7 +154,8 @@ def test_unknown_yaml_keys(tmp_path: Path) -> None:
 
 def test_input_too_small_names_layer_and_minimum() -> None:
     line = one_line_error(invoke("vgg11", "--image-size", "16", "--num-classes", "10"), 2)
-    assert "layer features.20 (MaxPool2d)" in line and "smallest input that works is 32x32" in line
+    assert "layer features.20 (MaxPool2d)" in line
+    assert "smallest input that works is 32x32" in line
 
 
 def test_fvcore_failure_still_prints_params(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,7 +164,7 @@ def test_fvcore_failure_still_prints_params(monkeypatch: pytest.MonkeyPatch) -> 
     real = flops.extra_handles
 
     def broken_mean():
-        def handle(inputs, outputs):  # noqa: ANN001
+        def handle(inputs, outputs):
             raise RuntimeError("cannot count this")
 
         return {**real(), "aten::mean": handle}
@@ -173,7 +186,7 @@ EXAMPLE_ROWS = {  # file -> number of rows it asks for (baseline not included)
 }
 
 
-@pytest.mark.parametrize("name,rows", sorted(EXAMPLE_ROWS.items()))
+@pytest.mark.parametrize(("name", "rows"), sorted(EXAMPLE_ROWS.items()))
 def test_examples_are_valid_specs(name: str, rows: int) -> None:
     from secli.networks.sweep import load_sweep
 
@@ -216,7 +229,8 @@ def test_a_spec_s_weights_are_not_loaded_and_a_warning_says_so(tmp_path: Path) -
     assert document["results"]["warnings"] == [expected]
     spec.write_text(body)
     plain = json.loads(invoke("--spec", str(spec), "--format", "json").stdout)
-    assert plain["results"]["warnings"] == [] and plain["results"]["rows"] == document["results"]["rows"]
+    assert plain["results"]["warnings"] == []
+    assert plain["results"]["rows"] == document["results"]["rows"]
 
 
 def test_crosscheck_mismatch_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -225,7 +239,8 @@ def test_crosscheck_mismatch_is_an_error(monkeypatch: pytest.MonkeyPatch) -> Non
     real = complexity.torch_gemm_count
     monkeypatch.setattr(complexity, "torch_gemm_count", lambda model, x: real(model, x) + 1)
     line = one_line_error(invoke("resnet18", "--image-size", "32", "-f", "csv"), 1)
-    assert "(cross-check)" in line and "FlopCounterMode" in line
+    assert "(cross-check)" in line
+    assert "FlopCounterMode" in line
 
 
 def test_network_with_its_own_se_modules() -> None:
@@ -237,7 +252,8 @@ def test_network_with_its_own_se_modules() -> None:
     se_modules = [m for m in network.modules() if isinstance(m, SqueezeExcitation)]
     expected = sum(p.numel() for m in se_modules for p in m.parameters())
     # the network as built, against its baseline with those modules replaced by identities: Δ is theirs
-    assert data["label"] == "mobilenet_v3_small" and data["sites"] == len(se_modules) == 9
+    assert data["label"] == "mobilenet_v3_small"
+    assert data["sites"] == len(se_modules) == 9
     assert data["params"]["injected"] == sum(p.numel() for p in network.parameters())
     assert data["params"]["added"] == expected == data["native"]["params"]
     assert sum(s["block_params"] for s in data["by_stage"]) == expected
@@ -251,11 +267,13 @@ def test_python_complexity_equals_the_cli_json(json_sweep) -> None:
     from secli.complexity.workflow import complexity
 
     calls: list[tuple[int, int, str]] = []
-    result = complexity("resnet18", ratios="4,16", stages=["2", "3,4"], image_size=32, progress=lambda *a: calls.append(a))
+    result = complexity("resnet18", ratios="4,16", stages=["2", "3,4"], image_size=32,
+                        progress=lambda *a: calls.append(a))
     assert json.loads(json.dumps(result.to_dict())) == json_sweep
     as_lists = complexity("resnet18", ratios=[4, 16], stages=[[2], [3, 4]], input_size=32)  # the old keyword
     assert as_lists.to_dict()["results"] == result.to_dict()["results"]
-    assert calls[0] == (0, 5, "baseline") and calls[-1] == (5, 5, "done")
+    assert calls[0] == (0, 5, "baseline")
+    assert calls[-1] == (5, 5, "done")
 
 
 def test_python_complexity_of_a_saved_model_equals_the_cli_json(tmp_path: Path) -> None:
@@ -274,4 +292,5 @@ def test_input_size_out_of_range_is_refused_not_replaced_by_the_default(size: st
     result = CliRunner().invoke(app, ["complexity", "resnet18", "--block", "se", "--image-size", size])
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "--image-size" in lines[0], result.stderr
+    assert len(lines) == 1, result.stderr
+    assert "--image-size" in lines[0], result.stderr

@@ -29,7 +29,7 @@ def with_relu_back(model: nn.Module) -> nn.Module:
     return restored
 
 
-@pytest.mark.parametrize("arch,groups", [("resnet18", 32), ("resnext50_32x4d", 32), ("timm:resnet10t", 8)])
+@pytest.mark.parametrize(("arch", "groups"), [("resnet18", 32), ("resnext50_32x4d", 32), ("timm:resnet10t", 8)])
 def test_dropping_the_relu_after_sk_changes_no_output(arch: str, groups: int) -> None:
     if arch.startswith("timm:"):
         pytest.importorskip("timm")
@@ -43,7 +43,8 @@ def test_dropping_the_relu_after_sk_changes_no_output(arch: str, groups: int) ->
         assert torch.equal(model(x), before(x))
     # one ReLU op fewer per SK output element
     sizes: list[int] = []
-    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel())) for m in model.modules() if isinstance(m, SelectiveKernel)]
+    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel()))
+             for m in model.modules() if isinstance(m, SelectiveKernel)]
     with torch.no_grad():
         model(x[:1])
     for h in hooks:

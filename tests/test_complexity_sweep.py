@@ -59,7 +59,7 @@ class OpCounter(TorchDispatchMode):
         self.total = 0
         self.unknown: set[str] = set()
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         self.total += self.price(func.overloadpacket.__name__, args, out)
@@ -146,7 +146,8 @@ def test_all_ops_equals_an_op_by_op_count(arch: str) -> None:
 ZOO = ["cbam", "cbam-channel", "gc", "coord", "simam", "ge", "ge-plus", "fca", "srm", "gct"]
 
 
-@pytest.mark.parametrize("size", [56, 64])  # 56: every map a multiple of 7 (FcaNet's own-size filter), 64: pooled to 7x7
+# 56: every map a multiple of 7 (FcaNet's own-size filter), 64: pooled to 7x7
+@pytest.mark.parametrize("size", [56, 64])
 def test_every_zoo_kind_equals_an_op_by_op_count(size: int) -> None:
     """Each kind of docs/ZOO.md in resnet18, counted by secli and by the reference, op by op."""
     torch.manual_seed(0)

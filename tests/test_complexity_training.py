@@ -31,8 +31,10 @@ def test_se_step_costs_more_and_keeps_more() -> None:
     torch.manual_seed(0)
     result = complexity("resnet18", block="se", input_size=32, training_step=True)
     base, row = result.baseline_training, result.rows[0].training
-    assert base is not None and row is not None
-    assert row.backward_gemm > base.backward_gemm and row.saved_bytes > base.saved_bytes
+    assert base is not None
+    assert row is not None
+    assert row.backward_gemm > base.backward_gemm
+    assert row.saved_bytes > base.saved_bytes
     # SE's FCs (two blocks per stage, two FCs each, c*c/16 multiply-adds per FC): 87,040 forward;
     # backward, a gradient to the input and one to the weights: twice that
     fc = sum(2 * 2 * c * c // 16 for c in (64, 128, 256, 512))
@@ -48,4 +50,5 @@ def test_cli_json_and_table() -> None:
     step, base = results["rows"][0]["training_step"], results["baseline"]["training_step"]
     assert step["flops_added"] == step["total"] - base["total"] > 0
     table = CliRunner().invoke(app, [*args, "-f", "markdown"])
-    assert "one training step per image" in table.stdout and "saved MiB" in table.stdout
+    assert "one training step per image" in table.stdout
+    assert "saved MiB" in table.stdout

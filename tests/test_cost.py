@@ -36,7 +36,8 @@ def test_se_site_256x56x56_fp32_pool_scale_and_fcs() -> None:
     fc1, fc2 = [o for o in rec.ops if o.name == "convolution"]
     assert fc1.fixed[1] == (16 * C + 16) * 4  # the weight and bias are read once per call, whatever the batch
     assert fc1.per_image[1:] == (C * 4, 16 * 4)
-    assert fc2.fixed[1] == (C * 16 + C) * 4 and fc2.per_image[1:] == (16 * 4, C * 4)
+    assert fc2.fixed[1] == (C * 16 + C) * 4
+    assert fc2.per_image[1:] == (16 * 4, C * 4)
     assert [role_of(o, "", U) for o in rec.ops] == ["pool", "FCs", "FCs", "FCs", "gate", "scale"]
 
 
@@ -57,9 +58,11 @@ def test_conv_linear_batchnorm_relu_add_and_view_by_hand() -> None:
     assert [(o.name, o.fixed, o.per_image) for o in conv] == [
         ("convolution", (0.0, 32 * 16 * 9 * 4 + 32 * 4, 0.0), (2 * 32 * 64 * 16 * 9, 16 * 64 * 4, 32 * 64 * 4))]
     linear = record(nn.Linear(64, 10), 1, sample=(64,)).ops
-    assert [(o.name, o.fixed, o.per_image) for o in linear] == [("addmm", (0.0, (640 + 10) * 4, 0.0), (2 * 640, 64 * 4, 10 * 4))]
+    assert [(o.name, o.fixed, o.per_image) for o in linear] == [("addmm", (0.0, (640 + 10) * 4, 0.0),
+                                                                 (2 * 640, 64 * 4, 10 * 4))]
     bn = _only(record(nn.BatchNorm2d(8).eval(), 4, sample=(8, 4, 4)), "native_batch_norm")
-    assert bn.fixed[1] == 4 * 8 * 4 and bn.per_image[1:] == (8 * 16 * 4, 8 * 16 * 4)  # weight, bias, mean, var + the map
+    assert bn.fixed[1] == 4 * 8 * 4
+    assert bn.per_image[1:] == (8 * 16 * 4, 8 * 16 * 4)  # weight, bias, mean, var + the map
     relu = record(nn.ReLU(inplace=True), 4, sample=(8, 4, 4)).ops
     assert [(o.name, o.at(1)[1:]) for o in relu] == [("relu_", (512, 512))]  # in place: reads and writes its operand
 
@@ -76,7 +79,8 @@ def test_training_step_ops_backward_and_optimizer_by_hand() -> None:
     rec = record(model, 4, training=True, sample=(4, 4, 4), optimizer="foreach")
     backward = {o.name: o for o in rec.ops if o.phase == "backward"}
     relu_back = backward["threshold_backward"]
-    assert relu_back.module == "1" and relu_back.per_image[1:] == (2 * 8 * 16 * 4, 8 * 16 * 4)  # grad + output in, grad out
+    assert relu_back.module == "1"
+    assert relu_back.per_image[1:] == (2 * 8 * 16 * 4, 8 * 16 * 4)  # grad + output in, grad out
     conv_back = backward["convolution_backward"]
     assert conv_back.module == "0"
     assert conv_back.fixed[1:] == (8 * 4 * 4, 8 * 4 * 4)  # reads the weight, writes its gradient (the input needs none)
@@ -114,7 +118,8 @@ def test_block_roles_and_the_rest_sum_to_the_whole() -> None:
     assert sum(t.moved for t in split.roles.values()) + split.outside.moved == pytest.approx(whole)
     assert split.roles["pool"].read == sum(rec.site_bytes.values())  # the squeeze reads every site's tensor once
     tree = by_module(rec.ops, 1, ["", "layer1", site])
-    assert tree[""].moved == pytest.approx(whole) and tree["layer1"].moved > tree[site].moved > 0
+    assert tree[""].moved == pytest.approx(whole)
+    assert tree["layer1"].moved > tree[site].moved > 0
 
 
 def test_recorded_convolutions_equal_fvcores_multiply_adds() -> None:
@@ -136,7 +141,8 @@ def test_one_inference_recording_splits_weights_as_two_batch_sizes_do(dtype: str
     fitted = _split(one, two, 1)  # the difference between two batch sizes, no knowledge of weights
     marked = [_known(op, 1) for op in one]  # weights marked while recording
     assert [(o.name, o.fixed, o.per_image) for o in marked] == [(o.name, o.fixed, o.per_image) for o in fitted]
-    assert sum(o.fixed[1] for o in marked) >= 11_689_512 * (4 if dtype == "fp32" else 6)  # every weight read (bf16: + its cast)
+    # every weight read (bf16: + its cast)
+    assert sum(o.fixed[1] for o in marked) >= 11_689_512 * (4 if dtype == "fp32" else 6)
 
 
 def test_roles_of_torchvisions_own_se_module() -> None:

@@ -51,7 +51,8 @@ def test_the_kernels_build_where_a_compiler_exists() -> None:
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_forward_kernels_equal_the_eager_ops_bit_for_bit(dtype: torch.dtype, shape: tuple[int, ...], channels_last: bool) -> None:
+def test_forward_kernels_equal_the_eager_ops_bit_for_bit(dtype: torch.dtype, shape: tuple[int, ...],
+                                                         channels_last: bool) -> None:
     u, identity = _tensors(shape, dtype, channels_last, 2)
     s = _gate(shape, dtype)
     out = cpu_kernels.scale_add_relu(u, s, identity)
@@ -111,13 +112,15 @@ def test_layouts_and_dtypes_the_kernels_do_not_take() -> None:
     assert cpu_kernels.layout(x, x) == "nchw"
     assert cpu_kernels.layout(x.contiguous(memory_format=torch.channels_last)) == "nhwc"
     assert cpu_kernels.layout(x, x.contiguous(memory_format=torch.channels_last)) is None  # mixed
-    assert cpu_kernels.layout(x.half()) is None and cpu_kernels.layout(x.bfloat16()) is None
+    assert cpu_kernels.layout(x.half()) is None
+    assert cpu_kernels.layout(x.bfloat16()) is None
     assert cpu_kernels.layout(x, x.double()) is None
     assert cpu_kernels.layout(x[:, :, :, :2]) is None  # strided view
     assert cpu_kernels.layout(x, torch.randn(2, 4, 3, 2)) is None
     assert cpu_kernels.layout(x.to("meta")) is None
     assert cpu_kernels.layout(torch.randn(2, 4, 9)) is None
-    with pytest.raises(ValueError):  # called directly on what they do not take: refused, not misread
+    # called directly on what they do not take: refused, not misread
+    with pytest.raises(ValueError, match="mixed or unsupported layout/dtype"):
         cpu_kernels.scale_add_relu(x.half(), torch.ones(2, 4, 1, 1), x.half())
 
 
@@ -157,7 +160,8 @@ def _step(module: torch.nn.Module, x: torch.Tensor, *extra: torch.Tensor) -> lis
 @needs_kernels
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("block", ["se", "se-folded", "sk"])
-def test_fused_blocks_with_and_without_kernels_agree_in_float64(monkeypatch: pytest.MonkeyPatch, block: str, channels_last: bool) -> None:
+def test_fused_blocks_with_and_without_kernels_agree_in_float64(monkeypatch: pytest.MonkeyPatch, block: str,
+                                                                channels_last: bool) -> None:
     """The kernels run by default (counted), and switching them off changes nothing but speed."""
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -193,7 +197,8 @@ _REPORT = "from secli.kernels import cpu_kernels as k; print(k.available()); pri
 def test_a_fresh_cache_compiles_once_and_later_processes_reuse_it(tmp_path: Path) -> None:
     env = {"SECLI_CACHE_DIR": str(tmp_path)}
     first = _python(_REPORT, env)
-    assert first.returncode == 0 and first.stdout.splitlines()[0] == "True", first.stderr
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[0] == "True", first.stderr
     built = list(tmp_path.glob("kernels/*/libsecli_cpu.so"))
     assert len(built) == 1
     stamp = built[0].stat().st_mtime_ns
@@ -212,8 +217,10 @@ def test_without_a_compiler_the_blocks_fall_back_and_say_why(tmp_path: Path) -> 
     done = _python(code, {"SECLI_CACHE_DIR": str(tmp_path), "CXX": str(tmp_path / "no-such-compiler")})
     assert done.returncode == 0, done.stderr
     available, status, ran = done.stdout.splitlines()
-    assert available == "False" and ran == "ran"
-    assert "unavailable" in status and "ATen" in status
+    assert available == "False"
+    assert ran == "ran"
+    assert "unavailable" in status
+    assert "ATen" in status
 
 
 def test_the_temporary_cache_must_be_private(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -258,7 +265,8 @@ def _eager_twin(block: SqueezeExcitation) -> SqueezeExcitation:
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("gate", ["sigmoid", "tanh", "relu", "hardsigmoid"])
 @pytest.mark.parametrize("bias", [True, False])
-def test_the_whole_block_kernel_equals_the_eager_block(dtype: torch.dtype, channels_last: bool, gate: str, bias: bool) -> None:
+def test_the_whole_block_kernel_equals_the_eager_block(dtype: torch.dtype, channels_last: bool, gate: str,
+                                                       bias: bool) -> None:
     torch.manual_seed(1)
     block = SqueezeExcitation(24, ratio=4, gate=gate, bias=bias).to(dtype)
     eager = _eager_twin(block)
@@ -280,7 +288,8 @@ def test_the_whole_block_kernel_equals_the_eager_block(dtype: torch.dtype, chann
         expected = torch.relu(u * gates_expected + identity)
         in_place = u.clone()
         out = cpu_kernels.squeeze_excite(in_place, identity, fc1, fc2, gate, out=in_place)
-        assert out is not None and out[0] is in_place
+        assert out is not None
+        assert out[0] is in_place
         torch.testing.assert_close(in_place, expected, **tol)
 
 
@@ -290,13 +299,15 @@ def test_the_whole_block_kernel_declines_what_it_does_not_take() -> None:
     u = torch.randn(2, 8, 4, 4)
     assert cpu_kernels.squeeze_excite(u.half(), None, fc1, fc2, "sigmoid") is None
     assert cpu_kernels.squeeze_excite(u[:, :, :, :3], None, fc1, fc2, "sigmoid") is None
-    assert cpu_kernels.squeeze_excite(u, u.contiguous(memory_format=torch.channels_last).transpose(2, 3), fc1, fc2, "sigmoid") is None
+    assert cpu_kernels.squeeze_excite(u, u.contiguous(memory_format=torch.channels_last).transpose(2, 3), fc1, fc2,
+                                      "sigmoid") is None
     assert cpu_kernels.squeeze_excite(u.double(), None, fc1, fc2, "sigmoid") is None  # weights of another dtype
 
 
 @needs_kernels
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_folded_networks_without_gradients_run_one_call_per_site_and_equal_eager(monkeypatch: pytest.MonkeyPatch, channels_last: bool) -> None:
+def test_folded_networks_without_gradients_run_one_call_per_site_and_equal_eager(
+        monkeypatch: pytest.MonkeyPatch, channels_last: bool) -> None:
     """A folded SE network under inference_mode: one whole-block call per site, the block's own
     BN output overwritten in place (as torchvision's ``out += identity`` does), same outputs."""
     from secli.blocks.spec import BlockSpec, ModelSpec
@@ -382,7 +393,9 @@ def test_profile_warns_when_fused_blocks_run_without_their_kernels(monkeypatch: 
     cpu = torch.device("cpu")
     monkeypatch.setenv("SECLI_CPU_KERNELS", "0")
     warning = cpu_kernel_warning(cpu, [torch.nn.Sequential(fused)])
-    assert warning is not None and "SECLI_CPU_KERNELS=0" in warning and "ATen" in warning
+    assert warning is not None
+    assert "SECLI_CPU_KERNELS=0" in warning
+    assert "ATen" in warning
     assert cpu_kernel_warning(cpu, [torch.nn.Sequential(eager)]) is None  # nothing fused: nothing to say
     assert cpu_kernel_warning(torch.device("cuda"), [torch.nn.Sequential(fused)]) is None
 
@@ -408,12 +421,14 @@ def test_a_hook_on_the_se_block_keeps_its_input_when_the_gate_is_hooked_too() ->
         model(torch.randn(1, 3, 32, 32))
     for handle in handles:
         handle.remove()
-    assert len(held) == len(before) == 1 and torch.equal(held[0], before[0])
+    assert len(held) == len(before) == 1
+    assert torch.equal(held[0], before[0])
 
 
 @needs_kernels
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize(("channels", "hidden", "size"), [(16, 16, (7, 7)), (40, 5, (1, 1)), (72, 24, (9, 7)), (8, 1, (13, 5))])
+@pytest.mark.parametrize(("channels", "hidden", "size"),
+                         [(16, 16, (7, 7)), (40, 5, (1, 1)), (72, 24, (9, 7)), (8, 1, (13, 5))])
 def test_the_whole_block_kernel_pools_and_excites_rows_of_every_length(dtype: torch.dtype, channels: int, hidden: int,
                                                                        size: tuple[int, int]) -> None:
     """Pool rows of 49 or 63 values and FC rows of 1 to 72 values: the four-vector loop, the
@@ -426,7 +441,8 @@ def test_the_whole_block_kernel_pools_and_excites_rows_of_every_length(dtype: to
     pre = torch.relu(z @ w1.double().flatten(1).T + b1.double()) @ w2.double().flatten(1).T + b2.double()
     expected = torch.sigmoid(pre)
     done = cpu_kernels.squeeze_excite(u, None, (w1, b1), (w2, b2), "sigmoid")
-    assert done is not None and done[1] is not None
+    assert done is not None
+    assert done[1] is not None
     tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 2e-6, "atol": 2e-7}
     torch.testing.assert_close(done[1].flatten(1).double(), expected, **tol)
     torch.testing.assert_close(done[0].double(), u.double() * expected.view(2, channels, 1, 1), **tol)
@@ -441,15 +457,19 @@ def test_the_float_sigmoid_gate_matches_torch_over_its_whole_range() -> None:
     u = torch.zeros(1, c, 1, 1)
     w1, w2 = torch.zeros(1, c), torch.zeros(c, 1)  # the gates are sigmoid(b2): the FCs contribute 0
     done = cpu_kernels.squeeze_excite(u, None, (w1, None), (w2, pre), "sigmoid")
-    assert done is not None and done[1] is not None
+    assert done is not None
+    assert done[1] is not None
     gates = done[1].flatten().double()
     exact = torch.sigmoid(pre.double())
     torch_float_error = (torch.sigmoid(pre).double() - exact).abs().max().item()
     assert (gates - exact).abs().max().item() <= max(torch_float_error, 1.2e-7)
     assert ((gates - exact).abs() / exact.clamp_min(1e-30)).max().item() < 2.5e-7
-    nan = cpu_kernels.squeeze_excite(torch.zeros(1, 2, 1, 1), None, (torch.zeros(1, 2), None), (torch.zeros(2, 1), torch.tensor([float("nan"), 1.0])), "sigmoid")
-    assert nan is not None and nan[1] is not None
-    assert torch.isnan(nan[1].flatten()[0]) and nan[1].flatten()[1].item() == pytest.approx(torch.sigmoid(torch.tensor(1.0)).item())
+    nan = cpu_kernels.squeeze_excite(torch.zeros(1, 2, 1, 1), None, (torch.zeros(1, 2), None),
+                                     (torch.zeros(2, 1), torch.tensor([float("nan"), 1.0])), "sigmoid")
+    assert nan is not None
+    assert nan[1] is not None
+    assert torch.isnan(nan[1].flatten()[0])
+    assert nan[1].flatten()[1].item() == pytest.approx(torch.sigmoid(torch.tensor(1.0)).item())
 
 
 @needs_kernels
@@ -459,7 +479,9 @@ def test_the_whole_block_kernel_without_gates_returns_only_the_output() -> None:
     fc1, fc2 = (torch.randn(4, 16), torch.randn(4)), (torch.randn(16, 4), torch.randn(16))
     with_gates = cpu_kernels.squeeze_excite(u, identity, fc1, fc2, "sigmoid")
     without = cpu_kernels.squeeze_excite(u, identity, fc1, fc2, "sigmoid", gates=False)
-    assert with_gates is not None and without is not None and without[1] is None
+    assert with_gates is not None
+    assert without is not None
+    assert without[1] is None
     assert torch.equal(with_gates[0], without[0])
 
 
@@ -487,7 +509,8 @@ def test_a_folded_block_goes_through_its_se_modules_call_where_that_does_more_th
     blocks[1].register_forward_pre_hook(lambda module, args: hooked.append(1))
     with torch.inference_mode():
         out = model(x)
-    assert compiled_calls == [1] and hooked == [1]
+    assert compiled_calls == [1]
+    assert hooked == [1]
     torch.testing.assert_close(out, expected)
 
 
@@ -536,7 +559,8 @@ def test_an_se_block_switched_to_eager_after_the_fold_runs_eager_without_gradien
     for module in model.modules():
         if isinstance(module, SqueezeExcitation):
             module.impl = "eager"
-            assert module.residual_no_grad(torch.randn(1, module.channels, 2, 2), torch.randn(1, module.channels, 2, 2)) is None
+            assert module.residual_no_grad(torch.randn(1, module.channels, 2, 2),
+                                           torch.randn(1, module.channels, 2, 2)) is None
     with torch.no_grad():
         torch.testing.assert_close(model(x), fused, rtol=1e-5, atol=1e-6)
 
@@ -551,4 +575,5 @@ def test_torch_export_records_the_se_blocks_as_modules() -> None:
     paths = {list(node.meta["nn_module_stack"].values())[-1][0] for node in exported.graph.nodes
              if node.op == "call_function" and node.meta.get("nn_module_stack")}
     se_paths = {name for name, module in model.named_modules() if isinstance(module, SqueezeExcitation)}
-    assert se_paths and se_paths <= paths  # the pool, scale, sum and ReLU of each site, not its block's
+    assert se_paths
+    assert se_paths <= paths  # the pool, scale, sum and ReLU of each site, not its block's

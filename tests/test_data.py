@@ -35,7 +35,8 @@ def test_synthetic_is_deterministic_by_seed_and_index():
     a = SyntheticShapes(20, size=16, seed=3, split="train")
     b = SyntheticShapes(20, size=16, seed=3, split="train")
     assert torch.equal(a[7][0], b[7][0])
-    assert a[7][1] == 7 % 10 and a[10][1] == 0
+    assert a[7][1] == 7 % 10
+    assert a[10][1] == 0
     assert not torch.equal(a[7][0], SyntheticShapes(20, size=16, seed=4, split="train")[7][0])
     # train and validation splits never share an image
     assert not torch.equal(a[7][0], SyntheticShapes(20, size=16, seed=3, split="val")[7][0])
@@ -43,7 +44,9 @@ def test_synthetic_is_deterministic_by_seed_and_index():
 
 def test_synthetic_images_are_in_range_and_classes_differ():
     img = render_synthetic(0, 32, seed=1)
-    assert img.shape == (3, 32, 32) and float(img.min()) >= 0 and float(img.max()) <= 1
+    assert img.shape == (3, 32, 32)
+    assert float(img.min()) >= 0
+    assert float(img.max()) <= 1
     # a disk covers a compact central area; a stripe texture covers about half of the image
     disk = render_synthetic(0, 64, seed=5)
     stripes = render_synthetic(5, 64, seed=5)
@@ -80,7 +83,8 @@ def test_per_class_sampling_is_seeded_and_bounded():
     targets = [0] * 5 + [1] * 3
     a = select_indices(targets, [0, 1], ["a", "b"], per_class=2, seed=1)
     assert a == select_indices(targets, [0, 1], ["a", "b"], per_class=2, seed=1)
-    assert sum(targets[i] == 0 for i in a) == 2 and sum(targets[i] == 1 for i in a) == 2
+    assert sum(targets[i] == 0 for i in a) == 2
+    assert sum(targets[i] == 1 for i in a) == 2
     with pytest.raises(SecliUsageError, match=r"--per-class 4 is more than class 'b' has \(3 images\)"):
         select_indices(targets, [0, 1], ["a", "b"], per_class=4)
 
@@ -140,4 +144,5 @@ def test_weights_enum_uses_the_models_lookup_and_never_raises(tmp_path):
     assert weights_enum("resnet18", "NOPE") is None
     f = tmp_path / "w.pth"
     f.write_bytes(b"")
-    assert weights_enum("resnet18", str(f)) is None and weights_enum("timm:resnet10t", "x") is None
+    assert weights_enum("resnet18", str(f)) is None
+    assert weights_enum("timm:resnet10t", "x") is None

@@ -140,11 +140,15 @@ def test_layouts_share_every_constraint_and_differ_in_cells() -> None:
 def test_deterministic_by_seed_split_and_index() -> None:
     a = SyntheticParts(20, size=32, seed=3, split="train")
     b = SyntheticParts(20, size=32, seed=3, split="train")
-    assert torch.equal(a[7][0], b[7][0]) and a[7][1] == 7 and a[13][1] == 3
+    assert torch.equal(a[7][0], b[7][0])
+    assert a[7][1] == 7
+    assert a[13][1] == 3
     assert not torch.equal(a[7][0], SyntheticParts(20, size=32, seed=4, split="train")[7][0])
     assert not torch.equal(a[7][0], SyntheticParts(20, size=32, seed=3, split="val")[7][0])
     image = render_parts(0, 40, seed=1)
-    assert image.shape == (3, 40, 40) and float(image.min()) >= 0 and float(image.max()) <= 1
+    assert image.shape == (3, 40, 40)
+    assert float(image.min()) >= 0
+    assert float(image.max()) <= 1
 
 
 def test_the_label_moves_the_parts_and_changes_nothing_else() -> None:
@@ -190,8 +194,10 @@ def test_sources_open_synthetic_parts_at_64_px() -> None:
     pre = choose_preprocess("synthetic-parts", "resnet18", None)
     assert (pre.crop, pre.resize, pre.source) == (64, 64, "synthetic-parts")
     data = open_data("synthetic-parts", Preprocess(crop=32, resize=32), classes=["layout_3"], per_class=4)
-    assert data.class_names == list(PARTS_CLASSES) and data.selected == [3]
-    assert len(data.indices) == 4 and all(data.dataset[i][1] == 3 for i in data.indices)
+    assert data.class_names == list(PARTS_CLASSES)
+    assert data.selected == [3]
+    assert len(data.indices) == 4
+    assert all(data.dataset[i][1] == 3 for i in data.indices)
     assert data.dataset[data.indices[0]][0].shape == (3, 32, 32)
 
 
@@ -204,8 +210,10 @@ def test_training_opens_two_disjoint_generated_splits() -> None:
     from secli.training.workflow import open_training_data
 
     sets = open_training_data("synthetic-parts", Preprocess(crop=32, resize=32), 20, 10, 0.2, seed=0)
-    assert sets.class_names == list(PARTS_CLASSES) and (sets.train_idx, sets.val_idx) == (list(range(20)), list(range(10)))
-    assert sets.val_set is not None and not torch.equal(sets.train_set[0][0], sets.val_set[0][0])
+    assert sets.class_names == list(PARTS_CLASSES)
+    assert (sets.train_idx, sets.val_idx) == (list(range(20)), list(range(10)))
+    assert sets.val_set is not None
+    assert not torch.equal(sets.train_set[0][0], sets.val_set[0][0])
 
 
 def test_train_command_treats_synthetic_parts_as_a_generated_set(tmp_path) -> None:

@@ -33,7 +33,8 @@ def _triton_on_cuda(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
 
 
 def _loss(out: torch.Tensor) -> torch.Tensor:
-    return (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=out.device).view_as(out)).sum() + out.square().sum()
+    weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=out.device).view_as(out)
+    return (out * weights).sum() + out.square().sum()
 
 
 # ----------------------------------------------------------------------------------------- modes
@@ -152,7 +153,8 @@ def frozen_backbone(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
 def frozen_blocks(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
     """The attention blocks' own parameters frozen, everything else trained."""
     for module in model.modules():
-        if hasattr(module, GATE_MODULE["se"]) or hasattr(module, "attn_softmax") or type(module).__name__ == "EfficientChannelAttention":
+        if (hasattr(module, GATE_MODULE["se"]) or hasattr(module, "attn_softmax")
+                or type(module).__name__ == "EfficientChannelAttention"):
             module.requires_grad_(False)
     return train_step(model, x)
 
@@ -227,7 +229,8 @@ def weight_norm(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
     parametrize(model.fc)
     for module in list(model.modules()):
         for child in ("fc1", "conv"):
-            if type(module).__name__ in ("SqueezeExcitation", "EfficientChannelAttention") and isinstance(getattr(module, child, None), nn.Module):
+            if (type(module).__name__ in ("SqueezeExcitation", "EfficientChannelAttention")
+                    and isinstance(getattr(module, child, None), nn.Module)):
                 parametrize(getattr(module, child))
         if type(module).__name__ == "SelectiveKernel":
             parametrize(module.select)
@@ -305,7 +308,8 @@ def test_default_network_equals_eager_network(nets: Nets, mode: str) -> None:
     assert_same(got, expected)
 
 
-@pytest.mark.parametrize("nets", [p for p in net_params() if p.values[0][1:] in (("resnet18", "se"), ("resnet50", "sk"))],
+@pytest.mark.parametrize("nets",
+                         [p for p in net_params() if p.values[0][1:] in (("resnet18", "se"), ("resnet50", "sk"))],
                          indirect=True)
 def test_the_tolerance_would_see_a_missing_term(nets: Nets, monkeypatch: pytest.MonkeyPatch) -> None:
     """The matrix's tolerance is far below what a wrong gradient changes: dropping the gated sum's

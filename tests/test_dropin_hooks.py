@@ -66,7 +66,8 @@ def test_forward_and_pre_hooks_on_every_module_see_the_eager_calls(nets: Nets) -
     assert [c[:2] for c in got] == [c[:2] for c in expected]  # same modules, as often, in the same order
     assert_same([c[2] for c in got], [c[2] for c in expected])
     blocks = sum(1 for name, _ in eager.named_modules() if name.count(".") == 1 and name.startswith("layer"))
-    assert sum(1 for n, kind, _ in expected if kind == "forward" and n.count(".") == 1 and n.startswith("layer")) == 2 * blocks
+    assert sum(1 for n, kind, _ in expected
+               if kind == "forward" and n.count(".") == 1 and n.startswith("layer")) == 2 * blocks
 
 
 def _in_place_targets(model: nn.Module) -> set[str]:
@@ -103,7 +104,8 @@ def test_backward_hooks_on_every_module_see_the_eager_gradients(nets: Nets) -> N
     expected, got = _record_backward(eager), _record_backward(fused)
     _drive(eager, nets.x)
     _drive(fused, nets.x)
-    assert expected and [c[:2] for c in got] == [c[:2] for c in expected]
+    assert expected
+    assert [c[:2] for c in got] == [c[:2] for c in expected]
     assert_same([c[2] for c in got], [c[2] for c in expected])
 
 
@@ -116,7 +118,8 @@ def _with_global_hooks(model: nn.Module, x: torch.Tensor, backward: bool = False
         register.register_module_forward_hook(lambda m, a, o: calls.append((names.get(id(m)), "forward", _tensors(o)))),
     ]
     if backward:
-        handles.append(register.register_module_full_backward_hook(lambda m, gi, go: calls.append((names.get(id(m)), "bwd"))))
+        handles.append(register.register_module_full_backward_hook(
+            lambda m, gi, go: calls.append((names.get(id(m)), "bwd"))))
     try:
         _drive(model, x)
     finally:
@@ -141,7 +144,8 @@ def test_a_global_full_backward_hook_fails_as_it_does_on_the_eager_network(nets:
         with pytest.raises(RuntimeError) as caught:
             _with_global_hooks(model, nets.x, backward=True)
         errors.append(str(caught.value).split(".")[0])
-    assert errors[0] == errors[1] and "inplace" in errors[0]
+    assert errors[0] == errors[1]
+    assert "inplace" in errors[0]
 
 
 @pytest.mark.parametrize(("arch", "per_forward"), [("resnet50", 3), ("resnet18", 2)])

@@ -55,7 +55,7 @@ def test_equals_timms_eca_module_with_copied_weights(channels: int) -> None:
         torch.testing.assert_close(ours(x), reference(x))
 
 
-@pytest.mark.parametrize("channels,kernel_size", [(16, None), (10, 5), (7, 1)])
+@pytest.mark.parametrize(("channels", "kernel_size"), [(16, None), (10, 5), (7, 1)])
 def test_equals_a_hand_written_pool_conv_sigmoid_scale(channels: int, kernel_size: int | None) -> None:
     block = EfficientChannelAttention(channels, kernel_size=kernel_size).eval()
     nn.init.normal_(block.conv.weight)
@@ -78,7 +78,7 @@ def test_equals_a_hand_written_pool_conv_sigmoid_scale(channels: int, kernel_siz
 
 def test_even_or_zero_kernel_sizes_are_refused() -> None:
     for bad in (0, 4):
-        with pytest.raises(SecliUsageError, match="odd whole number|must be from 1 to"):
+        with pytest.raises(SecliUsageError, match=r"odd whole number|must be from 1 to"):
             BlockSpec(kind="eca", kernel_size=bad)
 
 
@@ -128,8 +128,10 @@ def test_cli_inject_resnet50_eca_json() -> None:
     data = json.loads(result.stdout)["results"]
     assert data["params"]["added"] == R50_ECA_PARAMS
     assert [s["name"] for s in data["sites"]] == R50_SITES
-    assert data["formula"]["predicted"] == R50_ECA_PARAMS and data["formula"]["exact"] is True
-    assert data["block"]["kind"] == "eca" and data["block"]["kernel_size"] is None
+    assert data["formula"]["predicted"] == R50_ECA_PARAMS
+    assert data["formula"]["exact"] is True
+    assert data["block"]["kind"] == "eca"
+    assert data["block"]["kernel_size"] is None
 
 
 def test_cli_complexity_resnet18_eca() -> None:
@@ -137,9 +139,12 @@ def test_cli_complexity_resnet18_eca() -> None:
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)["results"]["rows"]
     # resnet18: two sites each at C = 64, 128, 256, 512 -> k = 3, 5, 5, 5
-    assert row["sites"] == 8 and row["params"]["added"] == 2 * (3 + 5 + 5 + 5)
-    assert row["params"]["formula"] == 36 and row["params"]["formula_matches"] is True
-    assert row["label"] == "resnet18 + ECA" and row["variant"] == "ECA k=adaptive standard"
+    assert row["sites"] == 8
+    assert row["params"]["added"] == 2 * (3 + 5 + 5 + 5)
+    assert row["params"]["formula"] == 36
+    assert row["params"]["formula_matches"] is True
+    assert row["label"] == "resnet18 + ECA"
+    assert row["variant"] == "ECA k=adaptive standard"
     assert row["flops"]["all_ops_added"] > 0
 
 
@@ -153,7 +158,8 @@ def test_cli_profile_resnet18_eca() -> None:
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)["results"]  # the secli-profile envelope's results
     eca = payload["models"][1]
-    assert eca["label"] == "resnet18 + ECA" and eca["sites"] == 8
+    assert eca["label"] == "resnet18 + ECA"
+    assert eca["sites"] == 8
     # resnet18 at 32x32: two sites each at 64@8x8, 128@4x4, 256@2x2, 512@1x1, float32
     assert eca["block_traffic"]["bytes_per_image"] == 2 * (64 * 64 + 128 * 16 + 256 * 4 + 512) * 4
 
@@ -165,11 +171,12 @@ def test_cli_visualize_excitation_eca(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)["results"]
     assert [(s["name"], s["kind"], s["channels"], s["paths"]) for s in payload["sites"]] == [("ECA_5_2", "eca", 512, 1)]
-    assert (out / "distributions.png").is_file() and (out / "depth.png").is_file()
+    assert (out / "distributions.png").is_file()
+    assert (out / "depth.png").is_file()
 
 
 @pytest.mark.parametrize(
-    "args,text",
+    ("args", "text"),
     [
         (["inject", "resnet50", "--block", "ecb"], "unknown block 'ecb'"),
         (["inject", "resnet50", "--block", "eca", "--ratio", "8"], "--ratio does not apply to ECA blocks"),
@@ -178,7 +185,8 @@ def test_cli_visualize_excitation_eca(tmp_path: Path) -> None:
         (["inject", "resnet50", "--block", "eca", "--kernel-size", "4"], "odd whole number"),
         (["complexity", "resnet18", "--block", "eca", "--ratios", "4,8"], "--ratio does not apply to ECA blocks"),
         (["profile", "resnet18", "--block", "eca", "--paths", "3"], "--paths does not apply to ECA blocks"),
-        (["visualize-excitation", "resnet18", "--kernel-size", "3", "--data", "synthetic", "--out", "unused"], "add --block eca"),
+        (["visualize-excitation", "resnet18", "--kernel-size", "3", "--data", "synthetic", "--out", "unused"],
+         "add --block eca"),
     ],
 )
 def test_unknown_kinds_and_options_a_kind_does_not_take_are_one_line_exit_2(args: list[str], text: str) -> None:
@@ -189,7 +197,9 @@ def test_unknown_kind_suggests_and_lists_known_kinds() -> None:
     with pytest.raises(SecliUsageError) as info:
         BlockSpec(kind="ecb")
     message = str(info.value)
-    assert "did you mean eca" in message and "se, sk, eca, cbam" in message and "gct, none" in message
+    assert "did you mean eca" in message
+    assert "se, sk, eca, cbam" in message
+    assert "gct, none" in message
     with pytest.raises(SecliUsageError, match="does not apply to SE blocks"):
         BlockSpec(kind="se", paths=3)
     BlockSpec(kind="se", paths=2)  # the default value is not "set"
@@ -238,7 +248,8 @@ def toy_kind():
 
 
 def test_a_fourth_kind_is_one_registration(toy_kind: BlockKind, tmp_path: Path) -> None:
-    assert get_kind("toy") is toy_kind and "toy" in kind_names()
+    assert get_kind("toy") is toy_kind
+    assert "toy" in kind_names()
     built = build(ModelSpec("resnet18", BlockSpec(kind="toy")))
     assert [s.name for s in built.sites][:3] == ["TOY_2_1", "TOY_2_2", "TOY_3_1"]
     assert built.report.params_added == 2 * (64 + 128 + 256 + 512)

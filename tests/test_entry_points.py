@@ -26,20 +26,25 @@ def test_python_m_secli_version_and_help() -> None:
     from secli import __version__
 
     version = _secli("--version")
-    assert version.returncode == 0 and version.stdout.strip() == f"secli {__version__}", version.stderr
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == f"secli {__version__}", version.stderr
     helped = _secli("--help")
     assert helped.returncode == 0, helped.stderr
     assert "Usage: secli" in helped.stdout  # one program name, however it was started
     for command in ("inject", "complexity", "profile", "visualize-excitation", "train", "export"):
         assert command in helped.stdout
-    assert "--install-completion" in helped.stdout and "--show-completion" in helped.stdout
+    assert "--install-completion" in helped.stdout
+    assert "--show-completion" in helped.stdout
 
 
 def test_python_m_secli_gives_one_line_errors() -> None:
     bad = _secli("export", "resnet18", "--to", "tflite", "--out", "never.pt2")
-    assert bad.returncode == 2 and not bad.stdout
+    assert bad.returncode == 2
+    assert not bad.stdout
     lines = [line for line in bad.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:") and "'tflite' is not one of" in lines[0], bad.stderr
+    assert len(lines) == 1, bad.stderr
+    assert lines[0].startswith("error:"), bad.stderr
+    assert "'tflite' is not one of" in lines[0], bad.stderr
     assert not (ROOT / "never.pt2").exists()
 
 
@@ -56,7 +61,8 @@ def test_completion_completes_command_names() -> None:
     """What bash asks when the user presses tab after ``secli ex``."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "_SECLI_COMPLETE": "complete_bash", "COMP_WORDS": "secli ex",
            "COMP_CWORD": "1"}
-    done = subprocess.run([sys.executable, "-m", "secli"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "secli"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["export"]
 
@@ -69,7 +75,8 @@ def test_help_shows_flags_as_flags(command: list[str]) -> None:
 
     result = run(*command, "--help")
     assert result.exit_code == 0, result.output
-    assert "--help" in result.stdout and "<bool>" not in result.stdout, result.stdout
+    assert "--help" in result.stdout, result.stdout
+    assert "<bool>" not in result.stdout, result.stdout
 
 
 def _stdout_closed_early(args: list[str], buffered: bool) -> subprocess.CompletedProcess[bytes]:
@@ -80,7 +87,8 @@ def _stdout_closed_early(args: list[str], buffered: bool) -> subprocess.Complete
         env["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.Popen([sys.executable, "-m", "secli", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     proc.stdout.close()
     stderr = proc.stderr.read()
     return subprocess.CompletedProcess(args, proc.wait(timeout=120), b"", stderr)
@@ -95,9 +103,11 @@ def test_a_closed_stdout_ends_quietly_with_exit_1(tmp_path: Path, fmt: str, buff
 
     saved = _save(tmp_path / "run.json", DOCUMENT)
     ended = _stdout_closed_early(["report", str(saved), "--format", fmt], buffered)
-    assert ended.stderr == b"" and ended.returncode == 1, ended.stderr.decode()
+    assert ended.stderr == b"", ended.stderr.decode()
+    assert ended.returncode == 1, ended.stderr.decode()
 
 
 def test_a_closed_stdout_after_help_ends_quietly() -> None:
     ended = _stdout_closed_early(["--help"], buffered=True)
-    assert ended.stderr == b"" and ended.returncode == 1, ended.stderr.decode()
+    assert ended.stderr == b"", ended.stderr.decode()
+    assert ended.returncode == 1, ended.stderr.decode()

@@ -86,7 +86,8 @@ def test_per_class_mean_std_hist_match_plain_hooks(se_model):
             np.testing.assert_array_equal(a["hist"][k, 0], hist)
             assert a["above"][k, 0] == (rows > 0.95).sum()
         np.testing.assert_allclose(result.mean_all(site.name)[0], ref.mean(axis=0), rtol=1e-5, atol=1e-6)
-    assert result.meta["images"] == 12 and result.meta["skipped"] == 0
+    assert result.meta["images"] == 12
+    assert result.meta["skipped"] == 0
 
 
 def _sk_attention(built, site, images):
@@ -132,7 +133,7 @@ def test_scales_that_share_a_key_are_refused():
     assert unique_scales([2.0, 1.0, 2.0, 1.5]) == [2.0, 1.0, 1.5]
     with pytest.raises(SecliUsageError, match="same"):
         unique_scales([1.0, 1.0000001])
-    with pytest.raises(SecliUsageError, match="enlargement factors >= 1.0"):
+    with pytest.raises(SecliUsageError, match=r"enlargement factors >= 1\.0"):
         unique_scales([0.5])
 
 
@@ -165,7 +166,8 @@ def test_save_and_load_round_trip(se_model, tmp_path):
     result = _run(se_model, sites, _data(n=6), 3)
     result.save(tmp_path)
     again = ExcitationResult.load(tmp_path)
-    assert again.class_names == result.class_names and again.sites == result.sites
+    assert again.class_names == result.class_names
+    assert again.sites == result.sites
     np.testing.assert_array_equal(again.get("SE_5_2")["sum"], result.get("SE_5_2")["sum"])
     (tmp_path / "stats.npz").write_bytes(b"junk")
     with pytest.raises(SecliError, match="damaged excitation statistics"):
@@ -200,7 +202,8 @@ def test_specificity_of_constant_gates_is_undefined_not_zero():
          "sumsq": g * g * np.array([2.0, 3.0, 1.0])[:, None, None], "above": np.zeros((3, 1))}
     scores = site_scores(a)
     assert scores["specificity"] is None
-    assert scores["mean_gate"] == pytest.approx(0.7) and scores["saturation"] == 0.0
+    assert scores["mean_gate"] == pytest.approx(0.7)
+    assert scores["saturation"] == 0.0
     # a gate varying within classes only is defined, and exactly 0
     a["sumsq"] = a["sumsq"] + 0.01
     assert site_scores(a)["specificity"] == pytest.approx(0.0)
@@ -215,8 +218,10 @@ def test_per_class_takes_a_short_class_whole_and_draws_as_select_indices_does():
     every = list(range(len(targets)))
     picked, short = sample_per_class(targets, every, [0, 1, 2], ["a", "b", "c"], 4, seed=3)
     assert short == {"b": 2}
-    assert [targets[i] for i in picked].count(1) == 2 and {6, 7} <= set(picked)
-    assert [targets[i] for i in picked].count(0) == 4 and [targets[i] for i in picked].count(2) == 4
+    assert [targets[i] for i in picked].count(1) == 2
+    assert {6, 7} <= set(picked)
+    assert [targets[i] for i in picked].count(0) == 4
+    assert [targets[i] for i in picked].count(2) == 4
     assert short_classes_note(4, short) == "--per-class 4: took all images of 1 class with fewer: b (2)"
     # where every class is large enough, the very images select_indices draws
     assert sample_per_class(targets, every, [0, 2], ["a", "b", "c"], 2, seed=5) == (
@@ -269,8 +274,10 @@ def test_ablation_of_a_hand_built_gate_gives_the_answers_worked_out_by_hand():
     assert (ablation.images, ablation.correct) == (5, 5)
     row = ablation.rows()[0]
     assert (row["correct_mean_gate"], row["correct_no_gate"], row["no_gate_value"]) == (4, 3, 1.0)
-    assert row["acc_mean_gate"] == pytest.approx(0.8) and row["delta_mean_gate"] == pytest.approx(-0.2)
-    assert row["acc_no_gate"] == pytest.approx(0.6) and row["delta_no_gate"] == pytest.approx(-0.4)
+    assert row["acc_mean_gate"] == pytest.approx(0.8)
+    assert row["delta_mean_gate"] == pytest.approx(-0.2)
+    assert row["acc_no_gate"] == pytest.approx(0.6)
+    assert row["delta_no_gate"] == pytest.approx(-0.4)
     # the hooks are gone: the model answers as before
     assert model(dataset.x).argmax(1).tolist() == dataset.targets
 
@@ -319,7 +326,8 @@ def test_sk_no_gate_averages_the_paths_and_matches_a_replaced_softmax():
         fixed = int((built.model(dataset.x).argmax(1) == labels).sum())
         set_module(built.model, site.gate_path, gate)
     row = ablation.rows()[0]
-    assert ablation.correct == plain and row["no_gate_value"] == 0.5
+    assert ablation.correct == plain
+    assert row["no_gate_value"] == 0.5
     assert (row["correct_no_gate"], row["correct_mean_gate"]) == (half, fixed)
 
 
@@ -344,7 +352,8 @@ def test_ablation_and_envelope_survive_summary_json_and_old_files_load(tmp_path)
     assert document["results"]["ablation"]["sites"][0]["acc_mean_gate"] == 0.5
     assert document["results"]["scores"][0]["specificity"] is None  # null, not 0
     again = ExcitationResult.load(tmp_path / "new")
-    assert again.ablation == result.ablation and again.inputs == result.inputs
+    assert again.ablation == result.ablation
+    assert again.inputs == result.inputs
     # a summary.json of the older bare shape (what secli wrote before the envelope) still loads
     old = tmp_path / "old"
     old.mkdir()
@@ -352,7 +361,8 @@ def test_ablation_and_envelope_survive_summary_json_and_old_files_load(tmp_path)
     bare = {k: v for k, v in document["results"].items() if k != "ablation"}
     (old / "summary.json").write_text(json.dumps({"format": "secli-excitation", "version": 1, **bare}))
     loaded = ExcitationResult.load(old)
-    assert loaded.class_names == ["a", "b"] and loaded.ablation is None
+    assert loaded.class_names == ["a", "b"]
+    assert loaded.ablation is None
     document["format"] = "secli-complexity"
     (old / "summary.json").write_text(json.dumps(document))
     with pytest.raises(SecliError, match="damaged excitation statistics"):

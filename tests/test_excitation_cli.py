@@ -53,18 +53,23 @@ def test_synthetic_run_writes_figures_stats_and_replots(ckpt, tmp_path):
                             "--format", "json"])
     assert r.exit_code == 0, _err(r)
     payload = json.loads(r.stdout)["results"]
-    assert payload["counts"] == {name: 2 for name in payload["classes"]} and len(payload["classes"]) == 10
+    assert payload["counts"] == dict.fromkeys(payload["classes"], 2)
+    assert len(payload["classes"]) == 10
     assert [s["name"] for s in payload["sites"]] == ["SE_5_2"]
-    for name in ("class_means.png", "class_means.svg", "SE_5_2_mean_std.png", "SE_5_2_hist.png", "stats.npz", "summary.json"):
+    for name in ("class_means.png", "class_means.svg", "SE_5_2_mean_std.png", "SE_5_2_hist.png", "stats.npz",
+                 "summary.json"):
         assert (out / name).is_file(), name
     assert (out / "class_means.png").read_bytes()[:4] == b"\x89PNG"
     with np.load(out / "raw.npz") as raw:
-        assert raw["x1/SE_5_2"].shape == (20, 1, 512) and raw["labels"].shape == (20,)
+        assert raw["x1/SE_5_2"].shape == (20, 1, 512)
+        assert raw["labels"].shape == (20,)
     # re-plot a subset without the network
     again = tmp_path / "again"
-    r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(out), "--classes", "disk,ring", "--out", str(again)])
+    r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(out), "--classes", "disk,ring",
+                            "--out", str(again)])
     assert r.exit_code == 0, _err(r)
-    assert (again / "class_means.png").is_file() and not (again / "stats.npz").exists()
+    assert (again / "class_means.png").is_file()
+    assert not (again / "stats.npz").exists()
 
 
 def test_folder_with_corrupt_image_is_skipped_and_counted(ckpt, tmp_path):
@@ -78,16 +83,19 @@ def test_folder_with_corrupt_image_is_skipped_and_counted(ckpt, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
         (["resnet18", "--data", "synthetic"], "no excitation sites found in resnet18; inject some with secli inject"),
-        (["CKPT", "--data", "synthetic", "--sites", "SE_2_1"], "unknown site 'SE_2_1'; valid sites: SE_4_1, SE_4_2, SE_5_1, SE_5_2"),
-        (["CKPT", "--data", "synthetic", "--classes", "hexagon"], "unknown class 'hexagon'; valid classes: disk, square"),
+        (["CKPT", "--data", "synthetic", "--sites", "SE_2_1"], "unknown site 'SE_2_1'; valid sites: SE_4_1, "
+                                                               "SE_4_2, SE_5_1, SE_5_2"),
+        (["CKPT", "--data", "synthetic", "--classes", "hexagon"],
+         "unknown class 'hexagon'; valid classes: disk, square"),
         (["CKPT", "--data", "EMPTY"], "no images found in"),
         (["CKPT", "--data", "synthetic", "--ablate"], "--ablate needs the names of se_r18.pt's outputs"),
         (["CKPT", "--data", "IMGS", "--ablate"], "--ablate needs the names of se_r18.pt's outputs"),
         (["CKPT", "--data", "synthetic", "--from-stats", "NOSTATS"], "give no model and no --data"),
-        (["CKPT", "--data", "synthetic", "--num-classes", "3"], "saved model; --num-classes applies to architecture names only"),
+        (["CKPT", "--data", "synthetic", "--num-classes", "3"], "saved model; --num-classes applies to "
+                                                                "architecture names only"),
         (["CKPT", "--data", "synthetic", "--ddp"], "--ddp needs a torchrun launch"),
         (["CKPT", "--data", "synthetic", "--scales", "0.5"], "enlargement factors >= 1.0"),
         (["--from-stats", "NOSTATS"], "holds no excitation statistics"),
@@ -101,7 +109,8 @@ def test_bad_input_is_one_line(ckpt, tmp_path, args, message):
     assert r.exit_code != 0
     text = " ".join(_err(r).split())
     assert message in text, text
-    assert "Traceback" not in text and len(_err(r).strip().splitlines()) <= 3
+    assert "Traceback" not in text
+    assert len(_err(r).strip().splitlines()) <= 3
 
 
 def test_existing_output_folder_is_refused_without_force(ckpt, tmp_path):
@@ -109,7 +118,8 @@ def test_existing_output_folder_is_refused_without_force(ckpt, tmp_path):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--out", str(out)])
-    assert r.exit_code == 2 and "exists and is not empty" in _err(r)
+    assert r.exit_code == 2
+    assert "exists and is not empty" in _err(r)
     assert (out / "keep.txt").read_text() == "mine"
 
 
@@ -117,8 +127,10 @@ def test_all_images_unreadable_is_an_error(ckpt, tmp_path):
     root = tmp_path / "bad"
     (root / "a").mkdir(parents=True)
     (root / "a" / "x.jpg").write_bytes(b"nope")
-    r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", str(root), "--sites", "SE_5_2", "--out", str(tmp_path / "o")])
-    assert r.exit_code == 1 and "could be read (1 skipped)" in " ".join(_err(r).split())
+    r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", str(root), "--sites", "SE_5_2", "--out",
+                            str(tmp_path / "o")])
+    assert r.exit_code == 1
+    assert "could be read (1 skipped)" in " ".join(_err(r).split())
 
 
 def test_ddp_joins_the_group_with_a_timeout(ckpt, tmp_path, monkeypatch):
@@ -142,7 +154,8 @@ def test_ddp_joins_the_group_with_a_timeout(ckpt, tmp_path, monkeypatch):
     r = runner.invoke(app, ["visualize-excitation", str(ckpt), "--data", "synthetic", "--device", "cpu", "--ddp",
                             "--out", str(tmp_path / "o")])
     assert r.exit_code != 0
-    assert seen["backend"] == "gloo" and seen["timeout"].total_seconds() > 0
+    assert seen["backend"] == "gloo"
+    assert seen["timeout"].total_seconds() > 0
 
 
 def test_progress_goes_through_the_shared_bar_and_is_off_for_json(ckpt, tmp_path, record_progress):
@@ -167,9 +180,11 @@ def test_more_classes_than_plotted_are_capped_at_the_constant(tmp_path, monkeypa
     g = rng.random((k, 1, 4))
     arrays = {"x1": {"SE_1": {"count": np.ones(k), "sum": g, "sumsq": g * g, "hist": np.ones((k, 1, 5)),
                               "above": np.zeros((k, 1))}}}
-    ExcitationResult([SiteInfo("SE_1", "se", 4, 1, 0.0, 1.0, 5)], [f"c{i}" for i in range(k)], [1.0], arrays).save(tmp_path / "s")
+    ExcitationResult([SiteInfo("SE_1", "se", 4, 1, 0.0, 1.0, 5)], [f"c{i}" for i in range(k)], [1.0],
+                     arrays).save(tmp_path / "s")
     seen = []
-    monkeypatch.setattr(secli.excitation.workflow, "write_figures", lambda result, out, classes, **kw: seen.append(classes) or [])
+    monkeypatch.setattr(secli.excitation.workflow, "write_figures",
+                        lambda result, out, classes, **kw: seen.append(classes) or [])
     r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(tmp_path / "s"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     assert seen == [list(range(MAX_PLOTTED_CLASSES))]
@@ -237,7 +252,8 @@ def test_ablate_counts_equal_a_network_with_the_gate_swapped_for_a_constant(name
     with np.load(out / "raw.npz") as raw:
         gates = {name: raw[f"x1/{name}"][:, 0] for name in ("SE_5_1", "SE_5_2")}
         labels = raw["labels"]
-    assert ablation["images"] == 20 and ablation["correct"] == correct()
+    assert ablation["images"] == 20
+    assert ablation["correct"] == correct()
     for row in ablation["sites"]:
         site = next(s for s in built.sites if s.name == row["site"])
         original = model.get_submodule(site.gate_path)
@@ -255,7 +271,9 @@ def test_ablate_counts_equal_a_network_with_the_gate_swapped_for_a_constant(name
     r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(out)])
     assert r.exit_code == 0, _err(r)
     text = " ".join(r.stdout.split())
-    assert "Ablation: top-1 on 20 images" in text and "SE_5_2" in text and "wrote" not in text
+    assert "Ablation: top-1 on 20 images" in text
+    assert "SE_5_2" in text
+    assert "wrote" not in text
     r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(out), "--ablate", "--sites", "SE_5_2",
                             "--format", "csv"])
     assert r.exit_code == 0, _err(r)
@@ -263,7 +281,8 @@ def test_ablate_counts_equal_a_network_with_the_gate_swapped_for_a_constant(name
     header, row = r.stdout.splitlines()
     assert header == ("site,channels,specificity,chance,saturation,mean_gate,"
                       "acc_mean_gate,delta_mean_gate,acc_no_gate,delta_no_gate")
-    assert row.startswith("SE_5_2,512,") and "SE_5_1" not in r.stdout
+    assert row.startswith("SE_5_2,512,")
+    assert "SE_5_1" not in r.stdout
 
 
 def test_from_stats_refuses_what_does_not_apply(ckpt, tmp_path):
@@ -281,13 +300,16 @@ def test_from_stats_refuses_what_does_not_apply(ckpt, tmp_path):
         (["--classes", "disk"], "--classes does not apply to --from-stats"),
     ]:
         r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(stats), *args])
-        assert r.exit_code == 2 and text in " ".join(r.stderr.split()), (args, r.output)
+        assert r.exit_code == 2, (args, r.output)
+        assert text in " ".join(r.stderr.split()), (args, r.output)
         assert len([line for line in r.stderr.splitlines() if line.strip()]) == 1
     # summary.json is the command's envelope: tables() renders it as the command does
     document = json.loads((stats / "summary.json").read_text())
-    assert document["format"] == "secli-visualize-excitation" and document["inputs"]["per_class"] == 1
+    assert document["format"] == "secli-visualize-excitation"
+    assert document["inputs"]["per_class"] == 1
     [table] = tables(document)
-    assert table.columns[:3] == ["site", "C", "specificity (eta^2)"] and table.rows[0][0] == "SE_5_2"
+    assert table.columns[:3] == ["site", "C", "specificity (eta^2)"]
+    assert table.rows[0][0] == "SE_5_2"
     # one image per class at 10 classes: defined; and the older bare summary renders too
     bare = {"format": "secli-excitation", "version": 1, **document["results"]}
     assert tables(bare)[0].rows == table.rows
@@ -310,8 +332,10 @@ def test_undefined_specificity_is_n_a_in_tables_and_null_in_json(tmp_path):
 def test_help_shows_the_ablate_flag_and_defaults():
     r = runner.invoke(app, ["visualize-excitation", "--help"], env={"COLUMNS": "200"})
     text = " ".join(r.stdout.split())
-    assert "--ablate" in text and "class-agnostic mean" in text
-    assert "[default: 32]" in text and "[default: auto]" in text
+    assert "--ablate" in text
+    assert "class-agnostic mean" in text
+    assert "[default: 32]" in text
+    assert "[default: auto]" in text
     for flag in ("--ablate", "--ddp", "--svg", "--save-raw"):  # flags, not options taking a <bool>
         line = next(line for line in r.stdout.splitlines() if f" {flag} " in line)
         assert "<bool>" not in line, line

@@ -57,12 +57,14 @@ def test_two_ranks_sum_to_one_process(tmp_path):
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     shared = ExcitationResult.load(tmp_path)
     single = _collect(0, 1)
-    assert shared.meta["ranks"] == 2 and shared.meta["images"] == N_IMAGES
+    assert shared.meta["ranks"] == 2
+    assert shared.meta["images"] == N_IMAGES
     for site in single.sites:
         a, b = shared.get(site.name), single.get(site.name)
         np.testing.assert_array_equal(a["count"], b["count"])
         # identical up to a value sitting on a bin edge (batches of another size round differently)
-        assert a["hist"].sum() == b["hist"].sum() and np.abs(a["hist"] - b["hist"]).sum() <= 4
+        assert a["hist"].sum() == b["hist"].sum()
+        assert np.abs(a["hist"] - b["hist"]).sum() <= 4
         np.testing.assert_allclose(a["sum"], b["sum"], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(a["sumsq"], b["sumsq"], rtol=1e-5, atol=1e-6)
     # --save-raw under DDP: raw.npz holds every rank's images, not rank 0's shard only

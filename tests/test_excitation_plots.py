@@ -77,9 +77,10 @@ def test_legend_sits_outside_every_axes_and_names_the_reference():
     labels = [t.get_text() for t in legend.get_texts()]
     assert labels == ["class_0", "class_3", "all 10 classes (40 images)"]
     # the reference is drawn on top of the class lines (dashed: a class that agrees shows in the gaps)
-    reference = [line for line in fig.axes[0].get_lines() if line.get_linestyle() != "-"][0]
+    reference = next(line for line in fig.axes[0].get_lines() if line.get_linestyle() != "-")
     assert reference.get_zorder() > max(line.get_zorder() for line in fig.axes[0].get_lines() if line is not reference)
-    assert reference.get_color() == "#000000" and reference.get_linewidth() >= 1.5
+    assert reference.get_color() == "#000000"
+    assert reference.get_linewidth() >= 1.5
 
 
 def test_undefined_specificity_is_a_gap_not_zero(monkeypatch):
@@ -89,12 +90,14 @@ def test_undefined_specificity_is_a_gap_not_zero(monkeypatch):
     monkeypatch.setattr(result, "scores", lambda scale=None: rows)
     fig = depth_figure(result)
     eta = fig.axes[0].get_lines()[0].get_ydata()
-    assert math.isclose(eta[0], rows[0]["specificity"]) and math.isnan(eta[1])
+    assert math.isclose(eta[0], rows[0]["specificity"])
+    assert math.isnan(eta[1])
     assert "n/a" in [t.get_text() for t in fig.axes[0].texts]
     rows[1]["specificity"] = float("nan")
     assert math.isnan(depth_figure(result).axes[0].get_lines()[0].get_ydata()[1])
     titles = [ax.get_title(loc="left") for ax in class_means_figure(result).axes]
-    assert "SE_5_1  (η² n/a)" in titles and "SE_5_1  (η² n/a)" in [
+    assert "SE_5_1  (η² n/a)" in titles
+    assert "SE_5_1  (η² n/a)" in [
         ax.get_title(loc="left") for ax in class_means_figure(result, classes=[1, 2]).axes]
 
 
@@ -140,7 +143,8 @@ def test_se_and_sk_models_end_to_end_and_replot(tmp_path):
     again = visualize_excitation(from_stats=tmp_path / "sk", out=tmp_path / "again", classes="ring,dots",
                                  figures="all")
     names = {p.name for p in again.files}
-    assert {"class_means.png", "sk_difference.png", "SK_5_1_hist.png"} <= names and "stats.npz" not in names
+    assert {"class_means.png", "sk_difference.png", "SK_5_1_hist.png"} <= names
+    assert "stats.npz" not in names
     with pytest.raises(SecliUsageError, match="--figures"):
         visualize_excitation(from_stats=tmp_path / "sk", out=tmp_path / "bad", figures="every")
 
@@ -187,9 +191,11 @@ def test_ten_classes_are_a_heat_map_of_differences_under_the_all_classes_mean():
     assert rows.shape == (10, 6)
     np.testing.assert_allclose(rows, result.mean("SE_5_1")[:, 0, idx] - reference)
     norm = heat.get_images()[0].norm  # one symmetric scale for every site
-    assert norm.vmin == -norm.vmax and norm is fig.axes[1].get_images()[0].norm
+    assert norm.vmin == -norm.vmax
+    assert norm is fig.axes[1].get_images()[0].norm
     four = class_means_figure(result, classes=[0, 1, 2, 3])
-    assert not four.axes[0].get_images() and len(_class_lines(four.axes[0])) == 4  # up to four: lines
+    assert not four.axes[0].get_images()
+    assert len(_class_lines(four.axes[0])) == 4  # up to four: lines
 
 
 def test_titles_wrap_inside_the_figure_at_two_sites():
@@ -202,7 +208,8 @@ def test_titles_wrap_inside_the_figure_at_two_sites():
         fig.canvas.draw()
         caption = fig.texts[-1]
         box = caption.get_window_extent()
-        assert box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1, caption.get_text()
+        assert box.x1 <= fig.bbox.x1, caption.get_text()
+        assert box.y1 <= fig.bbox.y1, caption.get_text()
         top = max(ax.get_window_extent().y1 for ax in fig.axes if ax.get_visible())
         assert box.y0 > top, caption.get_text()  # above every panel, not over one
 

@@ -128,13 +128,18 @@ def test_exported_file_runs_without_secli_and_gives_secli_logits(kind: str, chec
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     found = document["results"]
-    assert document["command"] == "export" and found["file"] == str(out) and found["to"] == kind
-    assert found["verified"] is True and 0 <= found["max_abs_diff"] <= 1e-4
-    assert found["input_shape"] == [2, 3, 32, 32] and found["dynamic_batch"] is True
+    assert document["command"] == "export"
+    assert found["file"] == str(out)
+    assert found["to"] == kind
+    assert found["verified"] is True
+    assert 0 <= found["max_abs_diff"] <= 1e-4
+    assert found["input_shape"] == [2, 3, 32, 32]
+    assert found["dynamic_batch"] is True
     assert found["dynamic_dims"] == ["batch", "height", "width"]
     assert found["checked_shapes"] == ["2x3x32x32", "3x3x32x32", "2x3x64x32", "2x3x32x64"]
     assert found["opset"] == (18 if kind == "onnx" else None)
-    assert found["fused_sites"] == 8 and found["eager_fallback"] is False
+    assert found["fused_sites"] == 8
+    assert found["eager_fallback"] is False
     assert "8 fused sites run their eager composition" in found["notes"][0]
 
     # nothing of this machine in the bytes: not the data folder the checkpoint's meta names either
@@ -175,7 +180,8 @@ def test_architecture_with_block_options_exports(tmp_path: Path) -> None:
     result = run("export", "resnet18", "--block", "eca", "--num-classes", "5", "--to", "torchscript", "-o", str(out),
                  "--image-size", "32")
     assert result.exit_code == 0, result.output
-    assert "verified" in result.stdout and f'torch.jit.load("{out}")' in result.stdout
+    assert "verified" in result.stdout
+    assert f'torch.jit.load("{out}")' in result.stdout
     assert "fused" not in result.stdout
     extra = {"secli.json": ""}
     with warnings.catch_warnings():
@@ -201,11 +207,14 @@ def test_an_exporter_that_fails_on_fused_blocks_is_retried_with_the_eager_compos
 
     monkeypatch.setattr(torch.jit, "trace", trace_refusing_fused)
     result = export_module.export_built(load_model(str(checkpoint)), "torchscript", tmp_path / "m.ts", 32, False, {})
-    assert result.eager_fallback and "exported their eager composition" in result.notes[0]
-    assert result.max_abs_diff <= 1e-4 and (tmp_path / "m.ts").is_file()
+    assert result.eager_fallback
+    assert "exported their eager composition" in result.notes[0]
+    assert result.max_abs_diff <= 1e-4
+    assert (tmp_path / "m.ts").is_file()
 
 
-def test_a_file_that_does_not_verify_is_not_written(checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_that_does_not_verify_is_not_written(checkpoint: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from secli.networks import export as export_module
     from secli.networks.models import load_model
     from secli.util.errors import SecliError
@@ -256,7 +265,8 @@ def test_onnx_without_its_packages_is_refused_before_any_work(tmp_path: Path, mo
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_paths_are_reduced_to_names_and_a_leftover_path_stops_the_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_paths_are_reduced_to_names_and_a_leftover_path_stops_the_export(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from secli.networks import export_privacy
     from secli.networks.export import export_built
     from secli.networks.models import load_model
@@ -264,7 +274,8 @@ def test_paths_are_reduced_to_names_and_a_leftover_path_stops_the_export(tmp_pat
 
     assert export_privacy.portable({"data": "/home/ann/imagenet", "w": ["~/w.pth", "rel/x.pt"], "n": 3}) == {
         "data": "imagenet", "w": ["w.pth", "rel/x.pt"], "n": 3}
-    assert "/tmp/" in export_privacy.machine_strings() and "/" not in export_privacy.machine_strings()
+    assert "/tmp/" in export_privacy.machine_strings()
+    assert "/" not in export_privacy.machine_strings()
     # a path the exporters would leave (here: the spec, written as it is) is found and nothing is written
     built = load_model("resnet18")
     monkeypatch.setattr("secli.networks.export.portable", lambda value: value)

@@ -80,7 +80,8 @@ def test_squeezes_that_are_not_fused_fall_back_to_eager(squeeze: str) -> None:
     assert {s.impl for s in built.sites} == {"eager"}
 
 
-@pytest.mark.parametrize("shape,paths,stride", [((2, 16, 9, 7), 2, 1), ((1, 16, 8, 8), 3, 2), ((3, 16, 5, 5), 1, 1)])
+@pytest.mark.parametrize(("shape", "paths", "stride"),
+                         [((2, 16, 9, 7), 2, 1), ((1, 16, 8, 8), 3, 2), ((3, 16, 5, 5), 1, 1)])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_fused_sk_equals_eager_in_float64(shape: tuple[int, ...], paths: int, stride: int, channels_last: bool) -> None:
     n, c, h, w = shape
@@ -115,7 +116,9 @@ def test_gradcheck_on_tiny_shapes() -> None:
         params = list(block.parameters())
 
         def fn(inp: torch.Tensor, *ps: torch.Tensor, block: torch.nn.Module = block) -> torch.Tensor:
-            return torch.func.functional_call(block, dict(zip([n for n, _ in block.named_parameters()], ps, strict=True)), (inp,))
+            return torch.func.functional_call(block,
+                                              dict(zip([n for n, _ in block.named_parameters()], ps, strict=True)),
+                                              (inp,))
 
         assert torch.autograd.gradcheck(fn, (x, *params), eps=1e-6, atol=1e-5)
     sk = SelectiveKernel(4, 4, paths=2, groups=2, ratio=2, min_hidden=2).double().eval()
@@ -142,7 +145,8 @@ def test_identity_init_is_still_the_identity(gate: str) -> None:
     out = block(x)
     torch.testing.assert_close(out, x * IDENTITY_GATE_VALUE)
     out.sum().backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert x.grad is not None
+    assert torch.isfinite(x.grad).all()
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -200,7 +204,7 @@ def test_se_resnet50_with_timms_weights_equals_timms_seresnet50_forward_and_back
         torch.testing.assert_close(p.grad, ref_grads[name], rtol=1e-7, atol=1e-9, msg=name)
 
 
-@pytest.mark.parametrize("kind,arch", [("se", "resnet18"), ("sk", "resnet18")])
+@pytest.mark.parametrize(("kind", "arch"), [("se", "resnet18"), ("sk", "resnet18")])
 def test_checkpoints_load_with_the_other_impl(tmp_path: Path, kind: str, arch: str) -> None:
     x = torch.randn(1, 3, 64, 64)
     for saved, loaded in (("eager", "fused"), ("fused", "eager")):
@@ -275,7 +279,8 @@ def test_fused_se_under_cpu_autocast_matches_eager() -> None:
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_fused_blocks_on_cuda_match_eager(dtype: torch.dtype, channels_last: bool) -> None:
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    for module, cin in ((SqueezeExcitation(64, ratio=4), 64), (SelectiveKernel(32, 32, groups=4, ratio=4, min_hidden=8), 32)):
+    for module, cin in ((SqueezeExcitation(64, ratio=4), 64),
+                        (SelectiveKernel(32, 32, groups=4, ratio=4, min_hidden=8), 32)):
         eager = module.cuda().to(memory_format=fmt)
         eager.impl = "eager"
         fused = copy.deepcopy(eager)

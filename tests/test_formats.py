@@ -54,16 +54,19 @@ def test_complexity_out_writes_what_the_format_prints(tmp_path: Path) -> None:
     assert shown_csv.exit_code == 0, shown_csv.output
     as_csv = tmp_path / "c.csv"
     table = run(*COMPLEXITY, "--out", str(as_csv))  # the terminal gets its table, the file CSV
-    assert table.exit_code == 0 and "┃ model" in table.stdout
+    assert table.exit_code == 0
+    assert "┃ model" in table.stdout
     assert as_csv.read_text() == shown_csv.stdout
     as_md = tmp_path / "c.md"
     shown_md = run(*COMPLEXITY, "-f", "markdown", "--out", str(as_md))
-    assert as_md.read_text() == shown_md.stdout and shown_md.stdout.startswith("**resnet18: parameters**")
+    assert as_md.read_text() == shown_md.stdout
+    assert shown_md.stdout.startswith("**resnet18: parameters**")
     as_json = tmp_path / "c.json"
     run(*COMPLEXITY, "-f", "csv", "--out", str(as_json))
     assert json.loads(as_json.read_text())["format"] == "secli-complexity"
     again = run("report", str(as_json), "-f", "csv")  # the envelope re-rendered: the command's own CSV
-    assert again.exit_code == 0 and again.stdout == shown_csv.stdout
+    assert again.exit_code == 0
+    assert again.stdout == shown_csv.stdout
     clash = run(*COMPLEXITY, "--out", str(tmp_path / "d.csv"), "-f", "markdown")
     assert_one_line_error(clash, 2, "names a csv file but --format is markdown")
     assert not (tmp_path / "d.csv").exists()
@@ -76,7 +79,8 @@ def test_profile_out_csv_is_the_csv_it_prints(tmp_path: Path) -> None:
     result = run(*FAST_PROFILE, "--out", str(out))
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
-    assert [r["label"] for r in rows] == ["resnet18", "resnet18 + SE"] and all(r["mode"] == "inference" for r in rows)
+    assert [r["label"] for r in rows] == ["resnet18", "resnet18 + SE"]
+    assert all(r["mode"] == "inference" for r in rows)
     from commands.profile import CSV_COLUMNS
 
     assert _header(out.read_text()) == CSV_COLUMNS
@@ -103,10 +107,12 @@ def test_every_commands_csv_is_one_table_with_ascii_snake_case_columns(
 def test_report_csv_of_a_complexity_run_is_its_one_table(extra: list[str], tmp_path: Path) -> None:
     """Whatever parts a complexity result holds, report -f csv shows the one table the run's -f csv did."""
     out = tmp_path / "c.json"
-    printed = run("complexity", "resnet18", "--block", "se", "--image-size", "32", *extra, "-f", "csv", "--out", str(out))
+    printed = run("complexity", "resnet18", "--block", "se", "--image-size", "32", *extra, "-f", "csv", "--out",
+                  str(out))
     assert printed.exit_code == 0, printed.output
     shown = run("report", str(out), "-f", "csv")
-    assert shown.exit_code == 0 and shown.stdout == printed.stdout
+    assert shown.exit_code == 0
+    assert shown.stdout == printed.stdout
     assert all(COLUMN.match(c) for c in _header(shown.stdout))
 
 
@@ -125,5 +131,7 @@ def _secli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_an_unknown_option_gets_a_suggestion_that_exists(args: list[str], hint: str) -> None:
     result = _secli(*args)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: no such option"), result.stderr
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: no such option"), result.stderr
     assert hint in lines[0], lines[0]

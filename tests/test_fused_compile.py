@@ -59,7 +59,8 @@ def _step(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, to
     model.zero_grad()
     out = model(x)
     out.square().sum().backward()
-    return out.detach(), {n.removeprefix("_orig_mod."): p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return out.detach(), {n.removeprefix("_orig_mod."): p.grad.clone()
+                          for n, p in model.named_parameters() if p.grad is not None}
 
 
 def _compare(kind: str, backend: str, dtype: torch.dtype, device: str = "cpu") -> None:
@@ -83,7 +84,8 @@ def _compare(kind: str, backend: str, dtype: torch.dtype, device: str = "cpu") -
 def test_fused_blocks_trace_as_one_graph(kind: str) -> None:
     torch._dynamo.reset()
     explained = torch._dynamo.explain(_tiny(kind))(torch.randn(2, 8, 9, 7, dtype=torch.float64))
-    assert explained.graph_break_count == 0 and explained.graph_count == 1
+    assert explained.graph_break_count == 0
+    assert explained.graph_count == 1
 
 
 @pytest.mark.parametrize("kind", ["se", "sk"])
@@ -92,7 +94,8 @@ def test_compiled_fused_networks_equal_eager_in_float64(kind: str) -> None:
     _compare(kind, "aot_eager", torch.float64)
 
 
-@pytest.mark.skipif(os.environ.get("SECLI_TEST_INDUCTOR") != "1", reason="inductor's CPU build is slow; set SECLI_TEST_INDUCTOR=1")
+@pytest.mark.skipif(os.environ.get("SECLI_TEST_INDUCTOR") != "1",
+                    reason="inductor's CPU build is slow; set SECLI_TEST_INDUCTOR=1")
 def test_inductor_compiles_the_folded_se_network_on_cpu() -> None:
     torch._dynamo.reset()
     _compare("se", "inductor", torch.float32)

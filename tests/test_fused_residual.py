@@ -29,7 +29,8 @@ def _run(block: SqueezeExcitation, u: torch.Tensor, identity: torch.Tensor, g: t
     block.zero_grad()
     out = block(u, identity)
     out.backward(g)
-    assert u.grad is not None and identity.grad is not None
+    assert u.grad is not None
+    assert identity.grad is not None
     return [out, u.grad, identity.grad] + [p.grad.clone() for p in block.parameters() if p.grad is not None]
 
 
@@ -90,7 +91,8 @@ def test_the_folded_function_saves_the_input_and_the_output_only() -> None:
         out = block(u, identity)
     big = [t for t in saved if t.numel() == u.numel()]
     assert len(big) == 2
-    assert any(t is u for t in big) and any(t.data_ptr() == out.data_ptr() for t in big)
+    assert any(t is u for t in big)
+    assert any(t.data_ptr() == out.data_ptr() for t in big)
 
 
 def _model_pair(arch: str, channels_last: bool = False) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -99,7 +101,8 @@ def _model_pair(arch: str, channels_last: bool = False) -> tuple[torch.nn.Module
     assert fused.state_dict().keys() == eager.state_dict().keys()
     eager.load_state_dict(fused.state_dict())
     folded = [m for m in fused.modules() if isinstance(m, SqueezeExcitation) and m.residual_folded]
-    assert folded and all(m.residual_folded for m in fused.modules() if isinstance(m, SqueezeExcitation))
+    assert folded
+    assert all(m.residual_folded for m in fused.modules() if isinstance(m, SqueezeExcitation))
     assert not any(m.residual_folded for m in eager.modules() if isinstance(m, SqueezeExcitation))
     if channels_last:
         fused, eager = fused.to(memory_format=torch.channels_last), eager.to(memory_format=torch.channels_last)
@@ -107,7 +110,7 @@ def _model_pair(arch: str, channels_last: bool = False) -> tuple[torch.nn.Module
 
 
 @pytest.mark.parametrize(
-    "arch,batch,size,channels_last",
+    ("arch", "batch", "size", "channels_last"),
     [("resnet18", 2, 33, False), ("resnet18", 1, 35, True), ("resnet50", 2, 37, False), ("timm:resnet18", 2, 32, True)],
 )
 def test_folded_networks_equal_eager_networks_in_float64(arch: str, batch: int, size: int, channels_last: bool) -> None:
@@ -134,7 +137,8 @@ def test_folded_networks_equal_eager_networks_in_float64(arch: str, batch: int, 
 
 
 def test_other_positions_and_squeezes_keep_the_librarys_forward() -> None:
-    for block in (BlockSpec(kind="se", position="post"), BlockSpec(kind="se", squeeze="max"), BlockSpec(kind="se", impl="eager")):
+    for block in (BlockSpec(kind="se", position="post"), BlockSpec(kind="se", squeeze="max"),
+                  BlockSpec(kind="se", impl="eager")):
         model = build(ModelSpec("resnet18", block)).model
         assert not any("forward" in vars(m) for m in model.modules() if type(m).__name__ == "BasicBlock")
 
@@ -146,6 +150,8 @@ def test_flop_counters_and_jit_traces_see_the_eager_ops() -> None:
     u, identity = torch.randn(1, 16, 4, 4, dtype=torch.float64), torch.randn(1, 16, 4, 4, dtype=torch.float64)
     traced = torch.jit.trace(fused, (u, identity))
     graph = str(traced.graph)
-    assert "PythonOp" not in graph and "addcmul" not in graph and "aten::relu" in graph
+    assert "PythonOp" not in graph
+    assert "addcmul" not in graph
+    assert "aten::relu" in graph
     with eager_composition(), torch.no_grad():
         torch.testing.assert_close(fused(u, identity), torch.relu(fused(u) + identity))

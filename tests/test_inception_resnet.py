@@ -53,7 +53,8 @@ def test_forward_at_the_smallest_input(se_irv2, base_irv2) -> None:
     assert (info.default_input, info.min_input) == (299, 75)
     with torch.no_grad():
         out = se_irv2.model.eval()(torch.randn(1, 3, info.min_input, info.min_input))
-    assert out.shape == (1, 1000) and torch.isfinite(out).all()
+    assert out.shape == (1, 1000)
+    assert torch.isfinite(out).all()
 
 
 def _force_gate(module: nn.Module, value: float) -> None:
@@ -64,7 +65,8 @@ def _force_gate(module: nn.Module, value: float) -> None:
         se.fc2.bias.fill_(1e4 if value == 1 else -1e4)
 
 
-@pytest.mark.parametrize("path,channels,side", [("repeat.3", 320, 7), ("repeat_1.0", 1088, 5), ("block8", 2080, 3)])
+@pytest.mark.parametrize(("path", "channels", "side"),
+                         [("repeat.3", 320, 7), ("repeat_1.0", 1088, 5), ("block8", 2080, 3)])
 def test_se_scales_the_branch_before_the_residual_sum(se_irv2, base_irv2, path: str, channels: int, side: int) -> None:
     """Gate 0 leaves act(0 * scale + x): relu(x), or x for the last Block8 (no ReLU); gate 1
     leaves the original module. Only an SE on the branch, before the sum, does both."""

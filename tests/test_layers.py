@@ -2,7 +2,8 @@
 
     secli.api                                   (one function per command)
     secli.complexity | profiling | excitation | training   (analyses: never import each other)
-    secli.cost                                  (bytes and FLOPs per op, devices, roofline: complexity and profile share it)
+    secli.cost                                  (bytes and FLOPs per op, devices, roofline:
+                                                 complexity and profile share it)
     secli.data                                  (images, preprocessing, synthetic sets)
     secli.networks                                 (specs, blocks, registry, sites, models)
     secli.util                                  (errors, outputs, device, distributed)
@@ -123,7 +124,7 @@ def test_no_import_loops() -> None:
         stack.append(module)
         for target in sorted(graph.get(module, ())):
             if state.get(target) == 1:
-                loop = stack[stack.index(target):] + [target]
+                loop = [*stack[stack.index(target):], target]
                 raise AssertionError("import loop: " + " -> ".join(loop))
             if target not in state:
                 visit(target)

@@ -70,7 +70,8 @@ def test_each_kind_is_found_at_its_path_with_its_gate() -> None:
         ("native-se", "8", "8.gate", 64, 1),
     ]
     assert [s.name for s in sites] == ["SK_7_1", "CBAM_4_1", "GC_5_1", "GC_6_1", "ECA_1_1", "ECA_2_1", "SE_8_1"]
-    assert sites[1].hidden == 4 and sites[0].hidden is not None
+    assert sites[1].hidden == 4
+    assert sites[0].hidden is not None
 
 
 def test_a_network_without_attention_is_not_probed_at_all(monkeypatch: pytest.MonkeyPatch) -> None:

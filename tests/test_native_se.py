@@ -47,7 +47,8 @@ def test_senet154_has_its_50_se_modules_named_as_in_the_paper(senet154) -> None:
 def test_legacy_se_resnet50_is_found_too() -> None:
     built = build(ModelSpec("timm:legacy_seresnet50", BlockSpec(kind="none")))
     assert [s.name for s in built.sites] == _paper_names({2: 3, 3: 4, 4: 6, 5: 3})
-    assert built.sites[0].module_path == "layer1.0.se_module" and built.sites[0].gate_path == "layer1.0.se_module.sigmoid"
+    assert built.sites[0].module_path == "layer1.0.se_module"
+    assert built.sites[0].gate_path == "layer1.0.se_module.sigmoid"
 
 
 def _stem(channels: int) -> nn.Module:
@@ -128,7 +129,8 @@ class _NotScaling(nn.Module):
 
     def __init__(self, c: int) -> None:
         super().__init__()
-        self.fc1, self.act, self.fc2, self.gate = nn.Conv2d(c, c // 4, 1), nn.ReLU(), nn.Conv2d(c // 4, c, 1), nn.Sigmoid()
+        self.fc1, self.act = nn.Conv2d(c, c // 4, 1), nn.ReLU()
+        self.fc2, self.gate = nn.Conv2d(c // 4, c, 1), nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.gate(self.fc2(self.act(self.fc1(x))))
@@ -157,7 +159,9 @@ def test_the_probe_leaves_training_mode_and_batchnorm_statistics_alone() -> None
     model[1].bn.eval()  # a mixed state must come back as it was
     before = {k: v.clone() for k, v in model.state_dict().items()}
     assert len(discover_native_sites(model)) == 1
-    assert model.training and model[1].training and not model[1].bn.training
+    assert model.training
+    assert model[1].training
+    assert not model[1].bn.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 

@@ -30,7 +30,8 @@ def test_complexity_takes_a_comma_list_of_kinds_one_row_each_labelled_as_profile
     assert counted.exit_code == 0, counted.output
     results = json.loads(counted.stdout)["results"]
     assert [r["label"] for r in results["rows"]] == ["resnet18 + SE", "resnet18 + ECA", "resnet18 + SK"]
-    assert [r["kind"] for r in results["rows"]] == ["se", "eca", "sk"] and results["baseline"]["label"] == "resnet18"
+    assert [r["kind"] for r in results["rows"]] == ["se", "eca", "sk"]
+    assert results["baseline"]["label"] == "resnet18"
     timed = run("profile", "resnet18", "--block", "se,eca,sk", "--image-size", "32", *FAST, "-f", "json")
     assert timed.exit_code == 0, timed.output
     labels = [m["label"] for m in json.loads(timed.stdout)["results"]["models"]]
@@ -43,7 +44,8 @@ def test_complexity_takes_a_comma_list_of_kinds_one_row_each_labelled_as_profile
 def test_profile_with_complexity_counts_what_complexity_counts_in_the_same_rows() -> None:
     timed = run("profile", "resnet18", "--block", "se", "--image-size", "32", *FAST, "--with-complexity", "-f", "json")
     counted = run("complexity", "resnet18", "--block", "se", "--image-size", "32", "-f", "json")
-    assert timed.exit_code == 0 and counted.exit_code == 0, timed.output + counted.output
+    assert timed.exit_code == 0, timed.output + counted.output
+    assert counted.exit_code == 0, timed.output + counted.output
     models = json.loads(timed.stdout)["results"]["models"]
     results = json.loads(counted.stdout)["results"]
     assert models[0]["flops"] == {"flops_fc_only": results["baseline"]["flops"]["fc_only"],
@@ -52,17 +54,21 @@ def test_profile_with_complexity_counts_what_complexity_counts_in_the_same_rows(
     assert models[1]["flops"] == {"flops_fc_only": row["flops"]["fc_only"], "flops_all_ops": row["flops"]["all_ops"]}
     assert models[1]["params"] == row["params"]["injected"]
     shown = run("profile", "resnet18", "--block", "se", "--image-size", "32", *FAST, "--with-complexity")
-    assert "GFLOPs (FC only)" in shown.stdout and "params (M)" in shown.stdout
+    assert "GFLOPs (FC only)" in shown.stdout
+    assert "params (M)" in shown.stdout
     plain = json.loads(run("profile", "resnet18", "--image-size", "32", *FAST, "-f", "json").stdout)
-    assert plain["results"]["models"][0]["flops"] is None and plain["inputs"]["with_complexity"] is False
+    assert plain["results"]["models"][0]["flops"] is None
+    assert plain["inputs"]["with_complexity"] is False
 
 
 def test_report_joins_separate_runs_by_model_not_by_label(tmp_path: Path) -> None:
     """complexity of r=8 and r=16 (long labels), profile of the default SE (short label): the
     r=16 row joins the timed 'resnet18 + SE', r=8 stays counted only."""
     cx, pr = tmp_path / "cx.json", tmp_path / "pr.json"
-    assert run("complexity", "resnet18", "--block", "se", "--ratios", "8,16", "--image-size", "48", "--out", str(cx)).exit_code == 0
-    assert run("profile", "resnet18", "--block", "se", "--impl", "eager", "--image-size", "32", *FAST, "--out", str(pr)).exit_code == 0
+    assert run("complexity", "resnet18", "--block", "se", "--ratios", "8,16", "--image-size", "48", "--out",
+               str(cx)).exit_code == 0
+    assert run("profile", "resnet18", "--block", "se", "--impl", "eager", "--image-size", "32", *FAST, "--out",
+               str(pr)).exit_code == 0
     joined = run("report", str(cx), str(pr), "--join", "-f", "csv")
     assert joined.exit_code == 0, joined.output
     import csv
@@ -75,7 +81,8 @@ def test_report_joins_separate_runs_by_model_not_by_label(tmp_path: Path) -> Non
     r16 = next(r for r in counted["rows"] if r["spec"]["block"]["ratio"] == 16)
     assert int(by_model["resnet18 + SE (eager)"]["flops_all_ops"]) == r16["flops"]["all_ops"]  # impl is not in the key
     assert int(by_model["resnet18"]["flops_fc_only"]) == counted["baseline"]["flops"]["fc_only"]
-    assert by_model["resnet18 + SE (eager)"]["mode"] == "inference" and float(by_model["resnet18"]["step_median_ms"]) > 0
+    assert by_model["resnet18 + SE (eager)"]["mode"] == "inference"
+    assert float(by_model["resnet18"]["step_median_ms"]) > 0
     assert by_model["resnet18 + SE r=8 standard"]["mode"] == ""  # counted, not timed
     table = run("report", str(cx), str(pr), "--join")
     assert "image sizes differ: FLOPs counted at [48] px, timings at [32] px" in " ".join(table.stdout.split())
@@ -96,7 +103,8 @@ def test_native_input_sizes_come_from_the_weights() -> None:
     assert "IMAGENET1K_V1" in ARCHITECTURES["efficientnet_b4"].input_source
     listed = json.loads(run("inject", "--list", "-f", "json").stdout)["results"]
     b4 = next(r for r in listed if r["name"] == "efficientnet_b4")
-    assert b4["image_size"] == 380 and b4["image_size_source"] == "torchvision IMAGENET1K_V1 weights"
+    assert b4["image_size"] == 380
+    assert b4["image_size_source"] == "torchvision IMAGENET1K_V1 weights"
 
 
 def test_timm_models_take_their_pretrained_configs_size() -> None:
@@ -104,7 +112,8 @@ def test_timm_models_take_their_pretrained_configs_size() -> None:
     from secli.networks.models import build_base
 
     _model, info = build_base("timm:tf_efficientnet_b4")  # timm's default cfg: 380 px
-    assert info.default_input == 380 and info.input_source == "timm pretrained_cfg"
+    assert info.default_input == 380
+    assert info.input_source == "timm pretrained_cfg"
 
 
 def test_native_se_is_measured_against_the_network_without_it() -> None:
@@ -116,17 +125,21 @@ def test_native_se_is_measured_against_the_network_without_it() -> None:
     network = mobilenet_v3_small()
     se = sum(p.numel() for m in network.modules() if isinstance(m, SqueezeExcitation) for p in m.parameters())
     total = sum(p.numel() for p in network.parameters())
-    counted = json.loads(run("complexity", "mobilenet_v3_small", "--block", "none", "--image-size", "64", "-f", "json").stdout)
+    counted = json.loads(run("complexity", "mobilenet_v3_small", "--block", "none", "--image-size", "64", "-f",
+                             "json").stdout)
     results = counted["results"]
-    assert results["baseline"]["params"] == total - se and results["baseline"]["stripped_native"] == 9
+    assert results["baseline"]["params"] == total - se
+    assert results["baseline"]["stripped_native"] == 9
     assert results["baseline"]["label"] == "mobilenet_v3_small without its SE"
     table = run("complexity", "mobilenet_v3_small", "--block", "none", "--image-size", "64")
-    assert "mobilenet_v3_small without its SE" in table.stdout and "Δ is what those modules cost" in table.stdout
+    assert "mobilenet_v3_small without its SE" in table.stdout
+    assert "Δ is what those modules cost" in table.stdout
     timed = run("profile", "mobilenet_v3_small", "--block", "none", "--image-size", "64", *FAST, "-f", "json")
     assert timed.exit_code == 0, timed.output
     models = json.loads(timed.stdout)["results"]["models"]
     assert [m["label"] for m in models] == ["mobilenet_v3_small without its SE", "mobilenet_v3_small"]
-    assert [m["params"] for m in models] == [total - se, total] and [m["sites"] for m in models] == [0, 9]
+    assert [m["params"] for m in models] == [total - se, total]
+    assert [m["sites"] for m in models] == [0, 9]
     assert models[0]["spec"]["stripped_native"] is True
 
 
@@ -159,9 +172,11 @@ def test_sk_says_what_it_replaces() -> None:
     assert row["params"]["added"] == row["replaces"]["block_params"] - (convs + norms) < 0
     (note,) = base_changes(result)
     assert note.startswith("resnet50 + SK: replaces 16 3x3 convolutions of the network (groups 1)")
-    assert "2 paths of 32-group 3x3 convolutions" in note and "negative where" in note
+    assert "2 paths of 32-group 3x3 convolutions" in note
+    assert "negative where" in note
     se = complexity("resnet50", block="se", flops=False).to_dict()["results"]
-    assert se["rows"][0]["replaces"] is None and base_changes(se) == []
+    assert se["rows"][0]["replaces"] is None
+    assert base_changes(se) == []
 
 
 def test_inject_says_what_sk_replaces() -> None:
@@ -169,6 +184,7 @@ def test_inject_says_what_sk_replaces() -> None:
     shown = run("inject", "resnet50", "--block", "sk")
     assert shown.exit_code == 0, shown.output
     text = " ".join(shown.stdout.split())
-    convs_and_norms = (3 * 64**2 + 4 * 128**2 + 6 * 256**2 + 3 * 512**2) * 9 + 2 * (3 * 64 + 4 * 128 + 6 * 256 + 3 * 512)
+    convs_and_norms = ((3 * 64**2 + 4 * 128**2 + 6 * 256**2 + 3 * 512**2) * 9
+                       + 2 * (3 * 64 + 4 * 128 + 6 * 256 + 3 * 512))
     assert f"SK replaces 16 3x3 convolutions of the network and their BatchNorms ({convs_and_norms:,} params)" in text
     assert "replaces" not in run("inject", "resnet50", "--block", "se").stdout

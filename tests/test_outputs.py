@@ -55,7 +55,8 @@ def test_two_processes_racing_for_one_output_exactly_one_wins(tmp_path, target):
     got = sorted(results.get(timeout=5) for _ in procs)
     assert [g[0] for g in got] == ["error", "ok"], got
     winner, message = got[1][1], got[0][1]
-    assert "another run" in message and "\n" not in message
+    assert "another run" in message
+    assert "\n" not in message
     if target is _race_file:
         assert Path(out).read_text() == winner
     else:
@@ -75,7 +76,9 @@ def test_special_files_are_never_replaced_even_with_force(tmp_path):
             atomic_write_text(path, "x", force=True)
         with pytest.raises(SecliError, match="folder" if what == "directory" else what):
             check_writable(path, force=True)
-    assert fifo.is_fifo() and link.is_symlink() and (tmp_path / "dir").is_dir()
+    assert fifo.is_fifo()
+    assert link.is_symlink()
+    assert (tmp_path / "dir").is_dir()
     assert sorted(os.listdir(tmp_path)) == ["dir", "fifo", "link"]
 
 
@@ -90,12 +93,12 @@ def test_a_folder_is_replaced_whole_never_merged(tmp_path):
     with atomic_folder(out) as tmp:
         for name in ("a.png", "b.png", "stats.npz"):
             (tmp / name).write_text("old")
-    with pytest.raises(SecliError, match="not empty"):
-        with atomic_folder(out):
-            pass
+    with pytest.raises(SecliError, match="not empty"), atomic_folder(out):
+        pass
     with atomic_folder(out, force=True) as tmp:
         (tmp / "a.png").write_text("new")
-    assert sorted(os.listdir(out)) == ["a.png"] and (out / "a.png").read_text() == "new"
+    assert sorted(os.listdir(out)) == ["a.png"]
+    assert (out / "a.png").read_text() == "new"
     assert sorted(os.listdir(tmp_path)) == ["figs"]
 
 
@@ -103,15 +106,21 @@ def test_a_failed_folder_write_leaves_the_old_folder(tmp_path):
     out = tmp_path / "figs"
     out.mkdir()
     (out / "old.png").write_text("old")
-    with pytest.raises(RuntimeError):
+
+    def write_then_fail() -> None:
         with atomic_folder(out, force=True) as tmp:
             (tmp / "new.png").write_text("new")
             raise RuntimeError("boom")
-    assert os.listdir(out) == ["old.png"] and sorted(os.listdir(tmp_path)) == ["figs"]
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_then_fail()
+    assert os.listdir(out) == ["old.png"]
+    assert sorted(os.listdir(tmp_path)) == ["figs"]
 
 
 def _disk_full_where(monkeypatch, fails, rescue_dir: Path) -> None:
-    """Writes into a folder for which ``fails(folder, prefix)`` holds raise ENOSPC; rescue files go to ``rescue_dir``."""
+    """Writes into a folder for which ``fails(folder, prefix)`` holds raise ENOSPC; rescue files go
+    to ``rescue_dir``."""
     import secli.util.outputs as outputs
 
     real = outputs._write_file_in
@@ -131,9 +140,11 @@ def test_a_full_disk_keeps_the_result_in_a_named_place(tmp_path, monkeypatch):
     with pytest.raises(SecliError) as info:
         atomic_write_text(tmp_path / "model.pt", "trained weights")
     message = str(info.value)
-    assert "No space left on device" in message and "kept in" in message
+    assert "No space left on device" in message
+    assert "kept in" in message
     kept = Path(message.split("kept in ")[1])
-    assert kept.read_text() == "trained weights" and kept.parent == tmp_path / "rescue"
+    assert kept.read_text() == "trained weights"
+    assert kept.parent == tmp_path / "rescue"
     assert not (tmp_path / "model.pt").exists()
 
 
@@ -177,18 +188,22 @@ def test_a_signal_while_writing_a_folder_leaves_the_old_one_and_no_temporary(tmp
     r = _cli("visualize-excitation", "--from-stats", str(stats), "--out", str(out), "--force",
              signal_at=f"folder-written:{signal_name}")
     assert r.returncode == code, r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
-    assert os.listdir(out) == ["old.png"] and os.listdir(out.parent) == ["figs"]
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in r.stderr
+    assert os.listdir(out) == ["old.png"]
+    assert os.listdir(out.parent) == ["figs"]
     r = _cli("visualize-excitation", "--from-stats", str(stats), "--out", str(out), "--force")
     assert r.returncode == 0, r.stderr
-    assert "old.png" not in os.listdir(out) and "class_means.png" in os.listdir(out)
+    assert "old.png" not in os.listdir(out)
+    assert "class_means.png" in os.listdir(out)
 
 
 def test_a_signal_while_saving_a_file_leaves_no_file_and_no_temporary(tmp_path):
     spec = tmp_path / "spec.yaml"
     r = _cli("inject", "resnet18", "--block", "se", "--save-spec", str(spec), signal_at="file-written:TERM")
     assert r.returncode == 143, r.stderr
-    assert os.listdir(tmp_path) == [] and r.stderr.strip().splitlines() == ["error: terminated"]
+    assert os.listdir(tmp_path) == []
+    assert r.stderr.strip().splitlines() == ["error: terminated"]
 
 
 def test_the_cli_refuses_a_fifo_and_a_device_before_any_work(tmp_path):
@@ -200,7 +215,9 @@ def test_the_cli_refuses_a_fifo_and_a_device_before_any_work(tmp_path):
     os.mkfifo(fifo)
     for target in (str(fifo), "/dev/null"):
         r = CliRunner().invoke(app, ["inject", "resnet18", "--block", "se", "--save-spec", target, "--force"])
-        assert r.exit_code == 1 and "not a regular file" in r.output and len(r.output.strip().splitlines()) == 1
+        assert r.exit_code == 1
+        assert "not a regular file" in r.output
+        assert len(r.output.strip().splitlines()) == 1
     assert fifo.is_fifo()
 
 
@@ -213,26 +230,34 @@ def test_a_full_disk_at_trains_final_save_keeps_the_trained_model(tmp_path, monk
         train("resnet18", data="synthetic", out=tmp_path / "out" / "m.pt", epochs=1, train_size=8, val_size=0,
               batch_size=8, image_size=32, device="cpu")
     kept = Path(str(info.value).split("kept in ")[1])
-    assert kept.suffix == ".pt" and load_model(str(kept)).meta["trained_by"] == "secli train"
+    assert kept.suffix == ".pt"
+    assert load_model(str(kept)).meta["trained_by"] == "secli train"
     assert os.listdir(tmp_path / "out") == []
 
 
 def test_a_full_disk_inside_an_output_folder_keeps_the_file_and_leaves_no_temporary_folder(tmp_path, monkeypatch):
     _disk_full_where(monkeypatch, lambda folder, prefix: folder.name.startswith(".figs."), tmp_path / "rescue")
-    with pytest.raises(SecliError, match="No space left on device; the result is kept in") as info:
-        with atomic_folder(tmp_path / "figs") as tmp:
-            atomic_write_text(tmp / "summary.json", "{}")
+    with (
+        pytest.raises(SecliError, match="No space left on device; the result is kept in") as info,
+        atomic_folder(tmp_path / "figs") as tmp,
+    ):
+        atomic_write_text(tmp / "summary.json", "{}")
     assert Path(str(info.value).split("kept in ")[1]).read_text() == "{}"
     assert sorted(os.listdir(tmp_path)) == ["rescue"]
 
 
-def test_a_failed_save_inside_a_folder_keeps_what_was_written_before_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_save_inside_a_folder_keeps_what_was_written_before_it(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     _disk_full_where(monkeypatch, lambda folder, prefix: folder.name.startswith(".figs.") and "fig" in prefix,
                      tmp_path / "rescue")
-    with pytest.raises(SecliError, match="No space left on device") as info:
+
+    def write_two() -> None:
         with atomic_folder(tmp_path / "figs") as tmp:
             atomic_write_text(tmp / "stats.json", "{\"sums\": 1}")
             atomic_write_text(tmp / "fig1.png", "png")
+
+    with pytest.raises(SecliError, match="No space left on device") as info:
+        write_two()
     message = str(info.value)
     kept_folder = Path(message.split("the files written before it are kept in ")[1])
     assert (kept_folder / "stats.json").read_text() == "{\"sums\": 1}"
@@ -268,7 +293,8 @@ def test_an_existing_output_is_a_usage_error_in_every_command(tmp_path: Path, na
     result = run(*(str(out) if a == "{out}" else a for a in args))
     assert_one_line_error(result, 2, f"{option} {out} exists")
     assert "pass --force to replace it" in result.stderr
-    assert kept.read_bytes() == b"keep me\x00\xff" and sorted(os.listdir(tmp_path)) == [out.name]
+    assert kept.read_bytes() == b"keep me\x00\xff"
+    assert sorted(os.listdir(tmp_path)) == [out.name]
 
 
 def test_a_file_that_appears_during_the_run_is_a_runtime_failure_not_a_usage_error(tmp_path: Path) -> None:
@@ -278,10 +304,13 @@ def test_a_file_that_appears_during_the_run_is_a_runtime_failure_not_a_usage_err
     path.write_text("the other run's")
     with pytest.raises(SecliError, match="another run may have written it meanwhile") as info:
         atomic_write_text(path, "ours")
-    assert info.value.exit_code == 1 and path.read_text() == "the other run's"
+    assert info.value.exit_code == 1
+    assert path.read_text() == "the other run's"
     (tmp_path / "figs").mkdir()
     (tmp_path / "figs" / "theirs.txt").write_text("x")
-    with pytest.raises(SecliError, match="another run may have written it meanwhile") as info:
-        with atomic_folder(tmp_path / "figs"):
-            pass
+    with (
+        pytest.raises(SecliError, match="another run may have written it meanwhile") as info,
+        atomic_folder(tmp_path / "figs"),
+    ):
+        pass
     assert info.value.exit_code == 1

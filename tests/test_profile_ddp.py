@@ -23,7 +23,8 @@ def test_two_ranks_report_the_slowest_rank() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     document = json.loads(done.stdout)  # only rank 0 prints
     payload = document["results"]
-    assert payload["world_size"] == 2 and document["inputs"]["ddp"] is True
+    assert payload["world_size"] == 2
+    assert document["inputs"]["ddp"] is True
     for model in payload["models"]:
         train = model["modes"]["train"]
         ranks = train["rank_step_median_ms"]

@@ -23,7 +23,7 @@ from secli.profiling.traffic import Bandwidth, implied_passes, measure_site_traf
 from secli.util.device import resolve_device
 from secli.util.errors import SecliError, SecliUsageError
 
-TINY = dict(device="cpu", batch_size=2, image_size=8, iters=3, warmup=1, threads=1)
+TINY = {"device": "cpu", "batch_size": 2, "image_size": 8, "iters": 3, "warmup": 1, "threads": 1}
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +68,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
 class Sleeper(nn.Module):
     """Forward takes ``forward_s`` and backward ``backward_s`` of virtual time; logs its calls."""
 
-    def __init__(self, name: str, clock: VirtualClock, forward_s: float, backward_s: float = 0.0, log: list | None = None) -> None:
+    def __init__(self, name: str, clock: VirtualClock, forward_s: float, backward_s: float = 0.0,
+                 log: list | None = None) -> None:
         super().__init__()
         self.name, self.clock, self.forward_s, self.backward_s, self.log = name, clock, forward_s, backward_s, log
         self.fc = nn.Linear(3, 4)
@@ -160,17 +161,17 @@ def test_auto_picks_cuda_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad, message",
+    ("bad", "message"),
     [
-        (dict(batch_size=0), "--batch-size must be from 1"),
-        (dict(iters=0), "--iters"),
-        (dict(warmup=-1), "--warmup"),
-        (dict(threads=0), "--threads"),
-        (dict(amp="fp8"), "--amp"),
-        (dict(compile_mode="fastest"), "compile mode"),
-        (dict(modes=("eval",)), "mode"),
-        (dict(device="tpu"), "device"),
-        (dict(device="cuda:x"), "auto, cpu, cuda or cuda:N"),
+        ({"batch_size": 0}, "--batch-size must be from 1"),
+        ({"iters": 0}, "--iters"),
+        ({"warmup": -1}, "--warmup"),
+        ({"threads": 0}, "--threads"),
+        ({"amp": "fp8"}, "--amp"),
+        ({"compile_mode": "fastest"}, "compile mode"),
+        ({"modes": ("eval",)}, "mode"),
+        ({"device": "tpu"}, "device"),
+        ({"device": "cuda:x"}, "auto, cpu, cuda or cuda:N"),
     ],
 )
 def test_bad_settings_are_usage_errors(bad: dict, message: str) -> None:
@@ -199,7 +200,8 @@ def test_cpu_memory_falls_back_to_a_labelled_lower_bound(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(memory, "_reset_hwm", lambda: False)
     reading = cpu_step_memory(lambda: None)
-    assert reading.method == "ru_maxrss-lower-bound" and reading.delta_bytes >= 0
+    assert reading.method == "ru_maxrss-lower-bound"
+    assert reading.delta_bytes >= 0
 
 
 # -- block traffic ----------------------------------------------------------------------------
@@ -279,9 +281,12 @@ def test_out_of_memory_keeps_the_other_rows() -> None:
     entries = [ModelEntry("fits", small()), ModelEntry("greedy", OomAbove(limit=2))]
     report = profile_models(entries, ProfileConfig(**{**TINY, "batch_size": 4}))
     fits, greedy = report.models
-    assert fits.ok and "inference" in fits.timings
-    assert greedy.failure is not None and greedy.failure.kind == "oom"
-    assert "batch size 4" in greedy.failure.message and "-b 2" in greedy.failure.message
+    assert fits.ok
+    assert "inference" in fits.timings
+    assert greedy.failure is not None
+    assert greedy.failure.kind == "oom"
+    assert "batch size 4" in greedy.failure.message
+    assert "-b 2" in greedy.failure.message
 
 
 def test_auto_batch_halves_until_it_fits() -> None:
@@ -297,27 +302,31 @@ def test_a_model_without_backward_is_marked() -> None:
     report = profile_models(entries, ProfileConfig(modes=("train",), **TINY))
     trainable, stuck = report.models
     assert trainable.ok
-    assert stuck.failure is not None and stuck.failure.kind == "backward"
+    assert stuck.failure is not None
+    assert stuck.failure.kind == "backward"
 
 
 def test_compile_failure_on_one_model_is_reported_and_others_continue(monkeypatch: pytest.MonkeyPatch) -> None:
     import secli.profiling.session as profiling
 
-    def failing_backend(gm, example_inputs):  # noqa: ANN001 - torch.compile's backend signature
+    def failing_backend(gm, example_inputs):  # torch.compile's backend signature
         raise RuntimeError("this backend cannot compile anything")
 
     good, bad = small(), small()
 
-    def fake_compile(model: nn.Module, mode: str):  # noqa: ANN202
+    def fake_compile(model: nn.Module, mode: str):
         if model is bad:
             return torch.compile(model, backend=failing_backend)
         return model  # stands in for a successful compile, without the minutes inductor takes
 
     monkeypatch.setattr(profiling, "compile_model", fake_compile)
     torch._dynamo.reset()
-    report = profile_models([ModelEntry("good", good), ModelEntry("bad", bad)], ProfileConfig(compile_mode="default", **TINY))
-    assert report.models[0].ok and report.models[0].compiled
-    assert report.models[1].failure is not None and report.models[1].failure.kind == "compile"
+    report = profile_models([ModelEntry("good", good), ModelEntry("bad", bad)],
+                            ProfileConfig(compile_mode="default", **TINY))
+    assert report.models[0].ok
+    assert report.models[0].compiled
+    assert report.models[1].failure is not None
+    assert report.models[1].failure.kind == "compile"
     assert "torch.compile failed" in report.models[1].failure.message
 
 
@@ -356,17 +365,21 @@ def test_cuda_memory_reads_the_peak_above_the_start_after_a_reset(monkeypatch: p
         state["peak"] = max(state["peak"], state["allocated"] + 250)  # 250 bytes live at most
 
     monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: state["calls"].append("sync"))
-    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: state.update(peak=state["allocated"]) or state["calls"].append("reset"))
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats",
+                        lambda device=None: state.update(peak=state["allocated"]) or state["calls"].append("reset"))
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: state["allocated"])
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: state["peak"])
     reading = cuda_step_memory(step, torch.device("cuda"))
-    assert reading.delta_bytes == 250 and reading.peak_bytes == 350 and reading.method == "cuda-allocator"
+    assert reading.delta_bytes == 250
+    assert reading.peak_bytes == 350
+    assert reading.method == "cuda-allocator"
     assert state["calls"] == ["sync", "reset", "step", "sync"]
 
 
 def test_progress_goes_through_a_plain_callback_and_reaches_its_total() -> None:
     seen: list[tuple[int, int, str]] = []
-    profile_models([ModelEntry("a", small()), ModelEntry("b", small())], ProfileConfig(modes=("inference", "train"), **TINY), lambda d, t, w: seen.append((d, t, w)))
+    profile_models([ModelEntry("a", small()), ModelEntry("b", small())],
+                   ProfileConfig(modes=("inference", "train"), **TINY), lambda d, t, w: seen.append((d, t, w)))
     done = [d for d, _, _ in seen]
     assert done == list(range(1, len(seen) + 1))
     # per model: 1 preparation + per mode (1 warm-up + 3 timed + 1 memory)
@@ -388,7 +401,8 @@ def test_variant_labels_are_short_at_the_defaults_and_full_in_a_sweep() -> None:
     from secli.profiling.entries import variant_labels
 
     assert variant_labels("r18", [BlockSpec(kind="se"), BlockSpec(kind="eca")]) == ["r18 + SE", "r18 + ECA"]
-    assert variant_labels("r18", [BlockSpec(kind="se", impl="eager"), BlockSpec(kind="se")]) == ["r18 + SE (eager)", "r18 + SE (fused)"]
+    labels = variant_labels("r18", [BlockSpec(kind="se", impl="eager"), BlockSpec(kind="se")])
+    assert labels == ["r18 + SE (eager)", "r18 + SE (fused)"]
     assert variant_labels("r18", [BlockSpec(kind="se", impl="eager")]) == ["r18 + SE (eager)"]
     assert variant_labels("r18", [BlockSpec(kind="se", ratio=8), BlockSpec(kind="se", position="pre")]) == [
         "r18 + SE r=8 standard", "r18 + SE r=16 pre",
@@ -398,4 +412,5 @@ def test_variant_labels_are_short_at_the_defaults_and_full_in_a_sweep() -> None:
 def test_auto_batch_gives_up_below_one_image() -> None:
     report = profile_models([ModelEntry("never", OomAbove(limit=0))], ProfileConfig(**{**TINY, "auto_batch": True}))
     assert report.measured == []
-    assert report.models[0].failure is not None and "even at batch size 1" in report.models[0].failure.message
+    assert report.models[0].failure is not None
+    assert "even at batch size 1" in report.models[0].failure.message

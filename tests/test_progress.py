@@ -45,7 +45,8 @@ def test_off_a_terminal_the_handle_is_plain_and_disabled_is_silent(capsys, monke
     with progress_bar("quiet", 6, enabled=False) as handle:
         handle.advance(6)
     lines = capsys.readouterr().err.splitlines()
-    assert [line.rsplit(" (", 1)[0] for line in lines] == ["training resnet18: images 3/6", "training resnet18: images 6/6"]
+    assert [line.rsplit(" (", 1)[0] for line in lines] == ["training resnet18: images 3/6",
+                                                           "training resnet18: images 6/6"]
 
 
 @pytest.mark.parametrize("fmt", ["json", "table"])
@@ -55,7 +56,8 @@ def test_complexity_reports_progress_on_stderr_only(monkeypatch, fmt: str) -> No
     assert r.exit_code == 0, r.output
     lines = [line.rsplit(" (", 1)[0] for line in r.stderr.splitlines()]
     assert lines[0] == "complexity: models 0/3, baseline"
-    assert "complexity: models 1/3, resnet18 + SE r=8 standard" in lines and lines[-1] == "complexity: models 3/3, done"
+    assert "complexity: models 1/3, resnet18 + SE r=8 standard" in lines
+    assert lines[-1] == "complexity: models 3/3, done"
     assert "complexity:" not in r.stdout
     if fmt == "json":
         assert json.loads(r.stdout)["format"] == "secli-complexity"  # stdout is the JSON alone

@@ -157,12 +157,14 @@ def test_the_pages_have_examples_and_every_mark_is_known() -> None:
 def test_reading_the_examples() -> None:
     text = "```bash\nsecli a --out x.pt   # needs: gpu, slow\nsecli b x.pt \\\n    --from-stats figs/\nls\n```\n"
     first, second = page_examples(text, "docs/x.md")
-    assert (first.line, first.args, first.needs, first.outputs) == (2, ["secli", "a", "--out", "x.pt"], {"gpu", "slow"}, {"x.pt"})
+    assert (first.line, first.args, first.needs, first.outputs) == (2, ["secli", "a", "--out", "x.pt"], {"gpu", "slow"},
+                                                                    {"x.pt"})
     assert (second.line, second.text, second.inputs) == (3, "secli b x.pt --from-stats figs/", {"x.pt", "figs"})
     assert second.where == "docs/x.md line 3"
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=[f"{Path(e.page).stem}:L{e.line}:{' '.join(e.args[1:3])}" for e in EXAMPLES])
+@pytest.mark.parametrize("example", EXAMPLES,
+                         ids=[f"{Path(e.page).stem}:L{e.line}:{' '.join(e.args[1:3])}" for e in EXAMPLES])
 def test_docs_example_runs(example: Example, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if example.needs:
         pytest.skip(f"needs {', '.join(sorted(example.needs))}")

@@ -24,4 +24,4 @@ def test_python_api_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     namespace: dict[str, object] = {"__name__": "python_api_docs"}
     for number, block in enumerate(_python_blocks(), 1):
         code = compile(block, f"docs/python-api.md block {number}", "exec")
-        exec(code, namespace)  # noqa: S102 - the page's own examples
+        exec(code, namespace)  # the page's own examples

@@ -50,7 +50,8 @@ def test_json_output_has_no_nan() -> None:
 
 def test_one_precision_per_column_and_no_scientific_notation() -> None:
     table = Table(title="t", columns=["variant", "acc", "Δ (%)", "lr", "ok"],
-                  rows=[["a", 1.0, 0.5, 1.438e-05, True], ["b", 0.8988, -12.25, 0.05, False], ["c", None, None, None, None]],
+                  rows=[["a", 1.0, 0.5, 1.438e-05, True], ["b", 0.8988, -12.25, 0.05, False],
+                        ["c", None, None, None, None]],
                   formats={1: ".4f", 2: "+.2f"})
     lines = _capture("markdown", table).splitlines()
     assert lines[4] == "| a | 1.0000 | +0.50 | 0.0000 | yes |"

@@ -34,7 +34,9 @@ def test_a_path_with_markup_reaches_the_output_and_the_error_line(tmp_path):
     assert r.exit_code == 0, r.output
     assert str(out) in " ".join(r.output.split()).replace(" ", "") or MARKUP in r.output
     r = runner.invoke(app, ["visualize-excitation", "--from-stats", str(stats), "--out", str(out)])
-    assert r.exit_code == 2 and MARKUP in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2
+    assert MARKUP in r.output
+    assert "Traceback" not in r.output
 
 
 def test_warnings_during_a_command_are_one_line(capsys):
@@ -62,5 +64,7 @@ def test_a_command_line_mistake_is_one_line_with_exit_2():
                            text=True, timeout=120)
         assert r.returncode == 2, r.stderr
         lines = r.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: ") and "--help" in lines[0], r.stderr
+        assert len(lines) == 1, r.stderr
+        assert lines[0].startswith("error: "), r.stderr
+        assert "--help" in lines[0], r.stderr
         assert "--ratio" not in args or "Invalid value for '--ratio'" in lines[0]

@@ -22,13 +22,17 @@ MODEL_BASE = {
         "forward": {"median_ms": 10.0, "iqr_ms": 0.5}, "backward": None, "step": {"median_ms": 10.0, "iqr_ms": 0.5},
         "images_per_s": 800.0, "memory": {"delta_bytes": 3 * 2**20, "peak_bytes": None, "method": "linux-vmhwm"},
     }},
-    "vs_baseline": {"inference": {"throughput_ratio": 1.0, "overhead_pct": 0.0, "overhead_us_per_image": 0.0, "implied_passes": None}},
+    "vs_baseline": {"inference": {"throughput_ratio": 1.0, "overhead_pct": 0.0, "overhead_us_per_image": 0.0,
+                                  "implied_passes": None}},
 }
 MODEL_SE = {
     **MODEL_BASE, "label": "resnet18 + SE", "params": 11_778_592, "sites": 8,
-    "block_traffic": {"bytes_per_image": 2**20, "sites": [{"name": "SE_2_1", "shape": [64, 8, 8], "element_size": 4, "bytes": 16384}]},
-    "modes": {"inference": {**MODEL_BASE["modes"]["inference"], "step": {"median_ms": 12.5, "iqr_ms": 0.25}, "images_per_s": 640.0}},
-    "vs_baseline": {"inference": {"throughput_ratio": 0.8, "overhead_pct": 25.0, "overhead_us_per_image": 312.5, "implied_passes": 2.5}},
+    "block_traffic": {"bytes_per_image": 2**20,
+                      "sites": [{"name": "SE_2_1", "shape": [64, 8, 8], "element_size": 4, "bytes": 16384}]},
+    "modes": {"inference": {**MODEL_BASE["modes"]["inference"], "step": {"median_ms": 12.5, "iqr_ms": 0.25},
+                            "images_per_s": 640.0}},
+    "vs_baseline": {"inference": {"throughput_ratio": 0.8, "overhead_pct": 25.0, "overhead_us_per_image": 312.5,
+                                  "implied_passes": 2.5}},
 }
 DOCUMENT = {
     "format": "secli-profile", "version": 1, "command": "profile", "secli_version": "0.1.0",
@@ -62,9 +66,12 @@ def test_markdown_shows_the_saved_figures(tmp_path: Path) -> None:
 def test_table_csv_and_json(tmp_path: Path) -> None:
     path = _save(tmp_path / "run.json", DOCUMENT)
     table = run("report", str(path))
-    assert table.exit_code == 0 and "resnet18 + SE" in table.stdout and "memory and block traffic" in table.stdout
+    assert table.exit_code == 0
+    assert "resnet18 + SE" in table.stdout
+    assert "memory and block traffic" in table.stdout
     rows = list(csv.DictReader(io.StringIO(run("report", str(path), "-f", "csv").stdout)))
-    assert [(r["label"], r["mode"], float(r["step_median_ms"])) for r in rows] == [("resnet18", "inference", 10.0), ("resnet18 + SE", "inference", 12.5)]
+    assert [(r["label"], r["mode"], float(r["step_median_ms"])) for r in rows] == [
+        ("resnet18", "inference", 10.0), ("resnet18 + SE", "inference", 12.5)]
     assert json.loads(run("report", str(path), "-f", "json").stdout) == DOCUMENT
 
 
@@ -72,9 +79,11 @@ def test_several_files_one_table_each_named_and_one_csv(tmp_path: Path) -> None:
     a, b = _save(tmp_path / "a.json", DOCUMENT), _save(tmp_path / "b.json", DOCUMENT)
     markdown = run("report", str(a), str(b), "-f", "markdown")
     assert markdown.exit_code == 0, markdown.output
-    assert f"**{a}: inference:" in markdown.stdout and f"**{b}: memory and block traffic**" in markdown.stdout
+    assert f"**{a}: inference:" in markdown.stdout
+    assert f"**{b}: memory and block traffic**" in markdown.stdout
     lines = run("report", str(a), str(b), "-f", "csv").stdout.splitlines()
-    assert lines[0].startswith("file,label,mode") and len(lines) == 5
+    assert lines[0].startswith("file,label,mode")
+    assert len(lines) == 5
     assert [line.split(",")[0] for line in lines[1:]] == [str(a), str(a), str(b), str(b)]
     assert len(json.loads(run("report", str(a), str(b), "-f", "json").stdout)) == 2
 
@@ -90,7 +99,7 @@ def _broken(tmp_path: Path, **changes: object) -> Path:
 
 
 @pytest.mark.parametrize(
-    "make, text",
+    ("make", "text"),
     [
         (lambda p: p / "missing.json", "does not exist"),
         (lambda p: p, "is a folder"),
@@ -107,7 +116,7 @@ def _broken(tmp_path: Path, **changes: object) -> Path:
         (lambda p: _broken(p, inputs={}), "not a valid secli-profile results file"),
     ],
 )
-def test_bad_files_are_one_line_exit_2(tmp_path: Path, make, text: str) -> None:  # noqa: ANN001
+def test_bad_files_are_one_line_exit_2(tmp_path: Path, make, text: str) -> None:
     assert_one_line_error(run("report", str(make(tmp_path))), 2, text)
 
 
@@ -142,7 +151,8 @@ def test_a_saved_run_reads_as_it_printed(tmp_path: Path) -> None:
         torch.set_num_threads(before)
     assert printed.exit_code == 0, printed.output
     again = run("report", str(out), "--format", "markdown")
-    assert again.exit_code == 0 and again.stdout == printed.stdout
+    assert again.exit_code == 0
+    assert again.stdout == printed.stdout
 
 
 def test_the_python_api_writes_the_file_secli_report_reads(tmp_path: Path) -> None:
@@ -154,7 +164,7 @@ def test_the_python_api_writes_the_file_secli_report_reads(tmp_path: Path) -> No
 
     before = torch.get_num_threads()
     out = tmp_path / "run.json"
-    fast = dict(device="cpu", image_size=32, batch_size=2, iters=1, warmup=0, threads=1)
+    fast = {"device": "cpu", "image_size": 32, "batch_size": 2, "iters": 1, "warmup": 0, "threads": 1}
     try:
         report = api.profile("resnet18", block="se", out=out, **fast)
         assert out.read_text() == dumps(report.to_dict()) + "\n"
@@ -165,7 +175,8 @@ def test_the_python_api_writes_the_file_secli_report_reads(tmp_path: Path) -> No
         torch.set_num_threads(before)
     assert json.loads(out.read_text())["results"]["models"][1]["label"] == again_report.models[1].label
     shown = run("report", str(out), "--format", "json")
-    assert shown.exit_code == 0 and json.loads(shown.stdout) == json.loads(out.read_text())
+    assert shown.exit_code == 0
+    assert json.loads(shown.stdout) == json.loads(out.read_text())
 
 
 def test_report_renders_a_saved_complexity_run_as_the_run_printed_it(tmp_path: Path) -> None:
@@ -176,7 +187,8 @@ def test_report_renders_a_saved_complexity_run_as_the_run_printed_it(tmp_path: P
     assert printed.exit_code == 0, printed.output
     shown = run("report", str(out), "--format", "markdown")
     assert shown.exit_code == 0, shown.output
-    assert "r=8" in shown.stdout and "r=16" in shown.stdout
+    assert "r=8" in shown.stdout
+    assert "r=16" in shown.stdout
     assert [line for line in shown.stdout.splitlines() if line.startswith("|")] == [
         line for line in printed.stdout.splitlines() if line.startswith("|")]
 

@@ -15,7 +15,8 @@ from secli.cost.record import OpCost, Recording
 from secli.cost.roofline import overhead, predict
 from secli.util.errors import SecliUsageError
 
-DEVICE = Device("toy", "toy", bandwidth=1e12, fp32=10 * T, tf32=100 * T, bf16=200 * T, fp16=None, launch_us=5.0, source="test")
+DEVICE = Device("toy", "toy", bandwidth=1e12, fp32=10 * T, tf32=100 * T, bf16=200 * T, fp16=None, launch_us=5.0,
+                source="test")
 
 
 def _op(name: str, kind: str, dtype: str, flops: float, read: float, written: float, module: str = "") -> OpCost:
@@ -32,8 +33,10 @@ def test_time_per_op_is_the_larger_term_plus_a_launch() -> None:
     found = predict(rec, DEVICE, 1)
     phase = found.phases["forward"]
     assert phase.seconds == pytest.approx(0.010 + 0.100 + 0.003 + 0.020 + 4 * 5e-6)
-    assert phase.compute_s == pytest.approx(0.130) and phase.memory_s == pytest.approx(0.003)
-    assert phase.kernels == 4 and found.ms_per_image == pytest.approx(1e3 * phase.seconds)
+    assert phase.compute_s == pytest.approx(0.130)
+    assert phase.memory_s == pytest.approx(0.003)
+    assert phase.kernels == 4
+    assert found.ms_per_image == pytest.approx(1e3 * phase.seconds)
 
 
 def test_a_batch_scales_activations_not_weights() -> None:
@@ -59,39 +62,46 @@ def test_overhead_by_role_sums_to_the_added_time() -> None:
     ], "fp32", False, 224, site_bytes={"se": 1e9})
     found = overhead(predict(base, DEVICE, 1), predict(injected, DEVICE, 1, ["se"]))
     roles = found.to_dict()["by_role_ms_per_image"]
-    assert roles["pool"] == pytest.approx(1.0 + 5e-3) and roles["scale"] == pytest.approx(2.0 + 5e-3)
+    assert roles["pool"] == pytest.approx(1.0 + 5e-3)
+    assert roles["scale"] == pytest.approx(2.0 + 5e-3)
     assert sum(roles.values()) == pytest.approx(found.added_ms)
     assert found.throughput_ratio == pytest.approx(found.baseline_ms / found.injected_ms)
 
 
 def test_every_table_entry_has_a_source_and_sane_figures() -> None:
     for device in DEVICES.values():
-        assert device.source.startswith("https://") and device.gpu
-        assert 100 * GB <= device.bandwidth <= 10_000 * GB and 5 * T <= device.fp32 <= 200 * T
+        assert device.source.startswith("https://")
+        assert device.gpu
+        assert 100 * GB <= device.bandwidth <= 10_000 * GB
+        assert 5 * T <= device.fp32 <= 200 * T
         for peak in (device.tf32, device.bf16, device.fp16):
             assert peak is None or device.fp32 <= peak <= 2_000 * T
 
 
 @pytest.mark.parametrize(("name", "key"), [
     ("NVIDIA H100 80GB HBM3", "h100"), ("NVIDIA H100 PCIe", "h100-pcie"), ("NVIDIA H200", "h200"),
-    ("NVIDIA A100-SXM4-80GB", "a100"), ("NVIDIA A100-SXM4-40GB", "a100-40gb"), ("NVIDIA L4", "l4"), ("NVIDIA L40S", "l40s"),
+    ("NVIDIA A100-SXM4-80GB", "a100"), ("NVIDIA A100-SXM4-40GB", "a100-40gb"),
+    ("NVIDIA L4", "l4"), ("NVIDIA L40S", "l40s"),
     ("Tesla V100-SXM2-16GB", "v100"), ("Tesla T4", "t4"), ("NVIDIA GeForce RTX 4090", "rtx4090"),
     ("NVIDIA GeForce RTX 3090", "rtx3090"), ("NVIDIA GeForce RTX 5090", "rtx5090"),
 ])
 def test_gpus_are_recognised_by_their_cuda_names(name: str, key: str) -> None:
     found = recognise(name)
-    assert found is not None and found.key == key
+    assert found is not None
+    assert found.key == key
 
 
 def test_unknown_gpu_is_not_guessed() -> None:
-    assert recognise("AMD Instinct MI300X") is None and recognise("NVIDIA GeForce RTX 2060") is None
+    assert recognise("AMD Instinct MI300X") is None
+    assert recognise("NVIDIA GeForce RTX 2060") is None
 
 
 def test_a_device_file_is_read_checked_and_bounded(tmp_path: Path) -> None:
     path = tmp_path / "mine.yaml"
     path.write_text("name: My GPU\nbandwidth_gb_per_s: 500\nfp32_tflops: 20\nbf16_tflops: 80\nlaunch_us: 3\n")
     found = read_device_file(path)
-    assert (found.name, found.bandwidth, found.fp32, found.bf16, found.tf32, found.launch_us) == ("My GPU", 500 * GB, 20 * T, 80 * T, None, 3.0)
+    assert (found.name, found.bandwidth, found.fp32, found.bf16, found.tf32, found.launch_us) == (
+        "My GPU", 500 * GB, 20 * T, 80 * T, None, 3.0)
     assert resolve(str(path)) == found
     for text, message in [
         ("name: x\nbandwidth_gb_per_s: 1\nfp32_tflops: 1\nbandwith: 2\n", "unknown key"),
@@ -110,13 +120,18 @@ def test_a_device_file_is_read_checked_and_bounded(tmp_path: Path) -> None:
 def test_unknown_device_names_the_choices() -> None:
     with pytest.raises(SecliUsageError) as caught:
         resolve("h1000")
-    assert "h100" in (caught.value.hint or "") and "cpu" in (caught.value.hint or "")
+    assert "h100" in (caught.value.hint or "")
+    assert "cpu" in (caught.value.hint or "")
 
 
 def test_the_cpu_is_measured_on_the_spot() -> None:
     found = measure_cpu("fp32", bandwidth=5 * GB)
-    assert found.measured and not found.gpu and found.bandwidth == 5 * GB
-    assert found.fp32 > 0 and found.launch_us > 0 and found.bf16 is None
+    assert found.measured
+    assert not found.gpu
+    assert found.bandwidth == 5 * GB
+    assert found.fp32 > 0
+    assert found.launch_us > 0
+    assert found.bf16 is None
 
 
 def test_complexity_roofline_in_json_markdown_and_csv(tmp_path: Path) -> None:
@@ -125,17 +140,22 @@ def test_complexity_roofline_in_json_markdown_and_csv(tmp_path: Path) -> None:
     result = run(*args, "--format", "json")
     assert result.exit_code == 0, result.output
     results = json.loads(result.stdout)["results"]
-    assert results["dtype"] == "bf16" and results["roofline"]["device"]["key"] == "a100"
-    assert results["roofline"]["batch_size"] == 64 and results["roofline"]["device"]["source"].startswith("https://")
+    assert results["dtype"] == "bf16"
+    assert results["roofline"]["device"]["key"] == "a100"
+    assert results["roofline"]["batch_size"] == 64
+    assert results["roofline"]["device"]["source"].startswith("https://")
     (row,) = results["rows"]
     vs = row["roofline"]["inference"]["vs_baseline"]
     assert sum(vs["by_role_ms_per_image"].values()) == pytest.approx(vs["added_ms_per_image"])
     assert row["bytes"]["blocks"]["implementation"].startswith("SqueezeExcitation fused")
     assert row["bytes"]["moved"] == row["bytes"]["read"] + row["bytes"]["written"]
     markdown = run(*args, "--format", "markdown")
-    assert markdown.exit_code == 0 and "roofline on NVIDIA A100" in markdown.stdout and "where the added time goes" in markdown.stdout
+    assert markdown.exit_code == 0
+    assert "roofline on NVIDIA A100" in markdown.stdout
+    assert "where the added time goes" in markdown.stdout
     csv = run(*args, "--format", "csv")
-    assert csv.exit_code == 0 and csv.stdout.splitlines()[0].startswith("model,mode,device,batch_size,dtype,ms_per_image")
+    assert csv.exit_code == 0
+    assert csv.stdout.splitlines()[0].startswith("model,mode,device,batch_size,dtype,ms_per_image")
     assert ",inference,a100,64,bf16," in csv.stdout
 
 
@@ -147,7 +167,9 @@ def test_complexity_roofline_in_json_markdown_and_csv(tmp_path: Path) -> None:
 ])
 def test_complexity_refuses_bad_roofline_options_in_one_line(args: list[str], message: str) -> None:
     result = run("complexity", "resnet18", "--image-size", "32", *args)
-    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
 
 
 def test_profile_sets_the_prediction_beside_the_measurement(tmp_path: Path) -> None:
@@ -158,14 +180,18 @@ def test_profile_sets_the_prediction_beside_the_measurement(tmp_path: Path) -> N
     result = run(*args, "--format", "json")
     assert result.exit_code == 0, result.output
     prediction = json.loads(result.stdout)["results"]["prediction"]
-    assert prediction["device"]["measured"] and prediction["batch_size"] == 2 and prediction["dtype"] == "fp32"
+    assert prediction["device"]["measured"]
+    assert prediction["batch_size"] == 2
+    assert prediction["dtype"] == "fp32"
     modes = {m["label"]: m["modes"] for m in prediction["models"]}
     assert set(modes["resnet18 + SE"]) == {"inference", "train"}
     found = modes["resnet18 + SE"]["train"]
     assert found["predicted_over_measured"] == pytest.approx(found["predicted_step_ms"] / found["measured_step_ms"])
     table = run(*args, "--roofline", str(device), "--format", "markdown")
-    assert table.exit_code == 0 and "roofline prediction on Test GPU" in table.stdout
+    assert table.exit_code == 0
+    assert "roofline prediction on Test GPU" in table.stdout
     csv = run(*args, "--roofline", str(device), "--format", "csv")
     assert csv.stdout.splitlines()[0].endswith("predicted_step_ms,predicted_overhead_pct,roofline_device")
     bad = run(*args, "--roofline", "nosuch")
-    assert bad.exit_code == 2 and "unknown device" in bad.output
+    assert bad.exit_code == 2
+    assert "unknown device" in bad.output

@@ -20,7 +20,7 @@ from cli_helpers import run
 
 jsonschema = pytest.importorskip("jsonschema")  # in the dev extra
 
-from secli.util.envelope import COMMANDS, ENVELOPE_VERSION, envelope  # noqa: E402
+from secli.util.envelope import COMMANDS, ENVELOPE_VERSION, envelope  # noqa: E402 - after the importorskip
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,8 +31,8 @@ CLI_INVOCATIONS = [
     pytest.param(["inject", "--list", "--format", "json"], id="inject-list"),
     pytest.param(["complexity", "resnet18", "--block", "se", "--ratios", "8,16", "--image-size", "32",
                   "--format", "json"], id="complexity"),
-    pytest.param(["complexity", "resnet18", "--block", "se", "--image-size", "32", "--roofline", "h100", "--dtype", "bf16",
-                  "--training-step", "--format", "json"], id="complexity-roofline"),
+    pytest.param(["complexity", "resnet18", "--block", "se", "--image-size", "32", "--roofline", "h100",
+                  "--dtype", "bf16", "--training-step", "--format", "json"], id="complexity-roofline"),
     pytest.param(["profile", "resnet18", "--block", "se", "--image-size", "32", "--iters", "1", "--warmup", "0",
                   "-b", "1", "--device", "cpu", "--format", "json"], id="profile"),
     pytest.param(["train", "resnet18", "--block", "se", "--data", "synthetic", "--epochs", "1", "--train-size", "20",
@@ -92,7 +92,8 @@ def _sample(command: str) -> dict[str, Any]:
 def test_envelopes_made_by_the_library_validate(command: str, validator: Any) -> None:
     document = _sample(command)
     validator.validate(document)
-    assert document["version"] == ENVELOPE_VERSION and document["format"] == f"secli-{command}"
+    assert document["version"] == ENVELOPE_VERSION
+    assert document["format"] == f"secli-{command}"
 
 
 @pytest.mark.parametrize("args", CLI_INVOCATIONS)
@@ -167,7 +168,8 @@ def test_schema_is_package_data() -> None:
 def roofline_document() -> dict[str, Any]:
     from secli import api
 
-    return api.complexity("resnet18", block="se", image_size=32, roofline="a100", dtype="fp16", training_step=True).to_dict()
+    return api.complexity("resnet18", block="se", image_size=32, roofline="a100", dtype="fp16",
+                          training_step=True).to_dict()
 
 
 @pytest.mark.parametrize(
@@ -181,8 +183,8 @@ def roofline_document() -> dict[str, Any]:
         lambda d: d["results"]["rows"][0]["roofline"]["inference"].pop("vs_baseline"),
         lambda d: d["results"]["roofline"]["baseline"]["training_step"].pop("phases"),
     ],
-    ids=["dtype", "negative-bytes", "fractional-kernels", "device-without-source", "zero-bandwidth", "row-without-comparison",
-         "prediction-without-phases"],
+    ids=["dtype", "negative-bytes", "fractional-kernels", "device-without-source", "zero-bandwidth",
+         "row-without-comparison", "prediction-without-phases"],
 )
 def test_complexity_bytes_and_roofline_that_break_the_shape_are_refused(change: Any, validator: Any,
                                                                         roofline_document: dict[str, Any]) -> None:

@@ -42,21 +42,25 @@ def test_a_pattern_gives_the_standard_sites_of_resnet50() -> None:
     sites = result.report.sites
     assert [(s.stage, s.index, s.channels) for s in sites] == R50
     assert [s.module_path for s in sites] == [f"layer{st - 1}.{i - 1}.bn3.1" for st, i, _ in R50]
-    assert {s.source for s in sites} == {"pattern"} and [s.name for s in sites][:2] == ["SE_2_1", "SE_2_2"]
+    assert {s.source for s in sites} == {"pattern"}
+    assert [s.name for s in sites][:2] == ["SE_2_1", "SE_2_2"]
     assert result.report.params_added == sum(2 * c * (c // 16) + c // 16 + c for _, _, c in R50)
-    assert result.formula is not None and result.formula.exact
+    assert result.formula is not None
+    assert result.formula.exact
     # --stages selects among them; a sweep takes --at too
     assert len(api.inject("resnet50", block="se", at="layer*.*.bn3", stages="5").report.sites) == 3
     counted = api.complexity("resnet18", block="se,eca", at="layer*.*.bn2", image_size=32)
-    assert [row.sites for row in counted.rows] == [8, 8] and counted.flops_error is None
+    assert [row.sites for row in counted.rows] == [8, 8]
+    assert counted.flops_error is None
 
 
 def test_sk_by_pattern_replaces_the_matching_3x3_convolutions_and_their_bn() -> None:
     built = api.load_model("resnet50", BlockSpec(kind="sk", at=("layer*.*.conv2",)))
-    assert len(built.sites) == 16 and built.sites[0].module_path == "layer1.0.conv2"
+    assert len(built.sites) == 16
+    assert built.sites[0].module_path == "layer1.0.conv2"
     assert isinstance(built.model.layer1[0].bn2, nn.Identity)
     assert built.model.eval()(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
-    with pytest.raises(SecliUsageError, match="layer1.0.conv1, which is not a 3x3 convolution"):
+    with pytest.raises(SecliUsageError, match=r"layer1\.0\.conv1, which is not a 3x3 convolution"):
         api.load_model("resnet50", BlockSpec(kind="sk", at=("layer*.*.conv1",)))
 
 
@@ -85,7 +89,7 @@ def test_pattern_refusals_name_what_is_wrong(at: str, message: str) -> None:
 
 
 def test_nested_and_channels_last_matches_are_refused() -> None:
-    with pytest.raises(SecliUsageError, match="matches layer1 and layer1.0 inside it"):
+    with pytest.raises(SecliUsageError, match=r"matches layer1 and layer1\.0 inside it"):
         api.inject("resnet18", block="se", at="layer1,layer1.*")
     pytest.importorskip("timm")
     with pytest.raises(SecliUsageError, match="a channels-last map"):
@@ -162,7 +166,8 @@ def test_residual_units_are_found_by_what_they_compute() -> None:
         ("stage2.blocks.1", "stage2.blocks.1.bn2", 16, None),
     ]
     # the probe left the network as it was: weights (the zero BN too), training mode
-    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()) and net.training
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert net.training
     assert [u.conv3x3 for u in units] == [None] * 4  # two 3x3 convolutions each: no SK site
 
 
@@ -189,7 +194,8 @@ def test_sk_by_structure_in_a_regnet() -> None:
     # RegNetX-200MF: one grouped 3x3 convolution per block, 1/1/4/7 blocks of 24/56/152/368
     assert [s.channels for s in built.sites] == [24] + [56] + [152] * 4 + [368] * 7
     assert {s.source for s in built.sites} == {"structure"}
-    assert built.sites[0].module_path == "s1.b1.conv2.conv" and isinstance(built.model.s1.b1.conv2.bn, nn.Identity)
+    assert built.sites[0].module_path == "s1.b1.conv2.conv"
+    assert isinstance(built.model.s1.b1.conv2.bn, nn.Identity)
     assert built.model.eval()(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
 
 
@@ -199,7 +205,8 @@ def test_list_sites_names_each_source() -> None:
     assert document["inputs"]["list_sites"] is True
     assert {s["source"] for s in document["results"]["sites"]} == {"structure"}
     table = run("inject", "mnasnet0_5", "--list-sites")
-    assert "source" in table.stdout and "structure" in table.stdout
+    assert "source" in table.stdout
+    assert "structure" in table.stdout
     assert_one_line_error(run("inject", "resnet18", "--list-sites", "-o", "x.pt"), 2,
                           "--out does not apply with --list-sites")
 

@@ -38,12 +38,14 @@ def test_loop_learns_separable_data(optimizer):
     assert result.final_val_accuracy == 1.0
     assert result.epochs[-1].train_loss < result.epochs[0].train_loss
     # the cosine schedule starts at the peak and decays
-    assert result.epochs[0].lr == pytest.approx(config.learning_rate) and result.epochs[-1].lr < config.learning_rate
+    assert result.epochs[0].lr == pytest.approx(config.learning_rate)
+    assert result.epochs[-1].lr < config.learning_rate
 
 
 def test_split_is_seeded_and_disjoint():
     train, val = split_indices(10, 0.3, seed=1)
-    assert sorted(train + val) == list(range(10)) and len(val) == 3
+    assert sorted(train + val) == list(range(10))
+    assert len(val) == 3
     assert (train, val) == split_indices(10, 0.3, seed=1)
     with pytest.raises(SecliUsageError):
         split_indices(10, 1.0, 0)
@@ -66,14 +68,20 @@ def test_train_command_saves_a_checkpoint_other_commands_read(tmp_path):
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     document = json.loads(r.stdout)
-    assert document["format"] == "secli-train" and document["inputs"]["epochs"] == 1
+    assert document["format"] == "secli-train"
+    assert document["inputs"]["epochs"] == 1
     payload = document["results"]
-    assert payload["image_size"] == 32 and payload["new_head"] is None and payload["skipped"] == 0
-    assert payload["train_images"] == 20 and payload["val_images"] == 10 and len(payload["epochs"]) == 1
+    assert payload["image_size"] == 32
+    assert payload["new_head"] is None
+    assert payload["skipped"] == 0
+    assert payload["train_images"] == 20
+    assert payload["val_images"] == 10
+    assert len(payload["epochs"]) == 1
     from secli.networks.models import load_model
 
     built = load_model(str(out))
-    assert built.meta["classes"][:2] == ["disk", "square"] and built.meta["input_size"] == 32
+    assert built.meta["classes"][:2] == ["disk", "square"]
+    assert built.meta["input_size"] == 32
     assert [s.name for s in built.sites] == ["SE_5_1", "SE_5_2"]
     assert built.model.fc.out_features == 10
     # the saved weights are the trained ones: evaluation reproduces the reported accuracy
@@ -83,17 +91,21 @@ def test_train_command_saves_a_checkpoint_other_commands_read(tmp_path):
 
     val = SyntheticShapes(10, size=32, seed=0, split="val")
     _, acc, n = evaluate(built.model, make_loader(val, list(range(10)), 10), torch.device("cpu"))
-    assert n == 10 and acc == pytest.approx(payload["final_val_accuracy"])
+    assert n == 10
+    assert acc == pytest.approx(payload["final_val_accuracy"])
     # never clobbers
     r = runner.invoke(app, args)
-    assert r.exit_code == 2 and " exists (pass --force to replace it)" in r.output
+    assert r.exit_code == 2
+    assert " exists (pass --force to replace it)" in r.output
 
 
 def test_train_command_bad_input(tmp_path):
     r = runner.invoke(app, ["train", "resnet18", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "m.pt")])
-    assert r.exit_code != 0 and "data folder not found" in r.output
+    assert r.exit_code != 0
+    assert "data folder not found" in r.output
     r = runner.invoke(app, ["train", "resnet18", "--data", "synthetic"])
-    assert r.exit_code == 2 and "--out" in r.output
+    assert r.exit_code == 2
+    assert "--out" in r.output
 
 
 def test_train_on_an_image_folder_then_continue_from_the_checkpoint(tmp_path):
@@ -104,7 +116,8 @@ def test_train_on_an_image_folder_then_continue_from_the_checkpoint(tmp_path):
     for name in ("a", "b"):
         (tmp_path / "imgs" / name).mkdir(parents=True)
         for i in range(4):
-            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "imgs" / name / f"{i}.png")
+            pixels = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / name / f"{i}.png")
     (tmp_path / "imgs" / "a" / "broken.png").write_bytes(b"not a png")
     first = tmp_path / "m.pt"
     base = ["--data", str(tmp_path / "imgs"), "--epochs", "1", "--image-size", "32", "--batch-size", "4",
@@ -120,7 +133,8 @@ def test_train_on_an_image_folder_then_continue_from_the_checkpoint(tmp_path):
 
     assert load_model(str(tmp_path / "m2.pt")).model.fc.out_features == 2
     r = runner.invoke(app, ["train", str(first), "--block", "sk", *base, "--out", str(tmp_path / "m3.pt")])
-    assert r.exit_code == 2 and "is a saved model; --block applies to architecture names only" in " ".join(r.output.split())
+    assert r.exit_code == 2
+    assert "is a saved model; --block applies to architecture names only" in " ".join(r.output.split())
 
 
 def test_train_googlenet_whose_train_forward_returns_aux_outputs(tmp_path):
@@ -131,7 +145,8 @@ def test_train_googlenet_whose_train_forward_returns_aux_outputs(tmp_path):
                             "--format", "json"])
     assert r.exit_code == 0, r.output
     payload = json.loads(r.stdout)["results"]
-    assert payload["train_images"] == 4 and payload["val_images"] == 2
+    assert payload["train_images"] == 4
+    assert payload["val_images"] == 2
 
 
 def test_train_from_a_1000_class_state_dict_on_10_class_data_gets_a_new_head(tmp_path):
@@ -149,7 +164,8 @@ def test_train_from_a_1000_class_state_dict_on_10_class_data_gets_a_new_head(tmp
     from secli.networks.models import load_model
 
     built = load_model(str(out))
-    assert built.model.fc.out_features == 10 and built.spec.num_classes == 10
+    assert built.model.fc.out_features == 10
+    assert built.spec.num_classes == 10
     # the body is the file's (one step at lr 1e-7 barely moves it), not a fresh initialisation
     torch.testing.assert_close(built.model.conv1.weight, base.conv1.weight, atol=1e-5, rtol=0)
     torch.testing.assert_close(built.model.layer4[1].conv2.weight, base.layer4[1].conv2.weight, atol=1e-5, rtol=0)
@@ -161,7 +177,8 @@ def test_replace_head_finds_torchvision_and_timm_classifiers():
     from secli.training.heads import replace_head
 
     m = efficientnet_b0()
-    assert replace_head(m, 7) == "classifier.1" and m.classifier[1].out_features == 7
+    assert replace_head(m, 7) == "classifier.1"
+    assert m.classifier[1].out_features == 7
     assert replace_head(m, 7) is None  # already the right width: kept
     s = squeezenet1_0().eval()
     assert replace_head(s, 5) == "classifier.1"
@@ -169,7 +186,8 @@ def test_replace_head_finds_torchvision_and_timm_classifiers():
     import timm
 
     t = timm.create_model("resnet10t", pretrained=False).eval()
-    assert replace_head(t, 3) is not None and t(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
+    assert replace_head(t, 3) is not None
+    assert t(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
 
 
 def test_training_a_checkpoint_further_uses_its_own_preprocessing(tmp_path):
@@ -189,7 +207,8 @@ def test_training_a_checkpoint_further_uses_its_own_preprocessing(tmp_path):
     for name in ("a", "b"):
         (tmp_path / "imgs" / name).mkdir(parents=True)
         for i in range(2):
-            Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(tmp_path / "imgs" / name / f"{i}.png")
+            pixels = rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / name / f"{i}.png")
     out = tmp_path / "m.pt"
     r = runner.invoke(app, ["train", str(ckpt), "--data", str(tmp_path / "imgs"), "--epochs", "1", "--batch-size", "2",
                             "--val-fraction", "0", "--out", str(out), "--format", "json"])
@@ -198,22 +217,26 @@ def test_training_a_checkpoint_further_uses_its_own_preprocessing(tmp_path):
 
     meta = read_checkpoint(out)["meta"]
     assert (meta["input_size"], meta["resize"]) == (32, 40)
-    assert meta["mean"] == [0.5, 0.5, 0.5] and meta["std"] == [0.25, 0.25, 0.25]
+    assert meta["mean"] == [0.5, 0.5, 0.5]
+    assert meta["std"] == [0.25, 0.25, 0.25]
 
 
 def test_train_reports_progress_through_the_shared_bar(tmp_path, record_progress):
     import commands.train
 
     calls = record_progress(commands.train)
-    r = runner.invoke(app, ["train", "resnet18", "--block", "se", "--stages", "5", "--data", "synthetic", "--epochs", "2",
-                            "--train-size", "6", "--val-size", "2", "--image-size", "32", "--batch-size", "3",
+    r = runner.invoke(app, ["train", "resnet18", "--block", "se", "--stages", "5", "--data", "synthetic",
+                            "--epochs", "2", "--train-size", "6", "--val-size", "2", "--image-size", "32",
+                            "--batch-size", "3",
                             "--out", str(tmp_path / "m.pt")])
     assert r.exit_code == 0, r.output
-    assert len(calls) == 1 and calls[0]["unit"] == "images" and calls[0]["enabled"]
+    assert len(calls) == 1
+    assert calls[0]["unit"] == "images"
+    assert calls[0]["enabled"]
     assert calls[0]["total"] == calls[0]["done"] == 2 * 6
 
 
-@pytest.mark.parametrize("args,needle", [
+@pytest.mark.parametrize(("args", "needle"), [
     (["--data", "DIR", "--train-size", "10"], "--train-size does not apply with an image folder"),
     (["--data", "DIR", "--val-size", "10"], "--val-size does not apply with an image folder"),
     (["--val-fraction", "0.1"], "--val-fraction does not apply with --data synthetic"),
@@ -228,7 +251,8 @@ def test_options_that_do_not_apply_or_conflict_are_refused(tmp_path, args, needl
     r = runner.invoke(app, ["train", "resnet18", *args, "--out", str(tmp_path / "m.pt")])
     assert r.exit_code == 2, r.output
     lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert len(lines) == 1, r.stderr
+    assert needle in lines[0], r.stderr
     assert not (tmp_path / "m.pt").exists()
 
 
@@ -246,4 +270,5 @@ def test_train_table_renders_from_the_envelope_alone():
     (table,) = tables(document)
     row = to_markdown(table).splitlines()[4]
     assert row == "| 1 | 0.000014 | 2.0000 | 1.0000 | - | 0.8988 | 3.2 |", row
-    assert "e-05" not in to_markdown(table) and "time (s)" in table.columns
+    assert "e-05" not in to_markdown(table)
+    assert "time (s)" in table.columns

@@ -21,8 +21,8 @@ import torch
 
 pytest.importorskip("triton")
 
-from secli.blocks.se import SqueezeExcitation  # noqa: E402
-from secli.kernels import triton_kernels as K  # noqa: E402
+from secli.blocks.se import SqueezeExcitation
+from secli.kernels import triton_kernels as K
 
 DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 TOL = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 2e-2, torch.float16: 2e-3}
@@ -43,7 +43,8 @@ def test_the_interpreted_tests_pass_in_a_child_process() -> None:
     if INTERPRETED:
         pytest.skip("TRITON_INTERPRET=1 here: the interpreted tests run in this process")
     root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "TRITON_INTERPRET": "1",
+           "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     env.pop("SECLI_TRITON", None)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__))],
@@ -51,7 +52,8 @@ def test_the_interpreted_tests_pass_in_a_child_process() -> None:
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     passed = re.search(r"(\d+) passed", done.stdout)
-    assert passed and int(passed.group(1)) >= 11, done.stdout[-2000:]  # every interpreted test ran
+    assert passed, done.stdout[-2000:]
+    assert int(passed.group(1)) >= 11, done.stdout[-2000:]  # every interpreted test ran
 
 
 def _close(got: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype) -> None:
@@ -59,7 +61,8 @@ def _close(got: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype) -> Non
     torch.testing.assert_close(got.double(), expected.double(), rtol=tol, atol=tol)
 
 
-def _check_kernels(device: str, dtype: torch.dtype, channels_last: bool, shape: tuple[int, ...] = (2, 20, 7, 9)) -> None:
+def _check_kernels(device: str, dtype: torch.dtype, channels_last: bool,
+                   shape: tuple[int, ...] = (2, 20, 7, 9)) -> None:
     gen = torch.Generator().manual_seed(0)
     x, g, identity = (torch.randn(shape, generator=gen, dtype=torch.float64) for _ in range(3))
     s = torch.rand(shape[0], shape[1], 1, 1, generator=gen, dtype=torch.float64)
@@ -73,10 +76,12 @@ def _check_kernels(device: str, dtype: torch.dtype, channels_last: bool, shape: 
 
     _close(K.channel_mean(x), xr.mean(dim=(2, 3), keepdim=True), dtype)
     out = K.scale_add_relu(x, s, identity)
-    assert out.dtype == dtype and out.is_contiguous(memory_format=fmt)
+    assert out.dtype == dtype
+    assert out.is_contiguous(memory_format=fmt)
     _close(out, torch.relu(xr * sr + ir), dtype)
     _close(K.scale(x, s), xr * sr, dtype)
-    _close(K.channel_dot(g, x), (gr * xr).sum(dim=(2, 3), keepdim=True), torch.float32 if dtype != torch.float64 else dtype)
+    _close(K.channel_dot(g, x), (gr * xr).sum(dim=(2, 3), keepdim=True),
+           torch.float32 if dtype != torch.float64 else dtype)
     gt, ds = K.relu_mask_and_dot(g, out, x)
     masked = torch.where(out.double() > 0, gr, 0.0)
     torch.testing.assert_close(gt.double(), masked, rtol=0, atol=0)
@@ -95,7 +100,8 @@ def test_kernels_on_a_one_by_one_map_and_a_single_image(interpreter: str) -> Non
     _check_kernels(interpreter, torch.float64, True, (1, 5, 3, 70))
 
 
-def _block_grads(block: SqueezeExcitation, x: torch.Tensor, identity: torch.Tensor | None, g: torch.Tensor) -> list[torch.Tensor]:
+def _block_grads(block: SqueezeExcitation, x: torch.Tensor, identity: torch.Tensor | None,
+                 g: torch.Tensor) -> list[torch.Tensor]:
     xx = x.clone().requires_grad_(True)
     ii = identity.clone().requires_grad_(True) if identity is not None else None
     out = block(xx) if ii is None else block(xx, ii)
@@ -110,7 +116,8 @@ def _check_blocks_through_triton(monkeypatch: pytest.MonkeyPatch, device: str, d
     fused.impl = "fused"
     for channels_last in (False, True):
         fmt = torch.channels_last if channels_last else torch.contiguous_format
-        x, identity, g = (torch.randn(2, 24, 5, 7, device=device, dtype=dtype).contiguous(memory_format=fmt) for _ in range(3))
+        x, identity, g = (torch.randn(2, 24, 5, 7, device=device, dtype=dtype).contiguous(memory_format=fmt)
+                          for _ in range(3))
         for ident in (None, identity):
             eager.zero_grad(), fused.zero_grad()
             expected = _block_grads(eager, x, ident, g)
@@ -122,7 +129,8 @@ def _check_blocks_through_triton(monkeypatch: pytest.MonkeyPatch, device: str, d
                 torch.testing.assert_close(a, b, rtol=tol, atol=tol)
 
 
-def test_fused_se_and_the_residual_fold_through_the_kernels_equal_eager(interpreter: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fused_se_and_the_residual_fold_through_the_kernels_equal_eager(interpreter: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """SECLI_TRITON=force sends CPU tensors through the kernels (interpreted) inside the blocks."""
     calls: list[str] = []
     for name in ("channel_mean", "scale", "channel_dot", "relu_mask_and_dot", "scale_add_mean_grad"):

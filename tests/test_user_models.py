@@ -95,12 +95,15 @@ def test_a_file_factory_on_the_command_line(user_file: Path, tmp_path: Path) -> 
     assert [s["channels"] for s in doc["sites"]] == [16, 16, 32, 32]
     assert {s["source"] for s in doc["sites"]} == {"structure"}
     assert [s["module_path"] for s in doc["sites"]] == [f"stage{i}.{j}.bn2.1" for i in (1, 2) for j in (0, 1)]
-    assert doc["params"]["added"] == se_added(16, 4) and doc["formula"]["exact"]
+    assert doc["params"]["added"] == se_added(16, 4)
+    assert doc["formula"]["exact"]
     assert doc["spec"]["model_kwargs"] == {"width": 16}
     # counted as named: the same parameters, at the size the model declares (input_size = 32)
-    counted = _json(run("complexity", ref, "--model-kwargs", "width=16", "--block", "se", "-r", "4", "--format", "json"))
+    counted = _json(run("complexity", ref, "--model-kwargs", "width=16", "--block", "se", "-r", "4", "--format",
+                        "json"))
     (row,) = counted["results"]["rows"]
-    assert row["params"]["added"] == se_added(16, 4) and counted["results"]["image_size"] == 32
+    assert row["params"]["added"] == se_added(16, 4)
+    assert counted["results"]["image_size"] == 32
 
 
 def test_a_checkpoint_of_a_factory_imports_it_only_when_trusted(user_file: Path, tmp_path: Path,
@@ -115,7 +118,8 @@ def test_a_checkpoint_of_a_factory_imports_it_only_when_trusted(user_file: Path,
     for command in (["complexity", str(ckpt)], ["export", str(ckpt), "--to", "torchscript", "-o", "x.ts"],
                     ["profile", str(ckpt), "--iters", "1", "--warmup", "0"],
                     ["visualize-excitation", str(ckpt), "--data", "synthetic", "--per-class", "1", "-o", "figs"]):
-        assert_one_line_error(run(*command), 2, f"was made from {user_file.name}:build; loading it imports and runs that code")
+        assert_one_line_error(run(*command), 2, f"was made from {user_file.name}:build; loading it "
+                                                "imports and runs that code")
     assert not marker.exists()  # refused before anything was imported
     # from elsewhere, with the flag: the relative file is found beside the checkpoint
     monkeypatch.chdir(tmp_path.parent)
@@ -138,7 +142,8 @@ def test_missing_files_modules_and_arguments_are_named_with_near_matches(user_fi
     assert_one_line_error(run("inject", f"{tmp_path}/tiny_nte.py:build"), 2, "no Python file")
     assert "tiny_net.py?" in run("inject", f"{tmp_path}/tiny_nte.py:build").stderr
     assert_one_line_error(run("inject", f"{user_file}:build", "--model-kwargs", "widht=4"), 2,
-                          "got an unexpected keyword argument 'widht' (it takes width, num_classes) (did you mean width?)")
+                          "got an unexpected keyword argument 'widht' (it takes width, num_classes) "
+                          "(did you mean width?)")
     assert_one_line_error(run("inject", f"{user_file}:build", "--model-kwargs", "width"), 2, "key=value pairs")
     assert_one_line_error(run("inject", f"{user_file}:fixed_head", "--num-classes", "3"), 2,
                           "takes no num_classes argument")
@@ -147,8 +152,10 @@ def test_missing_files_modules_and_arguments_are_named_with_near_matches(user_fi
     (package / "__init__.py").write_text("")
     (package / "models.py").write_text(SOURCE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert_one_line_error(run("inject", "userpkg.modles:build"), 2, "no Python module 'userpkg.modles' (did you mean userpkg.models?)")
-    assert_one_line_error(run("inject", "userpkg.models:Build"), 2, "userpkg.models has no 'Build' (did you mean build?)")
+    assert_one_line_error(run("inject", "userpkg.modles:build"), 2,
+                          "no Python module 'userpkg.modles' (did you mean userpkg.models?)")
+    assert_one_line_error(run("inject", "userpkg.models:Build"), 2,
+                          "userpkg.models has no 'Build' (did you mean build?)")
 
 
 def test_a_package_factory_with_yaml_kwargs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,7 +167,8 @@ def test_a_package_factory_with_yaml_kwargs(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.syspath_prepend(str(tmp_path))
     doc = _json(run("inject", "userpkg2.nets:build", "--model-kwargs", str(tmp_path / "kw.yaml"), "--block", "se",
                     "-r", "4", "--format", "json"))["results"]
-    assert [s["channels"] for s in doc["sites"]] == [4, 4, 8, 8] and doc["params"]["added"] == se_added(4, 4)
+    assert [s["channels"] for s in doc["sites"]] == [4, 4, 8, 8]
+    assert doc["params"]["added"] == se_added(4, 4)
 
 
 def test_train_then_every_command_on_the_trained_factory_model(user_file: Path, tmp_path: Path,
@@ -171,7 +179,8 @@ def test_train_then_every_command_on_the_trained_factory_model(user_file: Path, 
                   "--device", "cpu")
     assert trained.exit_code == 0, trained.output
     ckpt = torch.load(tmp_path / "t.pt", weights_only=True)
-    assert ckpt["spec"]["arch"] == f"{user_file.name}:build" and ckpt["spec"]["num_classes"] == 10
+    assert ckpt["spec"]["arch"] == f"{user_file.name}:build"
+    assert ckpt["spec"]["num_classes"] == 10
     figs = run("visualize-excitation", "t.pt", "--trust-code", "--data", "synthetic", "--per-class", "2", "-o", "figs")
     assert figs.exit_code == 0, figs.output
     assert json.loads((tmp_path / "figs" / "summary.json").read_text())["results"]["meta"]["images"] == 20
@@ -186,7 +195,8 @@ def _module(user_file: Path) -> torch.nn.Module:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("tiny_net_for_api", user_file)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["tiny_net_for_api"] = module
     spec.loader.exec_module(module)
@@ -197,11 +207,13 @@ def test_every_api_function_takes_an_nn_module(user_file: Path, tmp_path: Path) 
     net = _module(user_file)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     result = api.inject(net, block="se")
-    assert result.built.label == "TinyNet + SE r=16 standard" and result.report.params_added == se_added(16)
+    assert result.built.label == "TinyNet + SE r=16 standard"
+    assert result.report.params_added == se_added(16)
     assert result.to_dict()["inputs"]["arch"] == "python:tiny_net_for_api.TinyNet"
     counted = api.complexity(net, block="se,eca")
-    assert [r.params_injected - r.params_baseline for r in counted.rows][0] == se_added(16)
-    assert counted.input_size == 32 and counted.flops_error is None
+    assert next(r.params_injected - r.params_baseline for r in counted.rows) == se_added(16)
+    assert counted.input_size == 32
+    assert counted.flops_error is None
     timed = api.profile([net, net], iters=1, warmup=0, batch_size=2, device="cpu")
     assert [m.label for m in timed.models] == ["TinyNet", "TinyNet #2"]
     exported = api.export(net, block="se", to="torchscript", out=tmp_path / "n.ts")
@@ -223,7 +235,8 @@ def test_every_api_function_takes_an_nn_module(user_file: Path, tmp_path: Path) 
 def test_model_kwargs_reach_timm_and_torchvision_builders() -> None:
     pytest.importorskip("timm")
     built = api.load_model("timm:resnet18", model_kwargs="block_args={attn_layer: eca}")
-    assert {s.kind for s in built.sites} == {"native-eca"} and len(built.sites) == 8
+    assert {s.kind for s in built.sites} == {"native-eca"}
+    assert len(built.sites) == 8
     assert api.load_model("resnet50", model_kwargs={"width_per_group": 32}).model.layer1[0].conv1.out_channels == 32
     with pytest.raises(SecliError, match="cannot build resnet18"):
         api.load_model("resnet18", model_kwargs={"no_such_thing": 1})

@@ -36,7 +36,8 @@ def test_cuda_index_without_cuda_is_a_runtime_failure(monkeypatch: pytest.Monkey
 def test_unknown_or_unsupported_device_is_a_usage_error(name: str) -> None:
     with pytest.raises(SecliUsageError) as caught:
         resolve_device(name)
-    assert caught.value.exit_code == 2 and "cuda:N" in str(caught.value)
+    assert caught.value.exit_code == 2
+    assert "cuda:N" in str(caught.value)
 
 
 def test_distributed_session_disabled_joins_nothing() -> None:
@@ -48,9 +49,11 @@ def test_distributed_session_disabled_joins_nothing() -> None:
 def test_distributed_session_outside_torchrun_names_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(SecliUsageError, match="torchrun") as caught:
-        with distributed_session(True, "cpu", "visualize-excitation"):
-            pass
+    with (
+        pytest.raises(SecliUsageError, match="torchrun") as caught,
+        distributed_session(True, "cpu", "visualize-excitation"),
+    ):
+        pass
     assert "visualize-excitation" in str(caught.value)
 
 
@@ -84,8 +87,10 @@ def test_number_lists_take_strings_and_python_lists() -> None:
     from secli.util.number_lists import parse_float_list, parse_int_list, parse_str_list
 
     assert parse_int_list("2, 3,,4", "--stages") == (2, 3, 4)
-    assert parse_int_list([5], "--stages") == (5,) and parse_int_list(4, "--stages") == (4,)
-    assert parse_int_list("", "--stages") is None and parse_int_list(None, "--stages") is None
+    assert parse_int_list([5], "--stages") == (5,)
+    assert parse_int_list(4, "--stages") == (4,)
+    assert parse_int_list("", "--stages") is None
+    assert parse_int_list(None, "--stages") is None
     with pytest.raises(SecliUsageError, match="--stages must be whole numbers"):
         parse_int_list("2,x", "--stages")
     with pytest.raises(SecliUsageError, match="whole numbers"):
@@ -94,4 +99,5 @@ def test_number_lists_take_strings_and_python_lists() -> None:
     assert parse_float_list([2], "--scales") == [2.0]
     with pytest.raises(SecliUsageError, match="--scales must be numbers"):
         parse_float_list("1,big", "--scales")
-    assert parse_str_list(" se, sk ,") == ["se", "sk"] and parse_str_list(["eca"]) == ["eca"]
+    assert parse_str_list(" se, sk ,") == ["se", "sk"]
+    assert parse_str_list(["eca"]) == ["eca"]

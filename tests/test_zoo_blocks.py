@@ -58,7 +58,7 @@ def same_as_timm(ours: nn.Module, reference: nn.Module, x: torch.Tensor) -> None
 # --------------------------------------------------------------------------- timm references
 
 
-@pytest.mark.parametrize("channels,kernel", [(64, 7), (48, 3)])
+@pytest.mark.parametrize(("channels", "kernel"), [(64, 7), (48, 3)])
 def test_cbam_equals_timms_cbam_module(channels: int, kernel: int) -> None:
     ours = CBAM(channels, ratio=16, kernel_size=kernel)
     reference = timm_cbam.CbamModule(channels, rd_channels=channels // 16, spatial_kernel_size=kernel, mlp_bias=True)
@@ -120,7 +120,7 @@ def timm_gather_excite_with_params(monkeypatch: pytest.MonkeyPatch, **kwargs: ob
             return getattr(nn, name)
 
         @staticmethod
-        def BatchNorm2d(channels: int, *stray: str) -> nn.BatchNorm2d:  # noqa: N802 - torch's name
+        def BatchNorm2d(channels: int, *stray: str) -> nn.BatchNorm2d:  # torch's name
             return nn.BatchNorm2d(channels)
 
     monkeypatch.setattr(timm_ge, "create_conv2d", lambda c_in, c_out, *stray, **kw: create_conv2d(c_in, c_out, **kw))
@@ -151,7 +151,7 @@ def test_ge_extents_are_checked() -> None:
 
 def simam_reference(x: torch.Tensor, lam: float = 1e-4) -> torch.Tensor:
     """The released SimAM forward."""
-    b, c, h, w = x.size()
+    _b, _c, h, w = x.size()
     n = w * h - 1
     x_minus_mu_square = (x - x.mean(dim=[2, 3], keepdim=True)).pow(2)
     y = x_minus_mu_square / (4 * (x_minus_mu_square.sum(dim=[2, 3], keepdim=True) / n + lam)) + 0.5
@@ -190,7 +190,7 @@ def fca_reference(x: torch.Tensor, fc1: torch.Tensor, fc2: torch.Tensor, dct: in
     return x * y.expand_as(x)
 
 
-@pytest.mark.parametrize("size,dct", [(14, 14), (7, 7), (10, 7), (4, 7)])
+@pytest.mark.parametrize(("size", "dct"), [(14, 14), (7, 7), (10, 7), (4, 7)])
 def test_fca_equals_the_released_layer(size: int, dct: int) -> None:
     block = randomise(MultiSpectralAttention(32, frequencies=16, ratio=8))
     x = torch.randn(2, 32, size, size)
@@ -279,7 +279,9 @@ def test_resnet18_params_and_closed_form(kind: str) -> None:
     built = build(ModelSpec("resnet18", BlockSpec(kind=kind)))
     assert built.report.params_added == R18_PARAMS[kind]
     check = closed_form(built.sites, built.spec.block)
-    assert check is not None and check.predicted == R18_PARAMS[kind] and check.exact
+    assert check is not None
+    assert check.predicted == R18_PARAMS[kind]
+    assert check.exact
     assert len(built.sites) == 8
     gate = built.model.get_submodule(built.sites[0].gate_path)  # the gate the analysis hooks exists
     assert not isinstance(gate, nn.Identity)

@@ -27,7 +27,8 @@ def test_every_zoo_kind_is_in_the_test_tables() -> None:
 
 def test_a_comma_list_gives_one_variant_per_kind_with_its_own_options() -> None:
     variants = block_variants("resnet50", SIDE_BY_SIDE, None, {})
-    assert variants is not None and [b.kind for b in variants.blocks] == SIDE_BY_SIDE.split(",")
+    assert variants is not None
+    assert [b.kind for b in variants.blocks] == SIDE_BY_SIDE.split(",")
     # an option goes to the kinds that take it: --kernel-size to ECA and CBAM, --extent to GE
     variants = block_variants("resnet50", "eca,cbam,ge,se", None, {"kernel_size": 3, "extent": 4})
     assert variants is not None
@@ -58,7 +59,8 @@ def test_profile_side_by_side_one_row_per_kind() -> None:
         torch.set_num_threads(before)
     assert result.exit_code == 0, result.output
     models = json.loads(result.stdout)["results"]["models"]
-    assert len(models) == 1 + len(ZOO) and all(m["sites"] == 8 for m in models[1:])
+    assert len(models) == 1 + len(ZOO)
+    assert all(m["sites"] == 8 for m in models[1:])
     assert [m["label"].split(" + ")[1].split()[0] for m in models[1:]] == [get_kind(k).prefix for k in ZOO]
 
 
@@ -80,7 +82,8 @@ def test_train_then_analyse_each_kind(kind: str, tmp_path: Path, monkeypatch: py
     assert [s["channels"] for s in payload["sites"]] == [256, 256, 512, 512]  # one value per channel, whatever the gate
     assert all(row["mean_gate"] is not None for row in payload["scores"])
     if kind == "coord":
-        assert (tmp_path / "figs" / "distributions.png").is_file() and (tmp_path / "figs" / "depth.png").is_file()
+        assert (tmp_path / "figs" / "distributions.png").is_file()
+        assert (tmp_path / "figs" / "depth.png").is_file()
     note = get_kind(kind).gate_note
     assert payload["meta"].get("gate_notes", []) == ([note] if note else [])
     no_gate = {row["no_gate_value"] for row in payload["ablation"]["sites"]}
@@ -92,14 +95,16 @@ def test_the_score_table_says_what_a_spatial_gate_leaves_out(tmp_path: Path, mon
     result = run("visualize-excitation", "resnet18", "--block", "cbam", "--num-classes", "10", "--data", "synthetic",
                  "--per-class", "1", "--image-size", "32", "--sites", "CBAM_5_2", "--out", str(tmp_path / "f"))
     assert result.exit_code == 0, result.output
-    assert "spatial gate" in result.stdout and "left out" in result.stdout
+    assert "spatial gate" in result.stdout
+    assert "left out" in result.stdout
     # the gate hooked is CBAM's channel gate: (N, C, 1, 1) values in [0, 1]
     summary = json.loads((tmp_path / "f" / "summary.json").read_text())["results"]
-    assert summary["sites"][0]["channels"] == 512 and (summary["sites"][0]["low"], summary["sites"][0]["high"]) == (0, 1)
+    assert summary["sites"][0]["channels"] == 512
+    assert (summary["sites"][0]["low"], summary["sites"][0]["high"]) == (0, 1)
 
 
 @pytest.mark.parametrize(
-    "args,text",
+    ("args", "text"),
     [
         (["inject", "resnet18", "--block", "simam", "--ratio", "8"], "--ratio does not apply to SIMAM blocks"),
         (["inject", "resnet18", "--block", "coord", "--ratio", "8"], "reduction is the paper's 32"),
@@ -123,7 +128,8 @@ def test_inject_with_new_options_round_trips(tmp_path: Path) -> None:
                  "--format", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)["results"]
-    assert data["block"]["frequencies"] == 8 and data["params"]["added"] == 2 * (2 * 512 * 32)
+    assert data["block"]["frequencies"] == 8
+    assert data["params"]["added"] == 2 * (2 * 512 * 32)
     from secli.networks.models import load_model
 
     assert load_model(str(out)).spec.block.frequencies == 8

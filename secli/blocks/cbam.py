@@ -92,7 +92,8 @@ class CBAM(nn.Module):
         return self.spatial(x) if self.spatial is not None else x
 
     def extra_repr(self) -> str:
-        spatial = f", spatial={self.spatial.conv.conv.kernel_size[0]}x{self.spatial.conv.conv.kernel_size[0]}" if self.spatial else ""
+        side = self.spatial.conv.conv.kernel_size[0] if self.spatial else None
+        spatial = f", spatial={side}x{side}" if self.spatial else ""
         return f"channels={self.channels}, hidden={self.hidden}{spatial}"
 
 

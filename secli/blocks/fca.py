@@ -55,16 +55,19 @@ def dct_filter(channels: int, height: int, width: int, frequencies: int) -> np.n
     out = np.zeros((channels, height, width))
     part = channels // frequencies
     for i, (u, v) in enumerate(zip(TOP_U[:frequencies], TOP_V[:frequencies])):
-        out[i * part:(i + 1) * part] = np.outer(dct_basis(u * (height // GRID), height), dct_basis(v * (width // GRID), width))
+        out[i * part:(i + 1) * part] = np.outer(dct_basis(u * (height // GRID), height),
+                                                dct_basis(v * (width // GRID), width))
     return out
 
 
 def check_frequencies(frequencies: int, channels: int | None = None) -> None:
     if isinstance(frequencies, bool) or frequencies not in FREQUENCY_COUNTS:
-        raise SecliUsageError(f"FcaNet frequencies must be one of {', '.join(map(str, FREQUENCY_COUNTS))}, got {frequencies!r}",
+        raise SecliUsageError("FcaNet frequencies must be one of "
+                              f"{', '.join(map(str, FREQUENCY_COUNTS))}, got {frequencies!r}",
                               hint="the paper's top-k settings; 16 is its default")
     if channels is not None and channels % frequencies:
-        raise SecliUsageError(f"FcaNet splits the channels into {frequencies} equal groups; a site has {channels} channels",
+        raise SecliUsageError(f"FcaNet splits the channels into {frequencies} equal groups; a site "
+                              f"has {channels} channels",
                               hint=f"use --frequencies with a divisor of {channels}")
 
 

@@ -110,7 +110,8 @@ class GatherExcitePlus(nn.Module):
         convs = int(math.log2(extent))
         self.gather = nn.Sequential()
         for i in range(1, convs + 1):
-            self.gather.add_module(f"conv{i}", nn.Conv2d(channels, channels, 3, stride=2, padding=1, groups=channels, bias=False))
+            self.gather.add_module(f"conv{i}",
+                                   nn.Conv2d(channels, channels, 3, stride=2, padding=1, groups=channels, bias=False))
             self.gather.add_module(f"norm{i}", nn.BatchNorm2d(channels))
             if i != convs:
                 self.gather.add_module(f"act{i}", nn.ReLU(inplace=True))
@@ -173,7 +174,8 @@ register(
         name="ge-plus",
         prefix="GEP",
         label="Gather-Excite theta-plus",
-        build=lambda spec, site: GatherExcitePlus(site.channels, _extent(spec, PLUS_EXTENT), spec.ratio, spec.hidden_floor),
+        build=lambda spec, site: GatherExcitePlus(site.channels, _extent(spec, PLUS_EXTENT), spec.ratio,
+                                                  spec.hidden_floor),
         gate="gate",
         options=("extent", "ratio", "min_hidden", "position"),
         params=plus_params,
@@ -181,7 +183,8 @@ register(
         default_min_hidden=1,
         describe=lambda spec: ["theta+", _label(_extent(spec, PLUS_EXTENT)), f"r={spec.ratio}", spec.position],
         check=lambda spec: _check(spec, False),
-        help="Gather-Excite theta-plus (Hu et al.): depth-wise strided gather at extent 2/4/8, 1x1 MLP, sigmoid, resize",
+        help="Gather-Excite theta-plus (Hu et al.): depth-wise strided gather at extent 2/4/8, 1x1 "
+             "MLP, sigmoid, resize",
         gate_note=NOTE.format(prefix="GEP"),
     )
 )

@@ -42,7 +42,8 @@ class BlockOptions:
         """
         unknown = [name for name in options if name not in OPTION_NAMES]
         if unknown:
-            raise SecliUsageError(f"unknown block option {unknown[0]!r}", hint=did_you_mean(unknown[0], list(OPTION_NAMES)))
+            raise SecliUsageError(f"unknown block option {unknown[0]!r}",
+                                  hint=did_you_mean(unknown[0], list(OPTION_NAMES)))
         given = {key: value for key, value in options.items() if value is not None}
         if block is not None:
             given["kind"] = block

@@ -87,7 +87,8 @@ class BlockKind:
     def __post_init__(self) -> None:
         unknown = [o for o in self.options if o not in KIND_OPTIONS]
         if unknown:
-            raise ValueError(f"block kind {self.name!r}: unknown option {unknown[0]!r}; options are {', '.join(KIND_OPTIONS)}")
+            raise ValueError(f"block kind {self.name!r}: unknown option {unknown[0]!r}; options are "
+                             f"{', '.join(KIND_OPTIONS)}")
         if self.targets not in ("output", "conv3x3"):
             raise ValueError(f"block kind {self.name!r}: targets must be 'output' or 'conv3x3', got {self.targets!r}")
 

@@ -102,7 +102,8 @@ class SqueezeExcitation(nn.Module):
         """``self(u, identity, overwrite=True)`` in one kernel call with fewer checks, for ``fold._join``
         (which checked the hooks here and on the BN that made ``u``): at batch 1 the checks' Python is
         a measurable part of SE's cost. None where anything else rules the kernel out."""
-        wrapped = "forward" in self.__dict__ or type(self).forward is not SqueezeExcitation.forward  # instrumented, subclassed
+        # instrumented, subclassed
+        wrapped = "forward" in self.__dict__ or type(self).forward is not SqueezeExcitation.forward
         if self.impl != "fused" or self.squeeze != "avg" or wrapped:
             return None
         return se_path.whole_block(self, u, identity, overwrite=True)

@@ -10,8 +10,9 @@ channel, in closed form (the paper's eq. 5 and its code):
     out = x · sigmoid(e)
 
 On a 1x1 map d is 0 and the paper's n is 0; n = max(H·W - 1, 1) there gives e = 0.5 instead of
-NaN (the only difference from the released code). No parameters. The gate is one value per position and channel, (N, C, H, W); ``gate`` is its
-sigmoid, and ``visualize-excitation`` reports its mean over the positions of each channel.
+NaN (the only difference from the released code). No parameters. The gate is one value per
+position and channel, (N, C, H, W); ``gate`` is its sigmoid, and ``visualize-excitation`` reports
+its mean over the positions of each channel.
 """
 
 from __future__ import annotations

@@ -32,12 +32,13 @@ class BlockSpec:
     (``eager``); both have the same parameters and state_dict. ``kernel_size`` is ECA's fixed
     1-D kernel (None: the paper's adaptive k) and CBAM's spatial kernel (None: 7). ``extent`` is
     GE's gather extent (2, 4, 8, or 0 for the whole map; None: the kind's default), ``frequencies``
-    FcaNet's number of DCT frequencies (the paper's top-k ranking, default 16). ``stages`` uses the paper's numbering (ResNet: 2..5 = torchvision
-    ``layer1``..``layer4``); ``None`` means every stage. ``at``: glob patterns on module paths
-    (``layer*.*.bn3``): a block after each matching module instead of the positions an adapter or
-    the network's structure gives (``secli.networks.patterns``); SK replaces the matching 3x3
-    convolutions. It is a block field, like ``position`` and ``stages``, because it says where
-    this block goes, so a checkpoint's spec rebuilds the same sites.
+    FcaNet's number of DCT frequencies (the paper's top-k ranking, default 16). ``stages`` uses the
+    paper's numbering (ResNet: 2..5 = torchvision ``layer1``..``layer4``); ``None`` means every
+    stage. ``at``: glob patterns on module paths (``layer*.*.bn3``): a block after each matching
+    module instead of the positions an adapter or the network's structure gives
+    (``secli.networks.patterns``); SK replaces the matching 3x3 convolutions. It is a block field,
+    like ``position`` and ``stages``, because it says where this block goes, so a checkpoint's spec
+    rebuilds the same sites.
     """
 
     kind: str = "se"
@@ -61,7 +62,8 @@ class BlockSpec:
         for name in _FIELD_NAMES:  # types and bounds first: BlockSpec(bias="no") is refused, not read as true
             object.__setattr__(self, name, _typed(f"--{name.replace('_', '-')}", name, getattr(self, name)))
         if self.at is not None and self.position != "standard":
-            raise SecliUsageError("--position does not apply with --at: a block goes after each module the pattern matches")
+            raise SecliUsageError("--position does not apply with --at: a block goes after each "
+                                  "module the pattern matches")
         if self.kind != NO_BLOCK:
             get_kind(self.kind)  # refuses an unknown kind, with a did-you-mean hint
         _check_choice("position", self.position, POSITIONS)
@@ -169,7 +171,8 @@ class ModelSpec:
 
 
 #: Fields whose default is None (so the default's type says nothing): their type when given.
-_OPTIONAL_TYPES: dict[str, type] = {"min_hidden": int, "kernel_size": int, "extent": int, "weights": str, "num_classes": int}
+_OPTIONAL_TYPES: dict[str, type] = {"min_hidden": int, "kernel_size": int, "extent": int, "weights": str,
+                                    "num_classes": int}
 _MAX_TEXT = 200
 
 

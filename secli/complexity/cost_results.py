@@ -126,4 +126,5 @@ def row_roofline_dict(run: RooflineRun | None, index: int) -> dict[str, Any] | N
     """A row's predictions and what its blocks add (``by_role_ms_per_image`` sums to the added time)."""
     if run is None or index >= len(run.rows):
         return None
-    return {mode: {**prediction.to_dict(), "vs_baseline": found.to_dict()} for mode, (prediction, found) in run.rows[index].items()}
+    return {mode: {**prediction.to_dict(), "vs_baseline": found.to_dict()}
+            for mode, (prediction, found) in run.rows[index].items()}

@@ -150,7 +150,8 @@ def analyse(
         row = _row(spec, report, label, base_params)
         kind = find_kind(block.kind)
         if kind is not None and kind.targets == "conv3x3":  # the convolutions it replaced, as they were
-            row.replaced_groups = sorted({getattr(base_model.get_submodule(s.module_path), "groups", 1) for s in report.sites})
+            row.replaced_groups = sorted({getattr(base_model.get_submodule(s.module_path), "groups", 1)
+                                          for s in report.sites})
         models.append((row, model, report.sites))
     result = ComplexityResult(arch=arch, input_size=size, params_baseline=base_params, baseline_flops=None,
                               rows=[r for r, _, _ in models], stripped_native=stripped)
@@ -216,7 +217,8 @@ def analyse_built(
     base_params = count_params(base_model)
     row = _row(built.spec, built.report, built.label, base_params)
     row.params_injected = count_params(built.model)
-    result = ComplexityResult(arch=built.spec.arch, input_size=size, params_baseline=base_params, baseline_flops=None, rows=[row])
+    result = ComplexityResult(arch=built.spec.arch, input_size=size, params_baseline=base_params, baseline_flops=None,
+                              rows=[row])
     models = [(row, built.model, built.sites)]
     if flops:
         _count_all(result, base_model, models, info, progress, depth=depth)
@@ -228,12 +230,14 @@ def analyse_built(
     return result
 
 
-def _tree(model: nn.Module, depth: int, sites: list[Site], report: FlopReport | None, label: str | None) -> list[ModuleCost]:
+def _tree(model: nn.Module, depth: int, sites: list[Site], report: FlopReport | None,
+          label: str | None) -> list[ModuleCost]:
     split = None if report is None else {m: report.module_split(m) for m in report.by_module}
     return module_tree(model, depth, sites, split, label)
 
 
-def _trees(result: ComplexityResult, base_model: nn.Module, models: list[tuple[Row, nn.Module, list[Site]]], depth: int) -> None:
+def _trees(result: ComplexityResult, base_model: nn.Module, models: list[tuple[Row, nn.Module, list[Site]]],
+           depth: int) -> None:
     native = [s for row, model, sites in models if model is base_model for s in sites]
     result.baseline_modules = _tree(base_model, depth, native, result.baseline_flops, "SE" if native else None)
     for row, model, sites in models:
@@ -257,14 +261,16 @@ def _count_all(
     # rows that are the baseline itself share its count (with their native SE modules kept)
     native = sorted({s.module_path for row, model, sites in models if model is base_model for s in sites})
     try:
-        result.baseline_flops = count_model(base_model, size, result.arch, upper, native, torch_gemm=base_gemm, depth=depth)
+        result.baseline_flops = count_model(base_model, size, result.arch, upper, native, torch_gemm=base_gemm,
+                                            depth=depth)
         for i, (row, model, sites) in enumerate(models, start=1):
             if progress:
                 progress(i, total, row.label)
             if model is base_model:
                 row.flops = result.baseline_flops
                 continue
-            row.flops = count_model(model, size, f"{result.arch} + {row.label}", upper, [s.module_path for s in sites], depth=depth)
+            row.flops = count_model(model, size, f"{result.arch} + {row.label}", upper,
+                                    [s.module_path for s in sites], depth=depth)
     except FlopCountError as exc:
         result.flops_error = str(exc)
         result.baseline_flops = None

@@ -30,10 +30,12 @@ from torch import nn
 from secli.complexity.handles import ELEMENTWISE, EXTRA_KEYS, ZERO_COST_OPS, Handle, extra_handles, shape
 from secli.util.errors import SecliError, describe_exception
 
-__all__ = ["EXTRA_KEYS", "ZERO_COST_OPS", "FlopCountError", "FlopReport", "extra_handles", "fvcore_count", "torch_gemm_count"]
+__all__ = ["EXTRA_KEYS", "ZERO_COST_OPS", "FlopCountError", "FlopReport", "extra_handles", "fvcore_count",
+           "torch_gemm_count"]
 
 #: fvcore's own output keys for multiply-add heavy ops, checked against FlopCounterMode.
-GEMM_KEYS = ("conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum")  # not fused attention: FlopCounterMode skips its CPU kernel
+# not fused attention: FlopCounterMode skips its CPU kernel
+GEMM_KEYS = ("conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum")
 
 #: Ops fvcore skips silently although they compute something: reported as unsupported here.
 ARITHMETIC_IGNORED_BY_FVCORE = (
@@ -79,7 +81,7 @@ def _guarded(kind: str, handle: Handle) -> Handle:
     def guarded(inputs: list[Any], outputs: list[Any]) -> Any:
         try:
             return handle(inputs, outputs)
-        except Exception as exc:  # noqa: BLE001 - any handle failure is reported by op name
+        except Exception as exc:  # any handle failure is reported by op name
             raise FlopCountError(kind, describe_exception(exc, 200)) from None
 
     return guarded
@@ -176,7 +178,7 @@ def fvcore_count(
             by_module_all = analysis.by_module_and_operator() if modules or module_depth is not None else {}
     except FlopCountError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a failed trace is a user-facing error
+    except Exception as exc:  # a failed trace is a user-facing error
         raise FlopCountError("(trace)", describe_exception(exc, 200)) from None
     for kind, count in analysis.unsupported_ops().items():
         unknown[kind] += count
@@ -189,7 +191,8 @@ def fvcore_count(
         gemm=sum(by_op.get(k, 0) for k in GEMM_KEYS),
         not_counted=dict(sorted(seen.items())),
         unsupported=dict(sorted(unknown.items())),
-        by_module={m: {k: int(v) for k, v in by_module_all.get(m, {}).items()} for m in _kept(by_module_all, modules, module_depth)},
+        by_module={m: {k: int(v) for k, v in by_module_all.get(m, {}).items()}
+                   for m in _kept(by_module_all, modules, module_depth)},
     )
 
 

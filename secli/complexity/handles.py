@@ -180,6 +180,6 @@ def extra_handles() -> dict[str, Handle]:
 
 #: by_operator keys that only the all-ops count has (the rest is fvcore's default, "FC only").
 EXTRA_KEYS = frozenset(
-    {"mean", "sum", "var", "amax", "adaptive_max_pool2d", "softmax", "max_pool2d", "avg_pool2d", "bias_add", "sdpa_softmax",
-     *ELEMENTWISE}
+    {"mean", "sum", "var", "amax", "adaptive_max_pool2d", "softmax", "max_pool2d", "avg_pool2d", "bias_add",
+     "sdpa_softmax", *ELEMENTWISE}
 )

@@ -65,8 +65,9 @@ def complexity(
     ``squeeze``, ``gate``, ``paths``, and ``stages``, where each entry is one row ("2,3" or [2, 3] is
     one row with both stages; a plain string is one row).
     ``spec``: a complexity experiment or a model spec (YAML). ``image_size``: square side
-    (default: the architecture's); ``input_size`` is its old name, kept for one release. ``flops=False`` skips fvcore (parameters only; not a CLI
-    option). ``progress(done, total, what)`` is called as each model is counted.
+    (default: the architecture's); ``input_size`` is its old name, kept for one release.
+    ``flops=False`` skips fvcore (parameters only; not a CLI option). ``progress(done, total,
+    what)`` is called as each model is counted.
 
     The per-stage figures (``--by-stage`` in the CLI) are always computed: ``row.stages``.
     ``by_module=True``: each row's ``modules`` (and ``result.baseline_modules``) hold parameters and
@@ -89,8 +90,8 @@ def complexity(
         raise SecliUsageError("input_size is the old name of image_size; give image_size only")
     image_size = image_size if image_size is not None else input_size
     inputs: dict[str, Any] = {key: value for key, value in (
-        ("model", describe_reference(model)), ("model_kwargs", model_kwargs), ("block", block), *block_options.items(), ("num_classes", num_classes), ("spec", spec),
-        ("image_size", image_size),
+        ("model", describe_reference(model)), ("model_kwargs", model_kwargs), ("block", block), *block_options.items(),
+        ("num_classes", num_classes), ("spec", spec), ("image_size", image_size),
     ) if value is not None}
     inputs.update(by_stage=by_stage, by_module=by_module, depth=depth, training_step=training_step, dtype=dtype,
                   roofline=roofline, roofline_batch=roofline_batch)
@@ -112,14 +113,16 @@ def complexity(
         check_plain_python_file(model)
     if isinstance(model, str) and looks_like_file(model):
         if spec is not None or block is not None or single or lists or num_classes or model_kwargs is not None:
-            raise SecliUsageError(f"{model} is a saved model: block, sweep and --spec options apply to architecture names only")
+            raise SecliUsageError(f"{model} is a saved model: block, sweep and --spec options apply to "
+                                  "architecture names only")
         counted = analyse_built(load_model(model, trust_code=trust_code), image_size, flops=flops, progress=progress,
                                 depth=tree_depth, training_step=training_step, costs=costs,
                                 base_dir=Path(model).resolve().parent)
         counted.inputs = inputs
         return _saved(counted, out, force)
     if module is not None and (num_classes is not None or model_kwargs is not None):
-        raise SecliUsageError("num_classes and model_kwargs apply to model references; a network object is counted as it is")
+        raise SecliUsageError("num_classes and model_kwargs apply to model references; a network "
+                              "object is counted as it is")
 
     if model is None and spec is None:
         raise SecliUsageError("name an architecture (e.g. resnet50), a saved model file, or pass --spec FILE.yaml")
@@ -130,7 +133,8 @@ def complexity(
     sweep = variants.sweep
     result = analyse(variants.arch, variants.blocks, image_size or sweep.input_size, num_classes or sweep.num_classes,
                      flops=flops, progress=progress, depth=tree_depth, training_step=training_step, costs=costs,
-                     model_kwargs={**(sweep.model_kwargs or {}), **(parse_model_kwargs(model_kwargs) or {})}, base=module)
+                     model_kwargs={**(sweep.model_kwargs or {}), **(parse_model_kwargs(model_kwargs) or {})},
+                     base=module)
     result.title = sweep.title
     result.inputs = inputs
     weights = sweep.weights_warning("parameter counts and FLOPs")

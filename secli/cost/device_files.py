@@ -33,7 +33,8 @@ from secli.util.checks import check_number
 from secli.util.errors import SecliUsageError, shorten
 from secli.util.yaml_files import read_yaml, reject_unknown_keys
 
-FILE_KEYS = ("name", "bandwidth_gb_per_s", "fp32_tflops", "tf32_tflops", "bf16_tflops", "fp16_tflops", "launch_us", "source")
+FILE_KEYS = ("name", "bandwidth_gb_per_s", "fp32_tflops", "tf32_tflops", "bf16_tflops", "fp16_tflops", "launch_us",
+             "source")
 MAX_TFLOPS = 1e6  # 1 EFLOP/s: far above any device, low enough to catch a unit mistake
 MAX_GB_PER_S = 1e6
 MAX_LAUNCH_US = 1e5
@@ -52,7 +53,8 @@ def resolve(device: str, dtype: str = "fp32", bandwidth: float | None = None) ->
     if device.endswith((".yaml", ".yml")) or Path(device).is_file():
         return read_device_file(device)
     raise SecliUsageError(
-        f"unknown device {shorten(repr(device))} for --roofline", hint=f"choose one of: cpu, {', '.join(DEVICES)}, or a device YAML file",
+        f"unknown device {shorten(repr(device))} for --roofline",
+        hint=f"choose one of: cpu, {', '.join(DEVICES)}, or a device YAML file",
     )
 
 
@@ -71,7 +73,8 @@ def read_device_file(path: str | Path) -> Device:
     name, source = data["name"], data.get("source", f"device file {Path(path).name}")
     for key, text in (("name", name), ("source", source)):
         if not isinstance(text, str) or not text.strip() or len(text) > (100 if key == "name" else 1000):
-            raise SecliUsageError(f"{where}: {key} must be a non-empty string of at most {100 if key == 'name' else 1000} characters")
+            raise SecliUsageError(f"{where}: {key} must be a non-empty string of at most "
+                                  f"{100 if key == 'name' else 1000} characters")
 
     def tflops(key: str) -> float | None:
         value = data.get(key)
@@ -81,7 +84,8 @@ def read_device_file(path: str | Path) -> Device:
     assert fp32 is not None
     return Device(
         key=Path(path).stem, name=name.strip(),
-        bandwidth=check_number(f"{where}: bandwidth_gb_per_s", data["bandwidth_gb_per_s"], 0, MAX_GB_PER_S, above=True) * GB,
+        bandwidth=check_number(f"{where}: bandwidth_gb_per_s", data["bandwidth_gb_per_s"], 0, MAX_GB_PER_S,
+                               above=True) * GB,
         fp32=fp32, tf32=tflops("tf32_tflops"), bf16=tflops("bf16_tflops"), fp16=tflops("fp16_tflops"),
         launch_us=check_number(f"{where}: launch_us", data.get("launch_us", GPU_LAUNCH_US), 0, MAX_LAUNCH_US),
         source=source.strip(),

@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch._ops import OpOverload
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
@@ -112,14 +113,16 @@ class _Recorder(TorchDispatchMode):
                 self.fixed.add(id(t))
                 self._alive.append(t)
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+    def __torch_dispatch__(self, func: OpOverload, types: Sequence[type], args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         name = func.overloadpacket.__name__
         if self.paused:
             return out
         if name in NO_KERNEL or func.is_view:
-            if self.fixed is not None and any(id(t) in self.fixed for t in tree_flatten(args)[0] if isinstance(t, torch.Tensor)):
+            if self.fixed is not None and any(id(t) in self.fixed for t in tree_flatten(args)[0]
+                                              if isinstance(t, torch.Tensor)):
                 self._mark_fixed(out)  # a view (t, detach...) of a weight is a weight
             return out
         reads, writes = op_tensors(func, name, args, kwargs, out)
@@ -142,13 +145,15 @@ class _Recorder(TorchDispatchMode):
         else:
             phase, module = "forward", self.stack[-1]
         self.ops.append(RawOp(name, kind_of(name), compute_dtype(args), phase, module,
-                              op_flops(func, name, args, kwargs, out), read, written, read_fixed, written_fixed, all_fixed))
+                              op_flops(func, name, args, kwargs, out), read, written, read_fixed, written_fixed,
+                              all_fixed))
         return out
 
 
 def _stamp(value: Any, path: str) -> None:
     """Name ``path`` in every autograd node behind ``value`` that no module has named yet."""
-    todo: list[Any] = [t.grad_fn for t in tree_flatten(value)[0] if isinstance(t, torch.Tensor) and t.grad_fn is not None]
+    todo: list[Any] = [t.grad_fn for t in tree_flatten(value)[0]
+                       if isinstance(t, torch.Tensor) and t.grad_fn is not None]
     while todo:
         node = todo.pop()
         if node is None or _STAMP in node.metadata:
@@ -206,7 +211,8 @@ def _record_once(model: nn.Module, sample: tuple[int, ...], batch: int, dtype: s
                     recorder.paused = True
                     target = torch.zeros(batch, dtype=torch.long)
                     recorder.paused = False
-                    loss = nn.functional.cross_entropy(logits.float(), target) if logits.dim() == 2 else logits.float().mean()
+                    loss = (nn.functional.cross_entropy(logits.float(), target) if logits.dim() == 2
+                            else logits.float().mean())
             if training:
                 loss.backward()
                 if optimizer is not None:
@@ -260,7 +266,7 @@ def record(model: nn.Module, image_size: int, dtype: str = "fp32", training: boo
         second = _record_once(model, shape, 2 * small, dtype, training, wanted, optimizer)[0] if training else None
     except SecliError:
         raise
-    except Exception as exc:  # noqa: BLE001 - an op fake tensors cannot run: reported, not a traceback
+    except Exception as exc:  # an op fake tensors cannot run: reported, not a traceback
         raise SecliError(f"cannot record the ops on fake tensors: {describe_exception(exc, 200)}") from None
     ops = _split(first, second, small) if second is not None else [_known(op, small) for op in first]
     return Recording(ops, dtype, training, image_size, site_bytes)
@@ -282,7 +288,8 @@ def _split(first: list[RawOp], second: list[RawOp], batch: int) -> list[OpCost]:
         at_one = (a.flops, float(a.read), float(a.written))
         if same:
             b = second[index]
-            per = tuple((y - x) / batch for x, y in zip(at_one, (b.flops, float(b.read), float(b.written)), strict=True))
+            per = tuple((y - x) / batch
+                        for x, y in zip(at_one, (b.flops, float(b.read), float(b.written)), strict=True))
             fixed = tuple(max(0.0, x - batch * p) for x, p in zip(at_one, per, strict=True))
         else:  # the op sequence depends on the batch: scale the whole cost with it
             per, fixed = tuple(v / batch for v in at_one), (0.0, 0.0, 0.0)

@@ -72,8 +72,8 @@ class Prediction:
             "ms_per_image": self.ms_per_image,
             "images_per_s": self.batch / self.seconds if self.seconds else None,
             "phases": {
-                name: {"ms": 1e3 * p.seconds, "compute_bound_ms": 1e3 * p.compute_s, "memory_bound_ms": 1e3 * p.memory_s,
-                       "launch_ms": 1e3 * p.launch_s, "kernels": p.kernels}
+                name: {"ms": 1e3 * p.seconds, "compute_bound_ms": 1e3 * p.compute_s,
+                       "memory_bound_ms": 1e3 * p.memory_s, "launch_ms": 1e3 * p.launch_s, "kernels": p.kernels}
                 for name, p in self.phases.items()
             },
         }
@@ -81,7 +81,7 @@ class Prediction:
 
 def predict(recording: Recording, device: Device, batch: int, sites: Sequence[str] = ()) -> Prediction:
     """The roofline time of every op of ``recording`` at ``batch`` images, blocks split by role."""
-    found = Prediction(batch=batch, roles={role: 0.0 for role in ROLES})
+    found = Prediction(batch=batch, roles=dict.fromkeys(ROLES, 0.0))
     ordered = sorted(sites, key=len, reverse=True)
     for op in recording.ops:
         spent = found.phases.setdefault(op.phase, PhaseTime()).add(op, batch, device)

@@ -27,18 +27,21 @@ import torch
 from torch.utils._pytree import tree_flatten
 
 #: Ops that run on the matrix units (tensor cores); the rest run on the vector units.
-CONV_OPS = frozenset({"convolution", "_convolution", "convolution_backward", "cudnn_convolution", "_slow_conv2d_forward"})
+CONV_OPS = frozenset({"convolution", "_convolution", "convolution_backward", "cudnn_convolution",
+                      "_slow_conv2d_forward"})
 MATMUL_OPS = frozenset({
     "mm", "addmm", "bmm", "baddbmm", "_scaled_dot_product_efficient_attention", "_scaled_dot_product_flash_attention",
     "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_efficient_attention_backward",
     "_scaled_dot_product_flash_attention_backward", "_scaled_dot_product_cudnn_attention_backward",
-    "_flash_attention_forward", "_efficient_attention_forward", "_flash_attention_backward", "_efficient_attention_backward",
+    "_flash_attention_forward", "_efficient_attention_forward", "_flash_attention_backward",
+    "_efficient_attention_backward",
 })
 #: Ops that allocate or re-view memory without reading or writing it: no bytes, no kernel.
 NO_KERNEL = frozenset({"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "lift_fresh", "detach",
                        "alias", "set_", "resize_", "_reshape_alias", "_unsafe_view", "promote_types"})
 #: Ops that only write their destination argument (they do not read what it held).
-WRITE_ONLY = frozenset({"copy_", "fill_", "zero_", "zeros_like", "ones_like", "full_like", "normal_", "uniform_", "random_"})
+WRITE_ONLY = frozenset({"copy_", "fill_", "zero_", "zeros_like", "ones_like", "full_like", "normal_", "uniform_",
+                        "random_"})
 #: Data movement: bytes, no arithmetic.
 COPIES = frozenset({
     "clone", "copy_", "_to_copy", "cat", "stack", "constant_pad_nd", "index_select", "gather", "contiguous",
@@ -48,7 +51,8 @@ COPIES = frozenset({
 })
 #: One FLOP per element read (the reduction's adds, compares or divides).
 REDUCTIONS = frozenset({"mean", "sum", "amax", "amin", "max", "min", "var", "var_mean", "std", "std_mean", "norm",
-                        "linalg_vector_norm", "logsumexp", "_adaptive_avg_pool2d", "adaptive_max_pool2d", "nll_loss_forward"})
+                        "linalg_vector_norm", "logsumexp", "_adaptive_avg_pool2d", "adaptive_max_pool2d",
+                        "nll_loss_forward"})
 SOFTMAX = frozenset({"_softmax", "softmax", "_log_softmax", "log_softmax"})
 BATCH_NORMS = frozenset({"native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
                          "cudnn_batch_norm", "miopen_batch_norm"})

@@ -54,8 +54,9 @@ class Totals:
     def per_image(self, batch: float) -> dict[str, Any]:
         """This total divided by ``batch``, as JSON (ints: a byte is a byte); kernels per call."""
         return {
-            "read": round(self.read / batch), "written": round(self.written / batch), "moved": round(self.moved / batch),
-            "flops": round(self.flops / batch), "intensity": self.intensity, "kernels": self.kernels,
+            "read": round(self.read / batch), "written": round(self.written / batch),
+            "moved": round(self.moved / batch), "flops": round(self.flops / batch),
+            "intensity": self.intensity, "kernels": self.kernels,
         }
 
 
@@ -76,10 +77,8 @@ def owning_site(module: str, sites: Sequence[str]) -> str | None:
 
 def role_of(op: OpCost, site: str, site_bytes: float | None) -> str:
     """What an op of the block at ``site`` does (module doc); ``site_bytes``: one pass, per image."""
-    if op.module == site:
-        child = ""
-    else:
-        child = (op.module[len(site) + 1:] if site else op.module).split(".", 1)[0]
+    below = op.module[len(site) + 1:] if site else op.module
+    child = "" if op.module == site else below.split(".", 1)[0]
     if child in PATH_CHILDREN:
         return "paths"
     if child in GATE_CHILDREN:
@@ -105,7 +104,8 @@ class BlockSplit:
     pass_bytes: float = 0.0  # per image: one read of every site's output
 
 
-def split_blocks(recording: Recording, sites: Sequence[str], batch: float, phases: Sequence[str] | None = None) -> BlockSplit:
+def split_blocks(recording: Recording, sites: Sequence[str], batch: float,
+                 phases: Sequence[str] | None = None) -> BlockSplit:
     """Every op at ``batch``, as the blocks' roles (``ROLES``) and the ops outside any block."""
     found = BlockSplit(roles={role: Totals() for role in ROLES})
     ordered = sorted(sites, key=len, reverse=True)  # the innermost site first

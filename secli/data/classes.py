@@ -85,7 +85,7 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], li
         raise SecliUsageError(f"--val-fraction must be in [0, 1), got {val_fraction}")
     order = list(range(n))
     random.Random(seed).shuffle(order)
-    n_val = int(round(n * val_fraction))
+    n_val = round(n * val_fraction)
     if n - n_val < 1:
         raise SecliUsageError(f"no images left to train on ({n} images, validation fraction {val_fraction})")
     return sorted(order[n_val:]), sorted(order[:n_val])

@@ -105,7 +105,8 @@ def too_large_in(skipped: object) -> int:
     return int(getattr(skipped, "too_large", 0))
 
 
-def collate_skipping(batch: list[tuple[torch.Tensor | str | None, int]]) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
+def collate_skipping(
+        batch: list[tuple[torch.Tensor | str | None, int]]) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
     """Stack the readable samples; count the ones that could not be decoded (``SkipCount``:
     its ``too_large`` says how many of them were over the pixel budget)."""
     good = [(x, y) for x, y in batch if isinstance(x, torch.Tensor)]

@@ -23,6 +23,7 @@ import functools
 import itertools
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 
@@ -106,7 +107,7 @@ class SyntheticParts(GeneratedImages):
     (seed, split, i), normalised with ``mean``/``std``.
     """
 
-    classes = list(PARTS_CLASSES)
+    classes: ClassVar[list[str]] = list(PARTS_CLASSES)
     name = "synthetic-parts"
     min_size = 24
     min_size_why = " (parts would vanish)"

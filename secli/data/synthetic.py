@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch.utils.data import Dataset
@@ -32,7 +33,7 @@ class GeneratedImages(Dataset):
     image is drawn (``render(label, size, seed)``) and the smallest size that still shows them.
     """
 
-    classes: list[str]
+    classes: ClassVar[list[str]]
     name = "generated"
     min_size = 8
     min_size_why = ""
@@ -53,7 +54,8 @@ class GeneratedImages(Dataset):
         if length < 1:
             raise SecliUsageError(f"the {self.name} dataset needs at least 1 image, got {length}")
         if size < self.min_size:
-            raise SecliUsageError(f"{self.name} images must be at least {self.min_size} px{self.min_size_why}, got {size}")
+            raise SecliUsageError(f"{self.name} images must be at least {self.min_size} "
+                                  f"px{self.min_size_why}, got {size}")
         self.length = length
         self.size = size
         self.seed = seed
@@ -79,7 +81,7 @@ class SyntheticShapes(GeneratedImages):
     checkerboard, dots) vary in period, phase and colour. Gaussian noise is added to every image.
     """
 
-    classes = list(SYNTHETIC_CLASSES)
+    classes: ClassVar[list[str]] = list(SYNTHETIC_CLASSES)
     name = SYNTHETIC
     min_size = 8
 

@@ -180,7 +180,7 @@ def ablate_sites(
         model.train(was_training)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.all_reduce(counts)
-    c = [int(round(v)) for v in counts.cpu().tolist()]
+    c = [round(v) for v in counts.cpu().tolist()]
     sites = [SiteAblation(name, c[1 + 2 * i], c[2 + 2 * i], no_gate_values[i]) for i, (name, _, _) in enumerate(gates)]
     return Ablation(c[-1], c[0], scale, sites)
 

@@ -133,7 +133,8 @@ def output_targets(built: BuiltModel, labelled: LabelledData) -> dict[int, int]:
         name = labelled.class_names[c]
         if name not in index:
             raise SecliUsageError(f"--ablate: the model has no output for class {name!r} of the data "
-                                  f"(its {len(outputs)} classes: {', '.join(outputs[:10])}{', ...' if len(outputs) > 10 else ''})")
+                                  f"(its {len(outputs)} classes: "
+                                  f"{', '.join(outputs[:10])}{', ...' if len(outputs) > 10 else ''})")
         targets[c] = index[name]
     return targets
 

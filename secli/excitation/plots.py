@@ -36,8 +36,15 @@ MAX_CHANNELS = 50
 #: zlib level of the PNGs: 6 (the default) took ~10 % of the drawing time for files ~10 % smaller.
 PNG_COMPRESSION = 1
 
-__all__ = ["FIGURE_SETS", "MAX_CHANNELS", "class_color", "sampled_channels", "planned_figures", "save_figure",
-           "write_figures"]
+__all__ = [
+    "FIGURE_SETS",
+    "MAX_CHANNELS",
+    "class_color",
+    "planned_figures",
+    "sampled_channels",
+    "save_figure",
+    "write_figures",
+]
 
 
 def planned_figures(result: ExcitationResult, classes: Sequence[int] | None = None, figures: str = "default",

@@ -32,7 +32,8 @@ def unique_scales(scales: Iterable[float]) -> list[float]:
             raise SecliUsageError(f"scales are enlargement factors >= 1.0, got {s:g}")
         key = scale_key(s)
         if key in seen:
-            raise SecliUsageError(f"scales {seen[key]!r} and {s!r} are too close: both are saved as the same key {key!r}")
+            raise SecliUsageError(f"scales {seen[key]!r} and {s!r} are too close: both are saved as "
+                                  f"the same key {key!r}")
         seen[key] = s
     return values
 

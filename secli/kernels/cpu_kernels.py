@@ -136,7 +136,8 @@ def scale(x: torch.Tensor, s: torch.Tensor, add: torch.Tensor | None = None) -> 
     return scale_add_relu(x, s, add)
 
 
-def scale_add_relu(u: torch.Tensor, s: torch.Tensor, identity: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+def scale_add_relu(u: torch.Tensor, s: torch.Tensor, identity: torch.Tensor,
+                   out: torch.Tensor | None = None) -> torch.Tensor:
     """``relu(u * s + identity)``: reads u and identity once, writes the output once.
 
     ``out`` may be ``u`` itself (each element is read before it is written): the in-place form a

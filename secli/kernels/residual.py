@@ -45,7 +45,8 @@ def residual_composition(u: torch.Tensor, s: torch.Tensor, identity: torch.Tenso
     return torch.addcmul(identity, u, s).relu_()
 
 
-def scale_add_relu_forward(u: torch.Tensor, s: torch.Tensor, identity: torch.Tensor, overwrite: bool = False) -> torch.Tensor:
+def scale_add_relu_forward(u: torch.Tensor, s: torch.Tensor, identity: torch.Tensor,
+                           overwrite: bool = False) -> torch.Tensor:
     """``relu(u * s + identity)`` for a known gate ``s``: one kernel pass where kernels apply
     (compiled CPU kernels, Triton on request), else ``residual_composition``.
 

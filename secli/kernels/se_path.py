@@ -81,7 +81,10 @@ def gates_of_pooled(block: SEModules, z: torch.Tensor) -> tuple[torch.Tensor]:
     """The gate for a pooled ``z`` (N, C, 1, 1), as a one-tuple (the ``Excite`` interface)."""
     modules = block._modules
     fc1, act, fc2, gate_act = modules["fc1"], modules["act"], modules["fc2"], modules["gate_act"]
-    assert fc1 is not None and act is not None and fc2 is not None and gate_act is not None
+    assert fc1 is not None
+    assert act is not None
+    assert fc2 is not None
+    assert gate_act is not None
     if not _fcs_unobserved(block):
         return (gate_act(fc2(act(fc1(z)))),)
     n, channels = z.shape[0], block.channels
@@ -91,7 +94,8 @@ def gates_of_pooled(block: SEModules, z: torch.Tensor) -> tuple[torch.Tensor]:
     return (gate_act(pre.view(n, channels, 1, 1)),)
 
 
-def whole_block(block: SEModules, x: torch.Tensor, residual: torch.Tensor | None, overwrite: bool) -> torch.Tensor | None:
+def whole_block(block: SEModules, x: torch.Tensor, residual: torch.Tensor | None,
+                overwrite: bool) -> torch.Tensor | None:
     """The block without gradients as one CPU kernel call (``cpu_kernels.squeeze_excite``),
     where the kernels may run and nothing observes the FCs or the gate (a hook on ``gate_act``,
     as excitation analysis adds, keeps the modules); None otherwise."""
@@ -106,7 +110,8 @@ def whole_block(block: SEModules, x: torch.Tensor, residual: torch.Tensor | None
     return None if done is None else done[0]
 
 
-def fused_forward(block: SEModules, x: torch.Tensor, residual: torch.Tensor | None, overwrite: bool) -> torch.Tensor | None:
+def fused_forward(block: SEModules, x: torch.Tensor, residual: torch.Tensor | None,
+                  overwrite: bool) -> torch.Tensor | None:
     """``s * x`` (with ``residual``: ``relu(s * x + residual)``) on the fast path for this call,
     or None where the block's eager composition must run (FLOP counts, jit traces, dispatch modes,
     ``torch.func`` transforms, and with gradients a hook on the excitation's modules).

@@ -48,7 +48,9 @@ def pooled_paths(feats: Sequence[torch.Tensor]) -> torch.Tensor:
 def _attention_observed(block: SKAttention) -> bool:
     modules = block._modules
     fc, select, softmax = modules["fc"], modules["select"], modules["attn_softmax"]
-    assert fc is not None and select is not None and softmax is not None
+    assert fc is not None
+    assert select is not None
+    assert softmax is not None
     return observed(fc, *(m for m in fc._modules.values() if m is not None), select, softmax)
 
 

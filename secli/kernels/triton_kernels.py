@@ -43,7 +43,11 @@ def available() -> bool:
     return triton is not None
 
 
-def _mean_kernel(x_ptr, out_ptr, C, HW, sn, sc, shw, inv_hw,
+# Triton reads a kernel's parameter annotations: ``tl.constexpr`` marks a compile-time constant,
+# and a type fixes the argument's type at every launch (``int`` is i32 even for an offset past
+# 2**31, ``float`` is fp32) where an unannotated one is typed and specialised from its value. So
+# the other parameters stay unannotated, and mypy is told so on each kernel (no-untyped-def).
+def _mean_kernel(x_ptr, out_ptr, C, HW, sn, sc, shw, inv_hw,  # type: ignore[no-untyped-def]
                  F64: tl.constexpr, BC: tl.constexpr, BHW: tl.constexpr):
     n = tl.program_id(0)
     cs = tl.program_id(1) * BC + tl.arange(0, BC)
@@ -56,7 +60,8 @@ def _mean_kernel(x_ptr, out_ptr, C, HW, sn, sc, shw, inv_hw,
     tl.store(out_ptr + n * C + cs, acc * inv_hw, mask=cs < C)
 
 
-def _scale_kernel(x_ptr, s_ptr, a_ptr, out_ptr, C, HW, xn, xc, xhw, an, ac, ahw, on, oc, ohw,
+def _scale_kernel(x_ptr, s_ptr, a_ptr, out_ptr, C, HW,  # type: ignore[no-untyped-def]
+                  xn, xc, xhw, an, ac, ahw, on, oc, ohw,
                   F64: tl.constexpr, ADD: tl.constexpr, BC: tl.constexpr, BHW: tl.constexpr):
     hw = tl.program_id(0) * BHW + tl.arange(0, BHW)
     cs = tl.program_id(1) * BC + tl.arange(0, BC)
@@ -72,7 +77,8 @@ def _scale_kernel(x_ptr, s_ptr, a_ptr, out_ptr, C, HW, xn, xc, xhw, an, ac, ahw,
     tl.store(out_ptr + n * on + cs[:, None] * oc + hw[None, :] * ohw, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
-def _dot_kernel(g_ptr, x_ptr, o_ptr, gt_ptr, ds_ptr, C, HW, gn, gc, ghw, xn, xc, xhw, on, oc, ohw,
+def _dot_kernel(g_ptr, x_ptr, o_ptr, gt_ptr, ds_ptr, C, HW,  # type: ignore[no-untyped-def]
+                gn, gc, ghw, xn, xc, xhw, on, oc, ohw,
                 F64: tl.constexpr, MASK: tl.constexpr, BC: tl.constexpr, BHW: tl.constexpr):
     n = tl.program_id(0)
     cs = tl.program_id(1) * BC + tl.arange(0, BC)
@@ -91,7 +97,8 @@ def _dot_kernel(g_ptr, x_ptr, o_ptr, gt_ptr, ds_ptr, C, HW, gn, gc, ghw, xn, xc,
     tl.store(ds_ptr + n * C + cs, acc, mask=cs < C)
 
 
-def _mean_grad_kernel(g_ptr, s_ptr, dz_ptr, out_ptr, C, HW, gn, gc, ghw, on, oc, ohw, inv_hw,
+def _mean_grad_kernel(g_ptr, s_ptr, dz_ptr, out_ptr, C, HW,  # type: ignore[no-untyped-def]
+                      gn, gc, ghw, on, oc, ohw, inv_hw,
                       F64: tl.constexpr, BC: tl.constexpr, BHW: tl.constexpr):
     hw = tl.program_id(0) * BHW + tl.arange(0, BHW)
     cs = tl.program_id(1) * BC + tl.arange(0, BC)
@@ -154,7 +161,9 @@ def channel_mean(x: torch.Tensor) -> torch.Tensor:
 def scale(x: torch.Tensor, s: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
     """``x * s``, or ``relu(x * s + add)``; the output has x's layout and the promoted dtype."""
     n, c, h, w = x.shape
-    dtype = torch.promote_types(x.dtype, s.dtype) if add is None else torch.promote_types(torch.promote_types(x.dtype, s.dtype), add.dtype)
+    dtype = torch.promote_types(x.dtype, s.dtype)
+    if add is not None:
+        dtype = torch.promote_types(dtype, add.dtype)
     out = torch.empty_like(x, dtype=dtype)
     xf, of = _flat(x), _flat(out)
     af = _flat(add) if add is not None else xf

@@ -49,7 +49,8 @@ def _build_timm(name: str, num_classes: int | None, kwargs: dict[str, Any]) -> n
     except (TypeError, ValueError, KeyError, AssertionError) as exc:
         if not kwargs:
             raise
-        raise SecliUsageError(f"cannot build timm:{name} with {_listed(kwargs)}: {describe_exception(exc, 120)}") from None
+        raise SecliUsageError(f"cannot build timm:{name} with {_listed(kwargs)}: "
+                              f"{describe_exception(exc, 120)}") from None
 
 
 def _listed(kwargs: dict[str, Any]) -> str:
@@ -108,7 +109,8 @@ def load_state_dict_into(model: nn.Module, state_dict: dict[str, Any], source: s
         if mismatched:
             k = mismatched[0]
             parts.append(
-                f"{len(mismatched)} with other shapes (first {k}: {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)})"
+                f"{len(mismatched)} with other shapes (first {k}: {tuple(state_dict[k].shape)} vs "
+                f"{tuple(own[k].shape)})"
             )
         if missing:
             parts.append(f"{len(missing)} missing (first {missing[0]})")
@@ -148,7 +150,8 @@ def _factory_model(arch: str, num_classes: int | None, kwargs: dict[str, Any], b
     func = load_factory(factory, base_dir)
     if num_classes is not None:
         if not takes_keyword(func, "num_classes"):
-            raise SecliUsageError(f"{factory.reference} takes no num_classes argument; the head of its model is its own",
+            raise SecliUsageError(f"{factory.reference} takes no num_classes argument; the head of "
+                                  "its model is its own",
                                   hint="drop --num-classes, or give the factory a num_classes parameter")
         if kwargs.get("num_classes", num_classes) != num_classes:
             raise SecliUsageError("--num-classes and num_classes in --model-kwargs differ; give one")

@@ -111,12 +111,15 @@ def check_meta(meta: Any, where: str) -> None:
     if not isinstance(meta, dict):
         raise SecliUsageError(f"{where} must be a mapping, got {type(meta).__name__}")
     classes = meta.get("classes")
-    if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) and len(c) <= 200 for c in classes)):
-        raise SecliUsageError(f"{where}: 'classes' must be a list of names (strings of at most 200 characters), got {shorten(classes)}")
+    if classes is not None and (not isinstance(classes, list)
+                                or not all(isinstance(c, str) and len(c) <= 200 for c in classes)):
+        raise SecliUsageError(f"{where}: 'classes' must be a list of names (strings of at most 200 characters), "
+                              f"got {shorten(classes)}")
     for key in ("input_size", "resize"):
         value = meta.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096):
-            raise SecliUsageError(f"{where}: {key!r} must be a whole number of pixels from 1 to 4096, got {shorten(value)}")
+            raise SecliUsageError(f"{where}: {key!r} must be a whole number of pixels from 1 to 4096, "
+                                  f"got {shorten(value)}")
     for key in ("mean", "std"):
         value = meta.get(key)
         numbers = isinstance(value, list) and len(value) in (1, 3) and all(

@@ -148,7 +148,8 @@ def export(
     else:
         module = model if isinstance(model, nn.Module) else None
         name = object_info(module).name if module is not None else model if isinstance(model, str) else None
-        model_spec = with_kwargs(resolve_model_spec(name, spec, weights, num_classes, block, **block_options), model_kwargs)
+        model_spec = with_kwargs(resolve_model_spec(name, spec, weights, num_classes, block, **block_options),
+                                 model_kwargs)
         check_writable(out, force, reads=[("the spec", spec), ("the weights", weights)])
         built = build(model_spec, base=module)
     inputs = {"model": describe_reference(model), "to": to, "out": str(out), "image_size": image_size,
@@ -163,7 +164,8 @@ def check_target(to: str | None) -> str:
     if to is None:
         raise SecliUsageError(f"say what to export to with --to {' | '.join(TARGETS)}")
     if to not in TARGETS:
-        raise SecliUsageError(f"unknown export format {to!r}", hint=did_you_mean(to, list(TARGETS)) or f"choose {' or '.join(TARGETS)}")
+        raise SecliUsageError(f"unknown export format {to!r}",
+                              hint=did_you_mean(to, list(TARGETS)) or f"choose {' or '.join(TARGETS)}")
     return to
 
 
@@ -187,13 +189,13 @@ def export_built(built: BuiltModel, to: str, out: str | Path, image_size: int | 
         data, asked = _serialise(model, example, to, extra)
     except SecliError:
         raise
-    except Exception as exc:  # noqa: BLE001 - exporters raise many types; retry with plain ops
+    except Exception as exc:  # exporters raise many types; retry with plain ops
         if not fused:
             raise SecliError(f"cannot export {built.label} to {to}: {describe_exception(exc, 160)}") from None
         with eager_composition():
             try:
                 data, asked = _serialise(model, example, to, extra)
-            except Exception as again:  # noqa: BLE001
+            except Exception as again:
                 raise SecliError(f"cannot export {built.label} to {to}: {describe_exception(again, 160)}") from None
         fallback = True
         notes.append(f"{to} could not trace the fused blocks ({describe_exception(exc, 80)}); exported their eager "
@@ -230,7 +232,8 @@ def _logits(output: Any, label: str) -> torch.Tensor:
 
     if isinstance(output, torch.Tensor):
         return output
-    raise SecliError(f"{label} returns {type(output).__name__} in eval mode, not a tensor of logits; cannot verify an export")
+    raise SecliError(f"{label} returns {type(output).__name__} in eval mode, not a tensor of logits; "
+                     "cannot verify an export")
 
 
 def _serialise(model: Any, example: torch.Tensor, to: str, extra: dict[str, str]) -> tuple[bytes, tuple[int, ...]]:
@@ -245,7 +248,7 @@ def _serialise(model: Any, example: torch.Tensor, to: str, extra: dict[str, str]
             return WRITERS[to](model, example, extra, dims), dims
         except SecliError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a model that specialises on a size; ask for fewer free dims
+        except Exception as exc:  # a model that specialises on a size; ask for fewer free dims
             failure = failure or exc
     assert failure is not None
     raise failure
@@ -269,8 +272,9 @@ def _verify(data: bytes, to: str, model: Any, example: torch.Tensor, reference: 
         runner: Runner = READERS[to](data)
         with torch.no_grad():
             got = runner(example)
-    except Exception as exc:  # noqa: BLE001
-        raise SecliError(f"the exported {to} file does not load and run ({describe_exception(exc, 160)}); nothing written") from None
+    except Exception as exc:
+        raise SecliError(f"the exported {to} file does not load and run "
+                         f"({describe_exception(exc, 160)}); nothing written") from None
     diff = _compare(got, reference, to)
     free, shapes = [], ["x".join(map(str, example.shape))]
     for name, shape in _other_shapes(example, asked, min_input).items():
@@ -281,7 +285,7 @@ def _verify(data: bytes, to: str, model: Any, example: torch.Tensor, reference: 
             diff = max(diff, _compare(other, expected, to))
         except SecliError:
             raise
-        except Exception:  # noqa: BLE001 - that size does not run: the dimension is fixed
+        except Exception:  # that size does not run: the dimension is fixed
             continue
         free.append(name)
         shapes.append("x".join(map(str, shape)))

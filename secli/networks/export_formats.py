@@ -63,7 +63,7 @@ def _quiet() -> Iterator[None]:
 def _dynamic_shapes(dims: tuple[int, ...]) -> tuple[dict[int, Any]] | None:
     from torch.export import Dim
 
-    return ({d: Dim.AUTO for d in dims},) if dims else None
+    return (dict.fromkeys(dims, Dim.AUTO),) if dims else None
 
 
 @contextmanager
@@ -216,4 +216,5 @@ def onnx_runner(data: bytes) -> Runner:
 WRITERS: dict[str, Callable[[nn.Module, torch.Tensor, dict[str, str], tuple[int, ...]], bytes]] = {
     "torchscript": torchscript_bytes, "pt2": pt2_bytes, "onnx": onnx_bytes,
 }
-READERS: dict[str, Callable[[bytes], Runner]] = {"torchscript": torchscript_runner, "pt2": pt2_runner, "onnx": onnx_runner}
+READERS: dict[str, Callable[[bytes], Runner]] = {"torchscript": torchscript_runner, "pt2": pt2_runner,
+                                                 "onnx": onnx_runner}

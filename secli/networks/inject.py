@@ -72,7 +72,8 @@ def _select_stages(targets: list[Target], stages: tuple[int, ...] | None) -> lis
 def _native_refusal(arch: str, native: list[Site]) -> SecliUsageError:
     kinds = sorted({s.kind.removeprefix("native-").upper() for s in native})
     what = "SE modules" if kinds == ["SE"] else f"attention modules ({', '.join(kinds)})"
-    return SecliUsageError(f"{arch} already has {len(native)} {what}", hint="analyse them as they are with --block none")
+    return SecliUsageError(f"{arch} already has {len(native)} {what}",
+                           hint="analyse them as they are with --block none")
 
 
 def find_targets(model: nn.Module, adapter: Adapter | None, spec: BlockSpec, arch: str,

@@ -115,8 +115,10 @@ def load_checkpoint_model(path: str | Path, trust_code: bool = False, base: nn.M
     if factory is not None and not trust_code:
         refuse_untrusted(factory, str(path))
     if spec.arch.startswith(OBJECT_PREFIX) and base is None:
-        raise SecliUsageError(f"{path} was made from a Python object ({short_name(spec.arch)}); secli cannot rebuild it",
-                              hint="Python: secli.api.load_model(path, base=YourNet()) with the network before its blocks")
+        raise SecliUsageError(f"{path} was made from a Python object ({short_name(spec.arch)}); "
+                              "secli cannot rebuild it",
+                              hint="Python: secli.api.load_model(path, base=YourNet()) with the "
+                                   "network before its blocks")
     built = build(spec, load_weights=False, source=Path(path).name, base_dir=Path(path).resolve().parent,
                   base=base if spec.arch.startswith(OBJECT_PREFIX) else None)
     load_state_dict_into(built.model, ckpt["state_dict"], str(path))
@@ -153,7 +155,8 @@ def load_model(
         given = [n for n, v in (("weights", weights), ("num_classes", num_classes), ("model_kwargs", model_kwargs))
                  if v is not None] + (["block"] if block is not None and block.kind != "none" else [])
         if given:
-            raise SecliUsageError(f"{ref} is a saved model; --{given[0].replace('_', '-')} applies to architecture names only")
+            raise SecliUsageError(f"{ref} is a saved model; --{given[0].replace('_', '-')} applies to "
+                                  "architecture names only")
         return load_checkpoint_model(ref, trust_code, base)
     spec = ModelSpec(arch=ref, block=block or BlockSpec(kind="none"), weights=weights, num_classes=num_classes,
                      model_kwargs=parse_model_kwargs(model_kwargs))

@@ -56,7 +56,8 @@ def _vectors_only(layers: list[nn.Module], allowed: Callable[[nn.Module], bool])
     return all(allowed(m) or all(p.dim() <= 1 for p in m.parameters(recurse=False)) for m in layers)
 
 
-def _run(module: nn.Module, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]] | None:
+def _run(module: nn.Module,
+         shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]] | None:
     """(input, output, every submodule's tensor output) of one isolated forward, or None."""
     param = next(module.parameters(), None)
     if param is None:
@@ -65,14 +66,15 @@ def _run(module: nn.Module, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch
     x = x.to(device=param.device, dtype=param.dtype)
     outputs: dict[str, torch.Tensor] = {}
     handles = [sub.register_forward_hook(
-        lambda _m, _i, out, name=name: outputs.setdefault(name, out.detach().clone()) if isinstance(out, torch.Tensor) else None)
+        lambda _m, _i, out, name=name: (outputs.setdefault(name, out.detach().clone())
+                                        if isinstance(out, torch.Tensor) else None))
         for name, sub in module.named_modules() if name]
     modes = {sub: sub.training for sub in module.modules()}
     try:
         module.eval()
         with torch.no_grad():
             out = module(x.clone())
-    except Exception:  # noqa: BLE001 - not a module that takes this input: not a candidate
+    except Exception:  # not a module that takes this input: not a candidate
         return None
     finally:
         for handle in handles:
@@ -167,7 +169,8 @@ def _cbam(module: nn.Module, shape: Shape, width: int | None) -> Found | None:
     if not bool((ratio > 0).all()):
         return None
     log = ratio.log()
-    separable = log.mean(dim=(2, 3), keepdim=True) + log.mean(dim=1, keepdim=True) - log.mean(dim=(1, 2, 3), keepdim=True)
+    separable = (log.mean(dim=(2, 3), keepdim=True) + log.mean(dim=1, keepdim=True)
+                 - log.mean(dim=(1, 2, 3), keepdim=True))
     if not torch.allclose(log, separable, rtol=_RTOL, atol=1e-4):
         return None
     # the channel factor: what is left of out / x is the same for every channel

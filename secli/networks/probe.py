@@ -65,7 +65,7 @@ def record_calls(model: nn.Module, sizes: Sequence[int], keep_values: bool = Fal
             return _record(model, size, keep_values), size
         except SecliError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a model that cannot take this size; try the next
+        except Exception as exc:  # a model that cannot take this size; try the next
             errors.append(f"{size} px: {describe_exception(exc, 100)}")
     raise SecliError(
         f"cannot run {label} on a probe input to find its sites ({'; '.join(errors)})",

@@ -117,7 +117,7 @@ def _import_file(path_text: str, base: Path | None) -> Any:
     sys.path.insert(0, str(path.parent))  # the file's own imports of its neighbours
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - any error in the user's file
+    except Exception as exc:  # any error in the user's file
         sys.modules.pop(name, None)
         raise SecliUsageError(f"cannot import {path_text}: {describe_exception(exc, 160)}") from None
     finally:
@@ -137,7 +137,7 @@ def _import_module(name: str) -> Any:
             hint = f"did you mean {' or '.join(f'{parent}.{n}' if parent else n for n in near)}?" if near else None
             raise SecliUsageError(f"no Python module {exc.name!r}", hint=hint) from None
         raise SecliUsageError(f"cannot import {name}: {describe_exception(exc, 160)}") from None
-    except Exception as exc:  # noqa: BLE001 - any error in the user's module
+    except Exception as exc:  # any error in the user's module
         raise SecliUsageError(f"cannot import {name}: {describe_exception(exc, 160)}") from None
 
 
@@ -147,7 +147,7 @@ def _submodules(parent: str) -> list[str]:
         return [m.name for m in pkgutil.iter_modules()]
     try:
         package = importlib.import_module(parent)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return []
     return [m.name for m in pkgutil.iter_modules(getattr(package, "__path__", []))]
 
@@ -198,10 +198,11 @@ def call_factory(factory: Factory, func: Callable[..., Any], kwargs: dict[str, A
             raise SecliUsageError(f"{factory.reference}: {exc} (it takes {takes})", hint=hint) from None
     try:
         model = func(**kwargs)
-    except Exception as exc:  # noqa: BLE001 - whatever the user's code raises
+    except Exception as exc:  # whatever the user's code raises
         raise SecliError(f"the factory {factory.reference} failed: {describe_exception(exc, 160)}") from None
     if not isinstance(model, nn.Module):
-        raise SecliUsageError(f"the factory {factory.reference} returned {shorten(type(model).__name__)}, not a torch.nn.Module")
+        raise SecliUsageError(f"the factory {factory.reference} returned {shorten(type(model).__name__)}, "
+                              "not a torch.nn.Module")
     return model
 
 
@@ -240,11 +241,13 @@ def _key_values(text: str) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise SecliUsageError(f"--model-kwargs takes key=value pairs separated by commas, got {shorten(repr(item))}")
+            raise SecliUsageError("--model-kwargs takes key=value pairs separated by commas, got "
+                                  f"{shorten(repr(item))}")
         try:
             result[key] = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
-            raise SecliUsageError(f"--model-kwargs: cannot read the value of {key!r}: {describe_exception(exc, 100)}") from None
+            raise SecliUsageError(f"--model-kwargs: cannot read the value of {key!r}: "
+                                  f"{describe_exception(exc, 100)}") from None
     return result
 
 

@@ -22,7 +22,8 @@ class Site:
     """One block in a network, named in the paper's style (``SE_3_4`` = stage 3, 4th block)."""
 
     name: str
-    kind: str  # a registered block kind ("se", "sk", "eca", ...) or "native-se", "native-eca"... (found in a model as built)
+    # a registered block kind ("se", "sk", "eca", ...) or "native-se", "native-eca"... (found in a model as built)
+    kind: str
     module_path: str
     gate_path: str | None
     channels: int

@@ -112,7 +112,8 @@ def _scaled_relu(y: torch.Tensor, s: torch.Tensor, b: torch.Tensor) -> bool:
 
 def _residual(unit: Call, inner: list[Call], counts: dict[int, int]) -> Unit | None:
     x, y = unit.input, unit.output
-    assert x is not None and y is not None
+    assert x is not None
+    assert y is not None
     prefix = f"{unit.path}." if unit.path else ""
 
     def child(c: Call) -> bool:
@@ -145,7 +146,8 @@ def _residual(unit: Call, inner: list[Call], counts: dict[int, int]) -> Unit | N
             if s_call is not None and (b is s_call or b.inside(s_call)):
                 continue
             assert b.output is not None
-            if any(_scaled(t - s, b.output) for t in sums) or (any(t is y for t in sums) and _scaled_relu(y, s, b.output)):
+            if (any(_scaled(t - s, b.output) for t in sums)
+                    or (any(t is y for t in sums) and _scaled_relu(y, s, b.output))):
                 return Unit(unit.path, b.path, y.shape[1], s_call.path if s_call else None)
     return None
 
@@ -184,7 +186,7 @@ def residual_units(model: nn.Module, input_size: int, label: str = "the model") 
         if unit is not None:
             found.append((_with_conv(unit, inner, calls), inner))
     units = [u for u, _ in found]
-    return [u for u in units if not any(v is not u and (v.path.startswith(f"{u.path}.") and v.branch == u.branch
+    return [u for u in units if not any(v is not u and ((v.path.startswith(f"{u.path}.") and v.branch == u.branch)
                                                         or v.path.startswith(f"{u.branch}.")) for v in units)]
 
 

@@ -42,7 +42,8 @@ from secli.util.checks import check_bounded, check_image_size
 from secli.util.errors import SecliUsageError, shorten
 from secli.util.yaml_files import field_names, read_yaml, reject_unknown_keys
 
-TOP_KEYS = ("arch", "title", "image_size", "input_size", "num_classes", "weights", "model_kwargs", "block", "rows", "sweep")
+TOP_KEYS = ("arch", "title", "image_size", "input_size", "num_classes", "weights", "model_kwargs", "block", "rows",
+            "sweep")
 BLOCK_KEYS = field_names(BlockSpec)
 
 
@@ -59,7 +60,8 @@ class Sweep:
     title: str | None = None
     weights: str | None = None  # the file's ``weights`` key: never loaded here (see ``weights_warning``)
     model_kwargs: dict[str, Any] | None = None  # keyword arguments of the model's builder (a factory's)
-    given: tuple[str, ...] = ()  # BlockSpec fields the caller set (``override``): refused by name where a row's kind does not take them
+    # BlockSpec fields the caller set (``override``): refused by name where a row's kind does not take them
+    given: tuple[str, ...] = ()
 
     def weights_warning(self, figures: str) -> str | None:
         """The warning for a spec that names weights: counting and timing read none, because
@@ -152,7 +154,8 @@ def sweep_from_dict(data: Any, source: str = "spec") -> Sweep:
         rows=rows,
         grid=grid,
         input_size=check_image_size(f"{source}: {size_key}", data.get(size_key)),
-        num_classes=None if num_classes is None else check_bounded(f"{source}: num_classes", num_classes, "num_classes"),
+        num_classes=None if num_classes is None else check_bounded(f"{source}: num_classes", num_classes,
+                                                                   "num_classes"),
         title=_text(data.get("title"), f"{source}: title"),
         weights=_text(data.get("weights"), f"{source}: weights"),
         model_kwargs=ModelSpec(arch="-", model_kwargs=data.get("model_kwargs")).model_kwargs,

@@ -51,7 +51,8 @@ def sweep_lists(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list
     """Split ``options`` into single values and lists (keyed by BlockSpec field), checked."""
     unknown = [name for name in options if name not in SWEEP_OPTION_NAMES]
     if unknown:
-        raise SecliUsageError(f"unknown block option {unknown[0]!r}", hint=did_you_mean(unknown[0], list(SWEEP_OPTION_NAMES)))
+        raise SecliUsageError(f"unknown block option {unknown[0]!r}",
+                              hint=did_you_mean(unknown[0], list(SWEEP_OPTION_NAMES)))
     for one, many in (("ratio", "ratios"), ("position", "positions")):
         if options.get(one) is not None and options.get(many) is not None:
             raise SecliUsageError(f"give either --{one} or --{many}, not both")
@@ -104,11 +105,13 @@ def block_variants(
             raise SecliUsageError(f"{option} needs --block {' or '.join(kind_names())} (one model per variant)")
         return None
     if NO_BLOCK in kinds and not (allow_none and kinds == [NO_BLOCK]):
-        raise SecliUsageError(f"--block must be {', '.join(kind_names())} or a comma list such as se,sk, got {','.join(kinds)!r}")
+        raise SecliUsageError(f"--block must be {', '.join(kind_names())} or a comma list such as se,sk, "
+                              f"got {','.join(kinds)!r}")
     entries = [get_kind(kind) for kind in kinds if kind != NO_BLOCK]  # refuses unknown kinds
 
     def takes(kind: BlockKind | None, option: str) -> bool:
-        return kind is None or option == "stages" or option in kind.options or not any(option in e.options for e in entries)
+        return (kind is None or option == "stages" or option in kind.options
+                or not any(option in e.options for e in entries))
 
     base = load_sweep(spec) if spec is not None else Sweep(arch=arch or "")
     blocks: list[BlockSpec] = []

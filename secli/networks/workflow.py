@@ -97,20 +97,22 @@ def inject(
     file), or a ``torch.nn.Module`` (a copy is injected; yours is not changed); may be left out
     when ``spec`` names one. Sites come from ``at`` patterns, else the architecture's adapter,
     else its residual structure (``secli.networks.inject.find_targets``); ``list_sites`` only
-    records that the sites were asked for (the table then names each one's source). ``spec``: a ModelSpec or a YAML spec file; the block options given here override
-    it. ``block``: se | sk | eca | none (none: report the SE modules a network already has), or a
-    whole ``BlockSpec``. ``block_options``: the other ``BlockSpec`` fields (None: the spec's value,
-    else the paper's default): ``ratio`` r, ``min_hidden``, ``position``, ``stages`` ("2,3" or
-    [2, 3]; paper numbering), ``squeeze``, ``gate``, ``bias``, ``init``, ``paths`` and ``groups``
-    (SK), ``kernel_size`` (ECA), ``impl`` eager | fused (SE, SK). ``weights``: a local state-dict
-    file or a torchvision weights name. ``num_classes``: classifier width. ``out``: write a secli
-    checkpoint (spec + state dict); ``save_spec``: write the spec as YAML. Existing files are
-    refused unless ``force``, and checked before building so a slow build is not wasted.
-    ``result.to_dict()`` is what ``--format json`` prints.
+    records that the sites were asked for (the table then names each one's source). ``spec``: a
+    ModelSpec or a YAML spec file; the block options given here override it. ``block``: se | sk |
+    eca | none (none: report the SE modules a network already has), or a whole ``BlockSpec``.
+    ``block_options``: the other ``BlockSpec`` fields (None: the spec's value, else the paper's
+    default): ``ratio`` r, ``min_hidden``, ``position``, ``stages`` ("2,3" or [2, 3]; paper
+    numbering), ``squeeze``, ``gate``, ``bias``, ``init``, ``paths`` and ``groups`` (SK),
+    ``kernel_size`` (ECA), ``impl`` eager | fused (SE, SK). ``weights``: a local state-dict file or
+    a torchvision weights name. ``num_classes``: classifier width. ``out``: write a secli checkpoint
+    (spec + state dict); ``save_spec``: write the spec as YAML. Existing files are refused unless
+    ``force``, and checked before building so a slow build is not wasted. ``result.to_dict()`` is
+    what ``--format json`` prints.
     """
     module = arch if isinstance(arch, nn.Module) else None
     if module is not None and (weights is not None or num_classes is not None or model_kwargs is not None):
-        raise SecliUsageError("weights, num_classes and model_kwargs apply to model references; a network object is used as it is")
+        raise SecliUsageError("weights, num_classes and model_kwargs apply to model references; a network "
+                              "object is used as it is")
     name = object_info(module).name if module is not None else arch
     model_spec = resolve_model_spec(name, spec, weights, num_classes, block, **block_options)  # type: ignore[arg-type]
     model_spec = with_kwargs(model_spec, model_kwargs)
@@ -118,7 +120,8 @@ def inject(
         raise SecliUsageError("--out and --save-spec name the same file")
     for option, path in (("--out", out), ("--save-spec", save_spec)):
         if path is not None:
-            check_writable(path, force, option, reads=[("the spec", spec), ("the weights", weights)])  # before the slow part
+            # before the slow part
+            check_writable(path, force, option, reads=[("the spec", spec), ("the weights", weights)])
 
     built = build(model_spec, base=module)
     saved = []

@@ -23,7 +23,8 @@ def compare_to_baseline(models: list[ModelProfile], bandwidth: Bandwidth | None)
                 continue
             added_ms = timing.step.median_ms - ref.step.median_ms
             passes = None
-            if model is not base and bandwidth is not None and model.traffic and not (base.traffic and base.traffic.sites):
+            if (model is not base and bandwidth is not None and model.traffic
+                    and not (base.traffic and base.traffic.sites)):
                 per_pass = model.traffic.bytes_per_image * timing.batch_size
                 passes = implied_passes(added_ms, bandwidth, per_pass)
             model.comparisons[mode] = Comparison(

@@ -67,7 +67,8 @@ def load_entries(
         seen[label] = seen.get(label, 0) + 1
         if seen[label] > 1:
             label = f"{label} #{seen[label]}"
-        entries.append(ModelEntry(label, built.model, list(built.sites), built.info.min_input, spec=built.spec.to_dict()))
+        entries.append(ModelEntry(label, built.model, list(built.sites), built.info.min_input,
+                                  spec=built.spec.to_dict()))
     return entries, loaded[0].info.default_input
 
 
@@ -83,6 +84,7 @@ def _native_entries(refs: Sequence[ModelRef], num_classes: int | None) -> tuple[
         raise SecliUsageError(f"{arch} has no SE modules of its own; --block none has nothing to compare",
                               hint="add blocks with --block se, eca or sk")
     spec = built.spec.to_dict()
-    entries = [ModelEntry(stripped_label(arch), stripped, [], built.info.min_input, spec={**spec, "stripped_native": True}),
+    entries = [ModelEntry(stripped_label(arch), stripped, [], built.info.min_input,
+                          spec={**spec, "stripped_native": True}),
                ModelEntry(arch, built.model, list(built.sites), built.info.min_input, spec=spec)]
     return entries, built.info.default_input

@@ -61,7 +61,8 @@ class RunPrediction:
                 predicted_ms = 1e3 * prediction.seconds
                 modes[mode] = {
                     "predicted_step_ms": predicted_ms,
-                    "predicted_overhead_pct": None if reference is None else 100.0 * (prediction.seconds / reference.seconds - 1.0),
+                    "predicted_overhead_pct": (None if reference is None
+                                               else 100.0 * (prediction.seconds / reference.seconds - 1.0)),
                     "measured_step_ms": None if timing is None else timing.step.median_ms,
                     "measured_overhead_pct": None if comparison is None else comparison.overhead_pct,
                     "predicted_over_measured": None if timing is None else predicted_ms / timing.step.median_ms,
@@ -81,7 +82,8 @@ def choose_device(roofline: Device | str | None, device: torch.device, name: str
         return measure_cpu(dtype, bandwidth if device.type == "cpu" else None), None
     found = recognise(name)
     if found is None:
-        return None, f"no roofline prediction: {name!r} is not in secli's device table; pass --roofline DEVICE or a device YAML file"
+        return None, (f"no roofline prediction: {name!r} is not in secli's device table; "
+                      "pass --roofline DEVICE or a device YAML file")
     return found, None
 
 

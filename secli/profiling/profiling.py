@@ -75,8 +75,9 @@ def profile_models(entries: Sequence[ModelEntry], config: ProfileConfig, progres
                 torch.cuda.empty_cache()
             if batch == 1:
                 prepared = [
-                    Prepared(e, ModelProfile(e.label, 0, len(e.sites), failure=Failure("oom", "out of memory even at batch size 1"),
-                                                spec=e.spec, counts=e.counts), e.model, e.model, e.model)
+                    Prepared(e, ModelProfile(e.label, 0, len(e.sites),
+                                             failure=Failure("oom", "out of memory even at batch size 1"),
+                                             spec=e.spec, counts=e.counts), e.model, e.model, e.model)
                     for e in entries
                 ]
                 break

@@ -14,7 +14,7 @@ from secli.util.distributed import gather_to_main
 
 def gather_slowest_rank(models: list[ModelProfile], dist_ctx: Any) -> bool:
     """Rank 0 keeps, per model and mode, the timings of the slowest rank. True on rank 0."""
-    mine = [{m: t for m, t in model.timings.items()} if model.ok else None for model in models]
+    mine = [dict(model.timings) if model.ok else None for model in models]
     gathered = gather_to_main(mine)
     if gathered is None:
         return False

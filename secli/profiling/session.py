@@ -67,7 +67,8 @@ class Session:
     bandwidth probe read the same clock, which is also what lets tests substitute a virtual one.
     """
 
-    def __init__(self, entries: Sequence[ModelEntry], config: ProfileConfig, device: torch.device, batch: int, progress: Progress | None, dist_ctx: Any, watch: Stopwatch) -> None:
+    def __init__(self, entries: Sequence[ModelEntry], config: ProfileConfig, device: torch.device, batch: int,
+                 progress: Progress | None, dist_ctx: Any, watch: Stopwatch) -> None:
         self.entries = entries
         self.config = config
         self.device = device
@@ -125,7 +126,7 @@ class Session:
                     profile.traffic = measure_site_traffic(model, entry.sites, probe)
                 else:
                     probe()
-            except Exception as exc:  # noqa: BLE001 - one model's fault must not stop the others
+            except Exception as exc:  # one model's fault must not stop the others
                 self._fail(item, exc, "forward", "inference")
                 self._tick(preparing)
                 continue
@@ -133,16 +134,19 @@ class Session:
             if self.dist is not None and "train" in self.config.modes:
                 from torch.nn.parallel import DistributedDataParallel
 
-                ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()] if self.device.type == "cuda" else None
+                ids = None
+                if self.device.type == "cuda":
+                    ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()]
                 train_module = DistributedDataParallel(model, device_ids=ids)
             item.train_module = train_module
             item.fn, item.inference_fn = train_module, model
             if self.config.compile_mode is not None:
                 try:
                     item.fn = compile_model(train_module, self.config.compile_mode)
-                    item.inference_fn = item.fn if train_module is model else compile_model(model, self.config.compile_mode)
+                    item.inference_fn = (item.fn if train_module is model
+                                         else compile_model(model, self.config.compile_mode))
                     profile.compiled = True
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     profile.compiled = True
                     self._fail(item, exc, "forward", "inference")
             self._tick(preparing)
@@ -182,12 +186,14 @@ class Session:
                 if item.profile.failure is None:
                     item.entry.model.train(mode == "train")
                     try:
-                        item.profile.timings[mode].memory = step_memory(functools.partial(runner.step, untimed), self.device)
-                    except Exception as exc:  # noqa: BLE001
+                        item.profile.timings[mode].memory = step_memory(functools.partial(runner.step, untimed),
+                                                                        self.device)
+                    except Exception as exc:
                         self._fail(item, exc, runner.phase, mode)
                 self._tick(f"{mode} memory: model {number}/{len(runners)} ({item.profile.label})")
 
-    def _each(self, runners: list[tuple[Prepared, StepRunner]], mode: str, phase: str, action: Callable[[StepRunner], Any], sync: bool = False) -> None:
+    def _each(self, runners: list[tuple[Prepared, StepRunner]], mode: str, phase: str,
+              action: Callable[[StepRunner], Any], sync: bool = False) -> None:
         """One iteration of every model in turn; progress reads "train: iteration 13/50, model 2/4 (label)"."""
         for number, (item, runner) in enumerate(runners, 1):
             if item.profile.failure is None:
@@ -195,7 +201,7 @@ class Session:
                     action(runner)
                     if sync and self.device.type == "cuda":
                         torch.cuda.synchronize(self.device)  # surface async errors during warm-up
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     self._fail(item, exc, runner.phase, mode)
             self._tick(f"{mode}: {phase}, model {number}/{len(runners)} ({item.profile.label})")
 

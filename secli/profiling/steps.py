@@ -34,7 +34,8 @@ def _is_compile_error(exc: BaseException) -> bool:
 class StepRunner:
     """One model's steps for one mode, with everything it needs already on the device."""
 
-    def __init__(self, entry: ModelEntry, fn: Any, mode: str, x: torch.Tensor, y: torch.Tensor, amp: torch.dtype | None, device: torch.device, train_module: nn.Module) -> None:
+    def __init__(self, entry: ModelEntry, fn: Any, mode: str, x: torch.Tensor, y: torch.Tensor, amp: torch.dtype | None,
+                 device: torch.device, train_module: nn.Module) -> None:
         self.entry = entry
         self.fn = fn
         self.mode = mode
@@ -68,10 +69,7 @@ class StepRunner:
         self.phase = "forward"
         with self._autocast():
             logits = logits_of(self.fn(self.x))
-            if logits.dim() == 2:
-                loss = nn.functional.cross_entropy(logits.float(), self.y)
-            else:
-                loss = logits.float().mean()
+            loss = nn.functional.cross_entropy(logits.float(), self.y) if logits.dim() == 2 else logits.float().mean()
         fwd_end = watch.mark()
         self.phase = "backward"
         loss.backward()

@@ -97,7 +97,8 @@ class Bandwidth:
         return {"gb_per_s": self.gb_per_s, "buffer_bytes": self.buffer_bytes, "method": self.method}
 
 
-def measure_copy_bandwidth(device: torch.device, watch: Stopwatch, buffer_bytes: int | None = None, repeats: int = 7) -> Bandwidth:
+def measure_copy_bandwidth(device: torch.device, watch: Stopwatch, buffer_bytes: int | None = None,
+                           repeats: int = 7) -> Bandwidth:
     """Time ``dst.copy_(src)`` on ``device``; a copy reads and writes, so it moves 2x the buffer.
 
     The buffer is far larger than any cache (64 MiB on CPU, 512 MiB on GPU) so the figure is

@@ -84,11 +84,14 @@ def profile(
     timing = {k: v for k, v in options.items() if k not in SWEEP_OPTION_NAMES}
     refs = [models] if isinstance(models, (str, nn.Module)) else list(models or [])
     if spec is not None and (len(refs) > 1 or any(_is_file(r) for r in refs)):
-        raise SecliUsageError("--spec sweeps one architecture: name at most one architecture (it replaces the file's arch)")
+        raise SecliUsageError("--spec sweeps one architecture: name at most one architecture (it "
+                              "replaces the file's arch)")
     if model_kwargs is not None and len([r for r in refs if not _is_file(r)]) != 1:
-        raise SecliUsageError("--model-kwargs applies to one model: name one architecture or factory (and saved models)")
+        raise SecliUsageError("--model-kwargs applies to one model: name one architecture or "
+                              "factory (and saved models)")
     first = refs[0] if refs else None
-    variants = block_variants("-" if isinstance(first, nn.Module) else first, block, spec, block_options, allow_none=True)
+    variants = block_variants("-" if isinstance(first, nn.Module) else first, block, spec, block_options,
+                              allow_none=True)
     native = variants is not None and [b.kind for b in variants.blocks] == [NO_BLOCK]
     request = {
         "block": block if block is None or isinstance(block, str) else ",".join(block),
@@ -100,7 +103,8 @@ def profile(
     sweep = variants.sweep if variants is not None else None
     report = time_models(
         [variants.arch] if variants is not None and spec is not None and not isinstance(first, nn.Module) else refs,
-        variants=[b for b in variants.blocks if b.kind != NO_BLOCK] if variants is not None else None,  # the baseline is always first
+        # the baseline is always first
+        variants=[b for b in variants.blocks if b.kind != NO_BLOCK] if variants is not None else None,
         num_classes=sweep.num_classes if sweep else None,
         image_size=image_size if image_size is not None else (sweep.input_size if sweep else None),
         inputs=request, progress=progress, native=native, count=count,
@@ -224,8 +228,8 @@ def time_models(
                 entry.counts = count(entry.model, config.image_size)
             except SecliError as exc:  # a model fvcore cannot count is still timed
                 uncounted.append(f"{entry.label}: FLOPs not counted ({exc})")
-    request = {"models": describe_reference(refs), "variants": [asdict(b) for b in variants or []], "roofline": roofline,
-               **(inputs or {})}
+    request = {"models": describe_reference(refs), "variants": [asdict(b) for b in variants or []],
+               "roofline": roofline, **(inputs or {})}
     if model_kwargs is not None:
         request["model_kwargs"] = model_kwargs
     with distributed_session(config.ddp, resolved.type, "profile"):
@@ -244,6 +248,8 @@ def _refuse_what_does_not_apply(config: ProfileConfig, device_type: str, index: 
     if "train" not in config.modes:
         raise SecliUsageError("--ddp times DistributedDataParallel training steps; add --mode train or --mode both")
     if config.auto_batch:
-        raise SecliUsageError("--auto-batch cannot be used with --ddp: one rank halving its batch alone would hang the others")
+        raise SecliUsageError("--auto-batch cannot be used with --ddp: one rank halving its batch alone "
+                              "would hang the others")
     if index is not None:
-        raise SecliUsageError(f"--device {config.device} cannot be used with --ddp: each rank takes cuda:LOCAL_RANK; use --device cuda")
+        raise SecliUsageError(f"--device {config.device} cannot be used with --ddp: each rank takes "
+                              "cuda:LOCAL_RANK; use --device cuda")

@@ -94,6 +94,7 @@ class TrainBatches(Sampler[list[int]]):
 def train_loader(dataset: Dataset, indices: list[int], batch_size: int, smallest: int, workers: int, seed: int,
                  pin_memory: bool) -> DataLoader:
     """The training loader: ``TrainBatches`` over ``indices``, batches as ``(images, labels, skipped)``."""
-    return DataLoader(Subset(dataset, list(indices)), batch_sampler=TrainBatches(len(indices), batch_size, smallest, seed),
+    return DataLoader(Subset(dataset, list(indices)),
+                      batch_sampler=TrainBatches(len(indices), batch_size, smallest, seed),
                       num_workers=workers, collate_fn=collate_skipping, pin_memory=pin_memory,
                       persistent_workers=False)

@@ -125,7 +125,8 @@ def _amp_dtype(device: torch.device, wanted: bool) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def evaluate(model: nn.Module, loader: Any, device: torch.device, amp: torch.dtype | None = None) -> tuple[float, float, int]:
+def evaluate(model: nn.Module, loader: Any, device: torch.device,
+             amp: torch.dtype | None = None) -> tuple[float, float, int]:
     """(mean loss, accuracy, images) over ``loader``; batches are (images, labels, skipped)."""
     model.eval()
     loss_sum, correct, seen = 0.0, 0, 0

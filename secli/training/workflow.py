@@ -138,8 +138,9 @@ def train(
     check_train_values(epochs, batch_size, lr, weight_decay, image_size, train_size, val_size, val_fraction, workers,
                        num_classes, seed)
     out = Path(out)
+    # before the slow part
     check_writable(out, force, reads=[("the model", model), ("the spec", spec), ("the weights", weights),
-                                      ("the image folder", None if data in GENERATED else data)])  # before the slow part
+                                      ("the image folder", None if data in GENERATED else data)])
     config = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
                          weight_decay=weight_decay, seed=seed, device=str(resolve_device(device)), amp=not no_amp)
     torch.manual_seed(seed)
@@ -147,16 +148,19 @@ def train(
     model_spec: ModelSpec | None = None
     module = model if isinstance(model, nn.Module) else None
     if isinstance(model, str) and looks_like_file(model):
-        _refuse_model_options(model, BlockOptions.of(block if not isinstance(block, BlockSpec) else "-", **block_options),
+        _refuse_model_options(model,
+                              BlockOptions.of(block if not isinstance(block, BlockSpec) else "-", **block_options),
                               weights, num_classes, spec, model_kwargs)
         built = load_model(model, trust_code=trust_code)
-        arch, arch_weights, meta, default_input = built.spec.arch, built.spec.weights, built.meta, built.info.default_input
+        arch, arch_weights = built.spec.arch, built.spec.weights
+        meta, default_input = built.meta, built.info.default_input
     else:
         if module is not None and (weights is not None or num_classes is not None or model_kwargs is not None):
             raise SecliUsageError("weights, num_classes and model_kwargs apply to model references; a network object "
                                   "is trained as it is")
         name = object_info(module).name if module is not None else model if isinstance(model, str) else None
-        model_spec = with_kwargs(resolve_model_spec(name, spec, weights, num_classes, block, **block_options), model_kwargs)
+        model_spec = with_kwargs(resolve_model_spec(name, spec, weights, num_classes, block, **block_options),
+                                 model_kwargs)
         arch, arch_weights, meta = model_spec.arch, model_spec.weights, {}
         default_input = object_info(module).default_input if module is not None else _default_input(arch)
     pre = choose_preprocess(data, arch, arch_weights, image_size, meta, default_input)
@@ -184,7 +188,8 @@ def _refuse_model_options(model: str, block: BlockOptions, weights: str | None, 
     given += [name for name, value in (("weights", weights), ("num_classes", num_classes), ("spec", spec),
                                        ("model_kwargs", model_kwargs)) if value is not None]
     if given:
-        raise SecliUsageError(f"{model} is a saved model; --{given[0].replace('_', '-')} applies to architecture names only")
+        raise SecliUsageError(f"{model} is a saved model; --{given[0].replace('_', '-')} applies to "
+                              "architecture names only")
 
 
 def takes_num_classes(arch: str) -> bool:

@@ -116,7 +116,8 @@ def expanded_size(root: Any, children: Callable[[Any], Iterable[Any] | None], li
             active.discard(key)
             sizes[key] = size
             if size > limit:
-                raise SecliUsageError(f"{where} expands to more than {limit:,} values (shared or nested too deeply); refused")
+                raise SecliUsageError(f"{where} expands to more than {limit:,} values (shared or nested "
+                                      "too deeply); refused")
             continue
         if key in sizes:
             continue

@@ -86,7 +86,8 @@ def read_envelope(path: str | Path) -> dict[str, Any]:
         raise SecliUsageError(f"{path} is not a secli results file (no 'format': 'secli-...' key)")
     version = document.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version > ENVELOPE_VERSION:
-        raise SecliUsageError(f"{path} has results version {shorten(repr(version), 40)}; this secli reads up to {ENVELOPE_VERSION}")
+        raise SecliUsageError(f"{path} has results version {shorten(repr(version), 40)}; this secli reads up "
+                              f"to {ENVELOPE_VERSION}")
     for key in ("command", "inputs", "results"):
         if key not in document:
             raise SecliUsageError(f"{path} lacks the {key!r} key of a secli results file")

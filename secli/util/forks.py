@@ -60,12 +60,13 @@ def _worker(job: Callable[[int], Any], indices: range, read_end: int, write_end:
             for index in indices:
                 try:
                     outcome: tuple[str, Any] = ("ok", job(index))
-                except Exception as exc:  # noqa: BLE001 - raised again in the parent, as it was
+                except Exception as exc:  # raised again in the parent, as it was
                     outcome = ("raise", exc)
                 try:
                     data = pickle.dumps((index, outcome), protocol=pickle.HIGHEST_PROTOCOL)
-                except Exception as exc:  # noqa: BLE001 - an exception (or a result) that does not pickle
-                    data = pickle.dumps((index, ("error", describe_exception(exc if outcome[0] == "ok" else outcome[1]))))
+                except Exception as exc:  # an exception (or a result) that does not pickle
+                    data = pickle.dumps((index,
+                                         ("error", describe_exception(exc if outcome[0] == "ok" else outcome[1]))))
                 out.write(len(data).to_bytes(_HEADER, "little") + data)
         code = 0
     finally:

@@ -69,7 +69,8 @@ def check_fits(needed: int | None, what: str, device: Any, hint: str) -> None:
                               f"{device}; refused before allocating it", hint=hint)
 
 
-def activation_bytes(model: nn.Module, image_size: int, batch: int, train: bool, bytes_per_value: int = 4) -> int | None:
+def activation_bytes(model: nn.Module, image_size: int, batch: int, train: bool,
+                     bytes_per_value: int = 4) -> int | None:
     """A lower bound on the activation memory of one step of ``model`` at ``image_size`` px and
     ``batch`` images (see the module's docstring); None when the probe cannot run the model."""
     import torch
@@ -96,7 +97,7 @@ def activation_bytes(model: nn.Module, image_size: int, batch: int, train: bool,
         model.eval()
         with torch.inference_mode():
             model(torch.zeros(1, 3, probe, probe, device=device))
-    except Exception:  # noqa: BLE001 - a model the probe cannot run is simply not estimated
+    except Exception:  # a model the probe cannot run is simply not estimated
         return None
     finally:
         for hook in hooks:

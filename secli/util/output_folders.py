@@ -54,7 +54,8 @@ def atomic_folder(out: str | Path, force: bool = False) -> Iterator[Path]:
     out = Path(out)
     if out.exists() and out.is_dir() and not out.is_symlink() and any(out.iterdir()) and not force:
         # after the run's work: another run filled it meanwhile (the up-front check is check_out_folder)
-        raise SecliError(f"output folder {out} exists and is not empty; left it as it is (another run may have written it meanwhile)",
+        raise SecliError(f"output folder {out} exists and is not empty; left it as it is (another run may have "
+                         "written it meanwhile)",
                          hint="pass --force to replace it")
     check_out_folder(out, force)
     made: list[Path] = []
@@ -77,7 +78,8 @@ def atomic_folder(out: str | Path, force: bool = False) -> Iterator[Path]:
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EACCES, errno.EDQUOT, errno.EROFS):
                 _remove_tree(tmp)
-                raise SecliError(f"cannot write into {out}: {os.strerror(exc.errno)}; nothing was changed there") from None
+                raise SecliError(f"cannot write into {out}: {os.strerror(exc.errno)}; "
+                                 "nothing was changed there") from None
             raise
         test_hook("folder-written")
         with signals_deferred():  # moved and unregistered as one step
@@ -126,7 +128,8 @@ def _move_folder_into_place(tmp: Path, out: Path, force: bool) -> None:
         if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
             _remove_tree(tmp)
             raise SecliError(f"output folder {out} was filled by another run meanwhile; left it as it is") from None
-        raise SecliError(f"cannot move the results into {out}: {os.strerror(exc.errno or 0)}; they are kept in {tmp}") from None
+        raise SecliError(f"cannot move the results into {out}: {os.strerror(exc.errno or 0)}; "
+                         f"they are kept in {tmp}") from None
 
 
 def _exchange(a: Path, b: Path) -> bool:

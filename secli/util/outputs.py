@@ -61,12 +61,13 @@ def _refuse_special(path: Path) -> None:
     if stat.S_ISDIR(mode):
         raise SecliError(f"{path} is a directory, not a file")
     if not stat.S_ISREG(mode):
-        raise SecliError(f"{path} is not a regular file ({_kind(mode)}); secli replaces only regular files, even with --force")
+        raise SecliError(f"{path} is not a regular file ({_kind(mode)}); secli replaces only regular "
+                         "files, even with --force")
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
         if test(mode):
             return name
     return "a special file"
@@ -168,7 +169,8 @@ def _write_temporary(path: Path, write: Callable[[IO[bytes]], object]) -> str:
     except OSError as exc:
         reason = os.strerror(exc.errno or 0) if exc.errno else str(exc)
     try:
-        rescued = _write_file_in(Path(tempfile.gettempdir()), f"secli-rescued-{path.stem}-", write, keep_name=path.suffix)
+        rescued = _write_file_in(Path(tempfile.gettempdir()), f"secli-rescued-{path.stem}-", write,
+                                 keep_name=path.suffix)
     except OSError:
         raise SecliError(f"cannot save {path}: {reason}; the result could not be kept anywhere else either") from None
     unregister_temporary(rescued)  # kept on purpose: the error names it

@@ -24,6 +24,7 @@ import shutil
 import signal
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
@@ -41,13 +42,17 @@ class Terminated(BaseException):
         self.exit_code = 128 + signum
 
 
+@dataclass
 class _State:
+    """The process's signal state: one instance, ``_STATE``."""
+
     received: int | None = None  # the first signal, once one came
     pending: int | None = None  # a signal held back by signals_deferred
-    deferred = 0
-    temporaries: set[str] = set()  # noqa: RUF012 - one process-wide registry
-    children: set[int] = set()  # noqa: RUF012
-    done = threading.Event()  # set when the block that handles signals has ended: the watchdog stands down
+    deferred: int = 0
+    temporaries: set[str] = field(default_factory=set)
+    children: set[int] = field(default_factory=set)
+    # set when the block that handles signals has ended: the watchdog stands down
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 _STATE = _State()

@@ -111,7 +111,8 @@ def parse_json(text: str, where: str) -> Any:
     except json.JSONDecodeError as exc:
         raise SecliUsageError(f"{where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except ValueError as exc:  # our refusals above, or a number of thousands of digits
-        reason = str(exc) if "JSON number" in str(exc) or "appears twice" in str(exc) else "a number has too many digits"
+        ours = "JSON number" in str(exc) or "appears twice" in str(exc)
+        reason = str(exc) if ours else "a number has too many digits"
         raise SecliUsageError(f"{where} is not valid JSON for secli: {reason}") from None
     check_depth(document, where)
     check_python_size(document, where, 5_000_000)

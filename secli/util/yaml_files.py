@@ -84,7 +84,7 @@ def _bounded_loader_class() -> type:
     return BoundedLoader
 
 
-def _BoundedLoader(text: str) -> Any:  # noqa: N802 - reads as the class it builds
+def _BoundedLoader(text: str) -> Any:  # reads as the class it builds
     return _bounded_loader_class()(text)
 
 

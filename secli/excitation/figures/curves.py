@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from secli.excitation.figures.depth import scores_by_site, specificity_text
@@ -176,9 +177,7 @@ def class_means_heatmap(result: ExcitationResult, names: list[str], ks: list[int
     return fig
 
 
-def _reference_handle(label: str):
-    from matplotlib.lines import Line2D
-
+def _reference_handle(label: str) -> Line2D:
     return Line2D([], [], color=REFERENCE, lw=1.5, ls=REFERENCE_DASH, label=label)
 
 

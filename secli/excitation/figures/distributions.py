@@ -50,7 +50,7 @@ def histogram_quantiles(hist: np.ndarray, edges: np.ndarray, qs: Sequence[float]
             lo, hi = cdf[i - 1], cdf[i]
             frac = (q - lo) / (hi - lo) if hi > lo else 0.0
             out[row, j] = edges[i - 1] + frac * (edges[i] - edges[i - 1])
-    return out.reshape(hist.shape[:-1] + (len(qs),))
+    return out.reshape((*hist.shape[:-1], len(qs)))
 
 
 def distributions_figure(result: ExcitationResult, sites: Sequence[str] | None = None,

@@ -85,7 +85,7 @@ def _native_input(info: ArchInfo) -> ArchInfo:
 
         weights = get_model_weights(info.name).DEFAULT
         crop = int(weights.transforms().crop_size[0])
-    except Exception:  # noqa: BLE001 - an architecture without torchvision weights keeps its default
+    except Exception:  # an architecture without torchvision weights keeps its default
         return info
     return replace(info, default_input=crop, input_source=f"torchvision {weights.name} weights")
 
@@ -110,7 +110,7 @@ def _torchvision_info(name: str) -> ArchInfo:
         weights = get_model_weights(name).DEFAULT
         default = int(weights.transforms().crop_size[0])
         least = int(weights.meta.get("min_size", (least,))[0])
-    except Exception:  # noqa: BLE001 - a model without weights keeps ImageNet's sizes
+    except Exception:  # a model without weights keeps ImageNet's sizes
         pass
     return ArchInfo(name, "torchvision", None, default_input=default, min_input=least)
 

@@ -36,10 +36,12 @@ def _modules(model: nn.Module) -> list[tuple[int, str, Any]]:
     found: list[tuple[int, str, Any]] = []
     for name, stage in _CONTAINERS:
         container = getattr(model, name)
-        members = [(f"{name}.{i}", m) for i, m in enumerate(container)] if isinstance(container, nn.Sequential) else [(name, container)]
+        members = ([(f"{name}.{i}", m) for i, m in enumerate(container)] if isinstance(container, nn.Sequential)
+                   else [(name, container)])
         for path, module in members:
             if not isinstance(getattr(module, "conv2d", None), nn.Conv2d):
-                raise SecliUsageError(f"{path} has no 1x1 up-projection 'conv2d'; not timm's Inception-ResNet-v2 layout")
+                raise SecliUsageError(f"{path} has no 1x1 up-projection 'conv2d'; not timm's "
+                                      "Inception-ResNet-v2 layout")
             found.append((stage, path, module))
     return found
 
