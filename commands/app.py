@@ -5,34 +5,50 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
+from commands.options import APP_HELP
 from secli import __version__
 
 
-def _bare_flags(params: list[Any]) -> list[Any]:
-    """On/off options (``--help``, ``--version``, the completion ones) shown as bare flags in
-    help, without Typer's ``<bool>`` type column: a flag takes no value, so none is shown."""
+class _Option(TyperOption):
+    """An option whose default reads ``[default: x]`` whether Typer found it or secli wrote it
+    (``show_default="the architecture's"``): Typer puts the written ones in parentheses, which
+    made two styles of one thing in every command's help."""
+
+    def _get_default_string(self, *, ctx: Any, show_default_is_str: bool, default_value: Any) -> str:
+        if show_default_is_str:
+            return str(self.show_default)
+        return str(super()._get_default_string(ctx=ctx, show_default_is_str=show_default_is_str,
+                                               default_value=default_value))
+
+
+def _help_style(params: list[Any]) -> list[Any]:
+    """Every option as ``commands.options`` says help shows it: on/off options (``--help``,
+    ``--version``, the completion ones, ``--force``...) as bare flags, without Typer's ``<bool>``
+    type column (a flag takes no value, so none is shown); defaults in one style (``_Option``)."""
     for param in params:
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
+        if type(param) is TyperOption:
+            param.__class__ = _Option  # same object, same state: only how its default is written differs
     return params
 
 
 class _Group(TyperGroup):
     def get_params(self, ctx: Any) -> list[Any]:
-        return _bare_flags(super().get_params(ctx))
+        return _help_style(super().get_params(ctx))
 
 
 class _Command(TyperCommand):
     def get_params(self, ctx: Any) -> list[Any]:
-        return _bare_flags(super().get_params(ctx))
+        return _help_style(super().get_params(ctx))
 
 
 app = typer.Typer(
     name="secli",
     cls=_Group,
-    help="Analyse channel-attention blocks (Squeeze-and-Excitation, Selective Kernel) in CNNs.",
+    help=APP_HELP,
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
@@ -46,14 +62,12 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(help=APP_HELP)
 def root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
 ) -> None:
-    """Analyse channel-attention blocks (Squeeze-and-Excitation, Selective Kernel) in CNNs.
-
-    Set SECLI_DEBUG=1 to see tracebacks instead of one-line errors.
-    """
+    """The options before the command (``--version``); the help text is ``APP_HELP``."""
 
 
 def _register() -> None:
@@ -78,8 +92,9 @@ _register()
 
 
 def main() -> None:
-    """Run the app (the ``secli`` script and ``python -m secli``); a mistake on the command line is one line on stderr and exit 2, as every
-    other error (Click would draw a boxed panel with a usage line above it)."""
+    """Run the app (the ``secli`` script and ``python -m secli``); a mistake on the command line
+    is one line on stderr and exit 2, as every other error (Click would draw a boxed panel with a
+    usage line above it)."""
     import sys
 
     from commands.common import escape_markup, fail
@@ -143,7 +158,8 @@ def unknown_option_message(exc: Any) -> str:
     for idea in ALIASES.get(stem, ()):
         option = idea.split()[0]
         if idea.startswith("secli "):
-            if getattr(getattr(exc, "ctx", None), "command_path", "") != idea.split(" --")[0]:  # not the command already running
+            running = getattr(getattr(exc, "ctx", None), "command_path", "")
+            if running != idea.split(" --")[0]:  # a pointer to another command, not to the one running
                 ideas.append(idea)
         elif option in own or (option == "-f" and "--format" in own):
             ideas.append(idea)

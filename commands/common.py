@@ -95,7 +95,8 @@ def handle_errors(func: F) -> F:
         except BrokenPipeError:
             raise  # stdout's reader went away (| head): not an error line; commands.app.main ends quietly
         except Terminated as exc:
-            raise fail("hung up" if exc.signum == getattr(signal, "SIGHUP", None) else "terminated", exc.exit_code) from None
+            hung_up = exc.signum == getattr(signal, "SIGHUP", None)
+            raise fail("hung up" if hung_up else "terminated", exc.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
         except SecliError as exc:
@@ -104,7 +105,7 @@ def handle_errors(func: F) -> F:
             raise fail(escape_markup(str(exc)), exc.exit_code) from None
         except MemoryError:
             raise fail("out of memory; try a smaller batch or input size", 1) from None
-        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        except Exception as exc:  # the last line of defence against tracebacks
             if debug_enabled():
                 raise
             raise fail(

@@ -6,46 +6,54 @@ written with ``--out`` renders exactly as the run did (``secli report FILE``).
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any, Optional
-
-import typer
+from typing import Any
 
 from commands import options as opt
+from commands.block_options import BLOCKS, BlockArgs, block_options
 from commands.common import handle_errors, warn
+from commands.complexity_options import (
+    ByModule,
+    ByStage,
+    ComplexitySpec,
+    Depth,
+    Dtype,
+    ImageSize,
+    Model,
+    RooflineBatch,
+    TrainingStep,
+)
 from commands.progress import progress_bar
 from commands.render import Table, emit, out_format, write_results
-from secli.util.bounds import bound_help as _range
-
-ComplexitySpec = Annotated[Optional[Path], typer.Option("--spec", help="A complexity experiment (YAML; see examples/) or a model spec; options given here override it.", rich_help_panel=opt.MODEL_PANEL)]
-Dtype = Annotated[str, typer.Option("--dtype", metavar="fp32|bf16|fp16", help="dtype of the bytes count and --roofline: fp32, or what torch.autocast runs in bf16/fp16 (AMP).")]
-RooflineBatch = Annotated[Optional[int], typer.Option("--roofline-batch", metavar="N", help="With --roofline: images per step of the prediction.", show_default="1")]
-ResultsOut = Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the results to this file, in the format its extension names: .json (the envelope; secli report re-renders it), .csv or .md.")]
 
 
 @handle_errors
-@opt.block_options(sweep=True)
+@block_options(sweep=True)
 def complexity_command(
-    model: Annotated[Optional[str], typer.Argument(help="A network: a name (resnet50, convnext_tiny, timm:<name>), your factory (path/to/file.py:build or package.module:build), or a secli checkpoint. A sweep YAML too.", show_default=False)] = None,
-    blocks: opt.BlockArgs = opt.BLOCKS,
+    model: Model = None,
     num_classes: opt.NumClasses = None,
     model_kwargs: opt.ModelKwargs = None,
     trust_code: opt.TrustCode = False,
     spec: ComplexitySpec = None,
-    image_size: opt.ImageSize = None,
+    blocks: BlockArgs = BLOCKS,
+    image_size: ImageSize = None,
     input_size: opt.InputSizeAlias = None,
-    by_stage: Annotated[bool, typer.Option("--by-stage", help="Also show each stage: N_s, C_s, block params, the paper's formula, block FLOPs.")] = False,
-    by_module: Annotated[bool, typer.Option("--by-module", help="Also show parameters and FLOPs (FC only, all ops) per module as a tree, blocks marked.")] = False,
-    depth: Annotated[Optional[int], typer.Option("--depth", help=f"With --by-module: how deep the tree goes (0 = the model) {_range('depth')}.", show_default="3")] = None,
-    training_step: Annotated[bool, typer.Option("--training-step", help="Also count one training step: forward + backward FLOPs and the activation memory kept for backward.")] = False,
+    by_stage: ByStage = False,
+    by_module: ByModule = False,
+    depth: Depth = None,
+    training_step: TrainingStep = False,
     dtype: Dtype = "fp32",
     roofline: opt.Roofline = None,
     roofline_batch: RooflineBatch = None,
-    out: ResultsOut = None,
+    out: opt.ResultsOut = None,
     force: opt.Force = False,
     fmt: opt.Format = opt.OutputFormat.table,
 ) -> None:
-    """Count parameters and GFLOPs of a network with and without SE/SK/ECA blocks; sweep variants."""
+    """Count parameters and GFLOPs of a network with and without attention blocks; sweep variants.
+
+    Example: secli complexity resnet50 --block se,eca,sk
+
+    Example: secli complexity resnet18 --block se --ratios 4,8,16 --by-stage --out ratios.csv
+    """
     from secli.complexity.workflow import complexity
 
     size = opt.pick("--image-size", image_size, "--input-size", input_size)
@@ -90,7 +98,8 @@ def tables(document: dict[str, Any]) -> list[Table]:
     if results["baseline"].get("training_step") is not None:
         out.append(step_table(results))
     out += roofline_tables(results)
-    out[-1].notes += [f"warning: {w}" for w in results.get("warnings") or []]  # as profile's tables: 'secli report' shows them
+    # as profile's tables: 'secli report' shows them
+    out[-1].notes += [f"warning: {w}" for w in results.get("warnings") or []]
     return out
 
 
@@ -140,18 +149,21 @@ def params_table(results: dict[str, Any]) -> Table:
                      p["formula_weights"], p["formula_bias_terms"], match])
     table = Table(
         title=f"{_name(results)}: parameters",
-        columns=["model", "sites", "params", "Δ params", "Δ params (%)", "(2/r)ΣN·C² (params)", "biases (params)", "match"],
+        columns=["model", "sites", "params", "Δ params", "Δ params (%)", "(2/r)ΣN·C² (params)", "biases (params)",
+                 "match"],
         rows=rows,
         right_align={1, 2, 3, 4, 5, 6},
         formats={3: "+,d", 4: "+.2f", 5: ",.0f"},
     )
     table.notes.append(
         "(2/r)ΣN·C² = the SE paper's closed form for the FC weights; biases (C/r + C per block) apart; "
-        "match: formula + biases = Δ params exactly (no: a hidden width was rounded or floored; n/a: no closed form, e.g. SK)"
+        "match: formula + biases = Δ params exactly (no: a hidden width was rounded or floored; n/a: no closed form, "
+        "e.g. SK)"
     )
     for row in results["rows"]:
         if row["params"].get("formula_expression"):  # not SE's: say which form it is
-            table.notes.append(f"{row['label']}: the formula column holds its own closed form, {row['params']['formula_expression']}")
+            form = row["params"]["formula_expression"]
+            table.notes.append(f"{row['label']}: the formula column holds its own closed form, {form}")
     table.notes += base_changes(results)
     return table
 
@@ -165,15 +177,17 @@ def base_changes(results: dict[str, Any]) -> list[str]:
         if replaced:
             block = row["spec"]["block"]
             groups = ", ".join(map(str, replaced["groups"]))
-            paths = f"{block.get('paths')} paths of {block.get('groups')}-group 3x3 convolutions" if block.get("groups") else "its blocks"
+            paths = (f"{block.get('paths')} paths of {block.get('groups')}-group 3x3 convolutions"
+                     if block.get("groups") else "its blocks")
             notes.append(
-                f"{row['label']}: replaces {replaced['modules']} 3x3 convolutions of the network (groups {groups}) and "
-                f"their BatchNorms ({replaced['params']:,} params) by {paths} and its attention ({replaced['block_params']:,} "
-                "params): Δ is the blocks against what they replaced, negative where the replaced convolutions were denser")
+                f"{row['label']}: replaces {replaced['modules']} 3x3 convolutions of the network (groups {groups}) "
+                f"and their BatchNorms ({replaced['params']:,} params) by {paths} and its attention "
+                f"({replaced['block_params']:,} params): Δ is the blocks against what they replaced, negative where "
+                "the replaced convolutions were denser")
         if native:
             notes.append(
-                f"{row['label']}: the network as built, against the baseline with its {native['modules']} own SE modules "
-                f"replaced by identities; Δ is what those modules cost ({native['params']:,} params, "
+                f"{row['label']}: the network as built, against the baseline with its {native['modules']} own SE "
+                f"modules replaced by identities; Δ is what those modules cost ({native['params']:,} params, "
                 f"{native['params_share_pct']:.2f}% of the model's)")
     return notes
 
@@ -188,7 +202,9 @@ def _m(flops: int | None) -> float | None:
 
 def flops_table(results: dict[str, Any]) -> Table:
     base = results["baseline"]["flops"] or {}
-    rows: list[list[Any]] = [[_baseline_label(results), _g(base.get("fc_only")), None, None, _g(base.get("all_ops")), None, None]]
+    rows: list[list[Any]] = [
+        [_baseline_label(results), _g(base.get("fc_only")), None, None, _g(base.get("all_ops")), None, None],
+    ]
     for row in results["rows"]:
         if row["kind"] == "none" and not row.get("native"):
             continue
@@ -210,9 +226,11 @@ def flops_notes(results: dict[str, Any]) -> list[str]:
     if results.get("flops_error"):
         return [f"FLOPs not counted: {results['flops_error']}"]
     notes = [
-        "FC only = fvcore's default handles (conv, linear, BN, adaptive avg pool): SE's pooling, gate and scaling are skipped",
-        "all ops = plus conv/linear bias adds, activations, gates, mul/add (1 per output element), mean/amax (1 per input element), "
-        "sum (1 add per element reduced away), softmax (3 per element), pools (window x output); docs/complexity.md has the table",
+        "FC only = fvcore's default handles (conv, linear, BN, adaptive avg pool): SE's pooling, gate and scaling are "
+        "skipped",
+        "all ops = plus conv/linear bias adds, activations, gates, mul/add (1 per output element), mean/amax (1 per "
+        "input element), sum (1 add per element reduced away), softmax (3 per element), pools (window x output); "
+        "docs/complexity.md has the table",
     ]
     reports = [results["baseline"]] + [r for r in results["rows"] if r["kind"] != "none" or r.get("native")]
     for key, text in (("not_counted", "not counted (no arithmetic): "),
@@ -239,7 +257,8 @@ def stage_table(results: dict[str, Any]) -> Table:
     ]
     return Table(
         title="per stage (blocks only)",
-        columns=["model", "stage", "N_s", "C_s", "block params", "formula (+biases, params)", "block MFLOPs (FC only)", "block MFLOPs (all ops)", "block MB moved"],
+        columns=["model", "stage", "N_s", "C_s", "block params", "formula (+biases, params)", "block MFLOPs (FC only)",
+                 "block MFLOPs (all ops)", "block MB moved"],
         rows=rows,
         right_align={1, 2, 3, 4, 5, 6, 7, 8},
         formats={5: ",.0f", 6: ",.3f", 7: ",.3f", 8: ",.3f"},
@@ -274,4 +293,6 @@ def flat_stage_table(results: dict[str, Any]) -> Table:
          s["block_flops_fc_only"], s["block_flops_all_ops"], s.get("block_bytes")]
         for row in results["rows"] for s in row["by_stage"]
     ]
-    return Table(title="", columns=["model", "stage", "blocks", "channels", "block_params", "formula", "block_flops_fc_only", "block_flops_all_ops", "block_bytes"], rows=rows)
+    columns = ["model", "stage", "blocks", "channels", "block_params", "formula", "block_flops_fc_only",
+               "block_flops_all_ops", "block_bytes"]
+    return Table(title="", columns=columns, rows=rows)

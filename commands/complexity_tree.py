@@ -29,10 +29,12 @@ def tree_table(title: str, modules: list[dict[str, Any]]) -> Table:
          _mflops(m["flops_fc_only"]), _mflops(m["flops_all_ops"]), _moved(m), m.get("intensity"), _marker(m)]
         for m in modules
     ]
-    table = Table(title=title, columns=["module", "type", "params", "MFLOPs (FC only)", "MFLOPs (all ops)", "MB moved", "FLOP/B", "blocks"],
-                  rows=rows, right_align={2, 3, 4, 5, 6}, formats={3: ",.3f", 4: ",.3f", 5: ",.3f", 6: ".2f"})
-    table.notes.append("a module's figures include its children's; 'N inside': blocks at sites deeper than the shown depth; "
-                       "MB moved: bytes its ops read and write (forward, batch 1); FLOP/B: FLOPs (multiply-add = 2) per byte")
+    columns = ["module", "type", "params", "MFLOPs (FC only)", "MFLOPs (all ops)", "MB moved", "FLOP/B", "blocks"]
+    table = Table(title=title, columns=columns, rows=rows, right_align={2, 3, 4, 5, 6},
+                  formats={3: ",.3f", 4: ",.3f", 5: ",.3f", 6: ".2f"})
+    table.notes.append("a module's figures include its children's; 'N inside': blocks at sites deeper than the shown "
+                       "depth; MB moved: bytes its ops read and write (forward, batch 1); FLOP/B: FLOPs (multiply-add "
+                       "= 2) per byte")
     return table
 
 
@@ -61,8 +63,8 @@ def flat_tree_table(results: dict[str, Any]) -> Table:
         (r["label"], r.get("by_module")) for r in _compared(results)
     ]
     rows = [
-        [label, m["module"], m["depth"], m["type"], m["params"], m["flops_fc_only"], m["flops_all_ops"], m["block"] or "",
-         m["blocks_inside"], m.get("bytes_read"), m.get("bytes_written"), m.get("intensity")]
+        [label, m["module"], m["depth"], m["type"], m["params"], m["flops_fc_only"], m["flops_all_ops"],
+         m["block"] or "", m["blocks_inside"], m.get("bytes_read"), m.get("bytes_written"), m.get("intensity")]
         for label, modules in trees for m in modules or []
     ]
     columns = ["model", "module", "depth", "type", "params", "flops_fc_only", "flops_all_ops", "block", "blocks_inside",
@@ -88,10 +90,10 @@ def step_table(results: dict[str, Any]) -> Table:
         first = i == 0
         moved = (step.get("bytes") or {}).get("moved")
         rows.append([
-            label, step["forward"] / 1e9, step["backward_gemm"] / 1e9, step["backward_other"] / 1e9, step["total"] / 1e9,
-            None if first else _change(step["total"], base["total"]), step["saved_bytes"] / 2**20,
-            None if first else _change(step["saved_bytes"], base["saved_bytes"]), None if moved is None else moved / 1e6,
-            None if first else (step.get("bytes") or {}).get("moved_added_pct"),
+            label, step["forward"] / 1e9, step["backward_gemm"] / 1e9, step["backward_other"] / 1e9,
+            step["total"] / 1e9, None if first else _change(step["total"], base["total"]), step["saved_bytes"] / 2**20,
+            None if first else _change(step["saved_bytes"], base["saved_bytes"]),
+            None if moved is None else moved / 1e6, None if first else (step.get("bytes") or {}).get("moved_added_pct"),
         ])
     table = Table(
         title=f"{results['arch']}: one training step per image (batch of 2, {results['image_size']} px)",
@@ -103,7 +105,8 @@ def step_table(results: dict[str, Any]) -> Table:
     table.notes += [
         "forward = all ops in training mode; backward conv/linear = FlopCounterMode's multiply-adds (FLOPs / 2); "
         "backward other = 1 per output element of each other backward kernel; optimizer step not included",
-        "saved = bytes of the tensors autograd keeps for backward (saved-tensor hooks, one count per storage, parameters left out)",
+        "saved = bytes of the tensors autograd keeps for backward (saved-tensor hooks, one count per storage, "
+        "parameters left out)",
         "MB moved = bytes every op of forward, backward and an SGD (momentum) update reads and writes, the blocks' own "
         "implementation (fused: the passes its fast path makes)",
     ]
@@ -113,4 +116,5 @@ def step_table(results: dict[str, Any]) -> Table:
 def flat_step_table(results: dict[str, Any]) -> Table:
     rows = [[label, s["forward"], s["backward_gemm"], s["backward_other"], s["total"], s["saved_bytes"],
              (s.get("bytes") or {}).get("moved")] for label, s in _step_rows(results)]
-    return Table(title="", columns=["model", "forward", "backward_gemm", "backward_other", "total", "saved_bytes", "bytes_moved"], rows=rows)
+    columns = ["model", "forward", "backward_gemm", "backward_other", "total", "saved_bytes", "bytes_moved"]
+    return Table(title="", columns=columns, rows=rows)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from commands import options as opt
+from commands.block_options import BLOCKS, BlockArgs, block_options
 from commands.common import handle_errors
 from commands.render import Table, emit
 
@@ -22,23 +22,42 @@ class ExportTarget(str, Enum):
     onnx = "onnx"
 
 
+Model = Annotated[Optional[str], typer.Argument(
+    show_default=False,
+    help="A network: a name (resnet50, convnext_tiny, timm:<name>), your factory (path/to/file.py:build or "
+         "package.module:build), or a secli checkpoint. A name or factory is built with the block options.",
+)]
+ImageSize = opt.image_size("the checkpoint's training size, else the architecture's",
+                           "The example input's side; batch, height and width stay free where the network allows.")
+To = Annotated[Optional[ExportTarget], typer.Option(
+    "--to", metavar="<target>", rich_help_panel=opt.OUTPUT_PANEL,
+    help="torchscript (torch.jit) | pt2 (torch.export) | onnx (opset 18; needs the onnx extra).",
+)]
+Out = opt.out("The file to write.")
+
+
 @handle_errors
-@opt.block_options()
+@block_options()
 def export_command(
-    model: Annotated[Optional[str], typer.Argument(help="A network: a name (resnet50, convnext_tiny, timm:<name>), your factory (path/to/file.py:build or package.module:build), or a secli checkpoint. A name or factory is built with the block options.", show_default=False)] = None,
-    to: Annotated[Optional[ExportTarget], typer.Option("--to", help="File kind: torchscript (torch.jit), pt2 (torch.export) or onnx (opset 18; needs the onnx extra).", show_default=False)] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The file to write.", show_default=False)] = None,
-    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Side of the example input in px (default: the checkpoint's training size, else the architecture's); batch, height and width stay free where the network allows.", show_default=False)] = None,
-    blocks: opt.BlockArgs = opt.BLOCKS,
+    model: Model = None,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
     model_kwargs: opt.ModelKwargs = None,
     trust_code: opt.TrustCode = False,
     spec: opt.SpecFile = None,
+    blocks: BlockArgs = BLOCKS,
+    image_size: ImageSize = None,
+    to: To = None,
+    out: Out = None,
     force: opt.Force = False,
-    fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
+    fmt: opt.Format = opt.OutputFormat.table,
 ) -> None:
-    """Write a model as a file that runs without secli (plain PyTorch, or onnxruntime); verified."""
+    """Write a model as a file that runs without secli (plain PyTorch, or onnxruntime); verified.
+
+    Example: secli export resnet18 --block eca --to torchscript --out r18_eca.ts
+
+    Example: secli export se_resnet50.pt --to onnx --out se_resnet50.onnx
+    """
     from secli.api import export
 
     result = export(
@@ -59,12 +78,14 @@ def tables(document: dict[str, Any]) -> list[Table]:
         title=f"{found['model']}: exported to {found['to']}",
         columns=["file", "format", "example input (N, C, H, W)", "free dimensions", "max |Δ logit|"],
         rows=[[found["file"], found["to"] + (f" (opset {found['opset']})" if found.get("opset") else ""),
-               "x".join(str(n) for n in shape), ", ".join(dims) or "none (fixed shape)", f"{found['max_abs_diff']:.2e}"]],
+               "x".join(str(n) for n in shape), ", ".join(dims) or "none (fixed shape)",
+               f"{found['max_abs_diff']:.2e}"]],
         right_align={2, 4},
     )
     checked = found.get("checked_in") or "plain torch"
-    table.notes.append(f"verified: loaded back in {checked}; logits within atol {found['atol']:g}, rtol {found['rtol']:g}"
-                       + (f" at {', '.join(found['checked_shapes'])}" if found.get("checked_shapes") else ""))
+    shapes = f" at {', '.join(found['checked_shapes'])}" if found.get("checked_shapes") else ""
+    table.notes.append(f"verified: loaded back in {checked}; logits within atol {found['atol']:g}, "
+                       f"rtol {found['rtol']:g}{shapes}")
     table.notes.append(f"load it: {found['load']} (docs/export.md)")
     table.notes.extend(found["notes"])
     return [table]
@@ -73,7 +94,8 @@ def tables(document: dict[str, Any]) -> list[Table]:
 def csv_tables(document: dict[str, Any]) -> list[Table]:
     """``-f csv`` (and ``secli report -f csv``): one row, raw values, ASCII column names."""
     found = document["results"]
-    columns = ["file", "to", "model", "input_shape", "dynamic_dims", "opset", "max_abs_diff", "atol", "rtol", "checked_in"]
+    columns = ["file", "to", "model", "input_shape", "dynamic_dims", "opset", "max_abs_diff", "atol", "rtol",
+               "checked_in"]
     row = [found["file"], found["to"], found["model"], "x".join(str(n) for n in found["input_shape"]),
            " ".join(found.get("dynamic_dims") or (["batch"] if found["dynamic_batch"] else [])), found.get("opset"),
            found["max_abs_diff"], found["atol"], found["rtol"], found.get("checked_in")]

@@ -8,28 +8,53 @@ from typing import Annotated, Any, Optional
 import typer
 
 from commands import options as opt
+from commands.block_options import BLOCKS, BlockArgs, block_options
 from commands.common import handle_errors
 from commands.render import Table, emit
 from secli.util.errors import SecliUsageError
 
+Arch = Annotated[Optional[str], typer.Argument(
+    show_default=False,
+    help="A network: a name (resnet50, convnext_tiny, timm:<name>) or your factory (path/to/file.py:build, "
+         "package.module:build).",
+)]
+SaveSpec = Annotated[Optional[Path], typer.Option(
+    "--save-spec", metavar=opt.FILE, rich_help_panel=opt.OUTPUT_PANEL, help="Also write the spec as YAML to this file.",
+)]
+ListArchs = Annotated[bool, typer.Option(
+    "--list", rich_help_panel=opt.OUTPUT_PANEL,
+    help="List the architectures, the positions each supports and its image size; builds nothing.",
+)]
+Out = opt.out("Save the injected model (a secli checkpoint: spec + state dict) to this file.")
+ListSites = Annotated[bool, typer.Option(
+    "--list-sites", rich_help_panel=opt.OUTPUT_PANEL,
+    help="Show the sites a network has for these block options, and where each was found (adapter, pattern, "
+         "structure, native); saves nothing.",
+)]
+
 
 @handle_errors
-@opt.block_options()
+@block_options()
 def inject_command(
-    arch: Annotated[Optional[str], typer.Argument(help="A network: a name (resnet50, convnext_tiny, timm:<name>) or your factory (path/to/file.py:build, package.module:build).", show_default=False)] = None,
-    blocks: opt.BlockArgs = opt.BLOCKS,
+    arch: Arch = None,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
     model_kwargs: opt.ModelKwargs = None,
     spec: opt.SpecFile = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Save the injected model (a secli checkpoint: spec + state dict) to this file.")] = None,
-    save_spec: Annotated[Optional[Path], typer.Option("--save-spec", help="Also write the spec as YAML to this file.")] = None,
+    blocks: BlockArgs = BLOCKS,
+    list_archs: ListArchs = False,
+    list_sites: ListSites = False,
+    out: Out = None,
+    save_spec: SaveSpec = None,
     force: opt.Force = False,
-    list_archs: Annotated[bool, typer.Option("--list", help="List the architectures and the positions each supports.")] = False,
-    list_sites: Annotated[bool, typer.Option("--list-sites", help="Show the sites a network has for these block options, and where each was found (adapter, pattern, structure, native); saves nothing.")] = False,
     fmt: opt.Format = opt.OutputFormat.table,
 ) -> None:
-    """Put SE or SK blocks into a network at the paper's positions; report the sites."""
+    """Put attention blocks (SE, SK, ECA and the zoo) into a network; report the sites and parameters.
+
+    Example: secli inject resnet50 --block se --ratio 16 --out se_resnet50.pt
+
+    Example: secli inject convnext_tiny --block eca --list-sites
+    """
     if list_archs:
         if arch is not None:
             raise SecliUsageError("--list takes no architecture; give one or the other")
@@ -107,7 +132,8 @@ def sites_table(results: dict[str, Any], inputs: dict[str, Any] | None = None) -
     if check is not None and check.get("expression"):  # a kind's registered per-site form
         verdict = "matches" if check["exact"] else "differs"
         table.notes.append(
-            f"closed form ({check['expression']}) = {check['predicted']:,.0f}; counted {check['measured']:,} ({verdict})"
+            f"closed form ({check['expression']}) = {check['predicted']:,.0f}; counted {check['measured']:,} "
+            f"({verdict})"
         )
     elif check is not None:
         verdict = "matches" if check["exact"] else "differs: hidden widths rounded or floored"
@@ -135,6 +161,7 @@ def architectures_table(rows: list[dict[str, Any]]) -> Table:
     )
     table.notes.append("stages use the paper's numbering (ResNet: 2..5 = layer1..layer4)")
     table.notes.append("image size: the crop the architecture's DEFAULT torchvision weights were trained at (timm: its "
-                       "pretrained_cfg), else 224; complexity, profile and export use it unless --image-size says otherwise")
+                       "pretrained_cfg), else 224; complexity, profile and export use it unless --image-size says "
+                       "otherwise")
     table.notes += [f"{r['name']}: {r['note']}" for r in rows if r.get("note") and r["family"] != "native-se"]
     return table

@@ -70,13 +70,28 @@ def _why(exc: BaseException) -> str:
     return f"a field holds the wrong kind of value: {shorten(str(exc), 80)}"
 
 
+Files = Annotated[list[Path], typer.Argument(
+    metavar="FILE", show_default=False, help="Results files written with --out (JSON envelopes of any secli command).",
+)]
+ReportFormat = opt.output_format(
+    "table, markdown: one set of tables per file, titled with its name; csv: one tidy table per result, ASCII "
+    "column names, several files of one command in one table with a file column first; json: the documents as "
+    "read, a list for several files")
+Join = Annotated[bool, typer.Option(
+    "--join", rich_help_panel=opt.OUTPUT_PANEL,
+    help="Join complexity and profile results into one table, one row per model (matched by architecture and block "
+         "options): parameters, FLOPs and time.",
+)]
+
+
 @handle_errors
-def report_command(
-    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="Results files written with --out (JSON envelopes of any secli command).", show_default=False)],
-    fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="table | markdown (one set of tables per file, titled with its name) | csv (one tidy table per result, ASCII column names; several files of one command: one table, a file column first) | json (the documents as read; a list for several files).")] = opt.OutputFormat.table,
-    join: Annotated[bool, typer.Option("--join", help="Join complexity and profile results into one table, one row per model (matched by architecture and block options): parameters, FLOPs and time.", show_default=False)] = False,
-) -> None:
-    """Show saved results again: 'secli profile ... --out run.json', then 'secli report run.json -f markdown'."""
+def report_command(files: Files, join: Join = False, fmt: ReportFormat = opt.OutputFormat.table) -> None:
+    """Show saved results again, as tables, Markdown, CSV or JSON, or several runs joined in one table.
+
+    Example: secli report run.json -f markdown
+
+    Example: secli report complexity.json profile.json --join -f csv
+    """
     from secli.util.envelope import read_envelope
 
     documents = [read_envelope(path) for path in files]  # every file is checked before anything is printed
@@ -84,14 +99,15 @@ def report_command(
         from commands.report_join import join_csv, join_tables
 
         if fmt.value == "json":
-            raise SecliUsageError("--join makes a table; use -f table, markdown or csv (json: the files as read, without --join)")
+            raise SecliUsageError("--join makes a table; use -f table, markdown or csv (json: the files as read, "
+                                  "without --join)")
         emit(fmt.value, join_csv(documents) if fmt.value == "csv" else join_tables(documents), None)
         return
     if fmt.value == "json":
         emit("json", [], documents[0] if len(documents) == 1 else documents)
         return
     shown: list[Table] = []
-    for path, document in zip(files, documents):
+    for path, document in zip(files, documents, strict=True):
         tables = render_document(path, document, fmt.value)
         if len(files) > 1:
             for table in tables:

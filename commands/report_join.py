@@ -59,7 +59,8 @@ def joined(documents: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[
     kinds = {d["command"] for d in documents}
     if not kinds <= {"complexity", "profile"}:
         other = sorted(kinds - {"complexity", "profile"})[0]
-        raise SecliUsageError(f"--join joins complexity and profile results; a secli-{other} file has no models to join")
+        raise SecliUsageError(f"--join joins complexity and profile results; a secli-{other} file has no models to "
+                              "join")
     counts: dict[str | None, dict[str, Any]] = {}
     for document in documents:
         if document["command"] == "complexity":
@@ -97,7 +98,8 @@ def joined(documents: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[
     missing = [r["label"] for r in records if r.get("flops_image_size") is None]
     untimed = [r["label"] for r in records if not r["modes"]]
     if missing:
-        notes.append(f"no FLOP count for {', '.join(missing)} (count them with secli complexity, or profile --with-complexity)")
+        notes.append(f"no FLOP count for {', '.join(missing)} (count them with secli complexity, or profile "
+                     "--with-complexity)")
     if untimed:
         notes.append(f"not timed: {', '.join(untimed)}")
     return records, modes, notes
@@ -147,6 +149,6 @@ def join_csv(documents: list[dict[str, Any]]) -> list[Table]:
             rows.append([*head, None, None, None, None, None, *tail])
         for mode, timing in r["modes"].items():
             versus = r["vs_baseline"].get(mode) or {}
-            rows.append([*head, mode, timing["step"]["median_ms"], timing["images_per_s"], versus.get("throughput_ratio"),
-                         versus.get("overhead_pct"), *tail])
+            rows.append([*head, mode, timing["step"]["median_ms"], timing["images_per_s"],
+                         versus.get("throughput_ratio"), versus.get("overhead_pct"), *tail])
     return [Table(title="", columns=CSV_COLUMNS, rows=rows)]

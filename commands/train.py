@@ -6,13 +6,13 @@ run itself is the library's.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from commands import options as opt
 from commands.bar_callback import BarCallback
+from commands.block_options import BLOCKS, BlockArgs, block_options
 from commands.common import handle_errors, stderr
 from commands.progress import progress_bar
 from commands.render import Table, emit, skipped_note
@@ -21,45 +21,84 @@ from secli.util.bounds import bound_help as _range
 if TYPE_CHECKING:
     from secli.training.loop import EpochResult
 
-DATA_PANEL = "Data"
 # the library's defaults, shown in help; the options default to None so that one given where it
 # does not apply (--train-size with an image folder) can be told from one left alone
 TRAIN_SIZE, VAL_SIZE, VAL_FRACTION = 1500, 500, 0.2
-TRAIN_PANEL = "Training"
+INPUT, TRAINING = opt.INPUT_PANEL, opt.TRAINING_PANEL
+
+Model = Annotated[Optional[str], typer.Argument(
+    show_default=False,
+    help="A network: a name (resnet50, convnext_tiny, timm:<name>), your factory (path/to/file.py:build or "
+         "package.module:build), or a secli checkpoint (trained further).",
+)]
+ImageSize = opt.image_size("the checkpoint's; synthetic 48; else the weights' or the architecture's")
+BatchSize = opt.batch_size("a last batch too small to train on joins the one before it")
+TrainSize = Annotated[Optional[int], typer.Option(
+    "--train-size", rich_help_panel=INPUT, show_default=str(TRAIN_SIZE),
+    help=f"Synthetic only: training images (10 classes, balanced) {_range('train_size')}.",
+)]
+ValSize = Annotated[Optional[int], typer.Option(
+    "--val-size", rich_help_panel=INPUT, show_default=str(VAL_SIZE),
+    help=f"Synthetic only: validation images (a disjoint split) {_range('val_size')}.",
+)]
+ValFraction = Annotated[Optional[float], typer.Option(
+    "--val-fraction", rich_help_panel=INPUT, show_default=str(VAL_FRACTION),
+    help="Image folders only: fraction held out for validation (seeded).",
+)]
+Epochs = Annotated[int, typer.Option(
+    "--epochs", rich_help_panel=TRAINING, help=f"Passes over the training images {_range('epochs')}.",
+)]
+Optimizer = Annotated[str, typer.Option(
+    "--optimizer", metavar="<optimizer>", rich_help_panel=TRAINING, help="sgd (Nesterov momentum 0.9) | adamw.",
+)]
+Lr = Annotated[Optional[float], typer.Option(
+    "--lr", rich_help_panel=TRAINING, show_default="0.05 SGD, 2e-3 AdamW",
+    help="Peak learning rate (cosine decay to 0).",
+)]
+WeightDecay = Annotated[Optional[float], typer.Option(
+    "--weight-decay", rich_help_panel=TRAINING, show_default="5e-4 SGD, 0.05 AdamW", help="Weight decay.",
+)]
+NoAmp = Annotated[bool, typer.Option(
+    "--no-amp", rich_help_panel=TRAINING, help="Train in float32 on CUDA too (mixed precision is the default there).",
+)]
+Seed = opt.seed("data, split, initialisation and order")
+Out = opt.out("Where to save the trained model (a secli checkpoint, as inject --out writes).")
 
 
 @handle_errors
-@opt.block_options()
+@block_options()
 def train_command(
-    model: Annotated[Optional[str], typer.Argument(help="A network: a name (resnet50, convnext_tiny, timm:<name>), your factory (path/to/file.py:build or package.module:build), or a secli checkpoint. (a checkpoint is trained further).", show_default=False)] = None,
-    data: Annotated[str, typer.Option("--data", help="'synthetic' or 'synthetic-parts' (built in; parts: classes differ only in where their parts sit) or an ImageFolder root (root/<class>/<image>).", rich_help_panel=DATA_PANEL)] = "synthetic",
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to save the trained model (secli checkpoint, as inject --out writes).")] = None,
-    blocks: opt.BlockArgs = opt.BLOCKS,
+    model: Model = None,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
     model_kwargs: opt.ModelKwargs = None,
     trust_code: opt.TrustCode = False,
     spec: opt.SpecFile = None,
-    epochs: Annotated[int, typer.Option("--epochs", help=f"Passes over the training images {_range('epochs')}.", rich_help_panel=TRAIN_PANEL)] = 5,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help=f"Images per step {_range('batch_size')}; a last batch too small to train on joins the one before it.", rich_help_panel=TRAIN_PANEL)] = 32,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="sgd (Nesterov momentum 0.9) | adamw.", rich_help_panel=TRAIN_PANEL)] = "sgd",
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (cosine decay to 0). Default 0.05 SGD, 2e-3 AdamW.", rich_help_panel=TRAIN_PANEL)] = None,
-    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Default 5e-4 SGD, 0.05 AdamW.", rich_help_panel=TRAIN_PANEL)] = None,
-    image_size: Annotated[Optional[int], typer.Option("--image-size", help=f"Square input side in px {_range('image_size')}.", rich_help_panel=DATA_PANEL, metavar="<px>", show_default="the checkpoint's; synthetic 48; else the weights' or the architecture's")] = None,
+    blocks: BlockArgs = BLOCKS,
+    data: opt.Data = "synthetic",
+    image_size: ImageSize = None,
     input_size: opt.InputSizeAlias = None,
-    train_size: Annotated[Optional[int], typer.Option("--train-size", help=f"Synthetic only: training images (10 classes, balanced) {_range('train_size')}.", rich_help_panel=DATA_PANEL, show_default=str(TRAIN_SIZE))] = None,
-    val_size: Annotated[Optional[int], typer.Option("--val-size", help=f"Synthetic only: validation images (a disjoint split) {_range('val_size')}.", rich_help_panel=DATA_PANEL, show_default=str(VAL_SIZE))] = None,
-    val_fraction: Annotated[Optional[float], typer.Option("--val-fraction", help="Image folders only: fraction held out for validation (seeded).", rich_help_panel=DATA_PANEL, show_default=str(VAL_FRACTION))] = None,
-    workers: Annotated[int, typer.Option("--workers", help=f"Data loader worker processes {_range('workers')}.", rich_help_panel=DATA_PANEL)] = 0,
-    seed: Annotated[int, typer.Option("--seed", help=f"Seed for data, split, initialisation and order {_range('seed')}.")] = 0,
+    batch_size: BatchSize = 32,
+    train_size: TrainSize = None,
+    val_size: ValSize = None,
+    val_fraction: ValFraction = None,
+    epochs: Epochs = 5,
+    optimizer: Optimizer = "sgd",
+    lr: Lr = None,
+    weight_decay: WeightDecay = None,
+    no_amp: NoAmp = False,
     device: opt.Device = "auto",
-    no_amp: Annotated[bool, typer.Option("--no-amp", help="Train in float32 on CUDA too (mixed precision is the default there).")] = False,
+    workers: opt.Workers = 0,
+    seed: Seed = 0,
+    out: Out = None,
     force: opt.Force = False,
     fmt: opt.Format = opt.OutputFormat.table,
 ) -> None:
-    """Train a network with SE/SK blocks (SGD or AdamW, cosine schedule); save a checkpoint.
+    """Train a network with attention blocks (SGD or AdamW, cosine schedule); save a checkpoint.
 
     Example: secli train resnet18 --block se --data synthetic --epochs 5 --out se_r18_synth.pt
+
+    Example: secli train resnet18 --block eca --data synthetic-parts --epochs 1 --train-size 200 --out eca_r18.pt
     """
     from secli.data.sources import GENERATED
     from secli.training.workflow import train
@@ -115,14 +154,15 @@ def history_table(run: dict[str, Any]) -> Table:
     table = Table(
         title=f"{run['model']} on {run['data']}: {classes} classes, {run['image_size']} px",
         columns=["epoch", "lr", "train loss", "train acc", "val loss", "val acc", "time (s)"],
-        rows=[[e["epoch"], e["lr"], e["train_loss"], e["train_accuracy"], e["val_loss"], e["val_accuracy"], e["seconds"]]
-              for e in run["epochs"]],
+        rows=[[e["epoch"], e["lr"], e["train_loss"], e["train_accuracy"], e["val_loss"], e["val_accuracy"],
+               e["seconds"]] for e in run["epochs"]],
         formats={1: ".6f", 2: ".4f", 3: ".4f", 4: ".4f", 5: ".4f", 6: ",.1f"},
         right_align=set(range(7)),  # every column is a number
     )
     seconds = run["seconds"] or 0.0
     ips = len(run["epochs"]) * run["train_images"] / seconds if seconds else 0.0
-    table.notes.append(f"{run['train_images']} training / {run['val_images']} validation images; chance = {run['chance']:.4f}")
+    table.notes.append(f"{run['train_images']} training / {run['val_images']} validation images; "
+                       f"chance = {run['chance']:.4f}")
     table.notes.append(f"{seconds:.0f} s in all on {run['device']} ({ips:.1f} training images/s incl. validation)")
     if run.get("new_head"):
         table.notes.append(f"the weights' classifier {run['new_head']} was replaced by a fresh {classes}-class one")

@@ -8,58 +8,73 @@ envelope by :func:`tables`, so ``secli report summary.json`` shows a saved run t
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
-from typing import Annotated, Any, Optional
-
-import typer
+from typing import Any
 
 from commands import options as opt
 from commands.bar_callback import BarCallback
+from commands.block_options import BLOCKS, BlockArgs, block_options
 from commands.common import handle_errors, warn
+from commands.excitation_options import (
+    Ablate,
+    BatchSize,
+    Bins,
+    Channels,
+    Classes,
+    Ddp,
+    Figures,
+    FromStats,
+    ImageSize,
+    Model,
+    Out,
+    PerClass,
+    SaveRaw,
+    Scales,
+    Seed,
+    Sites,
+    Svg,
+)
 from commands.render import Table, emit, skipped_note
 from secli.excitation.limits import MAX_PLOTTED_CLASSES
-from secli.util.bounds import bound as _bound
-from secli.util.bounds import bound_help as _range
 
-DATA_PANEL = "Data"
-OUT_PANEL = "Output"
 OLD_FORMAT = "secli-excitation"  # summary.json before the envelope: results at the top level
 
 
 @handle_errors
-@opt.block_options()
+@block_options()
 def visualize_excitation_command(
-    model: Annotated[Optional[str], typer.Argument(help="A network: a name (resnet50, convnext_tiny, timm:<name>), your factory (path/to/file.py:build or package.module:build), or a secli checkpoint. With --block, or its own attention modules.", show_default=False)] = None,
-    data: Annotated[Optional[str], typer.Option("--data", help="ImageFolder root (root/<class>/<image>), 'synthetic' or 'synthetic-parts' (built in).", rich_help_panel=DATA_PANEL)] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for figures, stats.npz and summary.json (required, except with --from-stats: without it the saved scores are printed).", rich_help_panel=OUT_PANEL)] = None,
-    classes: Annotated[Optional[str], typer.Option("--classes", help="Comma list of class names (or indices); default all.", rich_help_panel=DATA_PANEL)] = None,
-    per_class: Annotated[Optional[int], typer.Option("--per-class", help=f"Images per class {_range('per_class')}, sampled with --seed (synthetic: generated). Default all (synthetic: 50).", rich_help_panel=DATA_PANEL)] = None,
-    sites: Annotated[Optional[str], typer.Option("--sites", help="Comma list of sites (e.g. SE_2_3,SE_5_2); default all.")] = None,
-    scales: Annotated[Optional[str], typer.Option("--scales", help=f"Object scales for the SK test, e.g. 1.0,1.5,2.0 (centre crop 1/s, resize back); each {_range('scale')[1:-1]}, at most {int(_bound('scales').high)}.")] = None,
-    blocks: opt.BlockArgs = opt.BLOCKS,
+    model: Model = None,
     weights: opt.Weights = None,
     num_classes: opt.NumClasses = None,
     model_kwargs: opt.ModelKwargs = None,
     trust_code: opt.TrustCode = False,
-    image_size: Annotated[Optional[int], typer.Option("--image-size", help=f"Input size {_range('image_size')}; default the checkpoint's, the weights' transforms, or 48 for synthetic.", rich_help_panel=DATA_PANEL)] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help=f"Images per forward pass {_range('batch_size')}; memory is estimated first.", rich_help_panel=DATA_PANEL)] = 32,
-    workers: Annotated[int, typer.Option("--workers", help=f"Data loader worker processes {_range('workers')}.", rich_help_panel=DATA_PANEL)] = 0,
-    seed: Annotated[int, typer.Option("--seed", help=f"Seed of --per-class sampling and of synthetic images {_range('seed')}.", rich_help_panel=DATA_PANEL)] = 0,
-    bins: Annotated[int, typer.Option("--bins", help=f"Histogram bins over the gate's range {_range('bins')}; memory is estimated first.")] = 50,
-    channels: Annotated[int, typer.Option("--channels", help=f"Channels shown per curve (evenly spaced) {_range('channels')}.", rich_help_panel=OUT_PANEL)] = 50,
-    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")] = "auto",
-    ddp: Annotated[bool, typer.Option("--ddp", help="Under torchrun: each rank takes a shard; sums are all-reduced.")] = False,
-    ablate: Annotated[bool, typer.Option("--ablate", help="Per site, top-1 accuracy on these images with its gate replaced by its class-agnostic mean and by none (1; SK: 1/M). Needs a model whose outputs are the data's classes (secli train).")] = False,
-    from_stats: Annotated[Optional[Path], typer.Option("--from-stats", help="Read the stats.npz + summary.json in this folder (no network): print its scores, and re-plot with --out.", rich_help_panel=OUT_PANEL)] = None,
-    save_raw: Annotated[bool, typer.Option("--save-raw", help="Also keep every image's gate vectors (raw.npz: '<scale>/<site>' (N, paths, C) and 'labels'; with --ddp, gathered from all ranks).", rich_help_panel=OUT_PANEL)] = False,
-    svg: Annotated[bool, typer.Option("--svg", help="Also write SVG figures.", rich_help_panel=OUT_PANEL)] = False,
-    figures: Annotated[str, typer.Option("--figures", help="default: class means, scores by depth, distributions (and SK); all: also two figures per site.", rich_help_panel=OUT_PANEL)] = "default",
+    blocks: BlockArgs = BLOCKS,
+    data: opt.Data = None,
+    classes: Classes = None,
+    per_class: PerClass = None,
+    image_size: ImageSize = None,
+    batch_size: BatchSize = 32,
+    from_stats: FromStats = None,
+    sites: Sites = None,
+    scales: Scales = None,
+    bins: Bins = 50,
+    ablate: Ablate = False,
+    device: opt.Device = "auto",
+    workers: opt.Workers = 0,
+    seed: Seed = 0,
+    ddp: Ddp = False,
+    out: Out = None,
+    channels: Channels = 50,
+    figures: Figures = "default",
+    svg: Svg = False,
+    save_raw: SaveRaw = False,
     force: opt.Force = False,
-    fmt: Annotated[opt.OutputFormat, typer.Option("--format", "-f", help="Output format.")] = opt.OutputFormat.table,
+    fmt: opt.Format = opt.OutputFormat.table,
 ) -> None:
-    """Per-class excitation statistics of SE/SK sites: scores, Fig. 6/7-style plots, SK vs scale.
+    """Per-class excitation statistics of attention sites: scores, Fig. 6/7-style plots, SK vs scale.
 
     Example: secli visualize-excitation se_r18_synth.pt --data synthetic --ablate --out figs/
+
+    Example: secli visualize-excitation resnet18 --block se --data synthetic --per-class 4 --out figs_untrained/
     """
     from commands import progress
     from secli.excitation.workflow import visualize_excitation
@@ -72,8 +87,8 @@ def visualize_excitation_command(
             scales=parse_float_list(scales, "--scales"), block=blocks.kind, **blocks.options(),
             weights=weights, num_classes=num_classes, image_size=image_size, batch_size=batch_size,
             workers=workers, seed=seed, bins=bins, channels=channels, device=device, ddp=ddp,
-            save_raw=save_raw, svg=svg, figures=figures, force=force, ablate=ablate, from_stats=from_stats, progress=bar,
-            model_kwargs=model_kwargs, trust_code=trust_code,
+            save_raw=save_raw, svg=svg, figures=figures, force=force, ablate=ablate, from_stats=from_stats,
+            progress=bar, model_kwargs=model_kwargs, trust_code=trust_code,
         )
     if run.rank != 0:
         return  # rank 0 reports for all
@@ -175,14 +190,15 @@ def score_table(results: dict[str, Any]) -> Table:
                   columns=columns, rows=rows)
     table.notes.append("specificity = between-class / total sum of squares of the gate vectors (eta^2; n/a where "
                        "the gates do not vary); chance = its value for random labels, (K-1)/(N-1)")
-    table.notes.append("saturation = % of gate values > 0.95" +
-                       ("; SK diff = mean attention, largest-kernel path minus 3x3 path, per object scale" if has_sk else ""))
+    sk_diff = "; SK diff = mean attention, largest-kernel path minus 3x3 path, per object scale" if has_sk else ""
+    table.notes.append(f"saturation = % of gate values > 0.95{sk_diff}")
     table.notes += list(meta.get("gate_notes") or [])  # gates that are not one value per channel
     if meta.get("class_names_from"):
         table.notes.append(f"class names from {meta['class_names_from']}; preprocessing {meta.get('preprocess')}")
     if meta.get("images_per_second") and results.get("computed", True):
         ranks = f" over {meta['ranks']} ranks" if (meta.get("ranks") or 1) > 1 else ""
-        table.notes.append(f"{meta['images']} images in {meta['seconds']:.1f} s: {meta['images_per_second']:.1f} images/s{ranks}")
+        table.notes.append(f"{meta['images']} images in {meta['seconds']:.1f} s: "
+                           f"{meta['images_per_second']:.1f} images/s{ranks}")
     if meta.get("skipped"):
         table.notes.append(skipped_note(int(meta["skipped"]), int(meta.get("too_large") or 0)))
     table.notes += list(results.get("warnings") or [])
@@ -222,7 +238,8 @@ def _ablation_time(results: dict[str, Any]) -> list[str]:
         if not results.get("computed", True):
             return [f"the ablation took {seconds:.1f} s in the run that computed these statistics"]
         ran = shown
-    note = f"{1 + 2 * int(ran)} forward passes per image ({ran} sites, 2 passes each, + 1 unmodified) in {seconds:.1f} s"
+    note = (f"{1 + 2 * int(ran)} forward passes per image ({ran} sites, 2 passes each, + 1 unmodified) in "
+            f"{seconds:.1f} s")
     if not results.get("computed", True):
         note = f"the run that computed these statistics: {note}"
     if shown != ran:
