@@ -22,6 +22,7 @@ from commands.complexity_options import (
     RooflineBatch,
     TrainingStep,
 )
+from commands.complexity_tree import baseline_label
 from commands.progress import progress_bar
 from commands.render import Table, emit, out_format, write_results
 
@@ -132,14 +133,9 @@ def _share(part: int | None, whole: int | None) -> float | None:
     return None if part is None or not whole else 100.0 * part / whole
 
 
-def _baseline_label(results: dict[str, Any]) -> str:
-    """The first row's label: the architecture (without its own SE modules, for --block none)."""
-    return str(results["baseline"].get("label") or "baseline")
-
-
 def params_table(results: dict[str, Any]) -> Table:
     base = results["baseline"]["params"]
-    rows: list[list[Any]] = [[_baseline_label(results), None, base, None, None, None, None, None]]
+    rows: list[list[Any]] = [[baseline_label(results), None, base, None, None, None, None, None]]
     for row in results["rows"]:
         if row["kind"] == "none" and not row.get("native"):
             continue  # a network without SE modules of its own: the row would repeat the baseline
@@ -203,7 +199,7 @@ def _m(flops: int | None) -> float | None:
 def flops_table(results: dict[str, Any]) -> Table:
     base = results["baseline"]["flops"] or {}
     rows: list[list[Any]] = [
-        [_baseline_label(results), _g(base.get("fc_only")), None, None, _g(base.get("all_ops")), None, None],
+        [baseline_label(results), _g(base.get("fc_only")), None, None, _g(base.get("all_ops")), None, None],
     ]
     for row in results["rows"]:
         if row["kind"] == "none" and not row.get("native"):

@@ -49,6 +49,7 @@ def tree_tables(results: dict[str, Any]) -> list[Table]:
 
 
 def baseline_label(results: dict[str, Any]) -> str:
+    """The first row's label: the architecture (without its own SE modules, for --block none)."""
     return str(results["baseline"].get("label") or "baseline")
 
 

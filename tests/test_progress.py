@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from commands.app import app
 from commands.progress import DEFAULT_INTERVAL, PlainProgress, progress_bar, progress_interval
+from secli.util.env_flags import BadEnvironment
 
 
 def test_plain_lines_go_to_stderr_at_most_every_interval(capsys, monkeypatch) -> None:
@@ -30,9 +31,20 @@ def test_plain_lines_go_to_stderr_at_most_every_interval(capsys, monkeypatch) ->
 def test_the_interval_comes_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("SECLI_PROGRESS_INTERVAL", "0")
     assert progress_interval() == 0
-    for bad in ("soon", "-1"):
+    monkeypatch.setenv("SECLI_PROGRESS_INTERVAL", " ")
+    assert progress_interval() == DEFAULT_INTERVAL
+    for bad in ("soon", "-1", "nan", "inf"):  # refused, not read as the default (issue 24: strict variables)
         monkeypatch.setenv("SECLI_PROGRESS_INTERVAL", bad)
-        assert progress_interval() == DEFAULT_INTERVAL
+        with pytest.raises(BadEnvironment, match="SECLI_PROGRESS_INTERVAL must be a number of seconds"):
+            progress_interval()
+
+
+def test_a_bad_interval_is_one_line_and_exit_2(monkeypatch) -> None:
+    from tests.cli_helpers import assert_one_line_error, run
+
+    monkeypatch.setenv("SECLI_PROGRESS_INTERVAL", "soon")
+    result = run("complexity", "resnet18", "--block", "se", "--image-size", "32")
+    assert_one_line_error(result, 2, "SECLI_PROGRESS_INTERVAL must be a number of seconds")
 
 
 def test_off_a_terminal_the_handle_is_plain_and_disabled_is_silent(capsys, monkeypatch) -> None:
