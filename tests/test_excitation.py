@@ -367,3 +367,16 @@ def test_ablation_and_envelope_survive_summary_json_and_old_files_load(tmp_path)
     (old / "summary.json").write_text(json.dumps(document))
     with pytest.raises(SecliError, match="damaged excitation statistics"):
         ExcitationResult.load(old)
+
+
+def test_gates_that_are_not_numbers_are_a_clear_error_not_an_index_error():
+    """A model whose gates are NaN (here a NaN bias, as a diverged training run leaves) used to
+    crash in the histogram with an IndexError; it is one error naming the site."""
+    torch.manual_seed(0)
+    built = load_model("resnet18", BlockSpec(kind="se", stages=(5,)), num_classes=3)
+    sites = choose_sites(built.sites, ["SE_5_1"], built.label)
+    block = built.model.get_submodule(sites[0].module_path)
+    with torch.no_grad():
+        block.fc2.bias[0] = float("nan")
+    with pytest.raises(SecliError, match=r"site SE_5_1: \d+ of \d+ gate values are not finite"):
+        _run(built, sites, _data(n=4), 3)

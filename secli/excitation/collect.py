@@ -102,6 +102,14 @@ class _Accumulator:
         """``gates`` (N, P, C), ``labels`` (N,) class positions; one batch, no per-image loop."""
         info, t = self.info, self.t
         g = gates.to(torch.float64)
+        if not bool(torch.isfinite(g).all()):
+            # NaN has no histogram bin (its integer index is garbage) and would turn every mean of
+            # the class into NaN: say where it came from instead of drawing statistics of nothing.
+            bad = int((~torch.isfinite(g)).sum())
+            raise SecliError(
+                f"site {info.name}: {bad} of {g.numel()} gate values are not finite (NaN or inf); "
+                "the model's outputs are not numbers (check its weights, or the input normalisation)"
+            )
         n = g.shape[0]
         t["count"].index_add_(0, labels, torch.ones(n, dtype=torch.float64, device=g.device))
         t["sum"].index_add_(0, labels, g)
