@@ -5,8 +5,12 @@
     secli.cost                                  (bytes and FLOPs per op, devices, roofline:
                                                  complexity and profile share it)
     secli.data                                  (images, preprocessing, synthetic sets)
-    secli.networks                                 (specs, blocks, registry, sites, models)
-    secli.util                                  (errors, outputs, device, distributed)
+    secli.networks                              (where blocks go: adapters, sites, injection,
+                                                 native attention, models, checkpoints, export)
+    secli.blocks                                (what a block is: registry, spec, one file a kind)
+    secli.kernels                               (how blocks run fast: fused Functions, fold,
+                                                 CPU and Triton kernels, the one dispatch)
+    secli.util                                  (errors, outputs, bounds, readers, device, distributed)
 
 Read from the source with ``ast``, so a lazy import inside a function counts too.
 """
