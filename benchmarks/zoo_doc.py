@@ -99,6 +99,37 @@ def main_table(cost: dict[str, Any] | None, timing: dict[str, Any] | None,
     return lines
 
 
+def accuracy_notes(runs: dict[str, list[dict[str, Any]]], epochs: Any) -> list[str]:
+    """What the accuracy column says at this budget, read from the runs (not written in advance):
+    which kinds learned the task in every seed, which never left chance, and which depended on
+    the seed. Chance is one in ten classes."""
+    chance, learned_at = 0.1, 0.9
+    accuracy = {kind: [r["val_accuracy"] for r in rs if r.get("val_accuracy") is not None]
+                for kind, rs in runs.items()}
+    accuracy = {kind: values for kind, values in accuracy.items() if values}
+    if not accuracy:
+        return []
+    order = [k for k in (BASELINE, *KINDS) if k in accuracy]
+
+    def name(kind: str) -> str:
+        return "the plain ResNet-18" if kind == BASELINE else f"`{kind}`"
+
+    always = [k for k in order if min(accuracy[k]) >= learned_at]
+    never = [k for k in order if max(accuracy[k]) <= chance + 0.05]
+    mixed = [k for k in order if k not in always and k not in never]
+    lines = ["### What the accuracy column says at this budget", "",
+             f"Chance is {chance:.1f} (ten classes); {epochs} epochs, seeds as above."]
+    if always:
+        lines.append(f"- Learned the task (>= {learned_at}) in every seed: {', '.join(map(name, always))}.")
+    if never:
+        lines.append(f"- Never left chance (<= {chance + 0.05:.2f}) in any seed: {', '.join(map(name, never))}.")
+    if mixed:
+        lines.append("- Depended on the seed: " + ", ".join(
+            f"{name(k)} ({', '.join(f'{v:.2f}' for v in accuracy[k])})" for k in mixed) + ".")
+    lines.append("")
+    return lines
+
+
 def r50_table(cost: dict[str, Any]) -> list[str]:
     lines = ["| kind | params added | FLOPs added, FC only | FLOPs added, all ops | "
              + " | ".join(f"{label} sees" for _, label in PEERS) + " |", "|" + "---|" * (4 + len(PEERS))]
@@ -177,6 +208,8 @@ def write_doc(out: Path, doc: Path, figure: Path, quick: bool = False) -> None:
               "against the baseline in one interleaved run (`secli profile --mode both`; positive is slower). "
               "Accuracy: mean over seeds (min-max); eta²: mean over seeds, trained networks (n/a: the gates did "
               "not vary, e.g. SimAM on a 1x1 map).", ""]
+    lines += accuracy_notes(runs, s.get("epochs"))
+    lines += [*ACCURACY_READING.splitlines(), ""]
     timing_warnings = (timing or {}).get("warnings") or []
     if timing_warnings:
         lines += ["What the profiler warned about this run:", ""] + [f"- {w}" for w in timing_warnings]
@@ -244,6 +277,17 @@ METHOD = """## How it is measured
   same network untrained (same seed). Gates that are not one value per channel are reduced
   to one value per channel first (see the notes under the table)."""
 
+#: How to read the accuracy column; written after the measured run (docs/ZOO.md of 2026-12-03), whose
+#: lists above come from the data: the plain network stayed at chance in every seed.
+ACCURACY_READING = """At two epochs the column measures how soon a network starts to learn under `secli train`'s
+default optimiser, not what it would reach: the plain ResNet-18 still sits at chance, so a kind's
+"gain" here is mostly that it trains earlier. One reading, not tested here: the kinds that
+multiply the residual branch by a gate starting near 0.5 (SE, ECA, CBAM, Coordinate attention,
+SimAM...) halve each branch at the start, which steadies early training as starting residual
+branches small does (SkipInit, Fixup); GC adds to the branch instead of scaling it. A longer
+schedule (`--epochs`) is what would compare final accuracies; the cost, overhead and specificity
+columns do not depend on this."""
+
 LIMITS = """## What the synthetic set can and cannot show
 
 It can show:
@@ -253,7 +297,7 @@ It can show:
   papers' setting;
 - the CPU overheads on this machine: their order is informative, their size depends on the
   CPU, the threads and the batch (on a GPU the memory-bound pooling and scaling weigh more);
-- that every kind trains, and where its gates become class-specific on a task whose classes
+- whether each kind trains at this budget, and where its gates become class-specific on a task whose classes
   share every local statistic and differ only in the arrangement of their parts
   ([the depth story](DEPTH_STORY.md)): early sites should stay near the untrained control,
   deep ones rise above it.

@@ -150,7 +150,9 @@ def test_help_names_image_size_hides_the_old_name_and_shows_flags_as_flags() -> 
     assert result.exit_code == 0
     assert "--image-size" in result.stdout
     assert "--input-size" not in result.stdout
-    for option in ("--ratios", "--positions", "--spec", "--out", "auto|cpu|cuda|cuda:N", "table|json|csv|markdown"):
+    # a value chosen from a list: a noun for the metavar, the choices in the help text (tests/test_help.py)
+    for option in ("--ratios", "--positions", "--spec", "--out", "<device>", "auto | cpu | cuda | cuda:N",
+                   "<format>", "table | json | csv | markdown"):
         assert option in result.stdout, option
     assert "[default: 8]" in result.stdout
     flags = [line for line in result.stdout.splitlines()

@@ -28,7 +28,8 @@ from torch import nn
 from secli.blocks.options import resolve_model_spec
 from secli.kernels.dispatch import eager_composition
 from secli.networks.builders import object_info
-from secli.networks.export_formats import DIM_NAMES, OPSET, READERS, WRITERS, Runner, require_onnx
+from secli.networks.export_check import ATOL, RTOL, verify
+from secli.networks.export_formats import DIM_NAMES, OPSET, WRITERS, require_onnx
 from secli.networks.export_privacy import machine_strings_in, portable
 from secli.networks.models import (
     BuiltModel,
@@ -58,8 +59,6 @@ CHECKED_IN = {"torchscript": "plain torch (torch.jit.load)", "pt2": "plain torch
               "onnx": "onnxruntime (CPU)"}
 #: The name of the JSON document stored inside the file (spec, classes, preprocessing).
 EXTRA_FILE = "secli.json"
-#: Exported logits must match the secli model's within these (float32, same ops).
-ATOL, RTOL = 1e-4, 1e-4
 #: Verification batch: 2, so a graph that baked in batch 1 would be caught by the dynamic check.
 BATCH = 2
 #: The dimensions asked to stay free, in the order they are given up when an exporter refuses.
@@ -203,7 +202,7 @@ def export_built(built: BuiltModel, to: str, out: str | Path, image_size: int | 
     if fused and not fallback:
         notes.append(f"{fused} fused sites run their eager composition at inference (no backward): the file holds "
                      "ordinary ops and the same parameters")
-    diff, free, shapes = _verify(data, to, model, example, reference, asked, built.info.min_input)
+    diff, free, shapes = verify(data, to, model, example, reference, asked, built.info.min_input)
     fixed = [DIM_NAMES[d] for d in (0, 2, 3) if DIM_NAMES[d] not in free]
     if fixed:
         notes.append(f"fixed {' and '.join(fixed)} ({'x'.join(str(n) for n in example.shape)}): the file does not run "
@@ -252,53 +251,3 @@ def _serialise(model: Any, example: torch.Tensor, to: str, extra: dict[str, str]
             failure = failure or exc
     assert failure is not None
     raise failure
-
-
-def _other_shapes(example: torch.Tensor, dims: tuple[int, ...], min_input: int) -> dict[str, tuple[int, ...]]:
-    """An input per free dimension asked for, differing from ``example`` there alone: batch + 1,
-    and a height and a width 32 px larger (larger: every network that ran the example runs it)."""
-    n, c, h, w = example.shape
-    shapes = {"batch": (n + 1, c, h, w), "height": (n, c, h + 32, w), "width": (n, c, h, w + 32)}
-    return {DIM_NAMES[d]: shapes[DIM_NAMES[d]] for d in dims if max(h, w) + 32 >= min_input}
-
-
-def _verify(data: bytes, to: str, model: Any, example: torch.Tensor, reference: torch.Tensor, asked: tuple[int, ...],
-            min_input: int) -> tuple[float, list[str], list[str]]:
-    """Load ``data`` as a user would and run it: the largest logit difference from the secli
-    model's, the dimensions that run other sizes with secli's logits, and the shapes checked."""
-    import torch
-
-    try:
-        runner: Runner = READERS[to](data)
-        with torch.no_grad():
-            got = runner(example)
-    except Exception as exc:
-        raise SecliError(f"the exported {to} file does not load and run "
-                         f"({describe_exception(exc, 160)}); nothing written") from None
-    diff = _compare(got, reference, to)
-    free, shapes = [], ["x".join(map(str, example.shape))]
-    for name, shape in _other_shapes(example, asked, min_input).items():
-        x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
-        try:
-            with torch.no_grad():
-                expected, other = model(x), runner(x)
-            diff = max(diff, _compare(other, expected, to))
-        except SecliError:
-            raise
-        except Exception:  # that size does not run: the dimension is fixed
-            continue
-        free.append(name)
-        shapes.append("x".join(map(str, shape)))
-    return diff, free, shapes
-
-
-def _compare(got: Any, expected: torch.Tensor, to: str) -> float:
-    import torch
-
-    if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-        raise SecliError(f"the exported {to} model returns {getattr(got, 'shape', type(got).__name__)}, "
-                         f"expected logits of shape {tuple(expected.shape)}; nothing written")
-    diff = float((got - expected).abs().max())
-    if not torch.allclose(got, expected, atol=ATOL, rtol=RTOL):
-        raise SecliError(f"the exported {to} model's logits differ from secli's by up to {diff:.3g}; nothing written")
-    return diff
