@@ -280,13 +280,15 @@ METHOD = """## How it is measured
 #: How to read the accuracy column; written after the measured run (docs/ZOO.md of 2026-12-03), whose
 #: lists above come from the data: the plain network stayed at chance in every seed.
 ACCURACY_READING = """At two epochs the column measures how soon a network starts to learn under `secli train`'s
-default optimiser, not what it would reach: the plain ResNet-18 still sits at chance, so a kind's
-"gain" here is mostly that it trains earlier. One reading, not tested here: the kinds that
-multiply the residual branch by a gate starting near 0.5 (SE, ECA, CBAM, Coordinate attention,
-SimAM...) halve each branch at the start, which steadies early training as starting residual
-branches small does (SkipInit, Fixup); GC adds to the branch instead of scaling it. A longer
-schedule (`--epochs`) is what would compare final accuracies; the cost, overhead and specificity
-columns do not depend on this."""
+default optimiser, not what it would reach: the plain ResNet-18 still sits at chance in every
+seed, so a kind's "gain" here is mostly that it trains earlier. One reading, not tested here:
+the kinds that learned in every seed (SE, CBAM, Coordinate attention, GE theta-plus) multiply
+each residual branch by a learned gate that starts near 0.5, scaling the branches down at the
+start as SkipInit and Fixup do on purpose; GC (which adds to the branch) and GCT (whose gate
+starts at exactly 1) stay at chance like the plain network. GE theta-minus does not fit that
+reading: its parameter-free sigmoid gate also starts near 0.5, and it stays at chance. A longer
+schedule (`--epochs`) is what would compare final accuracies; the cost and overhead columns do
+not depend on this, and eta squared only means something for the networks that learned."""
 
 LIMITS = """## What the synthetic set can and cannot show
 
@@ -318,8 +320,12 @@ It cannot show:
 COMMANDS = """## Commands
 
 ```bash
-{full}                 # everything: cost, timing, 13 models x 3 seeds (estimated 2-3 h on 2 quiet cores)
+{full}                 # everything: cost, timing, 13 models x 3 seeds (about 1 h on 2 quiet cores)
 PYTHONPATH=$PWD python benchmarks/zoo.py --part train --kinds se,eca --seeds 1   # a slice; slices run in parallel
+# how the page's run was made (2 cores, about 35 min): timing on quiet cores, then two training slices at once
+PYTHONPATH=$PWD python benchmarks/zoo.py --part cost,timing
+PYTHONPATH=$PWD python benchmarks/zoo.py --part train --seeds 0 2 --threads 1 &
+PYTHONPATH=$PWD python benchmarks/zoo.py --part train --seeds 1 --threads 1; wait
 PYTHONPATH=$PWD python benchmarks/zoo.py --part doc                              # this page again from the JSON in benchmarks/results/zoo
 PYTHONPATH=$PWD python benchmarks/zoo.py --quick                                 # the smoke run (minutes)
 ```
