@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from commands.options import APP_HELP
+from commands.options import APP_HELP, ARGUMENT_TYPES
 from secli import __version__
 
 
@@ -23,6 +23,14 @@ class _Option(TyperOption):
                                                default_value=default_value))
 
 
+class _Argument(TyperArgument):
+    """A positional argument whose type column shows the metavar of its concept
+    (``ARGUMENT_TYPES``: ``<name|file>``, ``<file>``) instead of Typer's ``<str>`` or ``<list[Path]>``."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return ARGUMENT_TYPES.get(self.name or "") or super().display_type_rich(ctx)
+
+
 def _help_style(params: list[Any]) -> list[Any]:
     """Every option as ``commands.options`` says help shows it: on/off options (``--help``,
     ``--version``, the completion ones, ``--force``...) as bare flags, without Typer's ``<bool>``
@@ -32,6 +40,8 @@ def _help_style(params: list[Any]) -> list[Any]:
             param.metavar = ""
         if type(param) is TyperOption:
             param.__class__ = _Option  # same object, same state: only how its default is written differs
+        elif type(param) is TyperArgument:
+            param.__class__ = _Argument  # likewise: only its type column differs
     return params
 
 

@@ -11,11 +11,7 @@ from commands import options as opt
 from secli.util.bounds import bound_help as _range
 
 ANALYSIS = opt.ANALYSIS_PANEL
-Model = Annotated[Optional[str], typer.Argument(
-    show_default=False,
-    help="A network: a name (resnet50, convnext_tiny, timm:<name>), your factory (path/to/file.py:build or "
-         "package.module:build), or a secli checkpoint. A sweep YAML too.",
-)]
+Model = opt.model_argument("A sweep YAML too.")
 ComplexitySpec = opt.spec_file("a complexity experiment (see examples/) or a model spec")
 ImageSize = opt.image_size("the architecture's (224 for most; secli inject --list shows each)")
 ByStage = Annotated[bool, typer.Option(

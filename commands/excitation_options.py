@@ -14,11 +14,7 @@ from secli.util.bounds import bound_help as _range
 
 INPUT, ANALYSIS, OUTPUT = opt.INPUT_PANEL, opt.ANALYSIS_PANEL, opt.OUTPUT_PANEL
 
-Model = Annotated[Optional[str], typer.Argument(
-    show_default=False,
-    help="A network: a name (resnet50, convnext_tiny, timm:<name>), your factory (path/to/file.py:build or "
-         "package.module:build), or a secli checkpoint. With --block, or its own attention modules.",
-)]
+Model = opt.model_argument("With --block, or its own attention modules.")
 Classes = Annotated[Optional[str], typer.Option(
     "--classes", metavar="<class,...>", rich_help_panel=INPUT, show_default="all",
     help="Comma list of class names (or indices).",

@@ -22,11 +22,7 @@ class ExportTarget(str, Enum):
     onnx = "onnx"
 
 
-Model = Annotated[Optional[str], typer.Argument(
-    show_default=False,
-    help="A network: a name (resnet50, convnext_tiny, timm:<name>), your factory (path/to/file.py:build or "
-         "package.module:build), or a secli checkpoint. A name or factory is built with the block options.",
-)]
+Model = opt.model_argument("A name or factory is built with the block options.")
 ImageSize = opt.image_size("the checkpoint's training size, else the architecture's",
                            "The example input's side; batch, height and width stay free where the network allows.")
 To = Annotated[Optional[ExportTarget], typer.Option(

@@ -13,11 +13,7 @@ from commands.common import handle_errors
 from commands.render import Table, emit
 from secli.util.errors import SecliUsageError
 
-Arch = Annotated[Optional[str], typer.Argument(
-    show_default=False,
-    help="A network: a name (resnet50, convnext_tiny, timm:<name>) or your factory (path/to/file.py:build, "
-         "package.module:build).",
-)]
+Arch = opt.model_argument("", checkpoint=False)
 SaveSpec = Annotated[Optional[Path], typer.Option(
     "--save-spec", metavar=opt.FILE, rich_help_panel=opt.OUTPUT_PANEL, help="Also write the spec as YAML to this file.",
 )]

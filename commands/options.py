@@ -73,6 +73,20 @@ APP_HELP = (
 )
 
 # ----------------------------------------------------------------------------- Model
+#: What help shows in the type column of each positional argument, by its name (Typer would show
+#: ``<str>`` and ``<list[Path]>``): the same metavars as the options'.
+ARGUMENT_TYPES = {"model": NAME_OR_FILE, "arch": NAME_OR_FILE, "models": NAME_OR_FILE, "files": FILE}
+_NETWORK = ("A network: a name (resnet50, convnext_tiny, timm:<name>), your factory (path/to/file.py:build or "
+            "package.module:build)")
+
+
+def model_argument(what_else: str, checkpoint: bool = True) -> Any:
+    """The one positional MODEL every command but profile and report takes; ``what_else`` is the
+    command's own last sentence."""
+    network = f"{_NETWORK}, or a secli checkpoint" if checkpoint else _NETWORK
+    return Annotated[Optional[str], typer.Argument(show_default=False, help=f"{network}. {what_else}".rstrip())]
+
+
 Weights = Annotated[Optional[str], typer.Option(
     "--weights", metavar=NAME_OR_FILE, rich_help_panel=MODEL_PANEL,
     help="Base weights: a torchvision name such as IMAGENET1K_V2 (downloads), or a local state-dict file.",

@@ -71,7 +71,7 @@ def _why(exc: BaseException) -> str:
 
 
 Files = Annotated[list[Path], typer.Argument(
-    metavar="FILE", show_default=False, help="Results files written with --out (JSON envelopes of any secli command).",
+    show_default=False, help="Results files written with --out (JSON envelopes of any secli command).",
 )]
 ReportFormat = opt.output_format(
     "table, markdown: one set of tables per file, titled with its name; csv: one tidy table per result, ASCII "

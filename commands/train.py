@@ -26,11 +26,7 @@ if TYPE_CHECKING:
 TRAIN_SIZE, VAL_SIZE, VAL_FRACTION = 1500, 500, 0.2
 INPUT, TRAINING = opt.INPUT_PANEL, opt.TRAINING_PANEL
 
-Model = Annotated[Optional[str], typer.Argument(
-    show_default=False,
-    help="A network: a name (resnet50, convnext_tiny, timm:<name>), your factory (path/to/file.py:build or "
-         "package.module:build), or a secli checkpoint (trained further).",
-)]
+Model = opt.model_argument("A checkpoint is trained further.")
 ImageSize = opt.image_size("the checkpoint's; synthetic 48; else the weights' or the architecture's")
 BatchSize = opt.batch_size("a last batch too small to train on joins the one before it")
 TrainSize = Annotated[Optional[int], typer.Option(

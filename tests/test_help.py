@@ -116,3 +116,12 @@ def test_every_registered_kind_is_named_in_the_top_level_help() -> None:
 
 
 # Did-you-mean for unknown options: tests/test_formats.py (through the secli program, where the hint is made).
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_positional_arguments_show_a_concept_not_a_python_type(name: str) -> None:
+    result = run(name, "--help")
+    block = result.stdout.split("╭─ Arguments", 1)[1].split("╰", 1)[0]
+    assert "<str>" not in block, block
+    assert "list[" not in block, block
+    assert re.search(r"<(name\|file|file)>", block), block
