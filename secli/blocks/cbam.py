@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from secli.blocks.common import hidden_width
+from secli.blocks.common import check_odd_kernel, hidden_width
 from secli.blocks.registry import BlockKind, SiteShape, register
-from secli.util.errors import SecliUsageError
 
 if TYPE_CHECKING:
     from secli.blocks.spec import BlockSpec
@@ -98,9 +97,8 @@ class CBAM(nn.Module):
 
 
 def check_kernel_size(kernel_size: int) -> None:
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-        raise SecliUsageError(f"CBAM's spatial kernel size must be an odd whole number >= 1, got {kernel_size!r}",
-                              hint="padded by k // 2 so the map keeps its size; the paper uses 7 (3 in its ablation)")
+    check_odd_kernel(kernel_size, "CBAM's spatial kernel size",
+                     "padded by k // 2 so the map keeps its size; the paper uses 7 (3 in its ablation)")
 
 
 # --------------------------------------------------------------------------- registration

@@ -1,4 +1,5 @@
-"""What several kinds share without importing one another: the hidden width and the gates.
+"""What several kinds share without importing one another: the hidden width, the gates, and the
+check of an odd kernel size.
 
 SE and SK both reduce C to a hidden width ``max(C // r, floor)``; SE (and any kind with a named
 gate) builds its gate from the one gate table (``secli.kernels.gates``).
@@ -14,7 +15,7 @@ from secli.kernels.gates import GATE_MODULES
 from secli.util.errors import SecliUsageError
 from secli.util.vocabulary import GATES
 
-__all__ = ["GATE_MODULES", "gate_inverse", "gate_module", "hidden_width"]
+__all__ = ["GATE_MODULES", "check_odd_kernel", "gate_inverse", "gate_module", "hidden_width"]
 
 
 def hidden_width(channels: int, ratio: int, floor: int = 1) -> int:
@@ -27,6 +28,13 @@ def hidden_width(channels: int, ratio: int, floor: int = 1) -> int:
             hint=f"use a ratio <= {channels}",
         )
     return max(channels // ratio, floor)
+
+
+def check_odd_kernel(kernel_size: int, what: str, hint: str) -> None:
+    """A kernel size padded by k // 2 to keep its map's size must be an odd whole number >= 1
+    (ECA's 1-D filter, CBAM's spatial conv); ``what`` names it in the error, ``hint`` says why."""
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+        raise SecliUsageError(f"{what} must be an odd whole number >= 1, got {kernel_size!r}", hint=hint)
 
 
 def gate_module(name: str) -> nn.Module:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from secli.blocks.common import check_odd_kernel
 from secli.blocks.registry import BlockKind, SiteShape, register
 from secli.util.errors import SecliUsageError
 
@@ -43,11 +44,7 @@ def eca_kernel_size(channels: int, gamma: float = GAMMA, b: float = B) -> int:
 
 
 def check_kernel_size(kernel_size: int) -> None:
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-        raise SecliUsageError(
-            f"ECA kernel size must be an odd whole number >= 1, got {kernel_size!r}",
-            hint="the 1-D conv is padded by (k - 1) // 2 on each side so C stays C",
-        )
+    check_odd_kernel(kernel_size, "ECA kernel size", "the 1-D conv is padded by (k - 1) // 2 on each side so C stays C")
 
 
 class EfficientChannelAttention(nn.Module):
