@@ -13,8 +13,6 @@ Both kinds of callback the library uses are offered: ``advance(n)`` (n more item
 from __future__ import annotations
 
 import contextlib
-import math
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -22,29 +20,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commands.common import is_tty, stderr
-from secli.util.env_flags import BadEnvironment
-from secli.util.errors import shorten
+from secli.util.env_flags import SECONDS, seconds_value
 
-#: Seconds between two plain progress lines when stderr is not a terminal.
-DEFAULT_INTERVAL = 10.0
 INTERVAL_VARIABLE = "SECLI_PROGRESS_INTERVAL"
+#: Seconds between two plain progress lines when stderr is not a terminal.
+DEFAULT_INTERVAL = SECONDS[INTERVAL_VARIABLE][0]
 
 
 def progress_interval() -> float:
-    """``SECLI_PROGRESS_INTERVAL`` in seconds, unset: the default. Strict like every variable
-    secli reads: a value that is not a finite number of seconds >= 0 is refused (exit 2), not
-    silently read as the default."""
-    raw = os.environ.get(INTERVAL_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_INTERVAL
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not math.isfinite(value) or value < 0:
-        raise BadEnvironment(f"{INTERVAL_VARIABLE} must be a number of seconds >= 0 (or unset), "
-                             f"got {shorten(repr(raw), 60)}")
-    return value
+    """``SECLI_PROGRESS_INTERVAL`` in seconds (unset: the default), read strictly and within its
+    bounds by ``secli.util.env_flags`` like every variable secli reads."""
+    return seconds_value(INTERVAL_VARIABLE)
 
 
 @dataclass

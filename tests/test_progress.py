@@ -33,7 +33,7 @@ def test_the_interval_comes_from_the_environment(monkeypatch) -> None:
     assert progress_interval() == 0
     monkeypatch.setenv("SECLI_PROGRESS_INTERVAL", " ")
     assert progress_interval() == DEFAULT_INTERVAL
-    for bad in ("soon", "-1", "nan", "inf"):  # refused, not read as the default (issue 24: strict variables)
+    for bad in ("soon", "-1", "nan", "inf", "86401"):  # refused, not read as the default (issue 24: strict, bounded)
         monkeypatch.setenv("SECLI_PROGRESS_INTERVAL", bad)
         with pytest.raises(BadEnvironment, match="SECLI_PROGRESS_INTERVAL must be a number of seconds"):
             progress_interval()

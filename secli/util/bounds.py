@@ -78,6 +78,7 @@ BOUNDS: dict[str, Bound] = {
     "seed": Bound(0, 2**32 - 1, "every generator secli seeds (Python, numpy, torch) takes it"),
     "scale": Bound(1, 16, "the SK test's object scale: a 1/16 centre crop is a few pixels"),
     "scales": Bound(1, 16, "object scales per run"),
+    "progress_interval": Bound(0, 86_400, "seconds between two plain progress lines; a day is a sanity cap"),
     "sweep_models": Bound(1, 100, "models one complexity or profile run builds; the papers' largest tables "
                                   "have about 10 rows"),
 }

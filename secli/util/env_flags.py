@@ -17,6 +17,7 @@ several once the convolutions have pushed the interpreter out of the caches. On 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -92,6 +93,8 @@ def check_environment() -> None:
         switch_value(name)
     for name in WHOLE_NUMBERS:
         whole_value(name)
+    for name in SECONDS:
+        seconds_value(name)
 
 
 #: Variables that hold a whole number: their default and the ``secli.util.bounds`` row bounding them.
@@ -116,4 +119,29 @@ def whole_value(name: str) -> int:
         value = None
     if value is None or not row.low <= value <= row.high:
         raise BadEnvironment(f"{name} must be a whole number from {row.text()}, got {shorten(repr(raw), 60)}")
+    return value
+
+
+#: Variables that hold a number of seconds (fractions allowed): their default and bounds row.
+SECONDS: dict[str, tuple[float, str]] = {
+    "SECLI_PROGRESS_INTERVAL": (10.0, "progress_interval"),  # between two plain progress lines (0: every report)
+}
+
+
+def seconds_value(name: str) -> float:
+    """The number of seconds ``name`` holds (its default when unset or empty), finite and within
+    its bounds; anything else raises ``BadEnvironment``."""
+    from secli.util.bounds import bound
+
+    default, key = SECONDS[name]
+    raw = env_value(name)
+    if raw is None or not raw.strip():
+        return default
+    row = bound(key)
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not row.low <= value <= row.high:
+        raise BadEnvironment(f"{name} must be a number of seconds from {row.text()}, got {shorten(repr(raw), 60)}")
     return value
